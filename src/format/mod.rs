@@ -1,0 +1,5 @@
+//! Pure parsers of LevelDB's on-disk bytes. Nothing in here does I/O, and no
+//! input, however damaged, makes any of it panic, loop or over-allocate.
+
+pub mod coding;
+pub mod crc;

@@ -1,0 +1,3 @@
+//! ldbsalvage: forensic recovery of corrupted LevelDB stores.
+
+pub mod format;
