@@ -1,5 +1,6 @@
 //! Pure parsers of LevelDB's on-disk bytes. Nothing in here does I/O, and no
 //! input, however damaged, makes any of it panic, loop or over-allocate.
 
+pub mod batch;
 pub mod coding;
 pub mod crc;
