@@ -1,3 +1,5 @@
 //! ldbsalvage: forensic recovery of corrupted LevelDB stores.
 
 pub mod format;
+pub mod report;
+pub mod scan;

@@ -1,0 +1,116 @@
+//! The report model: what was found in each file and what was lost. Its JSON
+//! form is the contract documented in `docs/REPORT.md`.
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+pub mod bytes;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How a damaged unit was damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// An interrupted write: the damage runs to the end of the file.
+    Torn,
+    /// Bytes present but wrong, with readable data after them.
+    Garbled,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Torn => "torn",
+            Class::Garbled => "garbled",
+        }
+    }
+}
+
+/// Units (log records, table blocks) by class.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub intact: u64,
+    pub torn: u64,
+    pub garbled: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, class: Option<Class>) {
+        match class {
+            None => self.intact += 1,
+            Some(Class::Torn) => self.torn += 1,
+            Some(Class::Garbled) => self.garbled += 1,
+        }
+    }
+
+    pub fn merge(&mut self, o: &Counts) {
+        self.intact += o.intact;
+        self.torn += o.torn;
+        self.garbled += o.garbled;
+    }
+
+    pub fn damaged(&self) -> u64 {
+        self.torn + self.garbled
+    }
+}
+
+/// A key range a replay job can requeue by. `first` is exclusive when
+/// `first_exclusive` is set (a previous block's separator); `None` at either
+/// end means unbounded on that side.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyRange {
+    pub first: Option<Vec<u8>>,
+    pub first_exclusive: bool,
+    pub last: Option<Vec<u8>>,
+}
+
+impl Serialize for KeyRange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        bytes::serialize_opt_field(&mut m, "first", self.first.as_deref())?;
+        m.serialize_entry("first_exclusive", &self.first_exclusive)?;
+        bytes::serialize_opt_field(&mut m, "last", self.last.as_deref())?;
+        m.end()
+    }
+}
+
+/// One damaged byte range of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    pub offset: u64,
+    pub length: u64,
+    pub class: Class,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_entries: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_range: Option<KeyRange>,
+}
+
+impl Damage {
+    pub fn new(offset: u64, length: u64, class: Class, reason: impl Into<String>) -> Self {
+        Damage {
+            offset,
+            length,
+            class,
+            reason: reason.into(),
+            lost_entries: None,
+            key_range: None,
+        }
+    }
+
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.length)
+    }
+}
+
+/// A run of lost sequence numbers; `last: None` is open-ended (after a torn
+/// tail nobody knows how many writes were lost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SeqRange {
+    pub first: u64,
+    pub last: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes: Option<u64>,
+}

@@ -1,0 +1,68 @@
+//! Files to verdicts and entries.
+
+use crate::format::batch::Kind;
+
+/// One recovered write, borrowed from the unit that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub seq: u64,
+    pub kind: Kind,
+    pub key: &'a [u8],
+    /// Empty for deletes.
+    pub value: &'a [u8],
+    /// Offset of the log record or table block holding the entry.
+    pub offset: u64,
+}
+
+/// Where scanned entries go, in file order. `intact` entries come from units
+/// whose checksum verified and whose bytes decoded; `unverified` ones were
+/// parsed from damaged units and must never be mixed with them.
+pub trait EntrySink {
+    fn intact(&mut self, e: &Entry<'_>);
+    fn unverified(&mut self, e: &Entry<'_>, reason: &str);
+}
+
+/// A sink that drops everything: `scan` keeps verdicts, not entries.
+pub struct Discard;
+
+impl EntrySink for Discard {
+    fn intact(&mut self, _: &Entry<'_>) {}
+    fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
+}
+
+/// Collects owned copies (tests and small tools).
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub intact: Vec<OwnedEntry>,
+    pub unverified: Vec<(OwnedEntry, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEntry {
+    pub seq: u64,
+    pub kind: Kind,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub offset: u64,
+}
+
+impl From<&Entry<'_>> for OwnedEntry {
+    fn from(e: &Entry<'_>) -> Self {
+        OwnedEntry {
+            seq: e.seq,
+            kind: e.kind,
+            key: e.key.to_vec(),
+            value: e.value.to_vec(),
+            offset: e.offset,
+        }
+    }
+}
+
+impl EntrySink for Collect {
+    fn intact(&mut self, e: &Entry<'_>) {
+        self.intact.push(e.into());
+    }
+    fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
+        self.unverified.push((e.into(), reason.to_string()));
+    }
+}
