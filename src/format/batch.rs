@@ -79,10 +79,9 @@ impl fmt::Display for BatchError {
                 f,
                 "write batch declares {declared} entries but holds {found}"
             ),
-            BatchError::TrailingBytes { count, extra } => write!(
-                f,
-                "write batch has {extra} bytes after its {count} entries"
-            ),
+            BatchError::TrailingBytes { count, extra } => {
+                write!(f, "write batch has {extra} bytes after its {count} entries")
+            }
             BatchError::SequenceOverflow => write!(f, "write batch sequence overflows"),
         }
     }
@@ -202,7 +201,9 @@ mod tests {
 
     fn collect(p: &[u8]) -> Result<Vec<(u64, Kind, Vec<u8>, Vec<u8>)>, BatchError> {
         let mut v = Vec::new();
-        for_each(p, |e| v.push((e.seq, e.kind, e.key.to_vec(), e.value.to_vec())))?;
+        for_each(p, |e| {
+            v.push((e.seq, e.kind, e.key.to_vec(), e.value.to_vec()))
+        })?;
         Ok(v)
     }
 

@@ -177,7 +177,17 @@ mod tests {
 
     #[test]
     fn varint_roundtrip() {
-        let vals = [0u64, 1, 127, 128, 300, 16383, 16384, u32::MAX as u64, u64::MAX];
+        let vals = [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u64::MAX,
+        ];
         for &v in &vals {
             let mut b = Vec::new();
             put_varint64(&mut b, v);

@@ -5,6 +5,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 pub mod bytes;
+pub mod summary;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -105,12 +106,115 @@ impl Damage {
     }
 }
 
-/// A run of lost sequence numbers; `last: None` is open-ended (after a torn
-/// tail nobody knows how many writes were lost).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct SeqRange {
+/// One input file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// File name (relative to the store directory).
+    pub name: String,
+    pub path: String,
+    pub kind: &'static str,
+    /// Inventory state (`live`, `orphan`, `obsolete`, `unknown`) when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    pub size: u64,
+    /// Logical records for logs and MANIFESTs, data blocks for tables.
+    pub records: Counts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Counts>,
+    /// Intact entries.
+    pub entries: u64,
+    pub unverified_entries: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequences: Option<SeqSpan>,
+    pub damage: Vec<Damage>,
+    /// Why the file could not be (fully) read, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Whether the file's content was examined (false for kinds not scanned).
+    pub scanned: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct SeqSpan {
+    pub first: u64,
+    pub last: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub files: u64,
+    pub bytes: u64,
+    pub records: Counts,
+    pub entries: u64,
+    pub unverified_entries: u64,
+    pub damaged_files: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lost {
+    pub sequence_ranges: Vec<LostSeqRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostSeqRange {
     pub first: u64,
     pub last: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes: Option<u64>,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub input: Vec<String>,
+    pub summary: Summary,
+    pub files: Vec<FileReport>,
+    pub lost: Lost,
+}
+
+impl Report {
+    pub fn new(input: Vec<String>, files: Vec<FileReport>, lost: Lost) -> Self {
+        let mut s = Summary::default();
+        for f in &files {
+            s.files += 1;
+            s.bytes += f.size;
+            s.records.merge(&f.records);
+            s.entries += f.entries;
+            s.unverified_entries += f.unverified_entries;
+            if !f.damage.is_empty() || f.error.is_some() {
+                s.damaged_files += 1;
+            }
+        }
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::default(),
+            input,
+            summary: s,
+            files,
+            lost,
+        }
+    }
+
+    pub fn has_damage(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| !f.damage.is_empty() || f.error.is_some())
+    }
 }

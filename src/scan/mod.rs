@@ -1,5 +1,9 @@
 //! Files to verdicts and entries.
 
+pub mod log;
+pub mod logfile;
+pub mod store;
+
 use crate::format::batch::Kind;
 
 /// One recovered write, borrowed from the unit that holds it.

@@ -1,0 +1,3 @@
+//! Entries to outputs.
+
+pub mod durable;

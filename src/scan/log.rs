@@ -1,0 +1,164 @@
+//! Write-ahead logs: records are write batches. Intact batches give their
+//! entries to the sink; a batch inside damaged bytes that still decodes gives
+//! them as unverified; gaps in the sequence numbers between intact batches
+//! become lost sequence ranges.
+
+use super::logfile::{self, LogOutcome, RecordSink, Source};
+use super::{Entry, EntrySink};
+use crate::format::batch;
+
+/// Sequence numbers lost in one file. `first: None` when no intact batch
+/// before the damage tells where the loss starts (the store level fills it
+/// from older files); `last: None` when nothing after it tells where it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LostSeqs {
+    pub first: Option<u64>,
+    pub last: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogScan {
+    pub outcome: LogOutcome,
+    /// Intact entries.
+    pub entries: u64,
+    /// Entries read from damaged records.
+    pub unverified: u64,
+    pub lost: Vec<LostSeqs>,
+    /// Lowest and highest sequence number of the intact batches.
+    pub seqs: Option<(u64, u64)>,
+}
+
+struct BatchSink<'a> {
+    out: &'a mut dyn EntrySink,
+    entries: u64,
+    unverified: u64,
+    prev_end: Option<u64>,
+    damage_since: Vec<usize>,
+    lost: Vec<(LostSeqs, Vec<usize>)>,
+    seqs: Option<(u64, u64)>,
+}
+
+impl RecordSink for BatchSink<'_> {
+    fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
+        let h = match batch::validate(payload) {
+            Ok(h) => h,
+            Err(e) => {
+                let reason = e.to_string();
+                let out = &mut *self.out;
+                let mut n = 0;
+                // Checksummed bytes that do not decode: what does decode is
+                // still only unverified.
+                let _ = batch::for_each(payload, |b| {
+                    n += 1;
+                    out.unverified(&entry(&b, offset), &reason);
+                });
+                self.unverified += n;
+                return Err(reason);
+            }
+        };
+        let out = &mut *self.out;
+        let _ = batch::for_each(payload, |b| out.intact(&entry(&b, offset)));
+        self.entries += u64::from(h.count);
+        if h.count == 0 {
+            return Ok(());
+        }
+        let last = h.sequence + u64::from(h.count) - 1;
+        let damage = std::mem::take(&mut self.damage_since);
+        match self.prev_end {
+            Some(pe) if h.sequence > pe.saturating_add(1) => self.lost.push((
+                LostSeqs {
+                    first: Some(pe + 1),
+                    last: Some(h.sequence - 1),
+                },
+                damage,
+            )),
+            None if !damage.is_empty() && h.sequence > 0 => self.lost.push((
+                LostSeqs {
+                    first: None,
+                    last: Some(h.sequence - 1),
+                },
+                damage,
+            )),
+            _ => {}
+        }
+        self.prev_end = Some(self.prev_end.map_or(last, |p| p.max(last)));
+        self.seqs = Some(match self.seqs {
+            None => (h.sequence, last),
+            Some((a, b)) => (a.min(h.sequence), b.max(last)),
+        });
+        Ok(())
+    }
+
+    fn suspect(&mut self, offset: u64, payload: &[u8], reason: &str) {
+        if batch::validate(payload).is_ok() {
+            let out = &mut *self.out;
+            let mut n = 0;
+            let _ = batch::for_each(payload, |b| {
+                n += 1;
+                out.unverified(&entry(&b, offset), reason);
+            });
+            self.unverified += n;
+        }
+    }
+
+    fn damage(&mut self, index: usize) {
+        self.damage_since.push(index);
+    }
+}
+
+fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
+    Entry {
+        seq: b.seq,
+        kind: b.kind,
+        key: b.key,
+        value: b.value,
+        offset,
+    }
+}
+
+/// Scan one write-ahead log.
+pub fn scan(
+    src: &dyn Source,
+    size: u64,
+    sink: &mut dyn EntrySink,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogScan {
+    let mut bs = BatchSink {
+        out: sink,
+        entries: 0,
+        unverified: 0,
+        prev_end: None,
+        damage_since: Vec::new(),
+        lost: Vec::new(),
+        seqs: None,
+    };
+    let mut outcome = logfile::scan(src, size, &mut bs, progress);
+    if !bs.damage_since.is_empty() {
+        bs.lost.push((
+            LostSeqs {
+                first: bs.prev_end.map(|p| p + 1),
+                last: None,
+            },
+            std::mem::take(&mut bs.damage_since),
+        ));
+    }
+    for (l, d) in &bs.lost {
+        if let ([i], Some(f), Some(t)) = (d.as_slice(), l.first, l.last) {
+            if let Some(dm) = outcome.damage.get_mut(*i) {
+                dm.lost_entries = Some(t - f + 1);
+            }
+        }
+    }
+    LogScan {
+        outcome,
+        entries: bs.entries,
+        unverified: bs.unverified,
+        lost: bs.lost.into_iter().map(|(l, _)| l).collect(),
+        seqs: bs.seqs,
+    }
+}
+
+/// Scan a log held in memory (tests, small files).
+pub fn scan_bytes(data: &[u8], sink: &mut dyn EntrySink) -> LogScan {
+    scan(&logfile::Mem(data), data.len() as u64, sink, &|_| {})
+}

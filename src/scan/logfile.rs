@@ -1,0 +1,417 @@
+//! Reading a file in the log format (write-ahead logs and MANIFESTs): blocks
+//! are read and parsed in parallel a window at a time, then their fragments
+//! are joined into records in file order, and every byte that is not part of
+//! a verified record is accounted for as damage.
+//!
+//! Memory is one window (a few MiB) plus the record being joined, whatever
+//! the size of the file.
+
+use crate::format::log::{parse_block, BadReason, Piece, RecordType, BLOCK_SIZE};
+use crate::report::{Class, Counts, Damage};
+use rayon::prelude::*;
+use std::io;
+
+/// Blocks per window: enough work to spread over the cores, small enough to
+/// keep memory flat.
+const WINDOW_BLOCKS: usize = 128;
+
+/// Where the bytes come from: a file (positional reads, so several threads
+/// can read at once) or memory.
+pub trait Source: Sync {
+    /// Read up to `buf.len()` bytes at `offset`; fewer only at end of file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+/// Bytes already in memory.
+pub struct Mem<'a>(pub &'a [u8]);
+
+impl Source for Mem<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let n = buf.len().min(self.0.len() - start);
+        buf[..n].copy_from_slice(&self.0[start..start + n]);
+        Ok(n)
+    }
+}
+
+impl Source for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match FileExt::read_at(self, &mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// What the layer above makes of records (write batches, version edits).
+pub trait RecordSink {
+    /// A record whose every fragment verified. `Err(reason)` when its payload
+    /// does not decode: the record is then counted as garbled damage.
+    fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String>;
+    /// The payload of a single-fragment record whose checksum failed but
+    /// whose header was plausible: it may still decode, as unverified data.
+    fn suspect(&mut self, _offset: u64, _payload: &[u8], _reason: &str) {}
+    /// A damaged range was recorded (it is `damage[index]`); records after
+    /// this call come after it in the file.
+    fn damage(&mut self, _index: usize) {}
+}
+
+/// The verdict on a whole log-format file.
+#[derive(Debug, Clone, Default)]
+pub struct LogOutcome {
+    /// Logical records: intact ones, and one per damaged range.
+    pub records: Counts,
+    pub damage: Vec<Damage>,
+    /// Bytes actually read (less than the size when an I/O error stopped us).
+    pub bytes_read: u64,
+    pub io_error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Open {
+    start: u64,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Raw {
+    start: u64,
+    end: u64,
+    reason: String,
+    /// The write was cut short by the end of the file.
+    cut: bool,
+    /// All bytes from here to `end` are zeros.
+    zeros_from: Option<u64>,
+    /// Where the first broken record said it would end.
+    declared_end: Option<u64>,
+}
+
+struct Stitcher<'s> {
+    sink: &'s mut dyn RecordSink,
+    open: Option<Open>,
+    spare: Vec<u8>,
+    zeros: Option<(u64, u64)>,
+    damage: Vec<Raw>,
+    intact: u64,
+    /// End of the last verified fragment.
+    verified_end: u64,
+}
+
+impl<'s> Stitcher<'s> {
+    fn add_damage(&mut self, mut d: Raw) {
+        if let Some(last) = self.damage.last_mut() {
+            if d.start <= last.end {
+                // One damaged stretch: a broken record, the bytes skipped to
+                // resynchronise, fragments orphaned by it.
+                last.end = last.end.max(d.end);
+                last.cut |= d.cut;
+                let all_zero = d.zeros_from == Some(d.start);
+                if !(all_zero && last.zeros_from.is_some()) {
+                    last.zeros_from = d.zeros_from;
+                }
+                if last.declared_end.is_none() {
+                    last.declared_end = d.declared_end;
+                }
+                return;
+            }
+        }
+        d.start = d.start.min(d.end);
+        self.damage.push(d);
+        self.sink.damage(self.damage.len() - 1);
+    }
+
+    fn break_open(&mut self, end: u64, reason: &str) {
+        if let Some(o) = self.open.take() {
+            self.add_damage(Raw {
+                start: o.start,
+                end,
+                reason: reason.to_string(),
+                cut: false,
+                zeros_from: None,
+                declared_end: None,
+            });
+            self.spare = o.buf;
+            self.spare.clear();
+        }
+    }
+
+    /// Zeros followed by more data are a zeroed run, not an unwritten tail.
+    fn flush_zeros(&mut self) {
+        if let Some((s, e)) = self.zeros.take() {
+            let start = self.open.as_ref().map_or(s, |o| o.start);
+            self.open.take().map(|o| self.spare = o.buf);
+            self.spare.clear();
+            self.add_damage(Raw {
+                start,
+                end: e,
+                reason: BadReason::ZeroRun.as_str().to_string(),
+                cut: false,
+                zeros_from: Some(s),
+                declared_end: None,
+            });
+        }
+    }
+
+    fn deliver(&mut self, start: u64, end: u64, payload: &[u8]) {
+        match self.sink.record(start, payload) {
+            Ok(()) => self.intact += 1,
+            Err(reason) => self.add_damage(Raw {
+                start,
+                end,
+                reason,
+                cut: false,
+                zeros_from: None,
+                declared_end: None,
+            }),
+        }
+    }
+
+    fn block(&mut self, base: u64, block: &[u8], pieces: &[Piece]) {
+        for piece in pieces {
+            match *piece {
+                Piece::Zeros { start } => {
+                    let (s, e) = (base + start as u64, base + block.len() as u64);
+                    self.zeros = match self.zeros {
+                        Some((zs, ze)) if ze == s => Some((zs, e)),
+                        other => {
+                            debug_assert!(other.is_none());
+                            Some((s, e))
+                        }
+                    };
+                }
+                Piece::Fragment {
+                    start,
+                    rtype,
+                    payload: (ps, pe),
+                } => {
+                    self.flush_zeros();
+                    let (fs, fe) = (base + start as u64, base + pe as u64);
+                    let payload = &block[ps..pe];
+                    self.verified_end = fe;
+                    match rtype {
+                        RecordType::Full => {
+                            self.break_open(fs, "record interrupted by a new record");
+                            self.deliver(fs, fe, payload);
+                        }
+                        RecordType::First => {
+                            self.break_open(fs, "record interrupted by a new record");
+                            let mut buf = std::mem::take(&mut self.spare);
+                            buf.extend_from_slice(payload);
+                            self.open = Some(Open { start: fs, buf });
+                        }
+                        RecordType::Middle | RecordType::Last => match self.open.as_mut() {
+                            None => self.add_damage(Raw {
+                                start: fs,
+                                end: fe,
+                                reason: format!("{} fragment without a FIRST", rtype.as_str()),
+                                cut: false,
+                                zeros_from: None,
+                                declared_end: None,
+                            }),
+                            Some(o) => {
+                                o.buf.extend_from_slice(payload);
+                                if rtype == RecordType::Last {
+                                    let o = self.open.take().expect("checked above");
+                                    self.deliver(o.start, fe, &o.buf);
+                                    self.spare = o.buf;
+                                    self.spare.clear();
+                                }
+                            }
+                        },
+                    }
+                }
+                Piece::Bad {
+                    start,
+                    end,
+                    reason,
+                    suspect,
+                    zero_tail,
+                } => {
+                    self.flush_zeros();
+                    let (bs, be) = (base + start as u64, base + end as u64);
+                    let mut declared_end = None;
+                    if let Some((rtype, ps, pe)) = suspect {
+                        declared_end = Some(base + pe as u64);
+                        if rtype == RecordType::Full && self.open.is_none() {
+                            self.sink.suspect(bs, &block[ps..pe], reason.as_str());
+                        }
+                    }
+                    let start = match self.open.take() {
+                        Some(o) => {
+                            self.spare = o.buf;
+                            self.spare.clear();
+                            o.start
+                        }
+                        None => bs,
+                    };
+                    self.add_damage(Raw {
+                        start,
+                        end: be,
+                        reason: reason.as_str().to_string(),
+                        cut: reason == BadReason::CutByEof,
+                        zeros_from: zero_tail.map(|z| base + z as u64),
+                        declared_end,
+                    });
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, file_end: u64) -> (Counts, Vec<Damage>) {
+        let zeros = self.zeros.take();
+        if let Some(o) = self.open.take() {
+            // A FIRST/MIDDLE chain that the end of the file interrupted.
+            self.add_damage(Raw {
+                start: o.start,
+                end: file_end,
+                reason: "record cut short by end of file".to_string(),
+                cut: true,
+                zeros_from: zeros.map(|z| z.0),
+                declared_end: None,
+            });
+        } else if let Some((zs, _)) = zeros {
+            // Zeros right after damage extend it to the end of the file;
+            // zeros after a complete record are unwritten space, not damage.
+            if let Some(last) = self.damage.last_mut() {
+                if last.end == zs {
+                    last.end = file_end;
+                    if last.zeros_from.is_none() {
+                        last.zeros_from = Some(zs);
+                    }
+                }
+            }
+        }
+        let verified_end = self.verified_end;
+        let mut records = Counts {
+            intact: self.intact,
+            ..Counts::default()
+        };
+        let damage = self
+            .damage
+            .into_iter()
+            .map(|r| {
+                let at_end = r.end >= file_end && r.end >= verified_end;
+                let unwritten = r
+                    .zeros_from
+                    .is_some_and(|z| z < r.declared_end.unwrap_or(u64::MAX));
+                let class = if at_end && (r.cut || unwritten) {
+                    Class::Torn
+                } else {
+                    Class::Garbled
+                };
+                let reason = if class == Class::Torn && !r.cut {
+                    format!("{} (unwritten zero tail)", r.reason)
+                } else {
+                    r.reason
+                };
+                records.add(Some(class));
+                Damage::new(r.start, r.end - r.start, class, reason)
+            })
+            .collect();
+        (records, damage)
+    }
+}
+
+/// Scan a log-format source of `size` bytes, calling `sink` for each record
+/// in file order. `progress` is told how many bytes each window covered.
+pub fn scan(
+    src: &dyn Source,
+    size: u64,
+    sink: &mut dyn RecordSink,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogOutcome {
+    let mut st = Stitcher {
+        sink,
+        open: None,
+        spare: Vec::new(),
+        zeros: None,
+        damage: Vec::new(),
+        intact: 0,
+        verified_end: 0,
+    };
+    let window_bytes = (WINDOW_BLOCKS * BLOCK_SIZE) as u64;
+    let mut window: Vec<u8> = Vec::new();
+    let mut pieces: Vec<Vec<Piece>> = Vec::new();
+    let mut pos = 0u64;
+    let mut io_error = None;
+    let mut end = size;
+    while pos < end {
+        let want = (end - pos).min(window_bytes) as usize;
+        window.resize(want, 0);
+        let nblocks = want.div_ceil(BLOCK_SIZE);
+        pieces.resize_with(nblocks, Vec::new);
+        let results: Vec<io::Result<usize>> = window
+            .par_chunks_mut(BLOCK_SIZE)
+            .zip(pieces.par_iter_mut())
+            .enumerate()
+            .map(|(i, (chunk, out))| {
+                out.clear();
+                let n = src.read_at(chunk, pos + (i * BLOCK_SIZE) as u64)?;
+                let at_eof = pos + ((i * BLOCK_SIZE) + n) as u64 >= end;
+                parse_block(&chunk[..n], at_eof, out);
+                Ok(n)
+            })
+            .collect();
+        // A short read before the expected end: the file shrank or failed.
+        let mut got = 0usize;
+        for (i, r) in results.iter().enumerate() {
+            let expect = (want - i * BLOCK_SIZE).min(BLOCK_SIZE);
+            match r {
+                Ok(n) if *n == expect => got += n,
+                Ok(n) => {
+                    got += n;
+                    io_error = Some(format!(
+                        "file shrank while being read: ends at {} instead of {}",
+                        pos + got as u64,
+                        size
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    io_error = Some(format!("read error at offset {}: {e}", pos + got as u64));
+                    break;
+                }
+            }
+        }
+        if io_error.is_some() {
+            // Reparse the last good block with the true end of file.
+            end = pos + got as u64;
+            let full_blocks = got / BLOCK_SIZE;
+            for (i, out) in pieces.iter().enumerate().take(full_blocks) {
+                let b = &window[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
+                st.block(pos + (i * BLOCK_SIZE) as u64, b, out);
+            }
+            if got % BLOCK_SIZE != 0 {
+                let b = &window[full_blocks * BLOCK_SIZE..got];
+                let mut out = Vec::new();
+                parse_block(b, true, &mut out);
+                st.block(pos + (full_blocks * BLOCK_SIZE) as u64, b, &out);
+            }
+            pos = end;
+            progress(got as u64);
+            break;
+        }
+        for (i, out) in pieces.iter().enumerate().take(nblocks) {
+            let b = &window[i * BLOCK_SIZE..((i + 1) * BLOCK_SIZE).min(want)];
+            st.block(pos + (i * BLOCK_SIZE) as u64, b, out);
+        }
+        pos += want as u64;
+        progress(want as u64);
+    }
+    let (records, damage) = st.finish(pos);
+    LogOutcome {
+        records,
+        damage,
+        bytes_read: pos,
+        io_error,
+    }
+}

@@ -1,0 +1,241 @@
+//! A store directory (or a list of files) to a report: find the files, scan
+//! each by its kind, and put the lost sequence ranges of all logs together.
+
+use super::log::{self as logscan, LogScan};
+use super::logfile::{self, RecordSink};
+use super::{Discard, EntrySink};
+use crate::format::filename::{self, FileKind};
+use crate::report::{FileReport, Lost, LostSeqRange, Report, SeqSpan};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// One file to look at.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub name: String,
+    pub kind: FileKind,
+    pub number: Option<u64>,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub enum InputError {
+    /// A path given on the command line does not exist or cannot be listed.
+    Path(PathBuf, std::io::Error),
+    /// A path that is neither a file nor a directory.
+    NotAFile(PathBuf),
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputError::Path(p, e) => write!(f, "{}: {e}", p.display()),
+            InputError::NotAFile(p) => {
+                write!(f, "{}: not a regular file or directory", p.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The files named by `paths`: a directory contributes its regular files
+/// (not recursively: a LevelDB store is flat), sorted by name.
+pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let md = std::fs::metadata(p).map_err(|e| InputError::Path(p.clone(), e))?;
+        if md.is_dir() {
+            let mut here = Vec::new();
+            for ent in std::fs::read_dir(p).map_err(|e| InputError::Path(p.clone(), e))? {
+                let ent = ent.map_err(|e| InputError::Path(p.clone(), e))?;
+                // symlink_metadata: a link inside the store is listed, not followed.
+                let Ok(md) = ent.path().symlink_metadata() else {
+                    continue;
+                };
+                if !md.is_file() {
+                    continue;
+                }
+                here.push(input_file(ent.path(), md.len()));
+            }
+            here.sort_by(|a, b| a.name.cmp(&b.name));
+            out.extend(here);
+        } else if md.is_file() {
+            out.push(input_file(p.clone(), md.len()));
+        } else {
+            return Err(InputError::NotAFile(p.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn input_file(path: PathBuf, size: u64) -> InputFile {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (kind, number) = filename::parse(&name);
+    InputFile {
+        path,
+        name,
+        kind,
+        number,
+        size,
+    }
+}
+
+/// The result of scanning one file, before it becomes a [`FileReport`].
+#[derive(Debug)]
+pub struct FileScan {
+    pub report: FileReport,
+    pub log: Option<LogScan>,
+}
+
+fn base_report(f: &InputFile) -> FileReport {
+    FileReport {
+        name: f.name.clone(),
+        path: f.path.display().to_string(),
+        kind: f.kind.as_str(),
+        state: None,
+        size: f.size,
+        records: Default::default(),
+        blocks: None,
+        entries: 0,
+        unverified_entries: 0,
+        sequences: None,
+        damage: Vec::new(),
+        error: None,
+        scanned: false,
+    }
+}
+
+/// Records of a MANIFEST are accepted as they are until the inventory reads them.
+struct AnyRecord;
+impl RecordSink for AnyRecord {
+    fn record(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Scan one file, giving its entries to `sink` in file order.
+pub fn scan_file(
+    f: &InputFile,
+    sink: &mut dyn EntrySink,
+    progress: &(dyn Fn(u64) + Sync),
+) -> FileScan {
+    let mut report = base_report(f);
+    let mut log = None;
+    let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest);
+    if !scanned_kind {
+        progress(f.size);
+        return FileScan { report, log };
+    }
+    let file = match File::open(&f.path) {
+        Ok(file) => file,
+        Err(e) => {
+            report.error = Some(format!("cannot open: {e}"));
+            progress(f.size);
+            return FileScan { report, log };
+        }
+    };
+    report.scanned = true;
+    match f.kind {
+        FileKind::Log => {
+            let s = logscan::scan(&file, f.size, sink, progress);
+            report.records = s.outcome.records;
+            report.entries = s.entries;
+            report.unverified_entries = s.unverified;
+            report.damage = s.outcome.damage.clone();
+            report.error = s.outcome.io_error.clone();
+            report.sequences = s.seqs.map(|(first, last)| SeqSpan { first, last });
+            log = Some(s);
+        }
+        FileKind::Manifest => {
+            let o = logfile::scan(&file, f.size, &mut AnyRecord, progress);
+            report.records = o.records;
+            report.damage = o.damage;
+            report.error = o.io_error;
+        }
+        _ => unreachable!("filtered above"),
+    }
+    FileScan { report, log }
+}
+
+/// Lost sequence ranges of all logs, oldest log first. A loss whose start no
+/// intact batch in its own file marks starts after the newest sequence seen
+/// in older logs (or at 1).
+pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
+    let mut order: Vec<usize> = (0..scans.len())
+        .filter(|&i| scans[i].log.is_some())
+        .collect();
+    order.sort_by_key(|&i| (inputs[i].number.unwrap_or(u64::MAX), inputs[i].name.clone()));
+    let mut ranges = Vec::new();
+    let mut newest: Option<u64> = None;
+    for i in order {
+        let s = scans[i].log.as_ref().expect("filtered");
+        for l in &s.lost {
+            let first = l.first.unwrap_or_else(|| newest.map_or(1, |n| n + 1));
+            if l.last.is_some_and(|last| last < first) {
+                continue;
+            }
+            ranges.push(LostSeqRange {
+                first,
+                last: l.last,
+                writes: l.last.map(|last| last - first + 1),
+                file: inputs[i].name.clone(),
+            });
+        }
+        if let Some((_, last)) = s.seqs {
+            newest = Some(newest.map_or(last, |n| n.max(last)));
+        }
+    }
+    Lost {
+        sequence_ranges: ranges,
+    }
+}
+
+/// Scan every input file (entries dropped) and build the report.
+pub fn scan_all(paths: &[PathBuf], progress: &(dyn Fn(u64) + Sync)) -> Result<Report, InputError> {
+    let inputs = list_inputs(paths)?;
+    let scans: Vec<FileScan> = inputs
+        .iter()
+        .map(|f| scan_file(f, &mut Discard, progress))
+        .collect();
+    let lost = lost_ranges(
+        &scans.iter().collect::<Vec<_>>(),
+        &inputs.iter().collect::<Vec<_>>(),
+    );
+    Ok(Report::new(
+        paths.iter().map(|p| p.display().to_string()).collect(),
+        scans.into_iter().map(|s| s.report).collect(),
+        lost,
+    ))
+}
+
+/// Whether `path` lies inside (or is) `dir`, after resolving links.
+pub fn is_inside(path: &Path, dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    // The output may not exist yet: resolve its nearest existing ancestor.
+    let mut p = path.to_path_buf();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(c) = p.canonicalize() {
+            let full = tail.iter().rev().fold(c, |acc: PathBuf, t| acc.join(t));
+            return full.starts_with(&dir);
+        }
+        match (p.parent(), p.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_os_string());
+                p = if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent.to_path_buf()
+                };
+            }
+            _ => return false,
+        }
+    }
+}
