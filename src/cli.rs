@@ -76,7 +76,7 @@ fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, CliError> {
         .map_err(|e| CliError::usage(format!("cannot start {n} threads: {e}")))
 }
 
-fn write_report(r: &Report, dest: &PathBuf) -> Result<(), CliError> {
+fn write_report(r: &Report, dest: &std::path::Path) -> Result<(), CliError> {
     let json = serde_json::to_vec_pretty(r).map_err(|e| CliError::usage(e.to_string()))?;
     if dest.as_os_str() == "-" {
         let mut out = std::io::stdout().lock();

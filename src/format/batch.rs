@@ -199,7 +199,9 @@ impl BatchBuilder {
 mod tests {
     use super::*;
 
-    fn collect(p: &[u8]) -> Result<Vec<(u64, Kind, Vec<u8>, Vec<u8>)>, BatchError> {
+    type Row = (u64, Kind, Vec<u8>, Vec<u8>);
+
+    fn collect(p: &[u8]) -> Result<Vec<Row>, BatchError> {
         let mut v = Vec::new();
         for_each(p, |e| {
             v.push((e.seq, e.kind, e.key.to_vec(), e.value.to_vec()))

@@ -148,7 +148,9 @@ impl<'s> Stitcher<'s> {
     fn flush_zeros(&mut self) {
         if let Some((s, e)) = self.zeros.take() {
             let start = self.open.as_ref().map_or(s, |o| o.start);
-            self.open.take().map(|o| self.spare = o.buf);
+            if let Some(o) = self.open.take() {
+                self.spare = o.buf;
+            }
             self.spare.clear();
             self.add_damage(Raw {
                 start,
