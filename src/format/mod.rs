@@ -4,3 +4,5 @@
 pub mod batch;
 pub mod coding;
 pub mod crc;
+pub mod filename;
+pub mod ikey;
