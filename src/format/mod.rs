@@ -6,3 +6,4 @@ pub mod coding;
 pub mod crc;
 pub mod filename;
 pub mod ikey;
+pub mod manifest;
