@@ -5,4 +5,6 @@ pub mod batch;
 pub mod coding;
 pub mod crc;
 pub mod filename;
+pub mod ikey;
 pub mod log;
+pub mod manifest;

@@ -1,3 +1,7 @@
-//! Entries to outputs.
+//! Entries to outputs: the NDJSON export, and writers that turn recovered
+//! entries back into files LevelDB can open (tables, log-format files for a
+//! fresh MANIFEST), written durably.
 
 pub mod durable;
+pub mod log_writer;
+pub mod table_builder;
