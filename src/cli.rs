@@ -1,6 +1,7 @@
 //! Command-line interface: arguments and the commands they run.
 
 use crate::report::{summary, Report};
+use crate::salvage::export::{self, OutDest, SalvageOptions, View};
 use crate::scan::store;
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -41,6 +42,45 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Export every intact entry of a store into a new directory, with a
+    /// report of what was lost; the input is only read.
+    #[command(after_help = concat!(
+        "Writes DIR/records.jsonl (the export), DIR/unverified.jsonl (entries read from damaged bytes,\n",
+        "never mixed in), DIR/report.json, and with --rebuild DIR/db (a fresh LevelDB store).\n\n",
+        "Examples:\n  ldbsalvage salvage /quarantine/db --out /srv/salvage\n",
+        "  ldbsalvage salvage /quarantine/db --out - --view all --report lost.json | jq -c .\n\n",
+        "Exit status: 0 nothing damaged, 1 damage found (the export is still complete), 2 usage error or nothing readable."
+    ))]
+    Salvage {
+        /// The store directory (or a single file).
+        path: PathBuf,
+        /// Output directory (created; must be empty and outside PATH), or `-` to
+        /// stream records.jsonl to stdout.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// `latest`: per key its newest intact write, deletes left out, in key
+        /// order. `all`: every intact entry, in file and offset order.
+        #[arg(long, value_enum, default_value_t = ViewArg::Latest)]
+        view: ViewArg,
+        /// Also write DIR/db: the latest view as a LevelDB store.
+        #[arg(long)]
+        rebuild: bool,
+        /// Also write the JSON report here (with `--out -`, the only report).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// No progress and no summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewArg {
+    Latest,
+    All,
 }
 
 #[derive(Debug)]
@@ -123,6 +163,76 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let code = exit_for(&r);
             if code == EXIT_USAGE {
                 eprintln!("ldbsalvage: nothing readable in {} file(s)", r.files.len());
+            }
+            Ok(code)
+        }
+        Command::Salvage {
+            path,
+            out,
+            view,
+            rebuild,
+            report,
+            jobs,
+            quiet,
+        } => {
+            let pool = pool(jobs)?;
+            let to_stdout = out.as_os_str() == "-";
+            if !path.exists() {
+                return Err(CliError::usage(format!(
+                    "{}: no such file or directory",
+                    path.display()
+                )));
+            }
+            if let Some(rp) = &report {
+                if rp.as_os_str() != "-" && store::is_inside(rp, &path) {
+                    return Err(CliError::usage(format!(
+                        "--report {} lies inside the input {}",
+                        rp.display(),
+                        path.display()
+                    )));
+                }
+            }
+            if to_stdout && rebuild {
+                return Err(CliError::usage("--rebuild needs --out DIR"));
+            }
+            let dest = if to_stdout {
+                OutDest::Stdout
+            } else {
+                export::prepare_out_dir(&out, &path).map_err(|e| CliError::usage(e.to_string()))?;
+                OutDest::Dir(out.clone())
+            };
+            let opts = SalvageOptions {
+                path: path.clone(),
+                out: dest,
+                view: match view {
+                    ViewArg::Latest => View::Latest,
+                    ViewArg::All => View::All,
+                },
+                report: report.clone(),
+                rebuild,
+            };
+            let s = pool
+                .install(|| export::salvage(&opts, &|_| {}))
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            let r = &s.report;
+            if !to_stdout {
+                write_report(r, &out.join("report.json"))?;
+            }
+            if let Some(rp) = &report {
+                write_report(r, rp)?;
+            }
+            if !quiet && !to_stdout {
+                print!("{}", summary::render(r));
+                if let Some(c) = &r.salvage {
+                    println!(
+                        "Exported {} records ({} view) and {} unverified entries to {}",
+                        c.records, c.view, c.unverified, c.out
+                    );
+                }
+            }
+            let code = exit_for(r);
+            if code == EXIT_USAGE {
+                eprintln!("ldbsalvage: nothing readable in {}", path.display());
             }
             Ok(code)
         }

@@ -168,6 +168,40 @@ pub struct Summary {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Lost {
     pub sequence_ranges: Vec<LostSeqRange>,
+    /// Key ranges whose entries may be lost (damaged table blocks, tables
+    /// the MANIFEST names that are gone). Filled by `salvage`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_ranges: Option<Vec<LostKeyRange>>,
+    /// Entries read from damaged units, written to `unverified.jsonl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified_entries: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LostKeyRange {
+    #[serde(flatten)]
+    pub range: KeyRange,
+    pub file: String,
+    pub reason: String,
+}
+
+/// One item a replay job can act on: writes to requeue by sequence number or
+/// by key range, with the file and the reason behind it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Requeue {
+    SequenceRange {
+        first: u64,
+        last: Option<u64>,
+        file: String,
+        reason: String,
+    },
+    KeyRange {
+        #[serde(flatten)]
+        range: KeyRange,
+        file: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -185,8 +219,30 @@ pub struct Report {
     pub tool: Tool,
     pub input: Vec<String>,
     pub summary: Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::scan::inventory::StoreInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salvage: Option<SalvageCounts>,
     pub files: Vec<FileReport>,
     pub lost: Lost,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeue: Option<Vec<Requeue>>,
+}
+
+/// What `salvage` wrote.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SalvageCounts {
+    pub view: &'static str,
+    /// Where the outputs are (`-` for stdout).
+    pub out: String,
+    /// Lines in `records.jsonl`.
+    pub records: u64,
+    /// Lines in `unverified.jsonl`.
+    pub unverified: u64,
+    /// Keys in the latest view whose newer write may have been lost.
+    pub suspect_newer_keys: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebuilt: Option<crate::salvage::rebuild::Rebuilt>,
 }
 
 impl Report {
@@ -207,8 +263,11 @@ impl Report {
             tool: Tool::default(),
             input,
             summary: s,
+            store: None,
+            salvage: None,
             files,
             lost,
+            requeue: None,
         }
     }
 

@@ -3,5 +3,8 @@
 //! fresh MANIFEST), written durably.
 
 pub mod durable;
+pub mod export;
 pub mod log_writer;
+pub mod ndjson;
+pub mod rebuild;
 pub mod table_builder;

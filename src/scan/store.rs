@@ -1,8 +1,9 @@
 //! A store directory (or a list of files) to a report: find the files, scan
 //! each by its kind, and put the lost sequence ranges of all logs together.
 
+use super::inventory::EditSink;
 use super::log::{self as logscan, LogScan};
-use super::logfile::{self, RecordSink};
+use super::logfile;
 use super::{Discard, EntrySink};
 use crate::format::filename::{self, FileKind};
 use crate::report::{FileReport, Lost, LostSeqRange, Report, SeqSpan};
@@ -90,6 +91,8 @@ fn input_file(path: PathBuf, size: u64) -> InputFile {
 pub struct FileScan {
     pub report: FileReport,
     pub log: Option<LogScan>,
+    /// The state a MANIFEST's edits lead to.
+    pub manifest: Option<crate::format::manifest::VersionState>,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -110,14 +113,6 @@ fn base_report(f: &InputFile) -> FileReport {
     }
 }
 
-/// Records of a MANIFEST are accepted as they are until the inventory reads them.
-struct AnyRecord;
-impl RecordSink for AnyRecord {
-    fn record(&mut self, _: u64, _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 /// Scan one file, giving its entries to `sink` in file order.
 pub fn scan_file(
     f: &InputFile,
@@ -126,17 +121,26 @@ pub fn scan_file(
 ) -> FileScan {
     let mut report = base_report(f);
     let mut log = None;
+    let mut manifest = None;
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest);
     if !scanned_kind {
         progress(f.size);
-        return FileScan { report, log };
+        return FileScan {
+            report,
+            log,
+            manifest,
+        };
     }
     let file = match File::open(&f.path) {
         Ok(file) => file,
         Err(e) => {
             report.error = Some(format!("cannot open: {e}"));
             progress(f.size);
-            return FileScan { report, log };
+            return FileScan {
+                report,
+                log,
+                manifest,
+            };
         }
     };
     report.scanned = true;
@@ -152,14 +156,20 @@ pub fn scan_file(
             log = Some(s);
         }
         FileKind::Manifest => {
-            let o = logfile::scan(&file, f.size, &mut AnyRecord, progress);
+            let mut edits = EditSink::default();
+            let o = logfile::scan(&file, f.size, &mut edits, progress);
             report.records = o.records;
             report.damage = o.damage;
             report.error = o.io_error;
+            manifest = Some(edits.state);
         }
         _ => unreachable!("filtered above"),
     }
-    FileScan { report, log }
+    FileScan {
+        report,
+        log,
+        manifest,
+    }
 }
 
 /// Lost sequence ranges of all logs, oldest log first. A loss whose start no
@@ -192,6 +202,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
     }
     Lost {
         sequence_ranges: ranges,
+        ..Lost::default()
     }
 }
 

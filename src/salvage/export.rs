@@ -1,0 +1,381 @@
+//! `salvage`: scan every file, export intact entries (every one, or the
+//! latest per key), keep unverified ones apart, and account for what was lost.
+
+use super::durable::DurableFile;
+use super::ndjson::push_line;
+use crate::format::batch::Kind;
+use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
+use crate::scan::inventory::{self, Inventory};
+use crate::scan::store::{self, FileScan, InputError, InputFile};
+use crate::scan::{Entry, EntrySink};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Per user key, its highest-sequence intact entry; deletes left out.
+    Latest,
+    /// Every intact entry, in file then offset order.
+    All,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Latest => "latest",
+            View::All => "all",
+        }
+    }
+}
+
+/// Where `records.jsonl` goes.
+#[derive(Debug, Clone)]
+pub enum OutDest {
+    Dir(PathBuf),
+    Stdout,
+}
+
+#[derive(Debug, Clone)]
+pub struct SalvageOptions {
+    pub path: PathBuf,
+    pub out: OutDest,
+    pub view: View,
+    /// Also write the report here.
+    pub report: Option<PathBuf>,
+    pub rebuild: bool,
+}
+
+#[derive(Debug)]
+pub enum SalvageError {
+    Input(InputError),
+    /// The output directory is unusable; nothing was written.
+    Out(String),
+    Io(String, io::Error),
+}
+
+impl std::fmt::Display for SalvageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SalvageError::Input(e) => write!(f, "{e}"),
+            SalvageError::Out(m) => f.write_str(m),
+            SalvageError::Io(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SalvageError {}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> SalvageError {
+    let what = what.into();
+    move |e| SalvageError::Io(what, e)
+}
+
+/// Refuse an output directory inside the input, or one that already holds
+/// something; create it otherwise. Runs before anything is written.
+pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
+    if store::is_inside(out, input) {
+        return Err(SalvageError::Out(format!(
+            "--out {} lies inside the input {}: the input is evidence and is never written to",
+            out.display(),
+            input.display()
+        )));
+    }
+    match std::fs::read_dir(out) {
+        Ok(mut it) => {
+            if it.next().is_some() {
+                return Err(SalvageError::Out(format!(
+                    "--out {} exists and is not empty",
+                    out.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(out).map_err(io_err(format!("creating {}", out.display())))
+        }
+        Err(e) => Err(SalvageError::Io(format!("--out {}", out.display()), e)),
+    }
+}
+
+enum Out {
+    File(DurableFile),
+    Stdout(io::Stdout),
+}
+
+impl Out {
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.write_all(b),
+            Out::Stdout(s) => s.write_all(b),
+        }
+    }
+
+    /// Make the output complete and visible under its final name.
+    fn commit(self) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.commit(),
+            Out::Stdout(mut s) => s.flush(),
+        }
+    }
+}
+
+/// Buffered line output that remembers the first write error instead of
+/// failing the scan mid-file.
+struct Lines {
+    w: Option<Out>,
+    buf: Vec<u8>,
+    count: u64,
+    error: Option<io::Error>,
+}
+
+impl Lines {
+    fn new(w: Option<Out>) -> Self {
+        Lines {
+            w,
+            buf: Vec::with_capacity(1 << 16),
+            count: 0,
+            error: None,
+        }
+    }
+
+    fn push(&mut self, e: &Entry<'_>, file: &str, suspect: bool, reason: Option<&str>) {
+        self.count += 1;
+        if self.w.is_none() {
+            return;
+        }
+        push_line(&mut self.buf, e, file, suspect, reason);
+        if self.buf.len() >= 1 << 16 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(w) = self.w.as_mut() {
+            if self.error.is_none() {
+                if let Err(e) = w.write_all(&self.buf) {
+                    self.error = Some(e);
+                }
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+/// An intact entry kept for the latest view.
+struct Kept {
+    seq: u64,
+    kind: Kind,
+    value: Vec<u8>,
+    file: u32,
+    offset: u64,
+}
+
+struct Exporter<'a> {
+    view: View,
+    files: &'a [InputFile],
+    current: u32,
+    records: Lines,
+    unverified: Lines,
+    latest: BTreeMap<Vec<u8>, Kept>,
+    /// Highest unverified sequence per key: a newer write that may be lost.
+    newest_unverified: HashMap<Vec<u8>, u64>,
+}
+
+impl EntrySink for Exporter<'_> {
+    fn intact(&mut self, e: &Entry<'_>) {
+        match self.view {
+            View::All => {
+                let name = &self.files[self.current as usize].name;
+                self.records.push(e, name, false, None);
+            }
+            View::Latest => {
+                let newer = self.latest.get(e.key).is_none_or(|k| e.seq > k.seq);
+                if newer {
+                    let kept = Kept {
+                        seq: e.seq,
+                        kind: e.kind,
+                        value: e.value.to_vec(),
+                        file: self.current,
+                        offset: e.offset,
+                    };
+                    if let Some(slot) = self.latest.get_mut(e.key) {
+                        *slot = kept;
+                    } else {
+                        self.latest.insert(e.key.to_vec(), kept);
+                    }
+                }
+            }
+        }
+    }
+
+    fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
+        let name = &self.files[self.current as usize].name;
+        self.unverified.push(e, name, false, Some(reason));
+        let s = self
+            .newest_unverified
+            .entry(e.key.to_vec())
+            .or_insert(e.seq);
+        *s = (*s).max(e.seq);
+    }
+}
+
+/// The result of a salvage run.
+pub struct Salvaged {
+    pub report: Report,
+}
+
+fn lost_key_ranges(scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
+    let mut out = Vec::new();
+    for s in scans {
+        for d in &s.report.damage {
+            if let Some(r) = &d.key_range {
+                out.push(LostKeyRange {
+                    range: r.clone(),
+                    file: s.report.name.clone(),
+                    reason: d.reason.clone(),
+                });
+            }
+        }
+    }
+    for m in &inv.info.missing_tables {
+        out.push(LostKeyRange {
+            range: m.key_range.clone(),
+            file: crate::format::filename::table_name(m.number),
+            reason: "live table named by the MANIFEST is missing".to_string(),
+        });
+    }
+    out
+}
+
+fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange], files: &[FileReport]) -> Vec<Requeue> {
+    let mut out = Vec::new();
+    for r in &lost.sequence_ranges {
+        let reason = files
+            .iter()
+            .find(|f| f.name == r.file)
+            .and_then(|f| f.damage.first())
+            .map_or_else(|| "sequence gap".to_string(), |d| d.reason.clone());
+        out.push(Requeue::SequenceRange {
+            first: r.first,
+            last: r.last,
+            file: r.file.clone(),
+            reason,
+        });
+    }
+    for k in key_ranges {
+        out.push(Requeue::KeyRange {
+            range: k.range.clone(),
+            file: k.file.clone(),
+            reason: k.reason.clone(),
+        });
+    }
+    out
+}
+
+/// Run a salvage. The output directory must have been prepared with
+/// [`prepare_out_dir`] when `opts.out` is a directory.
+pub fn salvage(
+    opts: &SalvageOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Salvaged, SalvageError> {
+    let inputs =
+        store::list_inputs(std::slice::from_ref(&opts.path)).map_err(SalvageError::Input)?;
+    let (records_file, unverified_file) = match &opts.out {
+        OutDest::Dir(d) => (
+            Some(
+                DurableFile::create(&d.join("records.jsonl"))
+                    .map_err(io_err("creating records.jsonl"))?,
+            ),
+            Some(
+                DurableFile::create(&d.join("unverified.jsonl"))
+                    .map_err(io_err("creating unverified.jsonl"))?,
+            ),
+        ),
+        OutDest::Stdout => (None, None),
+    };
+    let records_w = match records_file {
+        Some(f) => Out::File(f),
+        None => Out::Stdout(io::stdout()),
+    };
+    let mut ex = Exporter {
+        view: opts.view,
+        files: &inputs,
+        current: 0,
+        records: Lines::new(Some(records_w)),
+        unverified: Lines::new(unverified_file.map(Out::File)),
+        latest: BTreeMap::new(),
+        newest_unverified: HashMap::new(),
+    };
+    let mut scans = Vec::with_capacity(inputs.len());
+    for (i, f) in inputs.iter().enumerate() {
+        ex.current = i as u32;
+        scans.push(store::scan_file(f, &mut ex, progress));
+    }
+    let inv = inventory::build(&inputs, &mut scans);
+    let mut suspect_keys = 0;
+    if opts.view == View::Latest {
+        let latest = std::mem::take(&mut ex.latest);
+        for (key, k) in &latest {
+            if k.kind == Kind::Delete {
+                continue;
+            }
+            let suspect = ex.newest_unverified.get(key).is_some_and(|&s| s > k.seq);
+            suspect_keys += u64::from(suspect);
+            let e = Entry {
+                seq: k.seq,
+                kind: k.kind,
+                key,
+                value: &k.value,
+                offset: k.offset,
+            };
+            let name = &inputs[k.file as usize].name;
+            ex.records.push(&e, name, suspect, None);
+        }
+        ex.latest = latest;
+    }
+    ex.records.flush();
+    ex.unverified.flush();
+    let (records_count, unverified_count) = (ex.records.count, ex.unverified.count);
+    for l in [&mut ex.records, &mut ex.unverified] {
+        if let Some(e) = l.error.take() {
+            return Err(SalvageError::Io("writing output".to_string(), e));
+        }
+    }
+    // Commit the exports before the report: a report on disk means the
+    // exports beside it are complete.
+    for (l, what) in [
+        (&mut ex.records, "records"),
+        (&mut ex.unverified, "unverified entries"),
+    ] {
+        if let Some(w) = l.w.take() {
+            w.commit().map_err(io_err(format!("writing {what}")))?;
+        }
+    }
+    drop(ex);
+
+    let lost = store::lost_ranges(
+        &scans.iter().collect::<Vec<_>>(),
+        &inputs.iter().collect::<Vec<_>>(),
+    );
+    let key_ranges = lost_key_ranges(&scans, &inv);
+    let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
+    let requeue = requeue_list(&lost, &key_ranges, &files);
+    let mut report = Report::new(vec![opts.path.display().to_string()], files, lost);
+    report.lost.key_ranges = Some(key_ranges);
+    report.lost.unverified_entries = Some(unverified_count);
+    report.requeue = Some(requeue);
+    report.store = Some(inv.info);
+    report.salvage = Some(SalvageCounts {
+        view: opts.view.as_str(),
+        out: match &opts.out {
+            OutDest::Dir(d) => d.display().to_string(),
+            OutDest::Stdout => "-".to_string(),
+        },
+        records: records_count,
+        unverified: unverified_count,
+        suspect_newer_keys: suspect_keys,
+        rebuilt: None,
+    });
+    Ok(Salvaged { report })
+}

@@ -1,0 +1,169 @@
+//! The store's own account of itself: `CURRENT` names a MANIFEST, whose
+//! VersionEdits say which tables are live and which logs are already
+//! flushed. Every file is then live, orphan, obsolete or unknown. All of it
+//! works without `CURRENT` or a readable MANIFEST: the newest MANIFEST that
+//! decodes at all is used, else nothing is named.
+
+use super::logfile::RecordSink;
+use super::store::{FileScan, InputFile};
+use crate::format::filename::FileKind;
+use crate::format::ikey;
+use crate::format::manifest::{NewFile, VersionEdit, VersionState};
+use crate::report::KeyRange;
+use serde::Serialize;
+
+pub const BYTEWISE: &str = "leveldb.BytewiseComparator";
+
+/// Replays the VersionEdits of a MANIFEST as they are read.
+#[derive(Default)]
+pub struct EditSink {
+    pub state: VersionState,
+}
+
+impl RecordSink for EditSink {
+    fn record(&mut self, _offset: u64, payload: &[u8]) -> Result<(), String> {
+        let edit = VersionEdit::decode(payload).map_err(|e| e.to_string())?;
+        self.state.apply(&edit);
+        Ok(())
+    }
+}
+
+/// What the report says about the store as a whole.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreInfo {
+    /// The MANIFEST named by `CURRENT`, if `CURRENT` was readable.
+    pub current: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_error: Option<String>,
+    /// The MANIFEST whose edits were used.
+    pub manifest: Option<String>,
+    pub comparator: Option<String>,
+    /// True when the comparator is not LevelDB's bytewise one: keys are then
+    /// exported in bytewise order, which is not the store's own order.
+    pub custom_comparator: bool,
+    pub log_number: Option<u64>,
+    pub prev_log_number: Option<u64>,
+    pub next_file_number: Option<u64>,
+    pub last_sequence: Option<u64>,
+    pub live_tables: usize,
+    /// Live tables the MANIFEST names that are not in the directory.
+    pub missing_tables: Vec<MissingTable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingTable {
+    pub number: u64,
+    pub level: u32,
+    pub size: u64,
+    pub key_range: KeyRange,
+}
+
+pub struct Inventory {
+    pub info: StoreInfo,
+    pub version: Option<VersionState>,
+}
+
+fn read_current(inputs: &[InputFile]) -> (Option<String>, Option<String>) {
+    let Some(c) = inputs.iter().find(|f| f.kind == FileKind::Current) else {
+        return (None, Some("no CURRENT file".to_string()));
+    };
+    // CURRENT is one short line; anything large is not a CURRENT file.
+    if c.size > 4096 {
+        return (None, Some(format!("CURRENT is {} bytes long", c.size)));
+    }
+    match std::fs::read(&c.path) {
+        Ok(b) => {
+            let s = String::from_utf8_lossy(&b);
+            let name = s.trim_end_matches('\n');
+            if name.starts_with("MANIFEST-") && !name.contains(['/', '\n']) {
+                (Some(name.to_string()), None)
+            } else {
+                (
+                    None,
+                    Some(format!("CURRENT does not name a MANIFEST: {name:?}")),
+                )
+            }
+        }
+        Err(e) => (None, Some(format!("cannot read CURRENT: {e}"))),
+    }
+}
+
+fn user_key_range(f: &NewFile) -> KeyRange {
+    KeyRange {
+        first: Some(ikey::user_key(&f.smallest).to_vec()),
+        first_exclusive: false,
+        last: Some(ikey::user_key(&f.largest).to_vec()),
+    }
+}
+
+/// Take the store's account from the scanned MANIFESTs and assign each file
+/// its state.
+pub fn build(inputs: &[InputFile], scans: &mut [FileScan]) -> Inventory {
+    let (current, current_error) = read_current(inputs);
+    let mut info = StoreInfo {
+        current: current.clone(),
+        current_error,
+        ..Default::default()
+    };
+    // The MANIFEST CURRENT names, else the newest one that yielded an edit.
+    let named = current
+        .as_ref()
+        .and_then(|c| inputs.iter().position(|f| &f.name == c))
+        .filter(|&i| scans[i].manifest.as_ref().is_some_and(|v| v.edits > 0));
+    let chosen = named.or_else(|| {
+        (0..inputs.len())
+            .filter(|&i| scans[i].manifest.as_ref().is_some_and(|v| v.edits > 0))
+            .max_by_key(|&i| inputs[i].number)
+    });
+    let version = chosen.and_then(|i| scans[i].manifest.clone());
+    if let (Some(i), Some(v)) = (chosen, &version) {
+        info.manifest = Some(inputs[i].name.clone());
+        info.comparator = v
+            .comparator
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(c).into_owned());
+        info.custom_comparator = info.comparator.as_deref().is_some_and(|c| c != BYTEWISE);
+        info.log_number = v.log_number;
+        info.prev_log_number = v.prev_log_number;
+        info.next_file_number = v.next_file;
+        info.last_sequence = v.last_sequence;
+        info.live_tables = v.files.len();
+        for (&number, (level, nf)) in &v.files {
+            let present = inputs
+                .iter()
+                .any(|f| f.kind == FileKind::Table && f.number == Some(number));
+            if !present {
+                info.missing_tables.push(MissingTable {
+                    number,
+                    level: *level,
+                    size: nf.file_size,
+                    key_range: user_key_range(nf),
+                });
+            }
+        }
+    }
+    for (i, f) in inputs.iter().enumerate() {
+        scans[i].report.state = Some(state(f, chosen == Some(i), version.as_ref()));
+    }
+    Inventory { info, version }
+}
+
+fn state(f: &InputFile, chosen_manifest: bool, v: Option<&VersionState>) -> &'static str {
+    match f.kind {
+        FileKind::Table => match (v, f.number) {
+            (Some(v), Some(n)) if v.files.contains_key(&n) => "live",
+            _ => "orphan",
+        },
+        FileKind::Log => match (v.and_then(|v| v.log_number), f.number) {
+            (Some(min), Some(n)) if n < min && Some(n) != v.and_then(|v| v.prev_log_number) => {
+                "obsolete"
+            }
+            _ => "live",
+        },
+        FileKind::Manifest if chosen_manifest => "live",
+        FileKind::Manifest => "obsolete",
+        FileKind::Current => "live",
+        FileKind::Temp => "obsolete",
+        _ => "unknown",
+    }
+}
