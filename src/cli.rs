@@ -228,7 +228,17 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                         "Exported {} records ({} view) and {} unverified entries to {}",
                         c.records, c.view, c.unverified, c.out
                     );
+                    if let Some(rb) = &c.rebuilt {
+                        println!(
+                            "Rebuilt store: {} keys in {} tables at {}",
+                            rb.keys, rb.tables, rb.path
+                        );
+                    }
                 }
+            }
+            if let Some(why) = &s.rebuild_refused {
+                eprintln!("ldbsalvage: {why}");
+                return Ok(EXIT_USAGE);
             }
             let code = exit_for(r);
             if code == EXIT_USAGE {

@@ -3,6 +3,7 @@
 
 use super::durable::DurableFile;
 use super::ndjson::push_line;
+use super::rebuild::RebuildWriter;
 use crate::format::batch::Kind;
 use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
 use crate::scan::inventory::{self, Inventory};
@@ -173,6 +174,8 @@ struct Kept {
 
 struct Exporter<'a> {
     view: View,
+    keep_latest: bool,
+    max_seq: u64,
     files: &'a [InputFile],
     current: u32,
     records: Lines,
@@ -184,12 +187,13 @@ struct Exporter<'a> {
 
 impl EntrySink for Exporter<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
-        match self.view {
-            View::All => {
-                let name = &self.files[self.current as usize].name;
-                self.records.push(e, name, false, None);
-            }
-            View::Latest => {
+        self.max_seq = self.max_seq.max(e.seq);
+        if self.view == View::All {
+            let name = &self.files[self.current as usize].name;
+            self.records.push(e, name, false, None);
+        }
+        if self.keep_latest {
+            {
                 let newer = self.latest.get(e.key).is_none_or(|k| e.seq > k.seq);
                 if newer {
                     let kept = Kept {
@@ -223,6 +227,8 @@ impl EntrySink for Exporter<'_> {
 /// The result of a salvage run.
 pub struct Salvaged {
     pub report: Report,
+    /// Why `--rebuild` was refused (the export was still written).
+    pub rebuild_refused: Option<String>,
 }
 
 fn lost_key_ranges(scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
@@ -300,6 +306,8 @@ pub fn salvage(
     };
     let mut ex = Exporter {
         view: opts.view,
+        keep_latest: opts.view == View::Latest || opts.rebuild,
+        max_seq: 0,
         files: &inputs,
         current: 0,
         records: Lines::new(Some(records_w)),
@@ -313,11 +321,33 @@ pub fn salvage(
         scans.push(store::scan_file(f, &mut ex, progress));
     }
     let inv = inventory::build(&inputs, &mut scans);
+    let mut rebuild_refused = None;
+    let mut rebuilder = match (&opts.out, opts.rebuild) {
+        (OutDest::Dir(_), true) if inv.info.custom_comparator => {
+            rebuild_refused = Some(format!(
+                "--rebuild refused: the store uses the comparator {:?}, and a rebuilt store \
+                 in bytewise order would not open with it (the NDJSON export is complete)",
+                inv.info.comparator.as_deref().unwrap_or("?")
+            ));
+            None
+        }
+        (OutDest::Dir(d), true) => {
+            Some(RebuildWriter::create(d).map_err(io_err("creating the rebuilt store"))?)
+        }
+        _ => None,
+    };
     let mut suspect_keys = 0;
-    if opts.view == View::Latest {
+    if ex.keep_latest {
         let latest = std::mem::take(&mut ex.latest);
         for (key, k) in &latest {
             if k.kind == Kind::Delete {
+                continue;
+            }
+            if let Some(rb) = rebuilder.as_mut() {
+                rb.add(key, k.seq, &k.value)
+                    .map_err(io_err("writing the rebuilt store"))?;
+            }
+            if opts.view != View::Latest {
                 continue;
             }
             let suspect = ex.newest_unverified.get(key).is_some_and(|&s| s > k.seq);
@@ -337,6 +367,14 @@ pub fn salvage(
     ex.records.flush();
     ex.unverified.flush();
     let (records_count, unverified_count) = (ex.records.count, ex.unverified.count);
+    let last_sequence = ex.max_seq.max(inv.info.last_sequence.unwrap_or(0));
+    let rebuilt = match rebuilder {
+        Some(rb) => Some(
+            rb.finish(last_sequence)
+                .map_err(io_err("writing the rebuilt store"))?,
+        ),
+        None => None,
+    };
     for l in [&mut ex.records, &mut ex.unverified] {
         if let Some(e) = l.error.take() {
             return Err(SalvageError::Io("writing output".to_string(), e));
@@ -375,7 +413,10 @@ pub fn salvage(
         records: records_count,
         unverified: unverified_count,
         suspect_newer_keys: suspect_keys,
-        rebuilt: None,
+        rebuilt,
     });
-    Ok(Salvaged { report })
+    Ok(Salvaged {
+        report,
+        rebuild_refused,
+    })
 }
