@@ -1,0 +1,517 @@
+//! The command line: refusals that protect the input and existing output,
+//! `--out -` and `--report -`, usage errors, single files, `--help`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+/// A damaged log-only store: salvage and scan exit 1 on it.
+const DAMAGED: &str = "log-bad-crc";
+/// A healthy log-only store: exit 0.
+const HEALTHY: &str = "log-healthy";
+
+fn args<I, S>(a: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    a.into_iter().map(|s| s.as_ref().to_os_string()).collect()
+}
+
+/// Run and assert the exit code; returns the output.
+#[track_caller]
+fn expect_code(a: &[OsString], want: i32) -> Output {
+    let o = run(a);
+    assert_eq!(code(&o), want, "{}", describe(a, &o));
+    o
+}
+
+#[track_caller]
+fn expect_code_in(dir: &Path, a: &[OsString], want: i32) -> Output {
+    let o = run_in(dir, a);
+    assert_eq!(code(&o), want, "in {}: {}", dir.display(), describe(a, &o));
+    o
+}
+
+#[track_caller]
+fn assert_unchanged(dir: &Path, before: &std::collections::BTreeMap<std::path::PathBuf, Node>) {
+    let d = snapshot_diff(before, &snapshot(dir));
+    assert!(d.is_empty(), "{} was modified: {d:?}", dir.display());
+}
+
+#[test]
+fn out_inside_input_is_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let before = snapshot(&db);
+    for out in [
+        db.join("out"),
+        db.join("a/b/c"),
+        db.clone(),
+        db.join("."),
+        db.join("../db/out"),
+    ] {
+        let a = args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        let o = expect_code(&a, EXIT_USAGE);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("inside"),
+            "the refusal should say why: {}",
+            describe(&a, &o)
+        );
+        assert!(o.stdout.is_empty(), "{}", describe(&a, &o));
+        assert_unchanged(&db, &before);
+    }
+    // Relative paths, from the store's parent and from inside the store.
+    let a = args(["salvage", "db", "--out", "db/out"]);
+    expect_code_in(tmp.path(), &a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+    let a = args(["salvage", ".", "--out", "out"]);
+    expect_code_in(&db, &a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+}
+
+#[test]
+fn out_inside_input_through_symlink_is_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let before = snapshot(&db);
+    // The output named through a link to the input.
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        link.join("out").as_os_str(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+    // The input named through the link, the output directly.
+    let a = args([
+        "salvage".as_ref(),
+        link.as_os_str(),
+        "--out".as_ref(),
+        db.join("out").as_os_str(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+    // A dangling link whose target would be inside the input.
+    let dangling = tmp.path().join("dangling");
+    std::os::unix::fs::symlink(db.join("new"), &dangling).unwrap();
+    for out in [dangling.clone(), dangling.join("x")] {
+        let a = args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        expect_code(&a, EXIT_USAGE);
+        assert_unchanged(&db, &before);
+    }
+    // A link to the input's parent, then down into the input.
+    let up = tmp.path().join("up");
+    std::os::unix::fs::symlink(tmp.path(), &up).unwrap();
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        up.join("db/new/out").as_os_str(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+}
+
+#[test]
+fn out_inside_input_through_dotdot_after_missing_dir_is_refused() {
+    // `missing/..` is the current directory, so `missing/../db/out` is inside
+    // the input even though `missing` does not exist (create_dir_all makes it).
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let before = snapshot(&db);
+    let a = args(["salvage", "db", "--out", "missing/../db/out", "--quiet"]);
+    expect_code_in(tmp.path(), &a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+    let out = tmp.path().join("missing/../db/out2");
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+}
+
+#[test]
+fn report_inside_input_through_dotdot_of_new_out_is_refused() {
+    // `out` does not exist when the report path is checked; it is created
+    // before the report is written, and `out/../db` is the input.
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let before = snapshot(&db);
+    let a = args([
+        "salvage",
+        "db",
+        "--out",
+        "out",
+        "--report",
+        "out/../db/r.json",
+        "--quiet",
+    ]);
+    expect_code_in(tmp.path(), &a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+}
+
+#[test]
+fn report_inside_input_is_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let before = snapshot(&db);
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--report".as_ref(),
+        db.join("report.json").as_os_str(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert_unchanged(&db, &before);
+    assert!(
+        !out.exists(),
+        "--out was created although the run was refused"
+    );
+}
+
+#[test]
+fn out_existing_and_not_empty_is_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let out = tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("keep.txt"), b"precious").unwrap();
+    let before = snapshot(&out);
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let o = expect_code(&a, EXIT_USAGE);
+    assert!(o.stdout.is_empty(), "{}", describe(&a, &o));
+    assert_unchanged(&out, &before);
+
+    // A hidden file counts too.
+    let out2 = tmp.path().join("out2");
+    fs::create_dir(&out2).unwrap();
+    fs::write(out2.join(".hidden"), b"x").unwrap();
+    let before = snapshot(&out2);
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out2.as_os_str(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert_unchanged(&out2, &before);
+}
+
+#[test]
+fn out_existing_and_empty_is_used() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let out = tmp.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    let o = expect_code(&a, EXIT_DAMAGE);
+    assert!(o.stdout.is_empty(), "--quiet printed: {}", describe(&a, &o));
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["records.jsonl", "report.json", "unverified.jsonl"],
+        "exactly the three outputs, no temporary files left"
+    );
+}
+
+#[test]
+fn out_stdout_streams_records_with_report_file() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    for view in ["all", "latest"] {
+        // The reference: the same salvage into a directory.
+        let dir = tmp.path().join(format!("dir-{view}"));
+        let a = args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            dir.as_os_str(),
+            "--view".as_ref(),
+            view.as_ref(),
+        ]);
+        expect_code(&a, EXIT_DAMAGE);
+        let want = fs::read(dir.join("records.jsonl")).unwrap();
+
+        // Streamed, run from an empty working directory that must stay empty
+        // apart from the report.
+        let cwd = tmp.path().join(format!("cwd-{view}"));
+        fs::create_dir(&cwd).unwrap();
+        let a = args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            "-".as_ref(),
+            "--view".as_ref(),
+            view.as_ref(),
+            "--report".as_ref(),
+            "r.json".as_ref(),
+        ]);
+        let o = expect_code_in(&cwd, &a, EXIT_DAMAGE);
+        let recs = parse_ndjson(&o.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not NDJSON: {e}\n{}", describe(&a, &o)));
+        assert!(!recs.is_empty());
+        assert!(
+            o.stdout == want,
+            "stdout differs from records.jsonl of the --out DIR run ({view} view): {} vs {} lines",
+            recs.len(),
+            parse_ndjson(&want).map_or(0, |r| r.len())
+        );
+        let report = read_json(&cwd.join("r.json"));
+        assert_eq!(report["salvage"]["out"], "-");
+        assert_eq!(report["salvage"]["view"], view);
+        assert_eq!(report["salvage"]["records"], recs.len() as u64);
+        let left: Vec<String> = fs::read_dir(&cwd)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["r.json"], "--out - wrote files besides the report");
+    }
+}
+
+#[test]
+fn scan_report_to_stdout_is_only_json() {
+    let (_tmp, db) = copy_fixture_db(DAMAGED);
+    let a = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let o = expect_code(&a, EXIT_DAMAGE);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", describe(&a, &o)));
+    assert!(v["files"].is_array(), "no files in the report: {v}");
+    assert_eq!(report_damage(&v).len(), 1, "{v}");
+}
+
+#[test]
+fn scan_report_to_file_matches_stdout() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let file = tmp.path().join("scan.json");
+    let a = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        file.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    let o = expect_code(&a, EXIT_DAMAGE);
+    assert!(o.stdout.is_empty(), "--quiet printed: {}", describe(&a, &o));
+    let a = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let o = expect_code(&a, EXIT_DAMAGE);
+    let from_stdout: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(read_json(&file), from_stdout);
+}
+
+#[test]
+fn scan_nonexistent_path_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-store");
+    let a = args(["scan".as_ref(), missing.as_os_str()]);
+    let o = expect_code(&a, EXIT_USAGE);
+    assert!(!o.stderr.is_empty(), "no message: {}", describe(&a, &o));
+    // One good path and one missing one: still a usage error.
+    let db = fixtures_dir().join(HEALTHY).join("db");
+    let a = args(["scan".as_ref(), db.as_os_str(), missing.as_os_str()]);
+    expect_code(&a, EXIT_USAGE);
+}
+
+#[test]
+fn salvage_nonexistent_path_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        tmp.path().join("no-such-store").as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert!(!out.exists(), "--out created for a missing input");
+}
+
+#[test]
+fn jobs_zero_exits_2() {
+    let (tmp, db) = copy_fixture_db(HEALTHY);
+    let a = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--jobs".as_ref(),
+        "0".as_ref(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--jobs".as_ref(),
+        "0".as_ref(),
+    ]);
+    expect_code(&a, EXIT_USAGE);
+    assert!(!out.exists(), "--out created although --jobs 0 was refused");
+}
+
+#[test]
+fn scan_single_file() {
+    let healthy = fixtures_dir().join(HEALTHY).join("db/000003.log");
+    let a = args([
+        "scan".as_ref(),
+        healthy.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let o = expect_code(&a, EXIT_OK);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{r}");
+    assert_eq!(files[0]["name"], "000003.log");
+    assert_eq!(files[0]["entries"], 513, "log-healthy has 513 entries");
+    assert!(report_damage(&r).is_empty());
+
+    let damaged = fixtures_dir().join(DAMAGED).join("db/000003.log");
+    let a = args([
+        "scan".as_ref(),
+        damaged.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let o = expect_code(&a, EXIT_DAMAGE);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = report_damage(&r);
+    assert_eq!(d.len(), 1, "{r}");
+    assert!(overlaps(4516, 1, d[0].offset, d[0].length), "{d:?}");
+    assert_eq!(d[0].class, "garbled");
+
+    // Two single files at once, human summary on stdout.
+    let a = args(["scan".as_ref(), healthy.as_os_str(), damaged.as_os_str()]);
+    let o = expect_code(&a, EXIT_DAMAGE);
+    assert!(!o.stdout.is_empty());
+}
+
+#[test]
+fn salvage_single_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures_dir().join(HEALTHY).join("db/000003.log");
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        f.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--view".as_ref(),
+        "all".as_ref(),
+    ]);
+    expect_code(&a, EXIT_OK);
+    let recs = parse_ndjson(&fs::read(out.join("records.jsonl")).unwrap()).unwrap();
+    assert_eq!(recs.len(), 513);
+}
+
+#[test]
+fn nothing_readable_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let a = args(["scan".as_ref(), empty.as_os_str()]);
+    expect_code(&a, EXIT_USAGE);
+    let txt = tmp.path().join("notes.txt");
+    fs::write(&txt, b"not a LevelDB file\n").unwrap();
+    let a = args(["scan".as_ref(), txt.as_os_str()]);
+    expect_code(&a, EXIT_USAGE);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let db = fixtures_dir().join(HEALTHY).join("db");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for a in [
+        args::<[&OsStr; 0], &OsStr>([]),
+        args(["scan"]),
+        args(["salvage".as_ref(), db.as_os_str()]),
+        args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--view".as_ref(),
+            "newest".as_ref(),
+        ]),
+        args([
+            "scan".as_ref(),
+            db.as_os_str(),
+            "--jobs".as_ref(),
+            "x".as_ref(),
+        ]),
+        args(["frobnicate"]),
+    ] {
+        expect_code(&a, EXIT_USAGE);
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn version_and_help() {
+    let o = expect_code(&args(["--version"]), EXIT_OK);
+    let v = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        v.contains(env!("CARGO_PKG_VERSION")),
+        "--version prints {v:?}"
+    );
+    for a in [
+        args(["--help"]),
+        args(["scan", "--help"]),
+        args(["salvage", "--help"]),
+        args(["help"]),
+    ] {
+        let o = expect_code(&a, EXIT_OK);
+        let h = String::from_utf8_lossy(&o.stdout);
+        for needle in [
+            "Exit status",
+            "0 nothing damaged",
+            "1 damage found",
+            "2 usage error",
+        ] {
+            assert!(h.contains(needle), "{a:?}: help lacks {needle:?}:\n{h}");
+        }
+    }
+}
