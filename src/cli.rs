@@ -129,6 +129,24 @@ fn write_report(r: &Report, dest: &std::path::Path) -> Result<(), CliError> {
     }
 }
 
+/// The input is evidence: no output may land inside it.
+fn refuse_inside(out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliError> {
+    if out.as_os_str() == "-" {
+        return Ok(());
+    }
+    for p in inputs {
+        let dir = store::evidence_dir(p);
+        if store::is_inside(out, &dir) {
+            return Err(CliError::usage(format!(
+                "{} lies inside the input {}: the input is evidence and is never written to",
+                out.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn exit_for(r: &Report) -> u8 {
     let readable = r.files.iter().any(|f| f.scanned && f.error.is_none());
     if !readable {
@@ -150,6 +168,9 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             quiet,
         } => {
             let pool = pool(jobs)?;
+            if let Some(rp) = &report {
+                refuse_inside(rp, &paths)?;
+            }
             let r = pool
                 .install(|| store::scan_all(&paths, &|_| {}))
                 .map_err(|e| CliError::usage(e.to_string()))?;
@@ -184,12 +205,11 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 )));
             }
             if let Some(rp) = &report {
-                if rp.as_os_str() != "-" && store::is_inside(rp, &path) {
-                    return Err(CliError::usage(format!(
-                        "--report {} lies inside the input {}",
-                        rp.display(),
-                        path.display()
-                    )));
+                refuse_inside(rp, std::slice::from_ref(&path))?;
+                if to_stdout && rp.as_os_str() == "-" {
+                    return Err(CliError::usage(
+                        "--out - and --report - would both write to stdout",
+                    ));
                 }
             }
             if to_stdout && rebuild {
@@ -221,7 +241,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             if let Some(rp) = &report {
                 write_report(r, rp)?;
             }
-            if !quiet && !to_stdout {
+            let report_to_stdout = report.as_ref().is_some_and(|p| p.as_os_str() == "-");
+            if !quiet && !to_stdout && !report_to_stdout {
                 print!("{}", summary::render(r));
                 if let Some(c) = &r.salvage {
                     println!(

@@ -224,29 +224,43 @@ pub fn scan_all(paths: &[PathBuf], progress: &(dyn Fn(u64) + Sync)) -> Result<Re
     ))
 }
 
-/// Whether `path` lies inside (or is) `dir`, after resolving links.
+/// The directory an input path protects: itself, or a single file's folder.
+pub fn evidence_dir(input: &Path) -> PathBuf {
+    if input.is_dir() {
+        return input.to_path_buf();
+    }
+    match input.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Whether `path` lies inside (or is) `dir`, after resolving links. The
+/// path may not exist yet: it is resolved one component at a time, the way
+/// creating it would resolve it (a `..` after a missing directory steps back
+/// out of it; a link that exists is followed).
 pub fn is_inside(path: &Path, dir: &Path) -> bool {
+    use std::path::Component;
     let Ok(dir) = dir.canonicalize() else {
         return false;
     };
-    // The output may not exist yet: resolve its nearest existing ancestor.
-    let mut p = path.to_path_buf();
-    let mut tail = Vec::new();
-    loop {
-        if let Ok(c) = p.canonicalize() {
-            let full = tail.iter().rev().fold(c, |acc: PathBuf, t| acc.join(t));
-            return full.starts_with(&dir);
-        }
-        match (p.parent(), p.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name.to_os_string());
-                p = if parent.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    parent.to_path_buf()
-                };
+    let Ok(mut cur) = std::env::current_dir() else {
+        return false;
+    };
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) => cur = PathBuf::from(c.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                cur.pop();
             }
-            _ => return false,
+            Component::Normal(name) => {
+                cur.push(name);
+                if let Ok(real) = cur.canonicalize() {
+                    cur = real;
+                }
+            }
         }
     }
+    cur.starts_with(&dir)
 }
