@@ -1,5 +1,6 @@
 //! Command-line interface: arguments and the commands they run.
 
+use crate::progress::Bar;
 use crate::report::{summary, Report};
 use crate::salvage::export::{self, OutDest, SalvageOptions, View};
 use crate::scan::store;
@@ -171,9 +172,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             if let Some(rp) = &report {
                 refuse_inside(rp, &paths)?;
             }
-            let r = pool
-                .install(|| store::scan_all(&paths, &|_| {}))
-                .map_err(|e| CliError::usage(e.to_string()))?;
+            let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
+            let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
+            let r = pool.install(|| store::scan_all(&inputs, &paths, &bar));
+            bar.finish();
             let to_stdout = report.as_ref().is_some_and(|p| p.as_os_str() == "-");
             if let Some(dest) = &report {
                 write_report(&r, dest)?;
@@ -231,9 +233,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 report: report.clone(),
                 rebuild,
             };
-            let s = pool
-                .install(|| export::salvage(&opts, &|_| {}))
+            let inputs = store::list_inputs(std::slice::from_ref(&path))
                 .map_err(|e| CliError::usage(e.to_string()))?;
+            let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
+            let s = pool.install(|| export::salvage(&inputs, &opts, &bar));
+            bar.finish();
+            let s = s.map_err(|e| CliError::usage(e.to_string()))?;
             let r = &s.report;
             if !to_stdout {
                 write_report(r, &out.join("report.json"))?;

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod format;
+pub mod progress;
 pub mod report;
 pub mod salvage;
 pub mod scan;

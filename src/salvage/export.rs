@@ -5,6 +5,7 @@ use super::durable::DurableFile;
 use super::ndjson::push_line;
 use super::rebuild::RebuildWriter;
 use crate::format::batch::Kind;
+use crate::progress::Progress;
 use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
 use crate::scan::inventory::{self, Inventory};
 use crate::scan::store::{self, FileScan, InputError, InputFile};
@@ -282,11 +283,10 @@ fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange], files: &[FileReport]) 
 /// Run a salvage. The output directory must have been prepared with
 /// [`prepare_out_dir`] when `opts.out` is a directory.
 pub fn salvage(
+    inputs: &[InputFile],
     opts: &SalvageOptions,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &dyn Progress,
 ) -> Result<Salvaged, SalvageError> {
-    let inputs =
-        store::list_inputs(std::slice::from_ref(&opts.path)).map_err(SalvageError::Input)?;
     let (records_file, unverified_file) = match &opts.out {
         OutDest::Dir(d) => (
             Some(
@@ -308,7 +308,7 @@ pub fn salvage(
         view: opts.view,
         keep_latest: opts.view == View::Latest || opts.rebuild,
         max_seq: 0,
-        files: &inputs,
+        files: inputs,
         current: 0,
         records: Lines::new(Some(records_w)),
         unverified: Lines::new(unverified_file.map(Out::File)),
@@ -320,7 +320,7 @@ pub fn salvage(
         ex.current = i as u32;
         scans.push(store::scan_file(f, &mut ex, progress));
     }
-    let inv = inventory::build(&inputs, &mut scans);
+    let inv = inventory::build(inputs, &mut scans);
     let mut rebuild_refused = None;
     let mut rebuilder = match (&opts.out, opts.rebuild) {
         (OutDest::Dir(_), true) if inv.info.custom_comparator => {

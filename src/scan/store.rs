@@ -6,6 +6,7 @@ use super::log::{self as logscan, LogScan};
 use super::logfile;
 use super::{Discard, EntrySink};
 use crate::format::filename::{self, FileKind};
+use crate::progress::Progress;
 use crate::report::{FileReport, Lost, LostSeqRange, Report, SeqSpan};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -114,11 +115,9 @@ fn base_report(f: &InputFile) -> FileReport {
 }
 
 /// Scan one file, giving its entries to `sink` in file order.
-pub fn scan_file(
-    f: &InputFile,
-    sink: &mut dyn EntrySink,
-    progress: &(dyn Fn(u64) + Sync),
-) -> FileScan {
+pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progress) -> FileScan {
+    progress.file(&f.name);
+    let progress = &|n| progress.bytes(n);
     let mut report = base_report(f);
     let mut log = None;
     let mut manifest = None;
@@ -207,8 +206,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
 }
 
 /// Scan every input file (entries dropped) and build the report.
-pub fn scan_all(paths: &[PathBuf], progress: &(dyn Fn(u64) + Sync)) -> Result<Report, InputError> {
-    let inputs = list_inputs(paths)?;
+pub fn scan_all(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress) -> Report {
     let scans: Vec<FileScan> = inputs
         .iter()
         .map(|f| scan_file(f, &mut Discard, progress))
@@ -217,11 +215,11 @@ pub fn scan_all(paths: &[PathBuf], progress: &(dyn Fn(u64) + Sync)) -> Result<Re
         &scans.iter().collect::<Vec<_>>(),
         &inputs.iter().collect::<Vec<_>>(),
     );
-    Ok(Report::new(
+    Report::new(
         paths.iter().map(|p| p.display().to_string()).collect(),
         scans.into_iter().map(|s| s.report).collect(),
         lost,
-    ))
+    )
 }
 
 /// The directory an input path protects: itself, or a single file's folder.
