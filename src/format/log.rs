@@ -103,6 +103,7 @@ pub enum Piece {
     },
     /// Zeros from `start` to the end of the block: either unwritten space
     /// (preallocated or torn) or a zeroed run, depending on what follows.
+    /// In a short last block, also a run of fewer than 7 bytes.
     Zeros { start: usize },
 }
 
@@ -116,12 +117,17 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
         let left = len - p;
         if left < HEADER_SIZE {
             if block[p..].iter().any(|&b| b != 0) {
-                let reason = if full || !at_eof {
+                // A header may start here only if it fits in the block's
+                // span; past that the writer leaves zero padding.
+                let reason = if full || !at_eof || p + HEADER_SIZE > BLOCK_SIZE {
                     BadReason::NonZeroTrailer
                 } else {
                     BadReason::CutByEof
                 };
                 push_bad(block, out, p, len, reason, None);
+            } else if at_eof && !full {
+                // The file ends in zeros: as unwritten as a longer zero tail.
+                out.push(Piece::Zeros { start: p });
             }
             return;
         }
@@ -152,20 +158,22 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                 } else {
                     None
                 };
-                if reason == BadReason::LengthPastBlock && at_eof && !full {
-                    // Past the data but inside a block's span: the write was
-                    // cut by the end of the file. Nothing after it to resync on.
+                let next = if reason == BadReason::CutByEof {
+                    len
+                } else {
+                    resync(block, p + 1)
+                };
+                if reason == BadReason::LengthPastBlock && at_eof && !full && next == len {
+                    // Past the data but inside a block's span, with no
+                    // verified fragment after it: the write was cut by the
+                    // end of the file. (With one after it, the length is
+                    // simply wrong.)
                     if let Some((_, n)) = raw_header(block, p) {
                         if p + HEADER_SIZE + n <= BLOCK_SIZE {
                             reason = BadReason::CutByEof;
                         }
                     }
                 }
-                let next = if reason == BadReason::CutByEof {
-                    len
-                } else {
-                    resync(block, p + 1)
-                };
                 push_bad(block, out, p, next, reason, suspect);
                 p = next;
             }
@@ -302,6 +310,72 @@ mod tests {
             matches!(out[1], Piece::Bad { start, reason: BadReason::ChecksumMismatch, .. } if start == second)
         );
         assert!(matches!(out[2], Piece::Fragment { payload: (s, e), .. } if &b[s..e] == b"three"));
+    }
+
+    #[test]
+    fn length_past_the_data_of_the_last_block() {
+        let mut b = frag(RecordType::Full, b"one");
+        let second = b.len();
+        b.extend(frag(RecordType::Full, b"two"));
+        b.extend(frag(RecordType::Full, b"three"));
+        b[second + 5] = 0x10; // 4 KiB: past the data, inside the block's span
+        let mut out = Vec::new();
+        parse_block(&b, true, &mut out);
+        // A verified fragment follows: a wrong length, not a cut write.
+        assert!(matches!(
+            out[1],
+            Piece::Bad { start, reason: BadReason::LengthPastBlock, .. } if start == second
+        ));
+        assert!(matches!(out[2], Piece::Fragment { payload: (s, e), .. } if &b[s..e] == b"three"));
+        // The last fragment itself: cut by the end of the file.
+        let third = second + HEADER_SIZE + 3;
+        b[second + 5] = 0;
+        b[third + 5] = 0x10;
+        out.clear();
+        parse_block(&b, true, &mut out);
+        assert!(matches!(
+            out[2],
+            Piece::Bad { start, reason: BadReason::CutByEof, .. } if start == third
+        ));
+    }
+
+    #[test]
+    fn short_tails_at_the_end_of_the_file() {
+        let mut b = frag(RecordType::Full, &[7u8; BLOCK_SIZE - 2 * HEADER_SIZE]);
+        // Room for a header's start: a header cut short.
+        b.extend([1, 2, 3]);
+        let mut out = Vec::new();
+        parse_block(&b, true, &mut out);
+        assert!(matches!(
+            out[1],
+            Piece::Bad {
+                reason: BadReason::CutByEof,
+                ..
+            }
+        ));
+        // Past a header's room: the trailer, which should be zeros.
+        let mut c = frag(RecordType::Full, &[7u8; BLOCK_SIZE - HEADER_SIZE - 4]);
+        c.extend([5, 0]);
+        out.clear();
+        parse_block(&c, true, &mut out);
+        assert!(matches!(
+            out[1],
+            Piece::Bad {
+                reason: BadReason::NonZeroTrailer,
+                ..
+            }
+        ));
+        // Zeros too short for a header end the file as unwritten space.
+        c.truncate(c.len() - 2);
+        c.extend([0, 0]);
+        out.clear();
+        parse_block(&c, true, &mut out);
+        assert_eq!(
+            out[1],
+            Piece::Zeros {
+                start: BLOCK_SIZE - 4
+            }
+        );
     }
 
     #[test]

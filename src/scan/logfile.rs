@@ -6,7 +6,7 @@
 //! Memory is one window (a few MiB) plus the record being joined, whatever
 //! the size of the file.
 
-use crate::format::log::{parse_block, BadReason, Piece, RecordType, BLOCK_SIZE};
+use crate::format::log::{parse_block, BadReason, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE};
 use crate::report::{Class, Counts, Damage};
 use rayon::prelude::*;
 use std::io;
@@ -89,10 +89,10 @@ struct Raw {
     reason: String,
     /// The write was cut short by the end of the file.
     cut: bool,
-    /// All bytes from here to `end` are zeros.
-    zeros_from: Option<u64>,
-    /// Where the first broken record said it would end.
-    declared_end: Option<u64>,
+    /// One interrupted write explains the whole range, should it reach the
+    /// end of the file: a record cut by it, or a record written up to some
+    /// point and zeros after. Cleared when other damage joins the range.
+    tear: bool,
 }
 
 struct Stitcher<'s> {
@@ -111,16 +111,11 @@ impl<'s> Stitcher<'s> {
         if let Some(last) = self.damage.last_mut() {
             if d.start <= last.end {
                 // One damaged stretch: a broken record, the bytes skipped to
-                // resynchronise, fragments orphaned by it.
+                // resynchronise, fragments orphaned by it. Damage that is
+                // not a tear precedes whatever ends the stretch, so the
+                // stretch is garbled even if a tear ends it.
                 last.end = last.end.max(d.end);
-                last.cut |= d.cut;
-                let all_zero = d.zeros_from == Some(d.start);
-                if !(all_zero && last.zeros_from.is_some()) {
-                    last.zeros_from = d.zeros_from;
-                }
-                if last.declared_end.is_none() {
-                    last.declared_end = d.declared_end;
-                }
+                last.tear = false;
                 return;
             }
         }
@@ -136,8 +131,7 @@ impl<'s> Stitcher<'s> {
                 end,
                 reason: reason.to_string(),
                 cut: false,
-                zeros_from: None,
-                declared_end: None,
+                tear: false,
             });
             self.spare = o.buf;
             self.spare.clear();
@@ -157,8 +151,7 @@ impl<'s> Stitcher<'s> {
                 end: e,
                 reason: BadReason::ZeroRun.as_str().to_string(),
                 cut: false,
-                zeros_from: Some(s),
-                declared_end: None,
+                tear: false,
             });
         }
     }
@@ -171,8 +164,7 @@ impl<'s> Stitcher<'s> {
                 end,
                 reason,
                 cut: false,
-                zeros_from: None,
-                declared_end: None,
+                tear: false,
             }),
         }
     }
@@ -216,8 +208,7 @@ impl<'s> Stitcher<'s> {
                                 end: fe,
                                 reason: format!("{} fragment without a FIRST", rtype.as_str()),
                                 cut: false,
-                                zeros_from: None,
-                                declared_end: None,
+                                tear: false,
                             }),
                             Some(o) => {
                                 o.buf.extend_from_slice(payload);
@@ -240,13 +231,22 @@ impl<'s> Stitcher<'s> {
                 } => {
                     self.flush_zeros();
                     let (bs, be) = (base + start as u64, base + end as u64);
-                    let mut declared_end = None;
-                    if let Some((rtype, ps, pe)) = suspect {
-                        declared_end = Some(base + pe as u64);
-                        if rtype == RecordType::Full && self.open.is_none() {
+                    if let Some((RecordType::Full, ps, pe)) = suspect {
+                        if self.open.is_none() {
                             self.sink.suspect(bs, &block[ps..pe], reason.as_str());
                         }
                     }
+                    // Zeros from some point to the end of the block are an
+                    // unwritten tail only if what precedes them can be the
+                    // start of what the writer wrote: part of a header (its
+                    // type byte still zero), or a header and part of the
+                    // payload it announces.
+                    let cut = reason == BadReason::CutByEof;
+                    let unwritten = zero_tail.is_some_and(|z| match (reason, suspect) {
+                        (BadReason::ChecksumMismatch, Some((_, _, pe))) => z < pe,
+                        (BadReason::UnknownType(0), _) => z < start + HEADER_SIZE,
+                        _ => false,
+                    });
                     let start = match self.open.take() {
                         Some(o) => {
                             self.spare = o.buf;
@@ -259,9 +259,8 @@ impl<'s> Stitcher<'s> {
                         start,
                         end: be,
                         reason: reason.as_str().to_string(),
-                        cut: reason == BadReason::CutByEof,
-                        zeros_from: zero_tail.map(|z| base + z as u64),
-                        declared_end,
+                        cut,
+                        tear: cut || unwritten,
                     });
                 }
             }
@@ -271,24 +270,23 @@ impl<'s> Stitcher<'s> {
     fn finish(mut self, file_end: u64) -> (Counts, Vec<Damage>) {
         let zeros = self.zeros.take();
         if let Some(o) = self.open.take() {
-            // A FIRST/MIDDLE chain that the end of the file interrupted.
+            // A FIRST/MIDDLE chain that the end of the file (or unwritten
+            // zeros up to it) interrupted.
             self.add_damage(Raw {
                 start: o.start,
                 end: file_end,
                 reason: "record cut short by end of file".to_string(),
                 cut: true,
-                zeros_from: zeros.map(|z| z.0),
-                declared_end: None,
+                tear: true,
             });
         } else if let Some((zs, _)) = zeros {
-            // Zeros right after damage extend it to the end of the file;
-            // zeros after a complete record are unwritten space, not damage.
+            // Zeros right after damage extend it to the end of the file (an
+            // unwritten tail if the damage was a torn write, bytes skipped
+            // after garbled ones otherwise); zeros after a complete record
+            // are unwritten space, not damage.
             if let Some(last) = self.damage.last_mut() {
                 if last.end == zs {
                     last.end = file_end;
-                    if last.zeros_from.is_none() {
-                        last.zeros_from = Some(zs);
-                    }
                 }
             }
         }
@@ -302,10 +300,7 @@ impl<'s> Stitcher<'s> {
             .into_iter()
             .map(|r| {
                 let at_end = r.end >= file_end && r.end >= verified_end;
-                let unwritten = r
-                    .zeros_from
-                    .is_some_and(|z| z < r.declared_end.unwrap_or(u64::MAX));
-                let class = if at_end && (r.cut || unwritten) {
+                let class = if at_end && r.tear {
                     Class::Torn
                 } else {
                     Class::Garbled
