@@ -1510,3 +1510,27 @@ fn every_zero_tail_is_at_most_one_tear() {
         }
     }
 }
+
+/// A last record whose value legitimately ends in zero bytes, garbled
+/// elsewhere: the zeros are its own, not an unwritten tail (a MANIFEST's
+/// last VersionEdit often ends in an internal key's zero tag bytes).
+#[test]
+fn checksum_mismatch_on_a_record_ending_in_its_own_zeros_is_garbled() {
+    let mut log = Log::new();
+    log.write(b"one");
+    log.write(b"two\0\0\0\0\0\0");
+    let r = log.recs[1].clone();
+    let mut d = log.bytes();
+    increment_byte(&mut d, r.start + 7 + 14, 1); // a key byte
+    let (s, _) = scan(&d);
+    assert_eq!(s.outcome.records, counts(1, 0, 1));
+    assert_eq!(ranges(&s), vec![(r.start, r.end - r.start, Class::Garbled)]);
+    // The same record with zeros running on past it to the end of the file
+    // (preallocated space) and a zeroed middle is a tear.
+    let mut d = log.bytes();
+    d.resize(d.len() + 100, 0);
+    let end = d.len() as u64;
+    zero(&mut d, r.start + 9, end);
+    let (s, _) = scan(&d);
+    assert_eq!(ranges(&s), vec![(r.start, end - r.start, Class::Torn)]);
+}

@@ -15,6 +15,10 @@ use std::io;
 /// keep memory flat.
 const WINDOW_BLOCKS: usize = 128;
 
+/// Zeros ending a record with a bad checksum at least this long are taken
+/// for unwritten space rather than the record's own trailing zero bytes.
+const MIN_UNWRITTEN_RUN: usize = 32;
+
 /// Where the bytes come from: a file (positional reads, so several threads
 /// can read at once) or memory.
 pub trait Source: Sync {
@@ -93,6 +97,9 @@ struct Raw {
     /// end of the file: a record cut by it, or a record written up to some
     /// point and zeros after. Cleared when other damage joins the range.
     tear: bool,
+    /// A record whose last bytes are zeros: a tear if the zeros run on to
+    /// the end of the file past it.
+    zero_ended: bool,
 }
 
 struct Stitcher<'s> {
@@ -116,6 +123,7 @@ impl<'s> Stitcher<'s> {
                 // stretch is garbled even if a tear ends it.
                 last.end = last.end.max(d.end);
                 last.tear = false;
+                last.zero_ended = false;
                 return;
             }
         }
@@ -132,6 +140,7 @@ impl<'s> Stitcher<'s> {
                 reason: reason.to_string(),
                 cut: false,
                 tear: false,
+                zero_ended: false,
             });
             self.spare = o.buf;
             self.spare.clear();
@@ -152,6 +161,7 @@ impl<'s> Stitcher<'s> {
                 reason: BadReason::ZeroRun.as_str().to_string(),
                 cut: false,
                 tear: false,
+                zero_ended: false,
             });
         }
     }
@@ -165,6 +175,7 @@ impl<'s> Stitcher<'s> {
                 reason,
                 cut: false,
                 tear: false,
+                zero_ended: false,
             }),
         }
     }
@@ -209,6 +220,7 @@ impl<'s> Stitcher<'s> {
                                 reason: format!("{} fragment without a FIRST", rtype.as_str()),
                                 cut: false,
                                 tear: false,
+                                zero_ended: false,
                             }),
                             Some(o) => {
                                 o.buf.extend_from_slice(payload);
@@ -242,8 +254,17 @@ impl<'s> Stitcher<'s> {
                     // type byte still zero), or a header and part of the
                     // payload it announces.
                     let cut = reason == BadReason::CutByEof;
+                    // A payload may itself end in a few zeros (an internal
+                    // key's tag, say) and then be garbled elsewhere: the zeros
+                    // only mark an unwritten tail when they run on past the
+                    // record, or are too long to be such an ending.
+                    let zero_ended = zero_tail.is_some_and(|z| {
+                        matches!((reason, suspect), (BadReason::ChecksumMismatch, Some((_, _, pe))) if z < pe)
+                    });
                     let unwritten = zero_tail.is_some_and(|z| match (reason, suspect) {
-                        (BadReason::ChecksumMismatch, Some((_, _, pe))) => z < pe,
+                        (BadReason::ChecksumMismatch, Some((_, _, pe))) => {
+                            z < pe && (end > pe || pe - z >= MIN_UNWRITTEN_RUN)
+                        }
                         (BadReason::UnknownType(0), _) => z < start + HEADER_SIZE,
                         _ => false,
                     });
@@ -261,6 +282,7 @@ impl<'s> Stitcher<'s> {
                         reason: reason.as_str().to_string(),
                         cut,
                         tear: cut || unwritten,
+                        zero_ended,
                     });
                 }
             }
@@ -278,6 +300,7 @@ impl<'s> Stitcher<'s> {
                 reason: "record cut short by end of file".to_string(),
                 cut: true,
                 tear: true,
+                zero_ended: false,
             });
         } else if let Some((zs, _)) = zeros {
             // Zeros right after damage extend it to the end of the file (an
@@ -287,6 +310,7 @@ impl<'s> Stitcher<'s> {
             if let Some(last) = self.damage.last_mut() {
                 if last.end == zs {
                     last.end = file_end;
+                    last.tear |= last.zero_ended;
                 }
             }
         }
