@@ -211,6 +211,7 @@ pub struct LostSeqRange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes: Option<u64>,
     pub file: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

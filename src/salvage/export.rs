@@ -255,19 +255,14 @@ fn lost_key_ranges(scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
     out
 }
 
-fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange], files: &[FileReport]) -> Vec<Requeue> {
+fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
     let mut out = Vec::new();
     for r in &lost.sequence_ranges {
-        let reason = files
-            .iter()
-            .find(|f| f.name == r.file)
-            .and_then(|f| f.damage.first())
-            .map_or_else(|| "sequence gap".to_string(), |d| d.reason.clone());
         out.push(Requeue::SequenceRange {
             first: r.first,
             last: r.last,
             file: r.file.clone(),
-            reason,
+            reason: r.reason.clone(),
         });
     }
     for k in key_ranges {
@@ -398,7 +393,7 @@ pub fn salvage(
     );
     let key_ranges = lost_key_ranges(&scans, &inv);
     let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
-    let requeue = requeue_list(&lost, &key_ranges, &files);
+    let requeue = requeue_list(&lost, &key_ranges);
     let mut report = Report::new(vec![opts.path.display().to_string()], files, lost);
     report.lost.key_ranges = Some(key_ranges);
     report.lost.unverified_entries = Some(unverified_count);

@@ -24,6 +24,8 @@ pub struct LogScan {
     /// Entries read from damaged records.
     pub unverified: u64,
     pub lost: Vec<LostSeqs>,
+    /// For each of `lost`, the reason of the first damage behind it.
+    pub lost_reasons: Vec<String>,
     /// Lowest and highest sequence number of the intact batches.
     pub seqs: Option<(u64, u64)>,
 }
@@ -149,10 +151,20 @@ pub fn scan(
             }
         }
     }
+    let lost_reasons: Vec<String> = bs
+        .lost
+        .iter()
+        .map(|(_, d)| {
+            d.first()
+                .and_then(|&i| outcome.damage.get(i))
+                .map_or_else(|| "sequence gap".to_string(), |d| d.reason.clone())
+        })
+        .collect();
     LogScan {
         outcome,
         entries: bs.entries,
         unverified: bs.unverified,
+        lost_reasons,
         lost: bs.lost.into_iter().map(|(l, _)| l).collect(),
         seqs: bs.seqs,
     }

@@ -183,7 +183,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
     let mut newest: Option<u64> = None;
     for i in order {
         let s = scans[i].log.as_ref().expect("filtered");
-        for l in &s.lost {
+        for (l, reason) in s.lost.iter().zip(&s.lost_reasons) {
             let first = l.first.unwrap_or_else(|| newest.map_or(1, |n| n + 1));
             if l.last.is_some_and(|last| last < first) {
                 continue;
@@ -193,6 +193,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
                 last: l.last,
                 writes: l.last.map(|last| last - first + 1),
                 file: inputs[i].name.clone(),
+                reason: reason.clone(),
             });
         }
         if let Some((_, last)) = s.seqs {
