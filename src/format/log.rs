@@ -163,14 +163,17 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                 } else {
                     resync(block, p + 1)
                 };
+                let mut suspect = suspect;
                 if reason == BadReason::LengthPastBlock && at_eof && !full && next == len {
                     // Past the data but inside a block's span, with no
                     // verified fragment after it: the write was cut by the
                     // end of the file. (With one after it, the length is
-                    // simply wrong.)
-                    if let Some((_, n)) = raw_header(block, p) {
+                    // simply wrong.) What was written of it may still be read,
+                    // as unverified data.
+                    if let Some((t, n)) = raw_header(block, p) {
                         if p + HEADER_SIZE + n <= BLOCK_SIZE {
                             reason = BadReason::CutByEof;
+                            suspect = RecordType::from_u8(t).map(|t| (t, p + HEADER_SIZE, len));
                         }
                     }
                 }

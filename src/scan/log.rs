@@ -92,15 +92,15 @@ impl RecordSink for BatchSink<'_> {
     }
 
     fn suspect(&mut self, offset: u64, payload: &[u8], reason: &str) {
-        if batch::validate(payload).is_ok() {
-            let out = &mut *self.out;
-            let mut n = 0;
-            let _ = batch::for_each(payload, |b| {
-                n += 1;
-                out.unverified(&entry(&b, offset), reason);
-            });
-            self.unverified += n;
-        }
+        // Every entry that decodes before the first malformed one: a torn
+        // record's prefix is what its writer had written.
+        let out = &mut *self.out;
+        let mut n = 0;
+        let _ = batch::for_each(payload, |b| {
+            n += 1;
+            out.unverified(&entry(&b, offset), reason);
+        });
+        self.unverified += n;
     }
 
     fn damage(&mut self, index: usize) {

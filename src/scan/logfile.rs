@@ -61,8 +61,10 @@ pub trait RecordSink {
     /// A record whose every fragment verified. `Err(reason)` when its payload
     /// does not decode: the record is then counted as garbled damage.
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String>;
-    /// The payload of a single-fragment record whose checksum failed but
-    /// whose header was plausible: it may still decode, as unverified data.
+    /// The payload (or, for a record cut by the end of the file or one
+    /// spanning blocks, the first part of it) of a record whose checksum
+    /// failed but whose header was plausible: what of it decodes is
+    /// unverified data.
     fn suspect(&mut self, _offset: u64, _payload: &[u8], _reason: &str) {}
     /// A damaged range was recorded (it is `damage[index]`); records after
     /// this call come after it in the file.
@@ -243,7 +245,7 @@ impl<'s> Stitcher<'s> {
                 } => {
                     self.flush_zeros();
                     let (bs, be) = (base + start as u64, base + end as u64);
-                    if let Some((RecordType::Full, ps, pe)) = suspect {
+                    if let Some((RecordType::Full | RecordType::First, ps, pe)) = suspect {
                         if self.open.is_none() {
                             self.sink.suspect(bs, &block[ps..pe], reason.as_str());
                         }
