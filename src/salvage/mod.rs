@@ -4,6 +4,7 @@
 
 pub mod durable;
 pub mod export;
+pub mod latest;
 pub mod log_writer;
 pub mod ndjson;
 pub mod rebuild;
