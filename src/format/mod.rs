@@ -4,3 +4,4 @@
 pub mod batch;
 pub mod coding;
 pub mod crc;
+pub mod ikey;
