@@ -3,5 +3,6 @@
 
 pub mod batch;
 pub mod coding;
+pub mod compress;
 pub mod crc;
 pub mod ikey;
