@@ -2,6 +2,7 @@
 //! input, however damaged, makes any of it panic, loop or over-allocate.
 
 pub mod batch;
+pub mod block;
 pub mod coding;
 pub mod compress;
 pub mod crc;
