@@ -7,3 +7,4 @@ pub mod coding;
 pub mod compress;
 pub mod crc;
 pub mod ikey;
+pub mod table;
