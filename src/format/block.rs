@@ -193,14 +193,17 @@ impl<'a> Block<'a> {
     }
 
     pub fn iter(&self) -> BlockIter<'a> {
-        BlockIter {
+        let mut it = BlockIter {
             entries: self.entries,
             restarts: self.restarts,
             pos: 0,
             next_restart: 0,
-            key: Vec::new(),
+            restart_at: NO_RESTART,
+            key: Vec::with_capacity(64),
             done: false,
-        }
+        };
+        it.load_restart();
+        it
     }
 }
 
@@ -217,9 +220,13 @@ pub struct BlockIter<'a> {
     restarts: &'a [u8],
     pos: usize,
     next_restart: usize,
+    /// Cached offset of restart `next_restart` (`NO_RESTART` past the last).
+    restart_at: usize,
     key: Vec<u8>,
     done: bool,
 }
+
+const NO_RESTART: usize = usize::MAX;
 
 impl<'a> BlockIter<'a> {
     /// Byte offset (within the block) of the next entry.
@@ -247,30 +254,33 @@ impl<'a> BlockIter<'a> {
         }
     }
 
+    /// Offset of the restart point after those already passed, or `NONE`.
+    fn load_restart(&mut self) {
+        self.restart_at = read_fixed32(self.restarts, self.next_restart.saturating_mul(4))
+            .map_or(NO_RESTART, |r| r as usize);
+    }
+
     fn step(&mut self) -> Result<Option<&'a [u8]>, BlockError> {
         let offset = self.pos;
-        let restart = read_fixed32(self.restarts, self.next_restart.saturating_mul(4));
-        if offset == self.entries.len() {
-            if offset == 0 {
+        let at_restart = offset == self.restart_at;
+        if offset >= self.entries.len() {
+            if offset == 0 || self.restart_at == NO_RESTART {
                 return Ok(None);
             }
             // Restarts were validated to lie inside the entries, so any left
             // unvisited pointed into the middle of one.
-            return match restart {
-                Some(r) => Err(BlockError::RestartMidEntry { offset: r }),
-                None => Ok(None),
-            };
+            return Err(BlockError::RestartMidEntry {
+                offset: self.restart_at as u32,
+            });
         }
-        let at_restart = match restart {
-            Some(r) if r as usize == offset => {
-                self.next_restart += 1;
-                true
-            }
-            Some(r) if (r as usize) < offset => {
-                return Err(BlockError::RestartMidEntry { offset: r })
-            }
-            _ => false,
-        };
+        if at_restart {
+            self.next_restart += 1;
+            self.load_restart();
+        } else if self.restart_at < offset {
+            return Err(BlockError::RestartMidEntry {
+                offset: self.restart_at as u32,
+            });
+        }
         let rest = &self.entries[offset..];
         let (shared, non_shared, value_len, header) = match rest {
             // LevelDB's fast path: three one-byte varints.
