@@ -39,10 +39,11 @@ pub const MAX_SEQUENCE: u64 = (1 << 56) - 1;
 /// start costs.
 pub const DEFAULT_WINDOW: usize = 4 << 20;
 /// The largest block the resynchronising search after damage looks for
-/// directly; its memory grows with this (one hash entry per byte). Larger
-/// blocks right after damage are still found by walking back from the next
-/// block boundary, up to the full window.
-pub const RESYNC_WINDOW: usize = 256 << 10;
+/// directly; its memory grows with this (one hash entry per byte, ~1 MiB at
+/// 64 KiB, small enough to stay in cache). Larger blocks right after damage
+/// are still found by walking back from the next block boundary, up to the
+/// full window.
+pub const RESYNC_WINDOW: usize = 64 << 10;
 
 /// Where a block lives: its contents, not counting the trailer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -410,18 +411,20 @@ pub fn is_filter_block(contents: &[u8]) -> bool {
 //   backward: from a known trailer at e, run the CRC *backwards* from the
 //             stored value (CRC steps are invertible) and test for the initial
 //             register at every earlier position (≤ window).
-//   resync:   after damage no start is known. In GF(2)[x]/P the CRC of a
-//             substring is c(a..e) = C(e) + x^{8(e-a)}·C(a) with C the prefix
-//             CRCs, so the test becomes  x^{-8a}·C(a) == x^{-8e}·(C(e) + U(e)),
-//             a key per start and a key per end: one pass with a hash map of
-//             the starts seen in the last RESYNC_WINDOW bytes finds every
-//             checksum-valid block, in order of its end.
+//   resync:   after damage no start is known. A CRC register update is
+//             linear over GF(2)[x]/P, so whether [a, e) checks out splits into
+//             a key that depends only on a and a key that depends only on e
+//             (see `resync`): one pass with a hash map of the starts seen in
+//             the last RESYNC_WINDOW bytes finds the first checksum-valid
+//             block after the damage, in time linear in the bytes passed.
 // Every checksum match must also decode as a plausible block before it is
 // believed. A damaged stretch costs one failed forward search (≤ window), one
 // resync (linear in the damage plus the next block) and one failed backward
-// walk (≤ window). Failed forward/backward searches are budgeted at a few
-// times the file size; past that only the linear resync runs, so hostile input
-// cannot make the search quadratic.
+// walk (≤ window): a garbled stretch of G bytes costs O(G + window), not
+// O(G × window). Failed forward/backward searches are budgeted at 8× the file
+// size plus 2 windows; past that only the linear resync runs, so even many
+// small damaged stretches cannot make the search quadratic. Blocks larger than
+// the window are not found.
 // ---------------------------------------------------------------------------
 
 const POLY: u32 = 0x82f6_3b78; // CRC-32C, bit-reflected
@@ -722,37 +725,63 @@ impl Discovery<'_> {
     }
 
     /// The first plausible block (by end offset) starting at or after
-    /// `origin`: one pass, keying every start by x^-8a·C(a) and every
-    /// trailer by x^-8(e+1)·(C(e+1) + U(e)), relative to `origin`.
+    /// `origin`, in one pass. With R(p) the raw CRC register after
+    /// `file[origin..p]` and I the initial register, a block [a, e) with
+    /// stored CRC U is valid iff R(e+1) + ~U = (R(a) + I)·x^8(e+1-a), i.e. iff
+    ///   start key (R(a) + I)·x^-8(a-origin)  ==  end key (R(e+1) + ~U)·x^-8(e+1-origin).
+    /// Start keys of the last `resync_window` bytes sit in a hash map that
+    /// every trailer candidate looks its end key up in.
     fn resync(&mut self, origin: usize) -> Option<Found> {
         let last = self.file.len().checked_sub(TRAILER_SIZE)?;
         if origin > last {
             return None;
         }
         let w = self.resync_window;
+        let hasher = Seeded::new();
         // Two generations of at most `w` starts each: a lookup at e needs the
         // starts in [e - w, e], which the current and previous always cover.
-        let mut cur: HashMap<u32, usize> = HashMap::new();
-        let mut prev: HashMap<u32, usize> = HashMap::new();
+        let mut cur: HashMap<u32, usize, Seeded> = HashMap::with_hasher(hasher.clone());
+        let mut prev: HashMap<u32, usize, Seeded> = HashMap::with_hasher(hasher);
         let mut gen_start = origin;
-        let mut r = !0u32; // raw register of crc(file[origin..p])
-        let mut pw = ONE; // x^-8(p - origin)
+        // Kept incrementally, all at position p: pw = x^-8(p-origin),
+        // norm = R(p)·pw, init = I·pw, hi = pw·x^24 (for the byte product).
+        let mut pw = ONE;
+        let mut norm = !0u32;
+        let mut init = !0u32;
+        let mut hi = X24;
         for p in origin..=last {
             if p - gen_start >= w {
-                prev = std::mem::take(&mut cur);
+                std::mem::swap(&mut prev, &mut cur);
+                cur.clear();
                 gen_start = p;
             }
-            cur.insert(mulmod(pw, !r), p);
+            // No block starts with 16 bytes of 0x00 or 0xff (an entry's shared
+            // length 0 is followed by a non-empty key length; codecs begin
+            // with a length or a header), so zeroed and erased runs, the
+            // commonest damage, add no starts.
+            let fill = self
+                .file
+                .get(p..p + 16)
+                .is_some_and(|w| w.iter().all(|&x| x == 0) || w.iter().all(|&x| x == 0xff));
+            if !fill {
+                cur.insert(norm ^ init, p);
+            }
             let b = self.file[p];
-            r = step(r, b);
+            // R(p+1) = (R(p) + b)·x^8, so norm advances by b·pw.
+            norm ^= mul_byte(b, hi);
             pw = mul_x_inv8(pw);
+            init = mul_x_inv8(init);
+            hi = mul_x_inv8(hi);
             if !compress::is_known(b) {
                 continue;
             }
-            let Some(stored) = read_fixed32(self.file, p + 1) else {
+            // A stored checksum of all zero or all one bits is far likelier a
+            // fill than one of 2^32 values; skipping it keeps fills cheap.
+            let Some(stored) = read_fixed32(self.file, p + 1).filter(|&c| c != 0 && c != u32::MAX)
+            else {
                 continue;
             };
-            let key = mulmod(pw, !r ^ crc::unmask(stored));
+            let key = norm ^ mulmod(!crc::unmask(stored), pw);
             let hit = [cur.get(&key), prev.get(&key)]
                 .into_iter()
                 .flatten()
@@ -763,6 +792,60 @@ impl Discovery<'_> {
             }
         }
         None
+    }
+}
+
+/// x^24, reflected.
+const X24: u32 = 1 << 7;
+
+/// `b·pw` for a byte `b` (bit k standing for x^(31-k)), given `hi` =
+/// pw·x^24: eight shift-and-add steps instead of thirty-two.
+#[inline(always)]
+fn mul_byte(b: u8, hi: u32) -> u32 {
+    let mut t = hi;
+    let mut acc = 0u32;
+    for j in 0..8 {
+        acc ^= t & 0u32.wrapping_sub(u32::from((b >> (7 - j)) & 1));
+        t = (t >> 1) ^ (POLY & 0u32.wrapping_sub(t & 1));
+    }
+    acc
+}
+
+/// Hashes the resync keys with a per-search random multiplier: the keys are
+/// CRC-derived, so input can steer them, but not into a seed it cannot see.
+#[derive(Clone)]
+struct Seeded(u64, u64);
+
+impl Seeded {
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        Seeded(s.hash_one(0x5eed_u64), s.hash_one(0xcafe_u64) | 1)
+    }
+}
+
+struct SeededHasher(u64, u64, u64);
+
+impl std::hash::BuildHasher for Seeded {
+    type Hasher = SeededHasher;
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher(self.0, self.1, 0)
+    }
+}
+
+impl std::hash::Hasher for SeededHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        // Multiply-shift: the high half of the product mixes every key bit.
+        let h = (u64::from(n) ^ self.0 ^ self.2).wrapping_mul(self.1);
+        self.2 = h.rotate_left(32);
+    }
+    fn finish(&self) -> u64 {
+        self.2
     }
 }
 
@@ -948,27 +1031,7 @@ pub(crate) mod writer {
         }
 
         pub(crate) fn write_block(&mut self, raw: &[u8], compression: u8) -> BlockHandle {
-            let compressed = match compression {
-                compress::SNAPPY => snap::raw::Encoder::new().compress_vec(raw).unwrap(),
-                compress::ZSTD_OR_ZLIB => zstd::bulk::compress(raw, 1).unwrap(),
-                _ => raw.to_vec(),
-            };
-            // LevelDB stores a block raw unless compression saves 1/8.
-            let (data, kind) =
-                if compression != compress::NONE && compressed.len() < raw.len() - raw.len() / 8 {
-                    (compressed, compression)
-                } else {
-                    (raw.to_vec(), compress::NONE)
-                };
-            let h = BlockHandle {
-                offset: self.out.len() as u64,
-                size: data.len() as u64,
-            };
-            self.out.extend_from_slice(&data);
-            self.out.push(kind);
-            let c = crc::extend(crc::value(&data), &[kind]);
-            self.out.extend_from_slice(&crc::mask(c).to_le_bytes());
-            h
+            append_block(&mut self.out, raw, compression)
         }
 
         pub(crate) fn finish(mut self) -> Built {
@@ -1013,6 +1076,36 @@ pub(crate) mod writer {
         }
     }
 
+    /// Append `raw` as a block with its trailer, compressed the way LevelDB
+    /// does (kept raw unless compression saves an eighth).
+    pub(crate) fn append_block(out: &mut Vec<u8>, raw: &[u8], compression: u8) -> BlockHandle {
+        let compressed = match compression {
+            compress::SNAPPY => snap::raw::Encoder::new().compress_vec(raw).unwrap(),
+            compress::ZSTD_OR_ZLIB => zstd::bulk::compress(raw, 1).unwrap(),
+            _ => raw.to_vec(),
+        };
+        let (data, kind) =
+            if compression != compress::NONE && compressed.len() < raw.len() - raw.len() / 8 {
+                (compressed, compression)
+            } else {
+                (raw.to_vec(), compress::NONE)
+            };
+        append_raw(out, &data, kind)
+    }
+
+    /// Append `data` verbatim with a valid trailer claiming type `kind`.
+    pub(crate) fn append_raw(out: &mut Vec<u8>, data: &[u8], kind: u8) -> BlockHandle {
+        let h = BlockHandle {
+            offset: out.len() as u64,
+            size: data.len() as u64,
+        };
+        out.extend_from_slice(data);
+        out.push(kind);
+        let c = crc::extend(crc::value(data), &[kind]);
+        out.extend_from_slice(&crc::mask(c).to_le_bytes());
+        h
+    }
+
     /// `n` puts with keys `key{i:06}` and values of varying size.
     pub(crate) fn sample(compression: u8, n: u32) -> Built {
         let mut w = TableWriter::new(compression);
@@ -1054,6 +1147,17 @@ mod tests {
         for v in [0u32, 1, 0xdead_beef, ONE, u32::MAX] {
             assert_eq!(mul_x_inv8(v), mulmod(v, X_INV8));
         }
+        for b in [0u8, 1, 0x80, 0xa7, 0xff] {
+            for pw in [ONE, X_INV8, 0x1234_5678] {
+                assert_eq!(mul_byte(b, mulmod(pw, X24)), mulmod(u32::from(b), pw));
+            }
+            // A CRC step is (r + b)·x^8.
+            assert_eq!(
+                step(0xdead_beef, b),
+                mulmod(0xdead_beef ^ u32::from(b), pow(1 << 30, 8))
+            );
+        }
+        assert_eq!(X24, pow(1 << 30, 24));
         // The combine identity the resync search relies on.
         let (a, b) = data.split_at(100);
         let x8n = pow(pow(1 << 30, 8), b.len() as u32);
