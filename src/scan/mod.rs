@@ -1,5 +1,7 @@
 //! Files to verdicts and entries.
 
+pub mod table;
+
 use crate::format::batch::Kind;
 
 /// One recovered write, borrowed from the unit that holds it.
