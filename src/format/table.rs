@@ -584,6 +584,11 @@ fn discover(file: &[u8], from: usize, window: usize, cap: usize, budget: usize) 
         resync_window: window.clamp(1, RESYNC_WINDOW),
         cap,
         budget,
+        decode_budget: file
+            .len()
+            .saturating_mul(4)
+            .saturating_add(window.saturating_mul(4)),
+        handle_valued: HashSet::new(),
     };
     let mut found: Vec<Found> = Vec::new();
     let mut pos = from.min(file.len());
@@ -611,13 +616,13 @@ fn discover(file: &[u8], from: usize, window: usize, cap: usize, budget: usize) 
             None => break,
         }
     }
-    classify_indexes(file, &mut found, cap);
+    classify_indexes(file, &mut found, &d.handle_valued, cap);
     found
 }
 
 /// A checksum-valid candidate's shape, before index detection.
 enum Shape {
-    Keyed,
+    Keyed { handles: bool },
     Meta,
     Filter,
 }
@@ -629,6 +634,14 @@ struct Discovery<'a> {
     cap: usize,
     /// Bytes that failed forward/backward searches may still cost.
     budget: usize,
+    /// Bytes that decoding checksum-valid candidates may still cost. Real
+    /// blocks cost their own size once; checksums are easy to forge, so
+    /// without this, crafted trailers could make every candidate decode a
+    /// window's worth of bytes.
+    decode_budget: usize,
+    /// Offsets of accepted keyed blocks whose values all decode as handles:
+    /// index candidates.
+    handle_valued: HashSet<u64>,
 }
 
 impl Discovery<'_> {
@@ -637,10 +650,18 @@ impl Discovery<'_> {
     }
 
     /// The block [a, e) with its trailer at e, if it decodes plausibly.
-    fn accept(&self, a: usize, e: usize) -> Option<Found> {
+    fn accept(&mut self, a: usize, e: usize) -> Option<Found> {
         let kind = self.file[e];
+        if self.decode_budget < e - a {
+            return None;
+        }
+        self.decode_budget -= e - a;
         let data = compress::decompress(kind, &self.file[a..e], self.cap).ok()?;
+        self.decode_budget = self.decode_budget.saturating_sub(data.len());
         let shape = shape(&data, kind)?;
+        if let Shape::Keyed { handles: true } = shape {
+            self.handle_valued.insert(a as u64);
+        }
         Some(Found {
             handle: BlockHandle {
                 offset: a as u64,
@@ -649,7 +670,7 @@ impl Discovery<'_> {
             compression: kind,
             kind: match shape {
                 // Settled once all blocks are known (classify_indexes).
-                Shape::Keyed => FoundKind::Data,
+                Shape::Keyed { .. } => FoundKind::Data,
                 Shape::Meta => FoundKind::Meta,
                 Shape::Filter => FoundKind::Filter,
             },
@@ -852,7 +873,9 @@ impl std::hash::Hasher for SeededHasher {
 fn shape(contents: &[u8], compression: u8) -> Option<Shape> {
     if let Ok(s) = check_data_block(contents) {
         if s.entries > 0 {
-            return Some(Shape::Keyed);
+            return Some(Shape::Keyed {
+                handles: s.values_are_handles,
+            });
         }
         return Some(Shape::Meta);
     }
@@ -863,16 +886,23 @@ fn shape(contents: &[u8], compression: u8) -> Option<Shape> {
     (compression == compress::NONE && is_filter_block(contents)).then_some(Shape::Filter)
 }
 
-/// Tell index blocks from data blocks among the keyed ones. Both have
-/// internal keys in order; an index block's values are handles, in
-/// ascending non-overlapping order, of blocks before it, and it either points
-/// at blocks that were found or (when those are all lost) carries LevelDB's
-/// separator sequence number on every key. A data block of values that happen
-/// to decode as handles would have to meet all of that to be mistaken.
-fn classify_indexes(file: &[u8], found: &mut [Found], cap: usize) {
+/// Tell index blocks from data blocks among the keyed ones whose values all
+/// decode as handles (`candidates`, by offset). Both have internal keys in
+/// order; an index block's values are handles, in ascending non-overlapping
+/// order, of blocks before it, and it either points at blocks that were
+/// found, or its last handle ends where a found block (the filter or
+/// metaindex LevelDB writes next) or the index itself begins, or (when all
+/// else is lost) it carries LevelDB's separator sequence number on every key.
+/// A data block of values that happen to decode as handles would have to meet
+/// all of that to be mistaken.
+fn classify_indexes(file: &[u8], found: &mut [Found], candidates: &HashSet<u64>, cap: usize) {
+    if candidates.is_empty() {
+        return;
+    }
     let known: HashSet<BlockHandle> = found.iter().map(|f| f.handle).collect();
+    let starts: HashSet<u64> = found.iter().map(|f| f.handle.offset).collect();
     for f in found.iter_mut() {
-        if f.kind != FoundKind::Data {
+        if f.kind != FoundKind::Data || !candidates.contains(&f.handle.offset) {
             continue;
         }
         let raw = &file[f.start()..f.start() + f.handle.size as usize];
@@ -882,9 +912,6 @@ fn classify_indexes(file: &[u8], found: &mut [Found], cap: usize) {
         let Ok(s) = check_data_block(&data) else {
             continue;
         };
-        if !s.values_are_handles {
-            continue;
-        }
         let Ok(block) = Block::new(&data) else {
             continue;
         };
@@ -906,7 +933,8 @@ fn classify_indexes(file: &[u8], found: &mut [Found], cap: usize) {
             }
             matches += usize::from(known.contains(&h));
         }
-        if ordered && (matches > 0 || s.all_max_seq) {
+        let abuts = end_prev == f.handle.offset || starts.contains(&end_prev);
+        if ordered && (matches > 0 || abuts || s.all_max_seq) {
             f.kind = FoundKind::Index;
         }
     }
@@ -1076,13 +1104,34 @@ pub(crate) mod writer {
         }
     }
 
+    /// Writer-only codec id: type 2 written as zlib, the way Bedrock does.
+    pub(crate) const ZLIB: u8 = 0x82;
+
     /// Append `raw` as a block with its trailer, compressed the way LevelDB
     /// does (kept raw unless compression saves an eighth).
     pub(crate) fn append_block(out: &mut Vec<u8>, raw: &[u8], compression: u8) -> BlockHandle {
-        let compressed = match compression {
-            compress::SNAPPY => snap::raw::Encoder::new().compress_vec(raw).unwrap(),
-            compress::ZSTD_OR_ZLIB => zstd::bulk::compress(raw, 1).unwrap(),
-            _ => raw.to_vec(),
+        use std::io::Write;
+        let deflate = |header: bool| {
+            let level = flate2::Compression::default();
+            if header {
+                let mut z = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                z.write_all(raw).unwrap();
+                z.finish().unwrap()
+            } else {
+                let mut z = flate2::write::DeflateEncoder::new(Vec::new(), level);
+                z.write_all(raw).unwrap();
+                z.finish().unwrap()
+            }
+        };
+        let (compressed, compression) = match compression {
+            compress::SNAPPY => (
+                snap::raw::Encoder::new().compress_vec(raw).unwrap(),
+                compression,
+            ),
+            compress::ZSTD_OR_ZLIB => (zstd::bulk::compress(raw, 1).unwrap(), compression),
+            ZLIB => (deflate(true), compress::ZSTD_OR_ZLIB),
+            compress::RAW_DEFLATE => (deflate(false), compression),
+            _ => (raw.to_vec(), compression),
         };
         let (data, kind) =
             if compression != compress::NONE && compressed.len() < raw.len() - raw.len() / 8 {
@@ -1442,6 +1491,30 @@ mod tests {
             let found = find_blocks(&t.bytes[..cut], 0, 1 << 16);
             assert!(found.iter().all(|f| f.end() <= cut));
         }
+    }
+
+    #[test]
+    fn forged_trailers_cannot_make_discovery_quadratic() {
+        // A zstd frame expanding to 8 MiB, then a checksum-valid trailer every
+        // 16 bytes for 2 MiB: every candidate from offset 0 decodes the whole
+        // frame before failing on the bytes after it.
+        let mut bytes = zstd::bulk::compress(&vec![0u8; 8 << 20], 1).unwrap();
+        let mut running = crc::value(&bytes);
+        while bytes.len() < 2 << 20 {
+            running = crc::extend(running, &[0x41; 11]);
+            bytes.resize(bytes.len() + 11, 0x41);
+            let c = crc::extend(running, &[compress::ZSTD_OR_ZLIB]);
+            let trailer = crc::mask(c).to_le_bytes();
+            bytes.push(compress::ZSTD_OR_ZLIB);
+            bytes.extend_from_slice(&trailer);
+            running = crc::extend(c, &trailer);
+        }
+        let t0 = std::time::Instant::now();
+        let found = find_blocks(&bytes, 0, DEFAULT_WINDOW);
+        assert!(found.is_empty());
+        // Unbounded, that is 131072 candidates × 8 MiB; the decode budget
+        // stops after a few times the file size.
+        assert!(t0.elapsed().as_secs() < 10, "{:?}", t0.elapsed());
     }
 
     #[test]

@@ -20,12 +20,15 @@
 //!   user keys); an unshortened separator is the previous block's last key,
 //!   and older versions of that same user key may open the damaged block.
 //! - **Discovery mode.** Otherwise blocks are found by their trailers alone
-//!   ([`crate::format::table::find_blocks`]); found index, metaindex and filter blocks are never
-//!   exported. Every byte range no block covers is damage:
+//!   ([`crate::format::table::find_blocks`]); found index, metaindex and
+//!   filter blocks are never exported. Every byte range no block covers is damage:
 //!   * the footer is *present* when its magic is intact. Its 48 bytes are
-//!     garbled damage if a handle does not decode or points outside the
-//!     table; a range covered by the index (or metaindex, or a filter named by
-//!     a found metaindex) is garbled damage that loses nothing;
+//!     garbled damage if a handle does not decode, or the index handle does
+//!     not end exactly where the footer begins, or the metaindex does not lie
+//!     before the index (LevelDB always writes metaindex, index, footer in
+//!     that order); an uncovered range that the index (or the metaindex, or a
+//!     filter named by a found metaindex) fully accounts for is garbled damage
+//!     that loses nothing;
 //!   * the footer is *garbled* when at least 5 of the 8 magic bytes are in
 //!     place: the 48 bytes are garbled damage;
 //!   * otherwise the footer is *absent*: the file was cut, and the range from
@@ -131,6 +134,9 @@ enum Verdict<'a> {
         salvage: Option<Cow<'a, [u8]>>,
     },
 }
+
+/// Filter blocks checked or trusted per table (LevelDB writes one).
+const MAX_FILTERS: usize = 8;
 
 /// Metadata whose damage loses no entries: (start, end, what it is).
 type MetaRange = (u64, u64, String);
@@ -284,11 +290,20 @@ impl<'a> Scanner<'a> {
                 format!("metaindex block: {reason}"),
             )),
             Ok(entries) => {
+                // LevelDB names one filter; a metaindex naming many (or the
+                // same bytes many times) must not multiply the work.
+                let mut checked: Vec<BlockHandle> = Vec::new();
                 for (name, fh) in entries {
-                    let in_range = fh.end().is_some_and(|e| e <= footer_at);
-                    if !name.starts_with(b"filter.") || !in_range {
+                    let Some(fend) = fh.end().filter(|&e| e <= footer_at) else {
+                        continue;
+                    };
+                    let overlaps = checked
+                        .iter()
+                        .any(|c| fh.offset < c.end().unwrap_or(0) && c.offset < fend);
+                    if !name.starts_with(b"filter.") || overlaps || checked.len() >= MAX_FILTERS {
                         continue;
                     }
+                    checked.push(fh);
                     if let Err(e) = read_block(self.file, fh, self.opts.cap) {
                         self.out.damage.push(meta_damage(
                             fh.offset,
@@ -390,13 +405,23 @@ impl<'a> Scanner<'a> {
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Verdict<'a>>>(1);
             let ranges = batches.clone();
-            scope.spawn(move || {
+            let helper = std::thread::Builder::new().spawn_scoped(scope, move || {
                 for r in ranges {
                     if tx.send(verify_batch(r)).is_err() {
                         break;
                     }
                 }
             });
+            if helper.is_err() {
+                // No thread to be had: verify each batch here instead.
+                for r in batches {
+                    let verdicts = verify_batch(r.clone());
+                    for (u, v) in units[r].iter().zip(verdicts) {
+                        self.report(u, v, sink);
+                    }
+                }
+                return;
+            }
             for (r, verdicts) in batches.into_iter().zip(rx) {
                 for (u, v) in units[r].iter().zip(verdicts) {
                     self.report(u, v, sink);
@@ -443,16 +468,21 @@ impl<'a> Scanner<'a> {
         let o = &mut self.out;
         o.min_seq = Some(o.min_seq.map_or(s.min_seq, |m| m.min(s.min_seq)));
         o.max_seq = Some(o.max_seq.map_or(s.max_seq, |m| m.max(s.max_seq)));
-        let first = user_key(&s.first_key);
-        let last = user_key(&s.last_key);
-        if o.smallest_user_key.as_ref().map_or(true, |k| first < *k) {
-            o.smallest_user_key = Some(first.clone());
+        let (Some(first), Some(last)) = (
+            ikey::parse(&s.first_key).map(|p| p.user_key),
+            ikey::parse(&s.last_key).map(|p| p.user_key),
+        ) else {
+            return;
+        };
+        if o.smallest_user_key.as_deref().map_or(true, |k| first < k) {
+            o.smallest_user_key = Some(first.to_vec());
         }
-        if o.largest_user_key.as_ref().map_or(true, |k| last > *k) {
-            o.largest_user_key = Some(last.clone());
+        if o.largest_user_key.as_deref().map_or(true, |k| last > k) {
+            o.largest_user_key = Some(last.to_vec());
         }
         if self.keep_keys {
-            self.block_keys.push((offset, first, last));
+            self.block_keys
+                .push((offset, first.to_vec(), last.to_vec()));
         }
     }
 
@@ -476,15 +506,17 @@ impl<'a> Scanner<'a> {
         let region = &self.file[..region_end];
         let found = find_blocks_capped(region, 0, self.opts.window, self.opts.cap);
         // Filters named by a surviving metaindex are metadata too.
+        let mut filters = 0;
         for f in found.iter().filter(|f| f.kind == FoundKind::Meta) {
             let raw = &region[f.start()..f.start() + f.handle.size as usize];
             let Ok(data) = compress::decompress(f.compression, raw, self.opts.cap) else {
                 continue;
             };
             for (name, h) in parse_metaindex(&data).unwrap_or_default() {
-                if name.starts_with(b"filter.") {
+                if name.starts_with(b"filter.") && filters < MAX_FILTERS {
                     if let Some(end) = h.end() {
                         meta.push((h.offset, end, "filter block".into()));
+                        filters += 1;
                     }
                 }
             }
@@ -561,8 +593,13 @@ impl<'a> Scanner<'a> {
             reason = format!("{reason} (it includes the {})", what.join("; "));
         }
         // Neighbouring intact data blocks bound the lost keys, inclusively.
-        let before = self.block_keys.iter().rev().find(|b| b.0 < g0);
-        let after = self.block_keys.iter().find(|b| b.0 >= g1);
+        // block_keys is in file order (blocks are reported in order).
+        let k = &self.block_keys;
+        let before = k
+            .partition_point(|b| b.0 < g0)
+            .checked_sub(1)
+            .map(|i| &k[i]);
+        let after = k.get(k.partition_point(|b| b.0 < g1));
         let mut d = Damage::new(g0, g1 - g0, class, reason);
         d.key_range = Some(KeyRange {
             first: before.map(|b| b.2.clone()),
@@ -712,7 +749,9 @@ mod tests {
     use super::*;
     use crate::format::block::BlockBuilder;
     use crate::format::crc;
-    use crate::format::table::writer::{append_block, append_raw, sample, Built, TableWriter};
+    use crate::format::table::writer::{
+        append_block, append_raw, sample, Built, TableWriter, ZLIB,
+    };
     use crate::scan::{Collect, OwnedEntry};
 
     fn scan(bytes: &[u8]) -> (TableScan, Collect) {
@@ -838,6 +877,78 @@ mod tests {
             assert_eq!(s.smallest_user_key.as_deref(), Some(&b"key000000"[..]));
             assert_eq!(s.largest_user_key.as_deref(), Some(&b"key001197"[..]));
         }
+    }
+
+    #[test]
+    fn bedrock_codecs_zlib_and_raw_deflate() {
+        for (c, stored) in [
+            (ZLIB, compress::ZSTD_OR_ZLIB),
+            (compress::RAW_DEFLATE, compress::RAW_DEFLATE),
+        ] {
+            let t = sample(c, 300);
+            let h = t.data[1];
+            assert_eq!(t.bytes[(h.offset + h.size) as usize], stored);
+            let (s, got) = scan(&t.bytes);
+            assert_eq!(s.damage, vec![]);
+            assert_eq!(got.intact, all_entries(&t));
+            // And without the footer.
+            let (s, got) = scan(&t.bytes[..t.bytes.len() - FOOTER_SIZE]);
+            assert_eq!(got.intact, all_entries(&t));
+            assert_eq!(s.damage.len(), 1);
+            assert_eq!(s.damage[0].length, 0);
+        }
+    }
+
+    #[test]
+    fn without_its_footer_a_table_is_torn_but_whole() {
+        let t = sample(compress::SNAPPY, 300);
+        let n = t.bytes.len() - FOOTER_SIZE;
+        let (s, got) = scan(&t.bytes[..n]);
+        assert!(!s.footer);
+        // Index, metaindex and filter were found but not exported.
+        assert_eq!(got.intact, all_entries(&t));
+        assert_eq!(s.blocks.intact, t.data.len() as u64);
+        assert_eq!(s.damage.len(), 1);
+        assert_eq!((s.damage[0].offset, s.damage[0].length), (n as u64, 0));
+        assert_eq!(s.damage[0].class, Class::Torn);
+        // Part of the footer left: the tear covers it.
+        let (s, got) = scan(&t.bytes[..n + 20]);
+        assert_eq!(got.intact, all_entries(&t));
+        assert_eq!((s.damage[0].offset, s.damage[0].length), (n as u64, 20));
+        assert_eq!(s.damage[0].class, Class::Torn);
+    }
+
+    #[test]
+    fn a_key_that_is_not_an_internal_key_garbles_its_block() {
+        let t = sample(compress::NONE, 100);
+        let mut out = t.bytes[..t.data[1].offset as usize].to_vec();
+        let mut b = BlockBuilder::new(16);
+        b.add(&ikey::encode(b"ok", 5, Kind::Put), b"1");
+        let mut bad_key = ikey::encode(b"bad", 6, Kind::Put);
+        let tag_at = bad_key.len() - 8;
+        bad_key[tag_at] = 7; // type 7
+        b.add(&bad_key, b"2");
+        let mut handles = vec![t.data[0]];
+        handles.push(append_raw(&mut out, &b.finish(), compress::NONE));
+        let mut t2 = t.clone();
+        t2.metaindex = append_block(&mut out, &BlockBuilder::new(16).finish(), compress::NONE);
+        t2.index = BlockHandle {
+            offset: out.len() as u64,
+            size: 0,
+        };
+        t2.bytes = out;
+        let bytes = with_index(&t2, &handles);
+        let (s, got) = scan(&bytes);
+        assert_eq!(s.blocks.garbled, 1);
+        assert!(
+            s.damage[0].reason.contains("not an internal key"),
+            "{}",
+            s.damage[0].reason
+        );
+        assert_eq!(got.intact, block_entries(&t, 0));
+        // The parseable entry is offered unverified; the bad key is skipped.
+        assert_eq!(got.unverified.len(), 1);
+        assert_eq!(got.unverified[0].0.key, b"ok");
     }
 
     #[test]
@@ -1252,6 +1363,59 @@ mod tests {
             (tr.offset, tr.end(), tr.class),
             (t.data[20].offset, cut as u64, Class::Torn)
         );
+    }
+
+    #[test]
+    fn a_lone_surviving_index_is_never_exported() {
+        // Every data block and the footer gone; filter, metaindex and index
+        // intact. Unshortened separators carry real sequence numbers, so only
+        // the layout tells the index from data.
+        let mut w = TableWriter::new(compress::NONE);
+        for i in 0..200u32 {
+            w.add(b"samekey", 1000 - u64::from(i), Kind::Put, &[b'v'; 20]);
+        }
+        let t = w.finish();
+        assert!(t.separators[..t.separators.len() - 1]
+            .iter()
+            .all(|s| ikey::parse(s).unwrap().seq != MAX_SEQUENCE));
+        let mut bad = t.bytes.clone();
+        let data_end = t.data.last().unwrap().end().unwrap() as usize;
+        bad[..data_end].fill(0);
+        let n = bad.len();
+        bad[n - 8..].fill(0);
+        let (s, got) = scan(&bad);
+        assert!(got.intact.is_empty(), "{:?}", &got.intact[..1]);
+        assert_eq!(s.blocks.intact, 0);
+        // Zeroed data, then (after the intact metadata) the zeroed footer.
+        assert_eq!(s.damage.len(), 2, "{:?}", s.damage);
+        assert_eq!(
+            (s.damage[0].offset, s.damage[0].end()),
+            (0, data_end as u64)
+        );
+        assert_eq!(s.damage[1].class, Class::Torn);
+    }
+
+    #[test]
+    fn many_small_gaps_stay_linear() {
+        // 20000 one-entry blocks, each followed by a junk byte, no footer.
+        let mut bytes = Vec::new();
+        for i in 0..20_000u32 {
+            let mut b = BlockBuilder::new(16);
+            b.add(&ikey::encode(&i.to_be_bytes(), 1, Kind::Put), b"v");
+            append_raw(&mut bytes, &b.finish(), compress::NONE);
+            bytes.push(0xee);
+        }
+        let t0 = std::time::Instant::now();
+        let (s, got) = scan(&bytes);
+        assert!(t0.elapsed().as_secs() < 30, "{:?}", t0.elapsed());
+        assert_eq!(got.intact.len(), 20_000);
+        assert_eq!(s.blocks.intact, 20_000);
+        assert_eq!(s.damage.len(), 20_000);
+        assert_eq!(s.damage.last().unwrap().class, Class::Torn);
+        assert_eq!(s.damage[0].class, Class::Garbled);
+        let r = s.damage[0].key_range.clone().unwrap();
+        assert_eq!(r.first, Some(0u32.to_be_bytes().to_vec()));
+        assert_eq!(r.last, Some(1u32.to_be_bytes().to_vec()));
     }
 
     #[test]
