@@ -4,6 +4,7 @@ pub mod inventory;
 pub mod log;
 pub mod logfile;
 pub mod store;
+pub mod table;
 
 use crate::format::batch::Kind;
 

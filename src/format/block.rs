@@ -1,0 +1,609 @@
+//! The contents of one (decompressed) table block.
+//!
+//! ```text
+//! entry*:    shared: varint32      bytes shared with the previous key
+//!            non_shared: varint32  bytes of key that follow
+//!            value_len: varint32
+//!            key_delta: non_shared bytes   key = prev_key[..shared] ++ key_delta
+//!            value: value_len bytes
+//! restarts:  fixed32 × num_restarts  offsets of entries that share nothing
+//! num_restarts: fixed32
+//! ```
+//! Restart offsets start at 0, strictly ascend, and each lands on an entry
+//! boundary whose `shared` is 0. An entry-less block (LevelDB writes one for an
+//! empty metaindex) has `num_restarts` 1 with offset 0. Anything else is
+//! damage, reported as a [`BlockError`]: LevelDB itself never writes it, so a
+//! block that breaks these rules is not the block that was written.
+
+use super::coding::{decode_varint32, read_fixed32, DecodeError};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockError {
+    /// Too short to hold `num_restarts`.
+    TooShort { len: usize },
+    /// `num_restarts` claims more restart slots than the block has room for.
+    TooManyRestarts { num_restarts: u32, max: usize },
+    /// Entries but not a single restart point.
+    NoRestarts,
+    /// A restart offset at or past the start of the restart array.
+    RestartOutOfBounds {
+        index: usize,
+        offset: u32,
+        limit: usize,
+    },
+    /// Restart offsets not strictly ascending from 0.
+    RestartsUnordered { index: usize },
+    /// A restart offset that does not land on an entry boundary.
+    RestartMidEntry { offset: u32 },
+    /// The entry at a restart point claims a shared prefix.
+    RestartShared { offset: usize },
+    /// An entry header with a malformed or cut varint.
+    BadEntry { offset: usize, cause: DecodeError },
+    /// `shared` exceeds the previous key's length.
+    SharedTooLong {
+        offset: usize,
+        shared: u32,
+        prev_len: usize,
+    },
+    /// Key delta plus value run into the restart array.
+    EntryPastRestarts {
+        offset: usize,
+        needed: u64,
+        available: usize,
+    },
+}
+
+impl fmt::Display for BlockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BlockError::TooShort { len } => {
+                write!(f, "block of {len} bytes is too short for its restart count")
+            }
+            BlockError::TooManyRestarts { num_restarts, max } => write!(
+                f,
+                "block claims {num_restarts} restart points but has room for {max}"
+            ),
+            BlockError::NoRestarts => write!(f, "block has entries but no restart points"),
+            BlockError::RestartOutOfBounds {
+                index,
+                offset,
+                limit,
+            } => write!(
+                f,
+                "restart point {index} at offset {offset} is outside the entries (which end at {limit})"
+            ),
+            BlockError::RestartsUnordered { index } => {
+                write!(f, "restart point {index} is out of order")
+            }
+            BlockError::RestartMidEntry { offset } => {
+                write!(f, "restart point {offset} is not at an entry boundary")
+            }
+            BlockError::RestartShared { offset } => {
+                write!(f, "entry at restart point {offset} shares a key prefix")
+            }
+            BlockError::BadEntry { offset, cause } => {
+                write!(f, "entry at block offset {offset} is malformed ({cause})")
+            }
+            BlockError::SharedTooLong {
+                offset,
+                shared,
+                prev_len,
+            } => write!(
+                f,
+                "entry at block offset {offset} shares {shared} bytes of a {prev_len}-byte previous key"
+            ),
+            BlockError::EntryPastRestarts {
+                offset,
+                needed,
+                available,
+            } => write!(
+                f,
+                "entry at block offset {offset} needs {needed} bytes but only {available} remain before the restart array"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BlockError {}
+
+/// A block whose restart array has been validated.
+#[derive(Debug, Clone, Copy)]
+pub struct Block<'a> {
+    entries: &'a [u8],
+    restarts: &'a [u8],
+}
+
+impl<'a> Block<'a> {
+    /// Check the restart array; entries are checked as they are iterated.
+    pub fn new(contents: &'a [u8]) -> Result<Block<'a>, BlockError> {
+        let len = contents.len();
+        let body = len.checked_sub(4).ok_or(BlockError::TooShort { len })?;
+        let num_restarts = read_fixed32(contents, body).ok_or(BlockError::TooShort { len })?;
+        let max = body / 4;
+        let n = usize::try_from(num_restarts)
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or(BlockError::TooManyRestarts { num_restarts, max })?;
+        let restarts_at = body - n * 4;
+        let (entries, rest) = contents.split_at(restarts_at);
+        let block = Block {
+            entries,
+            restarts: &rest[..n * 4],
+        };
+        block.check_restarts()?;
+        Ok(block)
+    }
+
+    fn check_restarts(&self) -> Result<(), BlockError> {
+        let limit = self.entries.len();
+        if limit == 0 {
+            // LevelDB's empty block still records restart 0.
+            return match self.restarts() {
+                r if r.len() <= 1 && r.clone().all(|o| o == 0) => Ok(()),
+                _ => Err(BlockError::RestartOutOfBounds {
+                    index: 1,
+                    offset: self.restart(1).unwrap_or(0),
+                    limit,
+                }),
+            };
+        }
+        if self.num_restarts() == 0 {
+            return Err(BlockError::NoRestarts);
+        }
+        let mut prev: Option<u32> = None;
+        for (index, offset) in self.restarts().enumerate() {
+            if offset as usize >= limit {
+                return Err(BlockError::RestartOutOfBounds {
+                    index,
+                    offset,
+                    limit,
+                });
+            }
+            let ordered = match prev {
+                None => offset == 0,
+                Some(p) => offset > p,
+            };
+            if !ordered {
+                return Err(BlockError::RestartsUnordered { index });
+            }
+            prev = Some(offset);
+        }
+        Ok(())
+    }
+
+    pub fn num_restarts(&self) -> usize {
+        self.restarts.len() / 4
+    }
+
+    pub fn restart(&self, i: usize) -> Option<u32> {
+        read_fixed32(self.restarts, i.checked_mul(4)?)
+    }
+
+    /// The restart offsets, in stored order.
+    pub fn restarts(&self) -> impl ExactSizeIterator<Item = u32> + Clone + 'a {
+        self.restarts
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Whether the block holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> BlockIter<'a> {
+        let mut it = BlockIter {
+            entries: self.entries,
+            restarts: self.restarts,
+            pos: 0,
+            next_restart: 0,
+            restart_at: NO_RESTART,
+            key: Vec::with_capacity(64),
+            done: false,
+        };
+        it.load_restart();
+        it
+    }
+}
+
+/// One entry: the key (borrowing the iterator) and the value (borrowing the
+/// block).
+pub type EntryResult<'k, 'v> = Result<(&'k [u8], &'v [u8]), BlockError>;
+
+/// Walks a block's entries, rebuilding each key into one reused buffer, so
+/// iterating allocates only while the longest key grows. After the first
+/// error it yields nothing more.
+#[derive(Debug, Clone)]
+pub struct BlockIter<'a> {
+    entries: &'a [u8],
+    restarts: &'a [u8],
+    pos: usize,
+    next_restart: usize,
+    /// Cached offset of restart `next_restart` (`NO_RESTART` past the last).
+    restart_at: usize,
+    key: Vec<u8>,
+    done: bool,
+}
+
+const NO_RESTART: usize = usize::MAX;
+
+impl<'a> BlockIter<'a> {
+    /// Byte offset (within the block) of the next entry.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The next `(key, value)`; the key borrows the iterator's buffer and is
+    /// valid until the next call.
+    #[allow(clippy::should_implement_trait)] // a lending iterator, unlike Iterator
+    pub fn next(&mut self) -> Option<EntryResult<'_, 'a>> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(value)) => Some(Ok((&self.key, value))),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Offset of the restart point after those already passed, or `NONE`.
+    fn load_restart(&mut self) {
+        self.restart_at = read_fixed32(self.restarts, self.next_restart.saturating_mul(4))
+            .map_or(NO_RESTART, |r| r as usize);
+    }
+
+    fn step(&mut self) -> Result<Option<&'a [u8]>, BlockError> {
+        let offset = self.pos;
+        let at_restart = offset == self.restart_at;
+        if offset >= self.entries.len() {
+            if offset == 0 || self.restart_at == NO_RESTART {
+                return Ok(None);
+            }
+            // Restarts were validated to lie inside the entries, so any left
+            // unvisited pointed into the middle of one.
+            return Err(BlockError::RestartMidEntry {
+                offset: self.restart_at as u32,
+            });
+        }
+        if at_restart {
+            self.next_restart += 1;
+            self.load_restart();
+        } else if self.restart_at < offset {
+            return Err(BlockError::RestartMidEntry {
+                offset: self.restart_at as u32,
+            });
+        }
+        let rest = &self.entries[offset..];
+        let (shared, non_shared, value_len, header) = match rest {
+            // LevelDB's fast path: three one-byte varints.
+            [a, b, c, ..] if (a | b | c) < 0x80 => (u32::from(*a), u32::from(*b), u32::from(*c), 3),
+            _ => {
+                let bad = |cause| BlockError::BadEntry { offset, cause };
+                let (s, n1) = decode_varint32(rest).map_err(bad)?;
+                let (n, n2) = decode_varint32(&rest[n1..]).map_err(bad)?;
+                let (v, n3) = decode_varint32(&rest[n1 + n2..]).map_err(bad)?;
+                (s, n, v, n1 + n2 + n3)
+            }
+        };
+        if at_restart && shared != 0 {
+            return Err(BlockError::RestartShared { offset });
+        }
+        let shared_len = shared as usize;
+        if shared_len > self.key.len() {
+            return Err(BlockError::SharedTooLong {
+                offset,
+                shared,
+                prev_len: self.key.len(),
+            });
+        }
+        let body = &rest[header..];
+        let needed = u64::from(non_shared) + u64::from(value_len);
+        if needed > body.len() as u64 {
+            return Err(BlockError::EntryPastRestarts {
+                offset,
+                needed,
+                available: body.len(),
+            });
+        }
+        let (delta, after) = body.split_at(non_shared as usize);
+        let value = &after[..value_len as usize];
+        self.key.truncate(shared_len);
+        self.key.extend_from_slice(delta);
+        self.pos = offset + header + needed as usize;
+        Ok(Some(value))
+    }
+}
+
+/// Builds blocks the way LevelDB's `BlockBuilder` does (tests and fixtures).
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub(crate) struct BlockBuilder {
+    buf: Vec<u8>,
+    restarts: Vec<u32>,
+    interval: usize,
+    counter: usize,
+    last_key: Vec<u8>,
+}
+
+#[cfg(test)]
+impl BlockBuilder {
+    pub(crate) fn new(interval: usize) -> Self {
+        BlockBuilder {
+            buf: Vec::new(),
+            restarts: vec![0],
+            interval: interval.max(1),
+            counter: 0,
+            last_key: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
+        use super::coding::put_varint32;
+        let mut shared = 0;
+        if self.counter < self.interval {
+            shared = key
+                .iter()
+                .zip(&self.last_key)
+                .take_while(|(a, b)| a == b)
+                .count();
+        } else {
+            self.restarts.push(self.buf.len() as u32);
+            self.counter = 0;
+        }
+        put_varint32(&mut self.buf, shared as u32);
+        put_varint32(&mut self.buf, (key.len() - shared) as u32);
+        put_varint32(&mut self.buf, value.len() as u32);
+        self.buf.extend_from_slice(&key[shared..]);
+        self.buf.extend_from_slice(value);
+        self.last_key = key.to_vec();
+        self.counter += 1;
+    }
+
+    pub(crate) fn size_estimate(&self) -> usize {
+        self.buf.len() + self.restarts.len() * 4 + 4
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub(crate) fn finish(self) -> Vec<u8> {
+        let mut out = self.buf;
+        for r in &self.restarts {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn collect(contents: &[u8]) -> Result<Pairs, BlockError> {
+        let b = Block::new(contents)?;
+        let mut it = b.iter();
+        let mut out = Vec::new();
+        while let Some(r) = it.next() {
+            let (k, v) = r?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn sample(interval: usize) -> (Vec<u8>, Pairs) {
+        let mut b = BlockBuilder::new(interval);
+        let mut want = Vec::new();
+        for i in 0..40u32 {
+            let k = format!("key{:05}", i * 7).into_bytes();
+            let v = format!("value-{i}").repeat(i as usize % 4).into_bytes();
+            b.add(&k, &v);
+            want.push((k, v));
+        }
+        (b.finish(), want)
+    }
+
+    #[test]
+    fn roundtrip_with_prefix_compression() {
+        for interval in [1, 3, 16, 100] {
+            let (block, want) = sample(interval);
+            assert_eq!(collect(&block).unwrap(), want);
+            let b = Block::new(&block).unwrap();
+            assert_eq!(b.num_restarts(), 40usize.div_ceil(interval));
+            assert_eq!(b.restarts().next(), Some(0));
+        }
+    }
+
+    #[test]
+    fn empty_block() {
+        // What LevelDB writes for an empty metaindex: restart [0], count 1.
+        let b = BlockBuilder::new(16).finish();
+        assert_eq!(b, [0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(collect(&b).unwrap(), vec![]);
+        assert!(Block::new(&b).unwrap().is_empty());
+        assert_eq!(collect(&[0, 0, 0, 0]).unwrap(), vec![]);
+        assert_eq!(collect(&[]).unwrap_err(), BlockError::TooShort { len: 0 });
+        assert_eq!(
+            collect(&[1, 0, 0]).unwrap_err(),
+            BlockError::TooShort { len: 3 }
+        );
+        // Two restarts in an entry-less block point past the (empty) entries.
+        assert!(matches!(
+            collect(&[0, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0]).unwrap_err(),
+            BlockError::RestartOutOfBounds { .. }
+        ));
+    }
+
+    #[test]
+    fn huge_num_restarts() {
+        let (mut block, _) = sample(16);
+        let n = block.len();
+        block[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            collect(&block).unwrap_err(),
+            BlockError::TooManyRestarts {
+                num_restarts: u32::MAX,
+                ..
+            }
+        ));
+        // Exactly one more than fits.
+        let max = (n - 4) / 4;
+        block[n - 4..].copy_from_slice(&(max as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            collect(&block).unwrap_err(),
+            BlockError::TooManyRestarts { .. }
+        ));
+    }
+
+    #[test]
+    fn restart_outside_the_entries() {
+        let (mut block, _) = sample(16);
+        let n = block.len();
+        // Last restart (of 3) points at the restart array itself.
+        let at = n - 8;
+        let restarts_at = n - 4 - 12;
+        block[at..at + 4].copy_from_slice(&(restarts_at as u32).to_le_bytes());
+        assert!(matches!(
+            collect(&block).unwrap_err(),
+            BlockError::RestartOutOfBounds { index: 2, .. }
+        ));
+        block[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            collect(&block).unwrap_err(),
+            BlockError::RestartOutOfBounds { .. }
+        ));
+    }
+
+    #[test]
+    fn restart_order_and_placement() {
+        let (block, _) = sample(16);
+        let n = block.len();
+        let first = n - 4 - 12;
+        // First restart not 0.
+        let mut b = block.clone();
+        b[first..first + 4].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(
+            collect(&b).unwrap_err(),
+            BlockError::RestartsUnordered { index: 0 }
+        );
+        // Second restart moved one byte into an entry.
+        let mut b = block.clone();
+        let r1 = u32::from_le_bytes(b[first + 4..first + 8].try_into().unwrap());
+        b[first + 4..first + 8].copy_from_slice(&(r1 + 1).to_le_bytes());
+        assert_eq!(
+            collect(&b).unwrap_err(),
+            BlockError::RestartMidEntry { offset: r1 + 1 }
+        );
+        // Second restart moved back onto a prefix-compressed entry.
+        let mut b = block.clone();
+        let mut it = Block::new(&block).unwrap().iter();
+        it.next();
+        let second_entry = it.position() as u32;
+        b[first + 4..first + 8].copy_from_slice(&second_entry.to_le_bytes());
+        assert!(matches!(
+            collect(&b).unwrap_err(),
+            BlockError::RestartShared { .. }
+        ));
+        // Entries but zero restarts.
+        let mut b = block[..first].to_vec();
+        b.extend_from_slice(&0u32.to_le_bytes());
+        assert_eq!(collect(&b).unwrap_err(), BlockError::NoRestarts);
+    }
+
+    #[test]
+    fn shared_longer_than_previous_key() {
+        let mut b = BlockBuilder::new(16);
+        b.add(b"abc", b"1");
+        b.add(b"abd", b"2");
+        let mut block = b.finish();
+        // Entry 1 starts at 3 + 3 + 1 = 7; its shared byte is 2, make it 9.
+        assert_eq!(block[7], 2);
+        block[7] = 9;
+        assert_eq!(
+            collect(&block).unwrap_err(),
+            BlockError::SharedTooLong {
+                offset: 7,
+                shared: 9,
+                prev_len: 3
+            }
+        );
+        // The first entry of a block can share nothing.
+        let mut b = BlockBuilder::new(16);
+        b.add(b"abc", b"1");
+        let mut block = b.finish();
+        block[0] = 1;
+        assert!(matches!(
+            collect(&block).unwrap_err(),
+            BlockError::RestartShared { offset: 0 }
+        ));
+    }
+
+    #[test]
+    fn entry_running_past_the_restarts() {
+        let mut b = BlockBuilder::new(16);
+        b.add(b"abc", b"1");
+        b.add(b"abd", b"2");
+        let mut block = b.finish();
+        // Entry 1's value_len (byte 9) claims 100 bytes.
+        block[9] = 100;
+        let e = collect(&block).unwrap_err();
+        assert!(
+            matches!(e, BlockError::EntryPastRestarts { offset: 7, .. }),
+            "{e:?}"
+        );
+        // A varint cut by the restart array.
+        let mut block = vec![0x80, 0x80];
+        block.extend_from_slice(&0u32.to_le_bytes());
+        block.extend_from_slice(&1u32.to_le_bytes());
+        assert!(matches!(
+            collect(&block).unwrap_err(),
+            BlockError::BadEntry { offset: 0, .. }
+        ));
+        // Multi-byte varints decode through the slow path.
+        let mut block = vec![0x00, 0x81, 0x00, 0x00];
+        block.push(b'k');
+        block.extend_from_slice(&0u32.to_le_bytes());
+        block.extend_from_slice(&1u32.to_le_bytes());
+        assert_eq!(collect(&block).unwrap(), vec![(b"k".to_vec(), vec![])]);
+    }
+
+    #[test]
+    fn iteration_stops_after_an_error() {
+        let mut b = BlockBuilder::new(16);
+        b.add(b"abc", b"1");
+        b.add(b"abd", b"2");
+        let mut block = b.finish();
+        block[7] = 9;
+        let blk = Block::new(&block).unwrap();
+        let mut it = blk.iter();
+        assert!(matches!(it.next(), Some(Ok((k, v))) if k == b"abc" && v == b"1"));
+        assert!(matches!(it.next(), Some(Err(_))));
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn every_mutation_and_prefix_is_safe() {
+        let (block, _) = sample(4);
+        for cut in 0..=block.len() {
+            let _ = collect(&block[..cut]);
+        }
+        for i in 0..block.len() {
+            for v in [0x00, 0x7f, 0x80, 0xff] {
+                let mut b = block.clone();
+                b[i] = v;
+                let _ = collect(&b);
+            }
+        }
+    }
+}

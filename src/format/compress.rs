@@ -1,0 +1,339 @@
+//! Block compression, selected by the type byte of a table block's trailer.
+//!
+//! ```text
+//! 0  none
+//! 1  snappy, raw format (no framing): varint32 uncompressed length, then elements
+//! 2  zstd in upstream LevelDB (frame magic 28 b5 2f fd); zlib in the
+//!    Minecraft Bedrock fork (RFC 1950 header: CMF/FLG with (CMF*256+FLG) % 31 == 0
+//!    and CM == 8). The stream header tells them apart.
+//! 4  raw deflate (RFC 1951), Bedrock's "zlib raw"
+//! ```
+//! Anything else is an unknown codec: an error, never a guess. Every decoder
+//! is bounded by a caller-given cap on the output, and no allocation is sized
+//! by a declared length the input could not actually expand to.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+
+pub const NONE: u8 = 0;
+pub const SNAPPY: u8 = 1;
+/// zstd (LevelDB ≥ 1.23) or zlib (Bedrock), told apart by the stream header.
+pub const ZSTD_OR_ZLIB: u8 = 2;
+pub const RAW_DEFLATE: u8 = 4;
+
+/// A decompressed block larger than this is treated as damage. LevelDB
+/// blocks are ~4 KiB (Bedrock's ~160 KiB); only a single huge value makes a
+/// block bigger, and 64 MiB leaves room for that while bounding memory.
+pub const DEFAULT_CAP: usize = 64 << 20;
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Snappy's densest element is a 3-byte copy of 64 bytes, so no valid raw
+/// stream expands more than ~21x; a larger declared length is a lie.
+const SNAPPY_MAX_RATIO: usize = 22;
+/// A zstd block header (3 bytes) plus one RLE byte can produce at most the
+/// 128 KiB block maximum.
+const ZSTD_MAX_RATIO: usize = 128 * 1024 / 4 + 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompressError {
+    /// A type byte no known LevelDB variant uses.
+    Unknown(u8),
+    /// Type 2 whose stream is neither a zstd frame nor a zlib stream.
+    UnrecognizedStream,
+    /// The output would exceed the cap (or the format's maximum ratio).
+    TooLarge { codec: &'static str, limit: usize },
+    /// The codec rejected the stream.
+    Corrupt { codec: &'static str, detail: String },
+}
+
+impl fmt::Display for CompressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompressError::Unknown(t) => write!(f, "unknown compression type {t}"),
+            CompressError::UnrecognizedStream => {
+                write!(f, "compression type 2 stream is neither zstd nor zlib")
+            }
+            CompressError::TooLarge { codec, limit } => {
+                write!(f, "{codec} output would exceed {limit} bytes")
+            }
+            CompressError::Corrupt { codec, detail } => {
+                write!(f, "{codec} decompression failed: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompressError {}
+
+/// Whether `t` names a codec [`decompress`] understands (discovery uses this
+/// to pick trailer candidates).
+pub fn is_known(t: u8) -> bool {
+    matches!(t, NONE | SNAPPY | ZSTD_OR_ZLIB | RAW_DEFLATE)
+}
+
+/// Decompress `data` stored with compression type `kind`, producing at most
+/// `cap` bytes. Uncompressed data is borrowed, not copied.
+pub fn decompress(kind: u8, data: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, CompressError> {
+    match kind {
+        NONE => Ok(Cow::Borrowed(data)),
+        SNAPPY => snappy(data, cap).map(Cow::Owned),
+        ZSTD_OR_ZLIB => {
+            if data.starts_with(&ZSTD_MAGIC) {
+                zstd(data, cap).map(Cow::Owned)
+            } else if is_zlib_header(data) {
+                inflate(data, true, cap).map(Cow::Owned)
+            } else {
+                Err(CompressError::UnrecognizedStream)
+            }
+        }
+        RAW_DEFLATE => inflate(data, false, cap).map(Cow::Owned),
+        t => Err(CompressError::Unknown(t)),
+    }
+}
+
+fn is_zlib_header(data: &[u8]) -> bool {
+    match data {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0
+        }
+        _ => false,
+    }
+}
+
+fn corrupt(codec: &'static str, e: impl fmt::Display) -> CompressError {
+    CompressError::Corrupt {
+        codec,
+        detail: e.to_string(),
+    }
+}
+
+fn snappy(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+    let n = snap::raw::decompress_len(data).map_err(|e| corrupt("snappy", e))?;
+    let limit = cap.min(
+        data.len()
+            .saturating_mul(SNAPPY_MAX_RATIO)
+            .saturating_add(16),
+    );
+    if n > limit {
+        return Err(CompressError::TooLarge {
+            codec: "snappy",
+            limit,
+        });
+    }
+    let mut out = vec![0u8; n];
+    let got = snap::raw::Decoder::new()
+        .decompress(data, &mut out)
+        .map_err(|e| corrupt("snappy", e))?;
+    if got != n {
+        return Err(corrupt("snappy", "output shorter than its declared length"));
+    }
+    Ok(out)
+}
+
+thread_local! {
+    // A zstd context costs a few hundred KiB to set up; blocks are small and
+    // many, so each worker thread keeps one.
+    static ZSTD_CTX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn zstd(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+    let limit = cap.min(data.len().saturating_mul(ZSTD_MAX_RATIO));
+    let too_large = CompressError::TooLarge {
+        codec: "zstd",
+        limit,
+    };
+    match zstd::zstd_safe::get_frame_content_size(data) {
+        Ok(Some(n)) => {
+            let n = usize::try_from(n).map_err(|_| too_large.clone())?;
+            if n > limit {
+                return Err(too_large);
+            }
+            let mut out = Vec::with_capacity(n);
+            ZSTD_CTX.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| corrupt("zstd", e))?);
+                }
+                let ctx = slot.as_mut().expect("just filled");
+                // Writes into `out`'s capacity and fails if the frame holds
+                // more than it declared, so `n` really bounds the output.
+                ctx.decompress_to_buffer(data, &mut out)
+                    .map_err(|e| corrupt("zstd", e))
+            })?;
+            if out.len() != n {
+                return Err(corrupt(
+                    "zstd",
+                    "output length differs from the frame header",
+                ));
+            }
+            Ok(out)
+        }
+        // No declared size: stream, growing the output only as bytes appear.
+        Ok(None) => {
+            use std::io::Read;
+            let dec =
+                zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt("zstd", e))?;
+            let mut out = Vec::new();
+            let bound = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+            dec.take(bound)
+                .read_to_end(&mut out)
+                .map_err(|e| corrupt("zstd", e))?;
+            if out.len() > limit {
+                return Err(too_large);
+            }
+            Ok(out)
+        }
+        Err(_) => Err(corrupt("zstd", "unreadable frame header")),
+    }
+}
+
+/// zlib (`header`) or raw deflate, requiring the stream to end properly: a
+/// stream cut short is damage, not a shorter block.
+fn inflate(data: &[u8], header: bool, cap: usize) -> Result<Vec<u8>, CompressError> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let codec = if header { "zlib" } else { "deflate" };
+    // Deflate's best case is ~1032:1.
+    let limit = cap.min(data.len().saturating_mul(1032).saturating_add(64));
+    let mut d = Decompress::new(header);
+    let mut out: Vec<u8> = Vec::with_capacity(limit.min(data.len().saturating_mul(4).max(256)));
+    loop {
+        if out.len() == out.capacity() {
+            if out.len() >= limit {
+                return Err(CompressError::TooLarge { codec, limit });
+            }
+            let grow = out.len().max(4096).min(limit - out.len());
+            out.reserve_exact(grow);
+        }
+        let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
+        let input = data.get(consumed..).unwrap_or(&[]);
+        let (in0, out0) = (d.total_in(), d.total_out());
+        let status = d
+            .decompress_vec(input, &mut out, FlushDecompress::None)
+            .map_err(|e| corrupt(codec, e))?;
+        if status == Status::StreamEnd {
+            return Ok(out);
+        }
+        let stuck = d.total_in() == in0 && d.total_out() == out0;
+        if stuck && out.len() < out.capacity() {
+            return Err(corrupt(codec, "stream ends before its final block"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn sample() -> Vec<u8> {
+        (0..5000u32).flat_map(|i| (i % 97).to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn none_borrows() {
+        let d = b"abc";
+        assert!(matches!(decompress(NONE, d, 10), Ok(Cow::Borrowed(b)) if b == d));
+    }
+
+    #[test]
+    fn snappy_roundtrip_and_damage() {
+        let raw = sample();
+        let c = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+        assert_eq!(decompress(SNAPPY, &c, DEFAULT_CAP).unwrap(), &raw[..]);
+        assert!(matches!(
+            decompress(SNAPPY, &c, 100),
+            Err(CompressError::TooLarge { .. })
+        ));
+        // A declared length far beyond what the bytes could expand to.
+        let mut lie = Vec::new();
+        crate::format::coding::put_varint32(&mut lie, 50_000_000);
+        lie.extend_from_slice(&[0; 8]);
+        assert!(matches!(
+            decompress(SNAPPY, &lie, DEFAULT_CAP),
+            Err(CompressError::TooLarge { .. })
+        ));
+        assert!(decompress(SNAPPY, &c[..c.len() / 2], DEFAULT_CAP).is_err());
+    }
+
+    #[test]
+    fn zstd_roundtrip_and_cap() {
+        let raw = sample();
+        let c = zstd::bulk::compress(&raw, 3).unwrap();
+        assert_eq!(decompress(ZSTD_OR_ZLIB, &c, DEFAULT_CAP).unwrap(), &raw[..]);
+        assert!(matches!(
+            decompress(ZSTD_OR_ZLIB, &c, 1000),
+            Err(CompressError::TooLarge { .. })
+        ));
+        assert!(decompress(ZSTD_OR_ZLIB, &c[..c.len() - 3], DEFAULT_CAP).is_err());
+        // A frame without a content size goes through the streaming path.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.write_all(&raw).unwrap();
+        let c = enc.finish().unwrap();
+        assert_eq!(decompress(ZSTD_OR_ZLIB, &c, DEFAULT_CAP).unwrap(), &raw[..]);
+        assert!(matches!(
+            decompress(ZSTD_OR_ZLIB, &c, 1000),
+            Err(CompressError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn zlib_and_raw_deflate() {
+        let raw = sample();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&raw).unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(decompress(ZSTD_OR_ZLIB, &z, DEFAULT_CAP).unwrap(), &raw[..]);
+        assert!(matches!(
+            decompress(ZSTD_OR_ZLIB, &z, 100),
+            Err(CompressError::TooLarge { .. })
+        ));
+        // Cut short: an error, not a silently shorter block.
+        assert!(decompress(ZSTD_OR_ZLIB, &z[..z.len() / 2], DEFAULT_CAP).is_err());
+
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        d.write_all(&raw).unwrap();
+        let d = d.finish().unwrap();
+        assert_eq!(decompress(RAW_DEFLATE, &d, DEFAULT_CAP).unwrap(), &raw[..]);
+        assert!(decompress(RAW_DEFLATE, &d[..d.len() - 4], DEFAULT_CAP).is_err());
+    }
+
+    #[test]
+    fn unknown_and_unrecognized() {
+        let e = decompress(7, b"xyz", 100).unwrap_err();
+        assert_eq!(e, CompressError::Unknown(7));
+        assert_eq!(e.to_string(), "unknown compression type 7");
+        assert_eq!(
+            decompress(ZSTD_OR_ZLIB, b"\x00\x01\x02", 100).unwrap_err(),
+            CompressError::UnrecognizedStream
+        );
+        assert!(decompress(ZSTD_OR_ZLIB, b"", 100).is_err());
+        assert!(decompress(SNAPPY, b"", 100).is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..300usize {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            for t in 0..=5u8 {
+                let _ = decompress(t, &bytes, 1 << 20);
+                let mut with_magic = ZSTD_MAGIC.to_vec();
+                with_magic.extend_from_slice(&bytes);
+                let _ = decompress(t, &with_magic, 1 << 20);
+                let mut with_zlib = vec![0x78, 0x9c];
+                with_zlib.extend_from_slice(&bytes);
+                let _ = decompress(t, &with_zlib, 1 << 20);
+            }
+        }
+    }
+}
