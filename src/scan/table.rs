@@ -276,7 +276,7 @@ impl<'a> Scanner<'a> {
     /// there, but their damage is still damage.
     fn check_meta(&mut self, f: &Footer, footer_at: u64) {
         let h = f.metaindex;
-        if !h.end().is_some_and(|e| e <= f.index.offset) {
+        if h.end().is_none_or(|e| e > f.index.offset) {
             return;
         }
         let end = h.end().unwrap_or(0);
@@ -474,10 +474,10 @@ impl<'a> Scanner<'a> {
         ) else {
             return;
         };
-        if o.smallest_user_key.as_deref().map_or(true, |k| first < k) {
+        if o.smallest_user_key.as_deref().is_none_or(|k| first < k) {
             o.smallest_user_key = Some(first.to_vec());
         }
-        if o.largest_user_key.as_deref().map_or(true, |k| last > k) {
+        if o.largest_user_key.as_deref().is_none_or(|k| last > k) {
             o.largest_user_key = Some(last.to_vec());
         }
         if self.keep_keys {
