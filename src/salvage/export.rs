@@ -2,10 +2,13 @@
 //! latest per key), keep unverified ones apart, and account for what was lost.
 
 use super::durable::DurableFile;
+use super::latest::{self, Item, SortedSource, TableSource, VecSource};
 use super::ndjson::push_line;
 use super::rebuild::RebuildWriter;
 use crate::format::batch::Kind;
+use crate::format::filename::FileKind;
 use crate::progress::Progress;
+use crate::progress::Silent;
 use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
 use crate::scan::inventory::{self, Inventory};
 use crate::scan::store::{self, FileScan, InputError, InputFile};
@@ -176,6 +179,12 @@ struct Kept {
 struct Exporter<'a> {
     view: View,
     keep_latest: bool,
+    /// Reading a table for the first time: its entries are only checked to
+    /// be in order; the merge reads them again.
+    in_table: bool,
+    /// The last entry of the current table, and whether the table was in order.
+    table_prev: Option<(Vec<u8>, u64)>,
+    table_sorted: bool,
     max_seq: u64,
     files: &'a [InputFile],
     current: u32,
@@ -193,24 +202,22 @@ impl EntrySink for Exporter<'_> {
             let name = &self.files[self.current as usize].name;
             self.records.push(e, name, false, None);
         }
-        if self.keep_latest {
-            {
-                let newer = self.latest.get(e.key).is_none_or(|k| e.seq > k.seq);
-                if newer {
-                    let kept = Kept {
-                        seq: e.seq,
-                        kind: e.kind,
-                        value: e.value.to_vec(),
-                        file: self.current,
-                        offset: e.offset,
-                    };
-                    if let Some(slot) = self.latest.get_mut(e.key) {
-                        *slot = kept;
-                    } else {
-                        self.latest.insert(e.key.to_vec(), kept);
-                    }
-                }
-            }
+        if self.keep_latest && self.in_table {
+            let in_order = match &self.table_prev {
+                None => true,
+                Some((k, s)) => match e.key.cmp(k) {
+                    std::cmp::Ordering::Greater => true,
+                    std::cmp::Ordering::Equal => e.seq < *s,
+                    std::cmp::Ordering::Less => false,
+                },
+            };
+            self.table_sorted &= in_order;
+            let prev = self.table_prev.get_or_insert_with(|| (Vec::new(), 0));
+            prev.0.clear();
+            prev.0.extend_from_slice(e.key);
+            prev.1 = e.seq;
+        } else if self.keep_latest {
+            self.keep(e);
         }
     }
 
@@ -223,6 +230,38 @@ impl EntrySink for Exporter<'_> {
             .or_insert(e.seq);
         *s = (*s).max(e.seq);
     }
+}
+
+impl Exporter<'_> {
+    /// Keep `e` in the map when it is the newest entry of its key so far.
+    fn keep(&mut self, e: &Entry<'_>) {
+        if self.latest.get(e.key).is_some_and(|k| e.seq <= k.seq) {
+            return;
+        }
+        let kept = Kept {
+            seq: e.seq,
+            kind: e.kind,
+            value: e.value.to_vec(),
+            file: self.current,
+            offset: e.offset,
+        };
+        if let Some(slot) = self.latest.get_mut(e.key) {
+            *slot = kept;
+        } else {
+            self.latest.insert(e.key.to_vec(), kept);
+        }
+    }
+}
+
+/// Passes on intact entries only (a second read of a file whose unverified
+/// entries were already written).
+struct IntactOnly<'a, 'b>(&'a mut Exporter<'b>);
+
+impl EntrySink for IntactOnly<'_, '_> {
+    fn intact(&mut self, e: &Entry<'_>) {
+        self.0.keep(e);
+    }
+    fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
 }
 
 /// The result of a salvage run.
@@ -302,6 +341,9 @@ pub fn salvage(
     let mut ex = Exporter {
         view: opts.view,
         keep_latest: opts.view == View::Latest || opts.rebuild,
+        in_table: false,
+        table_prev: None,
+        table_sorted: true,
         max_seq: 0,
         files: inputs,
         current: 0,
@@ -311,9 +353,26 @@ pub fn salvage(
         newest_unverified: HashMap::new(),
     };
     let mut scans = Vec::with_capacity(inputs.len());
+    // Tables whose entries were not in order cannot be merged as streams:
+    // their entries go into the map like the logs'.
+    let mut unsorted = Vec::new();
     for (i, f) in inputs.iter().enumerate() {
         ex.current = i as u32;
+        ex.in_table = f.kind == FileKind::Table;
+        ex.table_prev = None;
+        ex.table_sorted = true;
         scans.push(store::scan_file(f, &mut ex, progress));
+        if ex.in_table && !ex.table_sorted {
+            unsorted.push(i);
+        }
+    }
+    ex.in_table = false;
+    if ex.keep_latest {
+        for &i in &unsorted {
+            ex.current = i as u32;
+            let mut only_intact = IntactOnly(&mut ex);
+            store::scan_file(&inputs[i], &mut only_intact, &Silent);
+        }
     }
     let inv = inventory::build(inputs, &mut scans);
     let mut rebuild_refused = None;
@@ -333,31 +392,57 @@ pub fn salvage(
     };
     let mut suspect_keys = 0;
     if ex.keep_latest {
-        let latest = std::mem::take(&mut ex.latest);
-        for (key, k) in &latest {
-            if k.kind == Kind::Delete {
-                continue;
-            }
-            if let Some(rb) = rebuilder.as_mut() {
-                rb.add(key, k.seq, &k.value)
-                    .map_err(io_err("writing the rebuilt store"))?;
-            }
-            if opts.view != View::Latest {
-                continue;
-            }
-            let suspect = ex.newest_unverified.get(key).is_some_and(|&s| s > k.seq);
-            suspect_keys += u64::from(suspect);
-            let e = Entry {
+        let logs: Vec<Item> = std::mem::take(&mut ex.latest)
+            .into_iter()
+            .map(|(key, k)| Item {
+                key,
                 seq: k.seq,
                 kind: k.kind,
-                key,
-                value: &k.value,
+                value: k.value,
+                file: k.file,
                 offset: k.offset,
-            };
-            let name = &inputs[k.file as usize].name;
-            ex.records.push(&e, name, suspect, None);
+            })
+            .collect();
+        let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource(logs.into_iter()))];
+        for (i, s) in scans.iter().enumerate() {
+            if inputs[i].kind == FileKind::Table
+                && !unsorted.contains(&i)
+                && !s.intact_blocks.is_empty()
+            {
+                let t = TableSource::open(
+                    &inputs[i].path,
+                    &inputs[i].name,
+                    i as u32,
+                    s.intact_blocks.clone(),
+                )
+                .map_err(io_err(format!("reopening {}", inputs[i].name)))?;
+                sources.push(Box::new(t));
+            }
         }
-        ex.latest = latest;
+        let view_latest = opts.view == View::Latest;
+        let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
+        latest::merge(sources, |k| {
+            if k.kind == Kind::Delete {
+                return Ok(());
+            }
+            if let Some(rb) = rebuilder.as_mut() {
+                rb.add(&k.key, k.seq, &k.value)?;
+            }
+            if view_latest {
+                let suspect = newest_unverified.get(&k.key).is_some_and(|&s| s > k.seq);
+                suspect_keys += u64::from(suspect);
+                let e = Entry {
+                    seq: k.seq,
+                    kind: k.kind,
+                    key: &k.key,
+                    value: &k.value,
+                    offset: k.offset,
+                };
+                records.push(&e, &inputs[k.file as usize].name, suspect, None);
+            }
+            Ok(())
+        })
+        .map_err(io_err("merging the latest view"))?;
     }
     ex.records.flush();
     ex.unverified.flush();

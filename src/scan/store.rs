@@ -96,6 +96,8 @@ pub struct FileScan {
     pub log: Option<LogScan>,
     /// The state a MANIFEST's edits lead to.
     pub manifest: Option<crate::format::manifest::VersionState>,
+    /// A table's data blocks whose entries were given as intact.
+    pub intact_blocks: Vec<crate::format::table::BlockHandle>,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -139,6 +141,7 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
     let mut report = base_report(f);
     let mut log = None;
     let mut manifest = None;
+    let mut intact_blocks = Vec::new();
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
     if !scanned_kind {
         progress(f.size);
@@ -146,6 +149,7 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
             report,
             log,
             manifest,
+            intact_blocks,
         };
     }
     let file = match File::open(&f.path) {
@@ -157,6 +161,7 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
                 report,
                 log,
                 manifest,
+                intact_blocks,
             };
         }
     };
@@ -204,6 +209,7 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
                     report.entries = t.entries;
                     report.unverified_entries = counting.unverified;
                     report.damage = t.damage;
+                    intact_blocks = t.intact_blocks;
                     report.sequences = t
                         .min_seq
                         .zip(t.max_seq)
@@ -219,6 +225,7 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
         report,
         log,
         manifest,
+        intact_blocks,
     }
 }
 

@@ -75,6 +75,9 @@ pub struct TableScan {
     pub min_seq: Option<u64>,
     pub smallest_user_key: Option<Vec<u8>>,
     pub largest_user_key: Option<Vec<u8>>,
+    /// The data blocks whose entries went to the sink as intact, in file
+    /// order: a second reader can stream them again block by block.
+    pub intact_blocks: Vec<BlockHandle>,
 }
 
 /// Limits for [`scan_table_with`].
@@ -436,6 +439,7 @@ impl<'a> Scanner<'a> {
             Verdict::Intact { data, summary } => {
                 self.out.blocks.intact += 1;
                 self.out.entries += summary.entries;
+                self.out.intact_blocks.push(u.handle);
                 emit(&data, offset, |e| sink.intact(e));
                 self.note_keys(offset, summary);
             }
