@@ -97,58 +97,6 @@ pub fn merge(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn it(key: &str, seq: u64, file: u32) -> Item {
-        Item {
-            key: key.as_bytes().to_vec(),
-            seq,
-            kind: Kind::Put,
-            value: format!("{key}@{seq}").into_bytes(),
-            file,
-            offset: 0,
-        }
-    }
-
-    fn src(mut v: Vec<Item>) -> Box<dyn SortedSource> {
-        v.sort_by(order);
-        Box::new(VecSource(v.into_iter()))
-    }
-
-    #[test]
-    fn newest_per_key_in_key_order() {
-        let a = src(vec![
-            it("a", 1, 0),
-            it("b", 5, 0),
-            it("b", 2, 0),
-            it("d", 1, 0),
-        ]);
-        let b = src(vec![it("a", 7, 1), it("c", 3, 1), it("d", 1, 1)]);
-        let mut got = Vec::new();
-        merge(vec![a, b], |i| {
-            got.push((String::from_utf8(i.key).unwrap(), i.seq, i.file));
-            Ok(())
-        })
-        .unwrap();
-        let want = [("a", 7, 1), ("b", 5, 0), ("c", 3, 1), ("d", 1, 0)];
-        assert_eq!(
-            got,
-            want.iter()
-                .map(|&(k, s, f)| (k.to_string(), s, f))
-                .collect::<Vec<_>>()
-        );
-    }
-
-    #[test]
-    fn out_of_order_source_is_an_error() {
-        let bad: Box<dyn SortedSource> =
-            Box::new(VecSource(vec![it("b", 1, 0), it("a", 1, 0)].into_iter()));
-        assert!(merge(vec![bad], |_| Ok(())).is_err());
-    }
-}
-
 /// A table's intact data blocks read again one at a time, for the merge.
 pub struct TableSource {
     file: std::fs::File,
@@ -238,5 +186,57 @@ impl SortedSource for TableSource {
                 None => return Ok(None),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn it(key: &str, seq: u64, file: u32) -> Item {
+        Item {
+            key: key.as_bytes().to_vec(),
+            seq,
+            kind: Kind::Put,
+            value: format!("{key}@{seq}").into_bytes(),
+            file,
+            offset: 0,
+        }
+    }
+
+    fn src(mut v: Vec<Item>) -> Box<dyn SortedSource> {
+        v.sort_by(order);
+        Box::new(VecSource(v.into_iter()))
+    }
+
+    #[test]
+    fn newest_per_key_in_key_order() {
+        let a = src(vec![
+            it("a", 1, 0),
+            it("b", 5, 0),
+            it("b", 2, 0),
+            it("d", 1, 0),
+        ]);
+        let b = src(vec![it("a", 7, 1), it("c", 3, 1), it("d", 1, 1)]);
+        let mut got = Vec::new();
+        merge(vec![a, b], |i| {
+            got.push((String::from_utf8(i.key).unwrap(), i.seq, i.file));
+            Ok(())
+        })
+        .unwrap();
+        let want = [("a", 7, 1), ("b", 5, 0), ("c", 3, 1), ("d", 1, 0)];
+        assert_eq!(
+            got,
+            want.iter()
+                .map(|&(k, s, f)| (k.to_string(), s, f))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn out_of_order_source_is_an_error() {
+        let bad: Box<dyn SortedSource> =
+            Box::new(VecSource(vec![it("b", 1, 0), it("a", 1, 0)].into_iter()));
+        assert!(merge(vec![bad], |_| Ok(())).is_err());
     }
 }
