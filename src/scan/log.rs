@@ -3,7 +3,7 @@
 //! them as unverified; gaps in the sequence numbers between intact batches
 //! become lost sequence ranges.
 
-use super::logfile::{self, LogOutcome, RecordSink, Source};
+use super::logfile::{self, LogOutcome, Precheck, RecordSink, Source};
 use super::{Entry, EntrySink};
 use crate::format::batch;
 
@@ -40,12 +40,31 @@ struct BatchSink<'a> {
     seqs: Option<(u64, u64)>,
 }
 
+fn precheck_batch(payload: &[u8]) -> Precheck {
+    batch::validate(payload)
+        .map(|h| (h.sequence, h.count))
+        .map_err(|e| e.to_string())
+}
+
 impl RecordSink for BatchSink<'_> {
+    fn precheck(&self) -> Option<fn(&[u8]) -> Precheck> {
+        Some(precheck_batch)
+    }
+
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
-        let h = match batch::validate(payload) {
+        let check = precheck_batch(payload);
+        self.record_checked(offset, payload, check)
+    }
+
+    fn record_checked(
+        &mut self,
+        offset: u64,
+        payload: &[u8],
+        check: Precheck,
+    ) -> Result<(), String> {
+        let (sequence, count) = match check {
             Ok(h) => h,
-            Err(e) => {
-                let reason = e.to_string();
+            Err(reason) => {
                 let out = &mut *self.out;
                 let mut n = 0;
                 // Checksummed bytes that do not decode: what does decode is
@@ -58,8 +77,11 @@ impl RecordSink for BatchSink<'_> {
                 return Err(reason);
             }
         };
-        let out = &mut *self.out;
-        let _ = batch::for_each(payload, |b| out.intact(&entry(&b, offset)));
+        let h = batch::BatchHeader { sequence, count };
+        if self.out.wants_entries() {
+            let out = &mut *self.out;
+            let _ = batch::for_each(payload, |b| out.intact(&entry(&b, offset)));
+        }
         self.entries += u64::from(h.count);
         if h.count == 0 {
             return Ok(());

@@ -56,8 +56,30 @@ impl Source for std::fs::File {
     }
 }
 
+/// The result of decoding a single-fragment record ahead of time, on the
+/// parallel pass: what the layer above needs to accept it (for a write
+/// batch, its sequence and count), or why it does not decode.
+pub type Precheck = Result<(u64, u32), String>;
+
 /// What the layer above makes of records (write batches, version edits).
 pub trait RecordSink {
+    /// A pure function that decodes a record's payload: run on the worker
+    /// threads for every single-fragment record, so that the ordered pass
+    /// that joins records does not have to.
+    fn precheck(&self) -> Option<fn(&[u8]) -> Precheck> {
+        None
+    }
+    /// A record whose every fragment verified and whose payload the
+    /// [`RecordSink::precheck`] function already decoded.
+    fn record_checked(
+        &mut self,
+        offset: u64,
+        payload: &[u8],
+        check: Precheck,
+    ) -> Result<(), String> {
+        let _ = check;
+        self.record(offset, payload)
+    }
     /// A record whose every fragment verified. `Err(reason)` when its payload
     /// does not decode: the record is then counted as garbled damage.
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String>;
@@ -168,8 +190,12 @@ impl<'s> Stitcher<'s> {
         }
     }
 
-    fn deliver(&mut self, start: u64, end: u64, payload: &[u8]) {
-        match self.sink.record(start, payload) {
+    fn deliver(&mut self, start: u64, end: u64, payload: &[u8], check: Option<Precheck>) {
+        let verdict = match check {
+            Some(c) => self.sink.record_checked(start, payload, c),
+            None => self.sink.record(start, payload),
+        };
+        match verdict {
             Ok(()) => self.intact += 1,
             Err(reason) => self.add_damage(Raw {
                 start,
@@ -182,7 +208,16 @@ impl<'s> Stitcher<'s> {
         }
     }
 
-    fn block(&mut self, base: u64, block: &[u8], pieces: &[Piece]) {
+    /// `checks` holds, in order, the precheck of every FULL fragment of the
+    /// block (or nothing when the sink has no precheck).
+    fn block(
+        &mut self,
+        base: u64,
+        block: &[u8],
+        pieces: &[Piece],
+        checks: &mut Vec<Option<Precheck>>,
+    ) {
+        let mut checks = checks.drain(..);
         for piece in pieces {
             match *piece {
                 Piece::Zeros { start } => {
@@ -207,7 +242,8 @@ impl<'s> Stitcher<'s> {
                     match rtype {
                         RecordType::Full => {
                             self.break_open(fs, "record interrupted by a new record");
-                            self.deliver(fs, fe, payload);
+                            let check = checks.next().flatten();
+                            self.deliver(fs, fe, payload, check);
                         }
                         RecordType::First => {
                             self.break_open(fs, "record interrupted by a new record");
@@ -228,7 +264,7 @@ impl<'s> Stitcher<'s> {
                                 o.buf.extend_from_slice(payload);
                                 if rtype == RecordType::Last {
                                     let o = self.open.take().expect("checked above");
-                                    self.deliver(o.start, fe, &o.buf);
+                                    self.deliver(o.start, fe, &o.buf, None);
                                     self.spare = o.buf;
                                     self.spare.clear();
                                 }
@@ -344,14 +380,122 @@ impl<'s> Stitcher<'s> {
     }
 }
 
+/// One window of blocks: its bytes, each block's pieces and prechecks.
+#[derive(Default)]
+struct Window {
+    pos: u64,
+    data: Vec<u8>,
+    pieces: Vec<Vec<Piece>>,
+    checks: Vec<Vec<Option<Precheck>>>,
+    reads: Vec<io::Result<usize>>,
+}
+
+impl Window {
+    /// Read and parse `want` bytes at `pos` in parallel, block by block.
+    fn fill(
+        &mut self,
+        src: &dyn Source,
+        pos: u64,
+        want: usize,
+        end: u64,
+        precheck: Option<fn(&[u8]) -> Precheck>,
+    ) {
+        self.pos = pos;
+        self.data.resize(want, 0);
+        let nblocks = want.div_ceil(BLOCK_SIZE);
+        self.pieces.resize_with(nblocks, Vec::new);
+        self.checks.resize_with(nblocks, Vec::new);
+        self.reads = self
+            .data
+            .par_chunks_mut(BLOCK_SIZE)
+            .zip(self.pieces.par_iter_mut())
+            .zip(self.checks.par_iter_mut())
+            .enumerate()
+            .map(|(i, ((chunk, out), checks))| {
+                out.clear();
+                checks.clear();
+                let n = src.read_at(chunk, pos + (i * BLOCK_SIZE) as u64)?;
+                let at_eof = pos + ((i * BLOCK_SIZE) + n) as u64 >= end;
+                parse_block(&chunk[..n], at_eof, out);
+                if let Some(f) = precheck {
+                    for p in out.iter() {
+                        if let Piece::Fragment {
+                            rtype: RecordType::Full,
+                            payload: (s, e),
+                            ..
+                        } = *p
+                        {
+                            checks.push(Some(f(&chunk[s..e])));
+                        }
+                    }
+                }
+                Ok(n)
+            })
+            .collect();
+    }
+
+    /// Bytes read before the first short or failed read, and its error.
+    fn good(&self, size: u64) -> (usize, Option<String>) {
+        let want = self.data.len();
+        let mut got = 0usize;
+        for (i, r) in self.reads.iter().enumerate() {
+            let expect = (want - i * BLOCK_SIZE).min(BLOCK_SIZE);
+            match r {
+                Ok(n) if *n == expect => got += n,
+                Ok(n) => {
+                    got += n;
+                    return (
+                        got,
+                        Some(format!(
+                            "file shrank while being read: ends at {} instead of {size}",
+                            self.pos + got as u64
+                        )),
+                    );
+                }
+                Err(e) => {
+                    let at = self.pos + got as u64;
+                    return (got, Some(format!("read error at offset {at}: {e}")));
+                }
+            }
+        }
+        (got, None)
+    }
+
+    fn stitch(&mut self, st: &mut Stitcher<'_>, upto: usize) {
+        let full = upto / BLOCK_SIZE;
+        for i in 0..full.min(self.pieces.len()) {
+            let b = &self.data[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
+            st.block(
+                self.pos + (i * BLOCK_SIZE) as u64,
+                b,
+                &self.pieces[i],
+                &mut self.checks[i],
+            );
+        }
+        if upto % BLOCK_SIZE != 0 {
+            let b = &self.data[full * BLOCK_SIZE..upto];
+            st.block(
+                self.pos + (full * BLOCK_SIZE) as u64,
+                b,
+                &self.pieces[full],
+                &mut self.checks[full],
+            );
+        }
+    }
+}
+
 /// Scan a log-format source of `size` bytes, calling `sink` for each record
 /// in file order. `progress` is told how many bytes each window covered.
+///
+/// Windows are pipelined: while one is joined into records in order, the
+/// next is read and parsed on the other threads.
 pub fn scan(
     src: &dyn Source,
     size: u64,
     sink: &mut dyn RecordSink,
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogOutcome {
+    let precheck = sink.precheck();
     let mut st = Stitcher {
         sink,
         open: None,
@@ -362,73 +506,58 @@ pub fn scan(
         verified_end: 0,
     };
     let window_bytes = (WINDOW_BLOCKS * BLOCK_SIZE) as u64;
-    let mut window: Vec<u8> = Vec::new();
-    let mut pieces: Vec<Vec<Piece>> = Vec::new();
+    let mut cur = Window::default();
+    let mut next = Window::default();
     let mut pos = 0u64;
     let mut io_error = None;
-    let mut end = size;
-    while pos < end {
-        let want = (end - pos).min(window_bytes) as usize;
-        window.resize(want, 0);
-        let nblocks = want.div_ceil(BLOCK_SIZE);
-        pieces.resize_with(nblocks, Vec::new);
-        let results: Vec<io::Result<usize>> = window
-            .par_chunks_mut(BLOCK_SIZE)
-            .zip(pieces.par_iter_mut())
-            .enumerate()
-            .map(|(i, (chunk, out))| {
-                out.clear();
-                let n = src.read_at(chunk, pos + (i * BLOCK_SIZE) as u64)?;
-                let at_eof = pos + ((i * BLOCK_SIZE) + n) as u64 >= end;
-                parse_block(&chunk[..n], at_eof, out);
-                Ok(n)
-            })
-            .collect();
-        // A short read before the expected end: the file shrank or failed.
-        let mut got = 0usize;
-        for (i, r) in results.iter().enumerate() {
-            let expect = (want - i * BLOCK_SIZE).min(BLOCK_SIZE);
-            match r {
-                Ok(n) if *n == expect => got += n,
-                Ok(n) => {
-                    got += n;
-                    io_error = Some(format!(
-                        "file shrank while being read: ends at {} instead of {}",
-                        pos + got as u64,
-                        size
-                    ));
-                    break;
-                }
-                Err(e) => {
-                    io_error = Some(format!("read error at offset {}: {e}", pos + got as u64));
-                    break;
-                }
-            }
-        }
-        if io_error.is_some() {
-            // Reparse the last good block with the true end of file.
-            end = pos + got as u64;
-            let full_blocks = got / BLOCK_SIZE;
-            for (i, out) in pieces.iter().enumerate().take(full_blocks) {
-                let b = &window[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
-                st.block(pos + (i * BLOCK_SIZE) as u64, b, out);
-            }
+    if size > 0 {
+        cur.fill(src, 0, size.min(window_bytes) as usize, size, precheck);
+    }
+    while pos < size {
+        let want = cur.data.len();
+        let (got, err) = cur.good(size);
+        if let Some(e) = err {
+            // The file ends early: the last block read is reparsed with its
+            // true end of file before it is joined.
+            io_error = Some(e);
+            let full = got / BLOCK_SIZE;
             if got % BLOCK_SIZE != 0 {
-                let b = &window[full_blocks * BLOCK_SIZE..got];
-                let mut out = Vec::new();
-                parse_block(b, true, &mut out);
-                st.block(pos + (full_blocks * BLOCK_SIZE) as u64, b, &out);
+                let b = &cur.data[full * BLOCK_SIZE..got];
+                cur.pieces[full].clear();
+                cur.checks[full].clear();
+                parse_block(b, true, &mut cur.pieces[full]);
+                if let Some(f) = precheck {
+                    for p in &cur.pieces[full] {
+                        if let Piece::Fragment {
+                            rtype: RecordType::Full,
+                            payload: (s, e),
+                            ..
+                        } = *p
+                        {
+                            cur.checks[full].push(Some(f(&b[s..e])));
+                        }
+                    }
+                }
             }
-            pos = end;
+            cur.stitch(&mut st, got);
+            pos += got as u64;
             progress(got as u64);
             break;
         }
-        for (i, out) in pieces.iter().enumerate().take(nblocks) {
-            let b = &window[i * BLOCK_SIZE..((i + 1) * BLOCK_SIZE).min(want)];
-            st.block(pos + (i * BLOCK_SIZE) as u64, b, out);
-        }
-        pos += want as u64;
+        let next_pos = pos + want as u64;
+        let next_want = size.saturating_sub(next_pos).min(window_bytes) as usize;
+        // The sink need not be Send: joining stays on this thread while the
+        // next window is read and parsed on the pool.
+        let next_ref = &mut next;
+        rayon::in_place_scope(|sc| {
+            if next_want > 0 {
+                sc.spawn(move |_| next_ref.fill(src, next_pos, next_want, size, precheck));
+            }
+            cur.stitch(&mut st, want);
+        });
+        pos = next_pos;
         progress(want as u64);
+        std::mem::swap(&mut cur, &mut next);
     }
     let (records, damage) = st.finish(pos);
     LogOutcome {

@@ -24,6 +24,10 @@ pub struct Entry<'a> {
 /// whose checksum verified and whose bytes decoded; `unverified` ones were
 /// parsed from damaged units and must never be mixed with them.
 pub trait EntrySink {
+    /// False for a sink that drops every entry: decoding them can be skipped.
+    fn wants_entries(&self) -> bool {
+        true
+    }
     fn intact(&mut self, e: &Entry<'_>);
     fn unverified(&mut self, e: &Entry<'_>, reason: &str);
 }
@@ -32,6 +36,9 @@ pub trait EntrySink {
 pub struct Discard;
 
 impl EntrySink for Discard {
+    fn wants_entries(&self) -> bool {
+        false
+    }
     fn intact(&mut self, _: &Entry<'_>) {}
     fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
 }

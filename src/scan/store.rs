@@ -125,6 +125,9 @@ struct Counting<'a> {
 }
 
 impl EntrySink for Counting<'_> {
+    fn wants_entries(&self) -> bool {
+        self.inner.wants_entries()
+    }
     fn intact(&mut self, e: &super::Entry<'_>) {
         self.inner.intact(e);
     }
