@@ -33,8 +33,7 @@ pub fn push_field(out: &mut Vec<u8>, name: &str, b: &[u8]) {
     match std::str::from_utf8(b) {
         Ok(s) => {
             out.extend_from_slice(b"\":");
-            // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, s);
+            push_str(out, s);
         }
         Err(_) => {
             out.extend_from_slice(b"_base64\":\"");
@@ -47,6 +46,19 @@ pub fn push_field(out: &mut Vec<u8>, name: &str, b: &[u8]) {
     }
 }
 
+/// Append `s` as a JSON string. Most keys and values need no escaping, and
+/// checking for that is far cheaper than escaping byte by byte.
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
     STANDARD.decode(s).ok()
 }
@@ -54,6 +66,24 @@ pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_needing_escapes_round_trip() {
+        for t in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "new\nline",
+            "ctl\u{1}x",
+            "ünï",
+            "",
+        ] {
+            let mut v = Vec::new();
+            push_str(&mut v, t);
+            let back: String = serde_json::from_slice(&v).unwrap();
+            assert_eq!(back, t);
+        }
+    }
 
     #[test]
     fn text_or_base64() {

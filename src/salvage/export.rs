@@ -125,45 +125,77 @@ impl Out {
     }
 }
 
-/// Buffered line output that remembers the first write error instead of
-/// failing the scan mid-file.
+/// Line output. Lines are formatted into large buffers on the scanning
+/// thread and written by a thread of their own, so formatting and the
+/// kernel's copy of the bytes overlap. Order is kept: one writer, one queue.
 struct Lines {
-    w: Option<Out>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<(Out, Option<io::Error>)>>,
     buf: Vec<u8>,
     count: u64,
-    error: Option<io::Error>,
 }
+
+const LINES_BUF: usize = 1 << 20;
 
 impl Lines {
     fn new(w: Option<Out>) -> Self {
+        let (tx, writer) = match w {
+            Some(mut out) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+                let h = std::thread::spawn(move || {
+                    let mut error = None;
+                    for buf in rx {
+                        if error.is_none() {
+                            error = out.write_all(&buf).err();
+                        }
+                    }
+                    (out, error)
+                });
+                (Some(tx), Some(h))
+            }
+            None => (None, None),
+        };
         Lines {
-            w,
-            buf: Vec::with_capacity(1 << 16),
+            tx,
+            writer,
+            buf: Vec::with_capacity(LINES_BUF),
             count: 0,
-            error: None,
         }
     }
 
     fn push(&mut self, e: &Entry<'_>, file: &str, suspect: bool, reason: Option<&str>) {
         self.count += 1;
-        if self.w.is_none() {
+        if self.tx.is_none() {
             return;
         }
         push_line(&mut self.buf, e, file, suspect, reason);
-        if self.buf.len() >= 1 << 16 {
-            self.flush();
+        if self.buf.len() >= LINES_BUF {
+            self.send();
         }
     }
 
-    fn flush(&mut self) {
-        if let Some(w) = self.w.as_mut() {
-            if self.error.is_none() {
-                if let Err(e) = w.write_all(&self.buf) {
-                    self.error = Some(e);
-                }
-            }
+    fn send(&mut self) {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(LINES_BUF));
+        if let Some(tx) = &self.tx {
+            // A send fails only if the writer thread is gone; finish() says why.
+            let _ = tx.send(full);
         }
-        self.buf.clear();
+    }
+
+    /// Write what is left and hand back the output, not yet committed.
+    fn finish(&mut self) -> io::Result<Option<Out>> {
+        if !self.buf.is_empty() {
+            self.send();
+        }
+        self.tx = None;
+        match self.writer.take() {
+            None => Ok(None),
+            Some(h) => match h.join() {
+                Ok((out, None)) => Ok(Some(out)),
+                Ok((_, Some(e))) => Err(e),
+                Err(_) => Err(io::Error::other("the output writer thread panicked")),
+            },
+        }
     }
 }
 
@@ -444,9 +476,12 @@ pub fn salvage(
         })
         .map_err(io_err("merging the latest view"))?;
     }
-    ex.records.flush();
-    ex.unverified.flush();
     let (records_count, unverified_count) = (ex.records.count, ex.unverified.count);
+    let records_out = ex.records.finish().map_err(io_err("writing records"))?;
+    let unverified_out = ex
+        .unverified
+        .finish()
+        .map_err(io_err("writing unverified entries"))?;
     let last_sequence = ex.max_seq.max(inv.info.last_sequence.unwrap_or(0));
     let rebuilt = match rebuilder {
         Some(rb) => Some(
@@ -455,18 +490,13 @@ pub fn salvage(
         ),
         None => None,
     };
-    for l in [&mut ex.records, &mut ex.unverified] {
-        if let Some(e) = l.error.take() {
-            return Err(SalvageError::Io("writing output".to_string(), e));
-        }
-    }
     // Commit the exports before the report: a report on disk means the
     // exports beside it are complete.
-    for (l, what) in [
-        (&mut ex.records, "records"),
-        (&mut ex.unverified, "unverified entries"),
+    for (out, what) in [
+        (records_out, "records"),
+        (unverified_out, "unverified entries"),
     ] {
-        if let Some(w) = l.w.take() {
+        if let Some(w) = out {
             w.commit().map_err(io_err(format!("writing {what}")))?;
         }
     }

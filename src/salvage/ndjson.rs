@@ -5,7 +5,7 @@
 //! salvage and serde's generic machinery costs more than the bytes.
 
 use crate::format::batch::Kind;
-use crate::report::bytes::push_field;
+use crate::report::bytes::{push_field, push_str};
 use crate::scan::Entry;
 
 /// Append one line (with its newline) to `out`.
@@ -17,7 +17,8 @@ pub fn push_line(
     reason: Option<&str>,
 ) {
     out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(itoa(e.seq).as_bytes());
+    let mut num = itoa::Buffer::new();
+    out.extend_from_slice(num.format(e.seq).as_bytes());
     out.extend_from_slice(b",\"kind\":\"");
     out.extend_from_slice(e.kind.as_str().as_bytes());
     out.push(b'"');
@@ -26,21 +27,17 @@ pub fn push_line(
         push_field(out, "value", e.value);
     }
     out.extend_from_slice(b",\"file\":");
-    let _ = serde_json::to_writer(&mut *out, file);
+    push_str(out, file);
     out.extend_from_slice(b",\"offset\":");
-    out.extend_from_slice(itoa(e.offset).as_bytes());
+    out.extend_from_slice(num.format(e.offset).as_bytes());
     if suspect_newer {
         out.extend_from_slice(b",\"suspect_newer\":true");
     }
     if let Some(r) = reason {
         out.extend_from_slice(b",\"reason\":");
-        let _ = serde_json::to_writer(&mut *out, r);
+        push_str(out, r);
     }
     out.extend_from_slice(b"}\n");
-}
-
-fn itoa(n: u64) -> String {
-    n.to_string()
 }
 
 #[cfg(test)]
