@@ -13,6 +13,7 @@ use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCoun
 use crate::scan::inventory::{self, Inventory};
 use crate::scan::store::{self, FileScan, InputError, InputFile};
 use crate::scan::{Entry, EntrySink};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -174,6 +175,18 @@ impl Lines {
         }
     }
 
+    /// Append lines formatted elsewhere.
+    fn append(&mut self, lines: &[u8], n: u64) {
+        self.count += n;
+        if self.tx.is_none() {
+            return;
+        }
+        self.buf.extend_from_slice(lines);
+        if self.buf.len() >= LINES_BUF {
+            self.send();
+        }
+    }
+
     fn send(&mut self) {
         let full = std::mem::replace(&mut self.buf, Vec::with_capacity(LINES_BUF));
         if let Some(tx) = &self.tx {
@@ -211,12 +224,6 @@ struct Kept {
 struct Exporter<'a> {
     view: View,
     keep_latest: bool,
-    /// Reading a table for the first time: its entries are only checked to
-    /// be in order; the merge reads them again.
-    in_table: bool,
-    /// The last entry of the current table, and whether the table was in order.
-    table_prev: Option<(Vec<u8>, u64)>,
-    table_sorted: bool,
     max_seq: u64,
     files: &'a [InputFile],
     current: u32,
@@ -234,21 +241,7 @@ impl EntrySink for Exporter<'_> {
             let name = &self.files[self.current as usize].name;
             self.records.push(e, name, false, None);
         }
-        if self.keep_latest && self.in_table {
-            let in_order = match &self.table_prev {
-                None => true,
-                Some((k, s)) => match e.key.cmp(k) {
-                    std::cmp::Ordering::Greater => true,
-                    std::cmp::Ordering::Equal => e.seq < *s,
-                    std::cmp::Ordering::Less => false,
-                },
-            };
-            self.table_sorted &= in_order;
-            let prev = self.table_prev.get_or_insert_with(|| (Vec::new(), 0));
-            prev.0.clear();
-            prev.0.extend_from_slice(e.key);
-            prev.1 = e.seq;
-        } else if self.keep_latest {
+        if self.keep_latest {
             self.keep(e);
         }
     }
@@ -265,6 +258,17 @@ impl EntrySink for Exporter<'_> {
 }
 
 impl Exporter<'_> {
+    /// Take in a table's share, in file order.
+    fn absorb(&mut self, c: Capture<'_>) {
+        self.max_seq = self.max_seq.max(c.max_seq);
+        self.records.append(&c.lines, c.lines_n);
+        self.unverified.append(&c.unverified, c.unverified_n);
+        for (k, seq) in c.unverified_keys {
+            let s = self.newest_unverified.entry(k).or_insert(seq);
+            *s = (*s).max(seq);
+        }
+    }
+
     /// Keep `e` in the map when it is the newest entry of its key so far.
     fn keep(&mut self, e: &Entry<'_>) {
         if self.latest.get(e.key).is_some_and(|k| e.seq <= k.seq) {
@@ -282,6 +286,69 @@ impl Exporter<'_> {
         } else {
             self.latest.insert(e.key.to_vec(), kept);
         }
+    }
+}
+
+/// One table's share of the export, made on a worker thread: its lines
+/// formatted, its unverified entries noted, its order checked (the latest
+/// view merges tables as sorted streams; one out of order cannot be).
+struct Capture<'a> {
+    file: &'a str,
+    view_all: bool,
+    lines: Vec<u8>,
+    lines_n: u64,
+    unverified: Vec<u8>,
+    unverified_n: u64,
+    unverified_keys: Vec<(Vec<u8>, u64)>,
+    prev: Option<(Vec<u8>, u64)>,
+    sorted: bool,
+    max_seq: u64,
+}
+
+impl<'a> Capture<'a> {
+    fn new(file: &'a str, view_all: bool) -> Self {
+        Capture {
+            file,
+            view_all,
+            lines: Vec::new(),
+            lines_n: 0,
+            unverified: Vec::new(),
+            unverified_n: 0,
+            unverified_keys: Vec::new(),
+            prev: None,
+            sorted: true,
+            max_seq: 0,
+        }
+    }
+}
+
+impl EntrySink for Capture<'_> {
+    fn intact(&mut self, e: &Entry<'_>) {
+        self.max_seq = self.max_seq.max(e.seq);
+        if self.view_all {
+            push_line(&mut self.lines, e, self.file, false, None);
+            self.lines_n += 1;
+        }
+        let in_order = match &self.prev {
+            None => true,
+            Some((k, s)) => match e.key.cmp(k) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal => e.seq < *s,
+                std::cmp::Ordering::Less => false,
+            },
+        };
+        self.sorted &= in_order;
+        let prev = self.prev.get_or_insert_with(|| (Vec::new(), 0));
+        prev.0.clear();
+        prev.0.extend_from_slice(e.key);
+        prev.1 = e.seq;
+    }
+
+    fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
+        self.max_seq = self.max_seq.max(e.seq);
+        push_line(&mut self.unverified, e, self.file, false, Some(reason));
+        self.unverified_n += 1;
+        self.unverified_keys.push((e.key.to_vec(), e.seq));
     }
 }
 
@@ -373,9 +440,6 @@ pub fn salvage(
     let mut ex = Exporter {
         view: opts.view,
         keep_latest: opts.view == View::Latest || opts.rebuild,
-        in_table: false,
-        table_prev: None,
-        table_sorted: true,
         max_seq: 0,
         files: inputs,
         current: 0,
@@ -388,17 +452,39 @@ pub fn salvage(
     // Tables whose entries were not in order cannot be merged as streams:
     // their entries go into the map like the logs'.
     let mut unsorted = Vec::new();
-    for (i, f) in inputs.iter().enumerate() {
-        ex.current = i as u32;
-        ex.in_table = f.kind == FileKind::Table;
-        ex.table_prev = None;
-        ex.table_sorted = true;
-        scans.push(store::scan_file(f, &mut ex, progress));
-        if ex.in_table && !ex.table_sorted {
-            unsorted.push(i);
+    let batch = 4 * rayon::current_num_threads();
+    let mut i = 0;
+    while i < inputs.len() {
+        if inputs[i].kind != FileKind::Table {
+            ex.current = i as u32;
+            scans.push(store::scan_file(&inputs[i], &mut ex, progress));
+            i += 1;
+            continue;
         }
+        // Runs of tables are scanned several at a time, each into a buffer
+        // of formatted lines that is then appended in file order.
+        let mut j = i;
+        while j < inputs.len() && inputs[j].kind == FileKind::Table && j - i < batch {
+            j += 1;
+        }
+        let view_all = opts.view == View::All;
+        let done: Vec<(FileScan, Capture)> = (i..j)
+            .into_par_iter()
+            .map(|k| {
+                let mut c = Capture::new(&inputs[k].name, view_all);
+                let s = store::scan_file(&inputs[k], &mut c, progress);
+                (s, c)
+            })
+            .collect();
+        for (k, (s, c)) in (i..j).zip(done) {
+            if !c.sorted {
+                unsorted.push(k);
+            }
+            ex.absorb(c);
+            scans.push(s);
+        }
+        i = j;
     }
-    ex.in_table = false;
     if ex.keep_latest {
         for &i in &unsorted {
             ex.current = i as u32;

@@ -374,10 +374,12 @@ impl<'a> Scanner<'a> {
 
     /// Verify units in parallel, a bounded batch at a time, and report them
     /// in order. Reporting (the sink is not thread-safe) overlaps with the
-    /// verification of the next batch, which runs on a helper thread.
+    /// verification of the next batch on the pool. Nothing here blocks a
+    /// pool thread on a channel: a scope's wait runs pool work instead, so
+    /// tables scanned side by side cannot starve each other.
     fn run_units(&mut self, units: &[Unit], sink: &mut dyn EntrySink) {
-        // Bounds the decompressed bytes held: the batch being reported, one
-        // queued, one being verified.
+        // Bounds the decompressed bytes held: the batch being reported and
+        // the one being verified.
         const BATCH_BLOCKS: usize = 256;
         const BATCH_BYTES: u64 = 16 << 20;
         let mut batches = Vec::new();
@@ -396,41 +398,23 @@ impl<'a> Scanner<'a> {
         let verify_batch = |r: std::ops::Range<usize>| -> Vec<Verdict<'a>> {
             units[r].par_iter().map(|u| verify(file, u, cap)).collect()
         };
-        if batches.len() <= 1 {
-            for r in batches {
-                let verdicts = verify_batch(r.clone());
-                for (u, v) in units[r].iter().zip(verdicts) {
-                    self.report(u, v, sink);
-                }
-            }
+        let Some(first) = batches.first() else {
             return;
-        }
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Verdict<'a>>>(1);
-            let ranges = batches.clone();
-            let helper = std::thread::Builder::new().spawn_scoped(scope, move || {
-                for r in ranges {
-                    if tx.send(verify_batch(r)).is_err() {
-                        break;
-                    }
+        };
+        let mut cur = verify_batch(first.clone());
+        for (bi, r) in batches.iter().enumerate() {
+            let mut next = None;
+            rayon::in_place_scope(|sc| {
+                if let Some(nr) = batches.get(bi + 1).cloned() {
+                    let (slot, verify_batch) = (&mut next, &verify_batch);
+                    sc.spawn(move |_| *slot = Some(verify_batch(nr)));
+                }
+                for (u, v) in units[r.clone()].iter().zip(cur.drain(..)) {
+                    self.report(u, v, sink);
                 }
             });
-            if helper.is_err() {
-                // No thread to be had: verify each batch here instead.
-                for r in batches {
-                    let verdicts = verify_batch(r.clone());
-                    for (u, v) in units[r].iter().zip(verdicts) {
-                        self.report(u, v, sink);
-                    }
-                }
-                return;
-            }
-            for (r, verdicts) in batches.into_iter().zip(rx) {
-                for (u, v) in units[r].iter().zip(verdicts) {
-                    self.report(u, v, sink);
-                }
-            }
-        });
+            cur = next.unwrap_or_default();
+        }
     }
 
     fn report(&mut self, u: &Unit, v: Verdict<'_>, sink: &mut dyn EntrySink) {
@@ -440,7 +424,9 @@ impl<'a> Scanner<'a> {
                 self.out.blocks.intact += 1;
                 self.out.entries += summary.entries;
                 self.out.intact_blocks.push(u.handle);
-                emit(&data, offset, |e| sink.intact(e));
+                if sink.wants_entries() {
+                    emit(&data, offset, |e| sink.intact(e));
+                }
                 self.note_keys(offset, summary);
             }
             Verdict::Damaged {
