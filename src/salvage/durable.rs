@@ -1,6 +1,8 @@
 //! Output that survives a crash of ours: write under a temporary name, fsync,
 //! rename into place, fsync the directory. A file that has its final name is
-//! complete.
+//! complete. A file dropped without being committed (an error on the way)
+//! takes its temporary name with it, so a failed run leaves no hidden files
+//! that would make a retry into the same directory refuse it as not empty.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -31,7 +33,10 @@ fn parent(p: &Path) -> &Path {
 pub struct DurableFile {
     tmp: PathBuf,
     dest: PathBuf,
-    file: io::BufWriter<File>,
+    /// Taken by `commit`.
+    file: Option<io::BufWriter<File>>,
+    /// Renamed into place: the temporary name no longer exists.
+    committed: bool,
 }
 
 impl DurableFile {
@@ -45,28 +50,50 @@ impl DurableFile {
         Ok(DurableFile {
             tmp,
             dest: dest.to_path_buf(),
-            file: io::BufWriter::with_capacity(1 << 20, file),
+            file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            committed: false,
         })
     }
 
-    pub fn commit(self) -> io::Result<()> {
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
+    pub fn commit(mut self) -> io::Result<()> {
+        let w = self.inner()?;
+        w.flush()?;
+        w.get_ref().sync_all()?;
+        drop(self.file.take());
         fs::rename(&self.tmp, &self.dest)?;
+        self.committed = true;
         sync_dir(parent(&self.dest))
+    }
+
+    fn inner(&mut self) -> io::Result<&mut io::BufWriter<File>> {
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("file already committed"))
+    }
+}
+
+impl Drop for DurableFile {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        // Discard what is buffered rather than write it to a doomed file.
+        if let Some(w) = self.file.take() {
+            let _ = w.into_parts();
+        }
+        let _ = fs::remove_file(&self.tmp);
     }
 }
 
 impl Write for DurableFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
+        self.inner()?.write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.write_all(buf)
+        self.inner()?.write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.inner()?.flush()
     }
 }
 
@@ -75,4 +102,32 @@ pub fn write_file(dest: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = DurableFile::create(dest)?;
     f.write_all(data)?;
     f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uncommitted_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.txt");
+        {
+            let mut f = DurableFile::create(&dest).unwrap();
+            f.write_all(b"partial").unwrap();
+            assert!(temp_name(&dest).exists());
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn committed_file_is_in_place_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.txt");
+        let mut f = DurableFile::create(&dest).unwrap();
+        f.write_all(b"whole").unwrap();
+        f.commit().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"whole");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }
