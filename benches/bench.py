@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Benchmark driver (run through benches/run). Generates stores with real
+LevelDB (plyvel), warms the page cache, then times, in one run, medians of N:
+the CRC-32C roof, `scan` on all cores and with --jobs 1, `salvage --view all`
+and `--view latest`, and C++ RepairDB on a fresh copy. Prints GB/s, the
+ratios the project targets, peak RSS, and how scan time grows with size."""
+import argparse, json, os, platform, random, re, shutil, statistics, subprocess, sys, time
+
+import plyvel
+
+DATA = "target/bench-data"
+
+
+def workload(db, rng, n_batches, keyspace):
+    for b in range(n_batches):
+        wb = db.write_batch()
+        for _ in range(rng.randint(1, 8)):
+            a = rng.randrange(keyspace)
+            k = b"acct:%07d:evt:%d" % (a, rng.randrange(50))
+            v = json.dumps({"account": a, "n": b, "event": rng.choice(["open", "click", "send"]),
+                            "pad": "".join(rng.choice("abcdefghij") for _ in range(rng.randint(10, 300)))}).encode()
+            wb.put(k, v)
+        if rng.random() < 0.05:
+            wb.delete(b"acct:%07d:evt:%d" % (rng.randrange(keyspace), rng.randrange(50)))
+        wb.write()
+
+
+def make(name, target_mb, tables):
+    path = os.path.join(DATA, name)
+    stamp = path + ".done"
+    if os.path.exists(stamp):
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    rng = random.Random(hash(name) & 0xFFFF)
+    wbs = (4 << 20) if tables else (2 << 30)
+    db = plyvel.DB(path, create_if_missing=True, write_buffer_size=wbs)
+    # About 180 bytes an entry, 4.5 entries a batch.
+    n = int(target_mb * (1 << 20) / 800)
+    workload(db, rng, n, 400000 if tables else 4000)
+    if tables:
+        db.compact_range()
+    db.close()
+    open(stamp, "w").close()
+    return path
+
+
+def size_of(path):
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+
+
+def warm(path):
+    for f in os.listdir(path):
+        with open(os.path.join(path, f), "rb") as fh:
+            while fh.read(1 << 22):
+                pass
+
+
+def timed(cmd, env=None):
+    """Seconds and peak RSS (KiB) of one run of cmd."""
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, env=env)
+    secs = time.perf_counter() - t
+    if p.returncode not in (0, 1):
+        sys.exit(f"{cmd}: exit {p.returncode}: {p.stderr.decode()[-400:]}")
+    rss = int(p.stderr.decode().strip().splitlines()[-1])
+    return secs, rss
+
+
+def median_of(n, fn):
+    runs = [fn() for _ in range(n)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def repairdb_once(store):
+    tmp = os.path.join(DATA, "repair-copy")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(store, tmp)  # the copy is made before the clock starts
+    warm(tmp)
+    code = "import plyvel,sys,time;t=time.perf_counter();plyvel.repair_db(sys.argv[1]);print(time.perf_counter()-t)"
+    p = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", code, tmp], capture_output=True)
+    if p.returncode != 0:
+        sys.exit(f"RepairDB failed: {p.stderr.decode()[-400:]}")
+    secs = float(p.stdout.decode().strip())
+    rss = int(p.stderr.decode().strip().splitlines()[-1])
+    shutil.rmtree(tmp)
+    return secs, rss
+
+
+def bench_store(args, label, store, reps):
+    size = size_of(store)
+    warm(store)
+    out = os.path.join(DATA, "out")
+
+    def salvage(view):
+        def run():
+            shutil.rmtree(out, ignore_errors=True)
+            return timed([args.bin, "salvage", store, "--out", out, "--quiet", "--view", view])
+        return run
+
+    r = {"bytes": size}
+    r["roof"] = median_of(reps, lambda: timed([args.roof, store]))
+    r["scan"] = median_of(reps, lambda: timed([args.bin, "scan", store, "--quiet"]))
+    r["scan_j1"] = median_of(reps, lambda: timed([args.bin, "scan", store, "--quiet", "--jobs", "1"]))
+    r["salvage_all"] = median_of(reps, salvage("all"))
+    r["salvage_latest"] = median_of(reps, salvage("latest"))
+    r["repairdb"] = median_of(reps, lambda: repairdb_once(store))
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"\n{label}: {size / 1e6:.0f} MB")
+    print(f"  {'what':16s} {'median s':>9s} {'GB/s':>7s} {'peak RSS':>9s}")
+    for k in ("roof", "scan", "scan_j1", "salvage_all", "salvage_latest", "repairdb"):
+        s, rss = r[k]
+        print(f"  {k:16s} {s:9.3f} {size / s / 1e9:7.3f} {rss / 1024:7.0f} MB")
+    ratios = {
+        "scan / roof": r["roof"][0] / r["scan"][0],
+        "scan speed-up jobs 1 -> all": r["scan_j1"][0] / r["scan"][0],
+        "scan vs RepairDB": r["repairdb"][0] / r["scan"][0],
+        "salvage all vs RepairDB": r["repairdb"][0] / r["salvage_all"][0],
+        "salvage latest vs RepairDB": r["repairdb"][0] / r["salvage_latest"][0],
+    }
+    for k, v in ratios.items():
+        print(f"  {k:30s} {v:7.2f}")
+    r["ratios"] = ratios
+    return r
+
+
+def growth(args, reps, full_mb):
+    print("\nscan time against store size (a log store; should grow linearly)")
+    rows = []
+    for mult in (1, 2, 4):
+        store = make(f"grow-{mult}x", full_mb * mult / 4, tables=False)
+        warm(store)
+        s, _ = median_of(reps, lambda: timed([args.bin, "scan", store, "--quiet"]))
+        rows.append((mult, size_of(store), s))
+    base = rows[0][2] / rows[0][1]
+    for mult, size, s in rows:
+        print(f"  {mult}x {size / 1e6:7.0f} MB {s:7.3f} s   time per byte relative to 1x: {s / size / base:5.2f}")
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--roof", required=True)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    os.makedirs(DATA, exist_ok=True)
+    reps = 1 if args.quick else 3
+    log_mb, table_mb = (40, 20) if args.quick else (300, 130)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}; medians of {reps}")
+    print("generating stores with C++ LevelDB (plyvel) where not cached in", DATA)
+    log_store = make(f"log-{log_mb}mb", log_mb, tables=False)
+    table_store = make(f"tables-{table_mb}mb", table_mb, tables=True)
+    res = {"log": bench_store(args, "log store (one large log)", log_store, reps),
+           "tables": bench_store(args, "table store (snappy tables)", table_store, reps),
+           "growth": growth(args, reps, log_mb // 2)}
+    with open(os.path.join(DATA, "results.json"), "w") as fh:
+        json.dump(res, fh, indent=1)
+    print(f"\nresults: {DATA}/results.json")
+
+
+if __name__ == "__main__":
+    main()
