@@ -194,7 +194,6 @@ fn bytewise_comparator_is_not_refused() {
 /// `unverified.jsonl`: on a real Chrome IndexedDB store, intact data is
 /// reported as damage.
 #[test]
-#[ignore = "known bug: tables of a non-bytewise (idb_cmp1) store are called garbled"]
 fn custom_comparator_tables_are_intact() {
     // Two blocks in idb order ("a" < "aa" < "b" < "ba" < "ccc" < "d"), which
     // bytewise is not: the length byte puts "b" (01 62) before "aa" (02 ..).

@@ -323,6 +323,16 @@ impl std::error::Error for DataBlockError {}
 /// Check a decompressed block as a data (or index) block: well-formed, every
 /// key an internal key, keys strictly ascending in internal-key order.
 pub fn check_data_block(contents: &[u8]) -> Result<DataBlockSummary, DataBlockError> {
+    check_data_block_with(contents, true)
+}
+
+/// [`check_data_block`], with the key order check only when `ordered`: a
+/// store with its own comparator (Chrome's `idb_cmp1`, say) orders keys in a
+/// way this reader cannot reproduce, and its blocks are still intact.
+pub fn check_data_block_with(
+    contents: &[u8],
+    ordered: bool,
+) -> Result<DataBlockSummary, DataBlockError> {
     let block = Block::new(contents).map_err(DataBlockError::Block)?;
     let mut it = block.iter();
     let mut s = DataBlockSummary {
@@ -340,7 +350,7 @@ pub fn check_data_block(contents: &[u8]) -> Result<DataBlockSummary, DataBlockEr
         let p = ikey::parse(k).ok_or(DataBlockError::NotInternalKey { index })?;
         if index == 0 {
             s.first_key.extend_from_slice(k);
-        } else if ikey::compare(&prev, k) != std::cmp::Ordering::Less {
+        } else if ordered && ikey::compare(&prev, k) != std::cmp::Ordering::Less {
             return Err(DataBlockError::OutOfOrder { index });
         }
         s.min_seq = s.min_seq.min(p.seq);
@@ -568,18 +578,38 @@ pub fn find_blocks(file: &[u8], from: usize, window: usize) -> Vec<Found> {
 
 /// [`find_blocks`] with a cap on each candidate's decompressed size.
 pub fn find_blocks_capped(file: &[u8], from: usize, window: usize, cap: usize) -> Vec<Found> {
+    find_blocks_ordered(file, from, window, cap, true)
+}
+
+/// [`find_blocks_capped`], accepting blocks whose keys are not in bytewise
+/// order when `ordered` is false (a store with its own comparator).
+pub fn find_blocks_ordered(
+    file: &[u8],
+    from: usize,
+    window: usize,
+    cap: usize,
+    ordered: bool,
+) -> Vec<Found> {
     // Failed forward/backward searches may cost this much before only the
     // linear resync is left.
     let budget = file
         .len()
         .saturating_mul(8)
         .saturating_add(window.saturating_mul(2));
-    discover(file, from, window, cap, budget)
+    discover(file, from, window, cap, budget, ordered)
 }
 
-fn discover(file: &[u8], from: usize, window: usize, cap: usize, budget: usize) -> Vec<Found> {
+fn discover(
+    file: &[u8],
+    from: usize,
+    window: usize,
+    cap: usize,
+    budget: usize,
+    ordered: bool,
+) -> Vec<Found> {
     let mut d = Discovery {
         file,
+        ordered,
         window: window.max(1),
         resync_window: window.clamp(1, RESYNC_WINDOW),
         cap,
@@ -616,7 +646,7 @@ fn discover(file: &[u8], from: usize, window: usize, cap: usize, budget: usize) 
             None => break,
         }
     }
-    classify_indexes(file, &mut found, &d.handle_valued, cap);
+    classify_indexes(file, &mut found, &d.handle_valued, cap, ordered);
     found
 }
 
@@ -629,6 +659,8 @@ enum Shape {
 
 struct Discovery<'a> {
     file: &'a [u8],
+    /// Keys must be in bytewise internal-key order.
+    ordered: bool,
     window: usize,
     resync_window: usize,
     cap: usize,
@@ -658,7 +690,7 @@ impl Discovery<'_> {
         self.decode_budget -= e - a;
         let data = compress::decompress(kind, &self.file[a..e], self.cap).ok()?;
         self.decode_budget = self.decode_budget.saturating_sub(data.len());
-        let shape = shape(&data, kind)?;
+        let shape = shape(&data, kind, self.ordered)?;
         if let Shape::Keyed { handles: true } = shape {
             self.handle_valued.insert(a as u64);
         }
@@ -870,8 +902,8 @@ impl std::hash::Hasher for SeededHasher {
     }
 }
 
-fn shape(contents: &[u8], compression: u8) -> Option<Shape> {
-    if let Ok(s) = check_data_block(contents) {
+fn shape(contents: &[u8], compression: u8, ordered: bool) -> Option<Shape> {
+    if let Ok(s) = check_data_block_with(contents, ordered) {
         if s.entries > 0 {
             return Some(Shape::Keyed {
                 handles: s.values_are_handles,
@@ -895,7 +927,13 @@ fn shape(contents: &[u8], compression: u8) -> Option<Shape> {
 /// else is lost) it carries LevelDB's separator sequence number on every key.
 /// A data block of values that happen to decode as handles would have to meet
 /// all of that to be mistaken.
-fn classify_indexes(file: &[u8], found: &mut [Found], candidates: &HashSet<u64>, cap: usize) {
+fn classify_indexes(
+    file: &[u8],
+    found: &mut [Found],
+    candidates: &HashSet<u64>,
+    cap: usize,
+    ordered: bool,
+) {
     if candidates.is_empty() {
         return;
     }
@@ -909,7 +947,7 @@ fn classify_indexes(file: &[u8], found: &mut [Found], candidates: &HashSet<u64>,
         let Ok(data) = compress::decompress(f.compression, raw, cap) else {
             continue;
         };
-        let Ok(s) = check_data_block(&data) else {
+        let Ok(s) = check_data_block_with(&data, ordered) else {
             continue;
         };
         let Ok(block) = Block::new(&data) else {
@@ -1543,7 +1581,7 @@ mod tests {
         let got = |found: Vec<Found>| found.iter().map(|f| f.handle).collect::<Vec<_>>();
         assert_eq!(got(find_blocks(&bytes, 0, DEFAULT_WINDOW)), handles);
         // With no budget at all only the resync search runs.
-        let found = discover(&bytes, 0, DEFAULT_WINDOW, compress::DEFAULT_CAP, 0);
+        let found = discover(&bytes, 0, DEFAULT_WINDOW, compress::DEFAULT_CAP, 0, true);
         assert_eq!(got(found), handles);
         // And it is linear: a megabyte of noise ahead of the blocks.
         let mut x = 7u64;
@@ -1557,7 +1595,7 @@ mod tests {
             .collect();
         let shift = noisy.len() as u64;
         noisy.extend_from_slice(&bytes);
-        let found = discover(&noisy, 0, DEFAULT_WINDOW, compress::DEFAULT_CAP, 0);
+        let found = discover(&noisy, 0, DEFAULT_WINDOW, compress::DEFAULT_CAP, 0, true);
         let shifted: Vec<BlockHandle> = handles
             .iter()
             .map(|h| BlockHandle {

@@ -452,12 +452,15 @@ pub fn salvage(
     // Tables whose entries were not in order cannot be merged as streams:
     // their entries go into the map like the logs'.
     let mut unsorted = Vec::new();
+    let scan_opts = store::ScanOptions::for_store(inputs);
     let batch = 4 * rayon::current_num_threads();
     let mut i = 0;
     while i < inputs.len() {
         if inputs[i].kind != FileKind::Table {
             ex.current = i as u32;
-            scans.push(store::scan_file(&inputs[i], &mut ex, progress));
+            scans.push(store::scan_file_with(
+                &inputs[i], &mut ex, progress, &scan_opts,
+            ));
             i += 1;
             continue;
         }
@@ -472,7 +475,7 @@ pub fn salvage(
             .into_par_iter()
             .map(|k| {
                 let mut c = Capture::new(&inputs[k].name, view_all);
-                let s = store::scan_file(&inputs[k], &mut c, progress);
+                let s = store::scan_file_with(&inputs[k], &mut c, progress, &scan_opts);
                 (s, c)
             })
             .collect();
@@ -489,7 +492,7 @@ pub fn salvage(
         for &i in &unsorted {
             ex.current = i as u32;
             let mut only_intact = IntactOnly(&mut ex);
-            store::scan_file(&inputs[i], &mut only_intact, &Silent);
+            store::scan_file_with(&inputs[i], &mut only_intact, &Silent, &scan_opts);
         }
     }
     let inv = inventory::build(inputs, &mut scans);

@@ -88,6 +88,35 @@ fn read_current(inputs: &[InputFile]) -> (Option<String>, Option<String>) {
     }
 }
 
+/// The comparator the store names, read before anything else is scanned:
+/// tables are checked for order only when it is LevelDB's bytewise one.
+/// From the MANIFEST `CURRENT` names, else the newest one; `None` when none
+/// decodes far enough to say.
+pub fn peek_comparator(inputs: &[InputFile]) -> Option<String> {
+    let (current, _) = read_current(inputs);
+    let mut manifests: Vec<&InputFile> = inputs
+        .iter()
+        .filter(|f| f.kind == FileKind::Manifest)
+        .collect();
+    manifests.sort_by_key(|f| (current.as_deref() == Some(f.name.as_str()), f.number));
+    for m in manifests.into_iter().rev() {
+        let Ok(file) = std::fs::File::open(&m.path) else {
+            continue;
+        };
+        let mut edits = EditSink::default();
+        super::logfile::scan(&file, m.size, &mut edits, &|_| {});
+        if let Some(c) = edits.state.comparator {
+            return Some(String::from_utf8_lossy(&c).into_owned());
+        }
+    }
+    None
+}
+
+/// Whether keys of a store with this comparator are in bytewise order.
+pub fn is_bytewise(comparator: Option<&str>) -> bool {
+    comparator.is_none_or(|c| c == BYTEWISE)
+}
+
 fn user_key_range(f: &NewFile) -> KeyRange {
     KeyRange {
         first: Some(ikey::user_key(&f.smallest).to_vec()),

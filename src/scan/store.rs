@@ -138,8 +138,42 @@ impl EntrySink for Counting<'_> {
     }
 }
 
+/// How files of one store are read.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// Table keys are in bytewise order (the store's comparator is
+    /// LevelDB's default); see [`crate::scan::inventory::peek_comparator`].
+    pub ordered: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { ordered: true }
+    }
+}
+
+impl ScanOptions {
+    /// The options for the store these files belong to.
+    pub fn for_store(inputs: &[InputFile]) -> Self {
+        let c = super::inventory::peek_comparator(inputs);
+        ScanOptions {
+            ordered: super::inventory::is_bytewise(c.as_deref()),
+        }
+    }
+}
+
 /// Scan one file, giving its entries to `sink` in file order.
 pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progress) -> FileScan {
+    scan_file_with(f, sink, progress, &ScanOptions::default())
+}
+
+/// [`scan_file`] with the store's options.
+pub fn scan_file_with(
+    f: &InputFile,
+    sink: &mut dyn EntrySink,
+    progress: &dyn Progress,
+    opts: &ScanOptions,
+) -> FileScan {
     progress.file(&f.name);
     let progress = &|n| progress.bytes(n);
     let mut report = base_report(f);
@@ -207,7 +241,11 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
                         inner: sink,
                         unverified: 0,
                     };
-                    let t = table::scan_table(&data, &mut counting);
+                    let topts = table::TableOptions {
+                        ordered: opts.ordered,
+                        ..Default::default()
+                    };
+                    let t = table::scan_table_with(&data, &mut counting, &topts);
                     report.records = t.blocks;
                     report.blocks = Some(t.blocks);
                     report.entries = t.entries;
@@ -272,9 +310,10 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
 pub fn scan_all(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress) -> Report {
     // Files are independent and `scan` keeps no entries: scan them side by
     // side (each also spreads its own blocks over the pool).
+    let opts = ScanOptions::for_store(inputs);
     let scans: Vec<FileScan> = inputs
         .par_iter()
-        .map(|f| scan_file(f, &mut Discard, progress))
+        .map(|f| scan_file_with(f, &mut Discard, progress, &opts))
         .collect();
     let lost = lost_ranges(
         &scans.iter().collect::<Vec<_>>(),

@@ -49,8 +49,9 @@ use crate::format::block::Block;
 use crate::format::compress;
 use crate::format::ikey;
 use crate::format::table::{
-    check_data_block, find_blocks_capped, footer_like, parse_metaindex, read_block, BlockHandle,
-    DataBlockSummary, Footer, FoundKind, TableError, DEFAULT_WINDOW, FOOTER_SIZE, MAX_SEQUENCE,
+    check_data_block_with, find_blocks_ordered, footer_like, parse_metaindex, read_block,
+    BlockHandle, DataBlockSummary, Footer, FoundKind, TableError, DEFAULT_WINDOW, FOOTER_SIZE,
+    MAX_SEQUENCE,
 };
 use crate::report::{Class, Counts, Damage, KeyRange};
 use crate::scan::{Entry, EntrySink};
@@ -87,6 +88,10 @@ pub struct TableOptions {
     pub cap: usize,
     /// Largest block discovery looks for.
     pub window: usize,
+    /// Keys must be in bytewise internal-key order (LevelDB's default
+    /// comparator). False for a store with its own comparator: order is then
+    /// not checked, the checksum and the structure still are.
+    pub ordered: bool,
 }
 
 impl Default for TableOptions {
@@ -94,6 +99,7 @@ impl Default for TableOptions {
         TableOptions {
             cap: compress::DEFAULT_CAP,
             window: DEFAULT_WINDOW,
+            ordered: true,
         }
     }
 }
@@ -251,7 +257,7 @@ impl<'a> Scanner<'a> {
         let index_end = f.index.end().unwrap_or(0);
         let index = match read_block(self.file, f.index, self.opts.cap) {
             Err(e) => Err(e.to_string()),
-            Ok(b) => parse_index(&b.data).map_err(|e| {
+            Ok(b) => parse_index(&b.data, self.opts.ordered).map_err(|e| {
                 // Checksummed but not an index: discovery may well find it as
                 // a block, so report it here rather than as a gap.
                 let reason = format!("index block: {e}");
@@ -394,9 +400,12 @@ impl<'a> Scanner<'a> {
             batches.push(i..j);
             i = j;
         }
-        let (file, cap) = (self.file, self.opts.cap);
+        let (file, cap, ordered) = (self.file, self.opts.cap, self.opts.ordered);
         let verify_batch = |r: std::ops::Range<usize>| -> Vec<Verdict<'a>> {
-            units[r].par_iter().map(|u| verify(file, u, cap)).collect()
+            units[r]
+                .par_iter()
+                .map(|u| verify(file, u, cap, ordered))
+                .collect()
         };
         let Some(first) = batches.first() else {
             return;
@@ -494,7 +503,13 @@ impl<'a> Scanner<'a> {
         sink: &mut dyn EntrySink,
     ) {
         let region = &self.file[..region_end];
-        let found = find_blocks_capped(region, 0, self.opts.window, self.opts.cap);
+        let found = find_blocks_ordered(
+            region,
+            0,
+            self.opts.window,
+            self.opts.cap,
+            self.opts.ordered,
+        );
         // Filters named by a surviving metaindex are metadata too.
         let mut filters = 0;
         for f in found.iter().filter(|f| f.kind == FoundKind::Meta) {
@@ -603,7 +618,7 @@ impl<'a> Scanner<'a> {
 
 /// Parse a verified index block: internal-key separators in order, each
 /// value exactly one block handle.
-fn parse_index(contents: &[u8]) -> Result<Vec<(Vec<u8>, BlockHandle)>, String> {
+fn parse_index(contents: &[u8], ordered: bool) -> Result<Vec<(Vec<u8>, BlockHandle)>, String> {
     let block = Block::new(contents).map_err(|e| e.to_string())?;
     let mut it = block.iter();
     let mut out: Vec<(Vec<u8>, BlockHandle)> = Vec::new();
@@ -613,9 +628,10 @@ fn parse_index(contents: &[u8]) -> Result<Vec<(Vec<u8>, BlockHandle)>, String> {
         if ikey::parse(k).is_none() {
             return Err(format!("index entry {n} key is not an internal key"));
         }
-        if out
-            .last()
-            .is_some_and(|(p, _)| ikey::compare(p, k) != Ordering::Less)
+        if ordered
+            && out
+                .last()
+                .is_some_and(|(p, _)| ikey::compare(p, k) != Ordering::Less)
         {
             return Err(format!("index entry {n} is out of key order"));
         }
@@ -626,7 +642,7 @@ fn parse_index(contents: &[u8]) -> Result<Vec<(Vec<u8>, BlockHandle)>, String> {
     Ok(out)
 }
 
-fn verify<'a>(file: &'a [u8], u: &Unit, cap: usize) -> Verdict<'a> {
+fn verify<'a>(file: &'a [u8], u: &Unit, cap: usize, ordered: bool) -> Verdict<'a> {
     if let Some(r) = &u.rejected {
         return Verdict::Damaged {
             class: Class::Garbled,
@@ -635,7 +651,7 @@ fn verify<'a>(file: &'a [u8], u: &Unit, cap: usize) -> Verdict<'a> {
         };
     }
     match read_block(file, u.handle, cap) {
-        Ok(b) => match check_data_block(&b.data) {
+        Ok(b) => match check_data_block_with(&b.data, ordered) {
             Ok(summary) => Verdict::Intact {
                 data: b.data,
                 summary,
