@@ -94,7 +94,25 @@ pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(out).map_err(io_err(format!("creating {}", out.display())))
+            // The directories about to be created, deepest first: each one's
+            // entry in its parent must be durable too, or a crash after we
+            // exit could lose OUT with everything in it.
+            let mut created = Vec::new();
+            let mut p = Some(out);
+            while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                created.push(d);
+                p = d.parent();
+            }
+            std::fs::create_dir_all(out).map_err(io_err(format!("creating {}", out.display())))?;
+            for d in created {
+                let parent = match d.parent() {
+                    Some(q) if !q.as_os_str().is_empty() => q,
+                    _ => Path::new("."),
+                };
+                super::durable::sync_dir(parent)
+                    .map_err(io_err(format!("syncing {}", parent.display())))?;
+            }
+            Ok(())
         }
         Err(e) => Err(SalvageError::Io(format!("--out {}", out.display()), e)),
     }
