@@ -5,6 +5,7 @@ use super::durable::DurableFile;
 use super::ndjson::push_line;
 use super::rebuild::RebuildWriter;
 use crate::format::batch::Kind;
+use crate::format::filename::FileKind;
 use crate::progress::Progress;
 use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
 use crate::scan::inventory::{self, Inventory};
@@ -250,9 +251,30 @@ pub struct Salvaged {
     pub rebuild_refused: Option<String>,
 }
 
-fn lost_key_ranges(scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
+fn lost_key_ranges(inputs: &[InputFile], scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
     let mut out = Vec::new();
-    for s in scans {
+    for (f, s) in inputs.iter().zip(scans) {
+        // A live table that could not be read at all: the MANIFEST still
+        // says which keys it held.
+        let unread = s
+            .report
+            .error
+            .as_deref()
+            .filter(|_| s.report.blocks.is_none());
+        let named = f
+            .number
+            .and_then(|n| inv.version.as_ref().and_then(|v| v.files.get(&n)));
+        if let (FileKind::Table, Some(err), Some((_, nf))) = (f.kind, unread, named) {
+            out.push(LostKeyRange {
+                range: crate::report::KeyRange {
+                    first: Some(crate::format::ikey::user_key(&nf.smallest).to_vec()),
+                    first_exclusive: false,
+                    last: Some(crate::format::ikey::user_key(&nf.largest).to_vec()),
+                },
+                file: s.report.name.clone(),
+                reason: format!("live table could not be read: {err}"),
+            });
+        }
         for d in &s.report.damage {
             if let Some(r) = &d.key_range {
                 out.push(LostKeyRange {
@@ -409,7 +431,7 @@ pub fn salvage(
         &scans.iter().collect::<Vec<_>>(),
         &inputs.iter().collect::<Vec<_>>(),
     );
-    let key_ranges = lost_key_ranges(&scans, &inv);
+    let key_ranges = lost_key_ranges(inputs, &scans, &inv);
     let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
     let requeue = requeue_list(&lost, &key_ranges);
     let mut report = Report::new(vec![opts.path.display().to_string()], files, lost);
