@@ -178,21 +178,16 @@ pub fn scan_file(f: &InputFile, sink: &mut dyn EntrySink, progress: &dyn Progres
             manifest,
         };
     }
-    if let Some(what) = f.not_regular {
-        report.error = Some(format!(
+    let opened = match f.not_regular {
+        Some(what) => Err(format!(
             "not read: {what}, not a regular file (links are not followed)"
-        ));
-        progress(f.size);
-        return FileScan {
-            report,
-            log,
-            manifest,
-        };
-    }
-    let file = match File::open(&f.path) {
+        )),
+        None => File::open(&f.path).map_err(|e| format!("cannot open: {e}")),
+    };
+    let file = match opened {
         Ok(file) => file,
         Err(e) => {
-            report.error = Some(format!("cannot open: {e}"));
+            report.error = Some(e);
             progress(f.size);
             return FileScan {
                 report,
