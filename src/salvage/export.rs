@@ -98,7 +98,25 @@ pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(out).map_err(io_err(format!("creating {}", out.display())))
+            // The directories about to be created, deepest first: each one's
+            // entry in its parent must be durable too, or a crash after we
+            // exit could lose OUT with everything in it.
+            let mut created = Vec::new();
+            let mut p = Some(out);
+            while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+                created.push(d);
+                p = d.parent();
+            }
+            std::fs::create_dir_all(out).map_err(io_err(format!("creating {}", out.display())))?;
+            for d in created {
+                let parent = match d.parent() {
+                    Some(q) if !q.as_os_str().is_empty() => q,
+                    _ => Path::new("."),
+                };
+                super::durable::sync_dir(parent)
+                    .map_err(io_err(format!("syncing {}", parent.display())))?;
+            }
+            Ok(())
         }
         Err(e) => Err(SalvageError::Io(format!("--out {}", out.display()), e)),
     }
@@ -370,9 +388,30 @@ pub struct Salvaged {
     pub rebuild_refused: Option<String>,
 }
 
-fn lost_key_ranges(scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
+fn lost_key_ranges(inputs: &[InputFile], scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
     let mut out = Vec::new();
-    for s in scans {
+    for (f, s) in inputs.iter().zip(scans) {
+        // A live table that could not be read at all: the MANIFEST still
+        // says which keys it held.
+        let unread = s
+            .report
+            .error
+            .as_deref()
+            .filter(|_| s.report.blocks.is_none());
+        let named = f
+            .number
+            .and_then(|n| inv.version.as_ref().and_then(|v| v.files.get(&n)));
+        if let (FileKind::Table, Some(err), Some((_, nf))) = (f.kind, unread, named) {
+            out.push(LostKeyRange {
+                range: crate::report::KeyRange {
+                    first: Some(crate::format::ikey::user_key(&nf.smallest).to_vec()),
+                    first_exclusive: false,
+                    last: Some(crate::format::ikey::user_key(&nf.largest).to_vec()),
+                },
+                file: s.report.name.clone(),
+                reason: format!("live table could not be read: {err}"),
+            });
+        }
         for d in &s.report.damage {
             if let Some(r) = &d.key_range {
                 out.push(LostKeyRange {
@@ -595,7 +634,7 @@ pub fn salvage(
         &scans.iter().collect::<Vec<_>>(),
         &inputs.iter().collect::<Vec<_>>(),
     );
-    let key_ranges = lost_key_ranges(&scans, &inv);
+    let key_ranges = lost_key_ranges(inputs, &scans, &inv);
     let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
     let requeue = requeue_list(&lost, &key_ranges);
     let mut report = Report::new(vec![opts.path.display().to_string()], files, lost);

@@ -22,6 +22,11 @@ pub struct InputFile {
     pub kind: FileKind,
     pub number: Option<u64>,
     pub size: u64,
+    /// Set for a directory entry named like a log, table or MANIFEST that is
+    /// not a regular file (a symlink, a directory, a FIFO...): it is
+    /// reported with an error and never opened (links are not followed, and
+    /// opening a FIFO would block).
+    pub not_regular: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -60,6 +65,13 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
                     continue;
                 };
                 if !md.is_file() {
+                    // Something else under a store file's name is a fault to
+                    // report, not a file to skip in silence.
+                    let mut f = input_file(ent.path(), 0);
+                    if matches!(f.kind, FileKind::Log | FileKind::Table | FileKind::Manifest) {
+                        f.not_regular = Some(file_type_name(&md.file_type()));
+                        here.push(f);
+                    }
                     continue;
                 }
                 here.push(input_file(ent.path(), md.len()));
@@ -75,6 +87,23 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
     Ok(out)
 }
 
+fn file_type_name(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "of an unknown type"
+    }
+}
+
 fn input_file(path: PathBuf, size: u64) -> InputFile {
     let name = path
         .file_name()
@@ -87,6 +116,7 @@ fn input_file(path: PathBuf, size: u64) -> InputFile {
         kind,
         number,
         size,
+        not_regular: None,
     }
 }
 
@@ -190,10 +220,16 @@ pub fn scan_file_with(
             intact_blocks,
         };
     }
-    let file = match File::open(&f.path) {
+    let opened = match f.not_regular {
+        Some(what) => Err(format!(
+            "not read: {what}, not a regular file (links are not followed)"
+        )),
+        None => File::open(&f.path).map_err(|e| format!("cannot open: {e}")),
+    };
+    let file = match opened {
         Ok(file) => file,
         Err(e) => {
-            report.error = Some(format!("cannot open: {e}"));
+            report.error = Some(e);
             progress(f.size);
             return FileScan {
                 report,

@@ -1,0 +1,552 @@
+//! I/O faults: files that cannot be read, or not fully.
+//!
+//! - A store file that cannot be opened is reported (`files[].error`), the
+//!   rest of the store is still salvaged, and the exit status is 1, not 2;
+//!   exit 2 only when nothing at all could be read. A live table that could
+//!   not be read has its key range (from the MANIFEST) in `lost.key_ranges`
+//!   and `requeue`.
+//!
+//!   How the read error is made real: `chmod 000`. Root ignores permission
+//!   bits, so when the tests run as root the binary runs as the unprivileged
+//!   `nobody` (uid 65534), for whom the open really fails with EACCES (the
+//!   test checks that it does). A FIFO, a directory or a dangling symlink
+//!   named like a store file are faults of another kind: they are not
+//!   regular files and are reported as such without being opened (a FIFO
+//!   would block an open; links are not followed).
+//! - A file that shrinks while it is read: the library path with a
+//!   `scan::logfile::Source` that delivers fewer bytes than the size it was
+//!   listed with (or fails at an offset), at cut points in the first window,
+//!   at a block boundary and past the first 4 MiB window; and real files
+//!   truncated between listing and reading, through `scan_file` and
+//!   `salvage`. The error is reported and every record before the cut is
+//!   recovered intact.
+
+mod common;
+
+use common::*;
+use ldbsalvage::format::batch::BatchBuilder;
+use ldbsalvage::format::log::BLOCK_SIZE;
+use ldbsalvage::progress::Silent;
+use ldbsalvage::report::Class;
+use ldbsalvage::salvage::export::{self, OutDest, SalvageOptions, View};
+use ldbsalvage::salvage::log_writer::LogWriter;
+use ldbsalvage::scan::logfile::{Mem, Source};
+use ldbsalvage::scan::store::{list_inputs, scan_file};
+use ldbsalvage::scan::{log as logscan, Collect, Discard};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Runs the binary so that `chmod 000` binds: as ourselves, or as nobody
+/// when we are root (with a copy of the binary nobody can reach).
+struct Unprivileged {
+    bin: PathBuf,
+    uid: Option<u32>,
+}
+
+impl Unprivileged {
+    fn new(tmp: &Path) -> Self {
+        if !is_root() {
+            return Unprivileged {
+                bin: PathBuf::from(bin()),
+                uid: None,
+            };
+        }
+        set_mode(tmp, 0o755);
+        let b = tmp.join("ldbsalvage");
+        fs::copy(bin(), &b).unwrap();
+        set_mode(&b, 0o755);
+        Unprivileged {
+            bin: b,
+            uid: Some(NOBODY),
+        }
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        if let Some(u) = self.uid {
+            c.uid(u).gid(u);
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[OsString]) -> Output {
+        self.command(&self.bin).args(args).output().unwrap()
+    }
+
+    /// Whether this user really cannot read `p` (else the test proves
+    /// nothing).
+    fn cannot_read(&self, p: &Path) -> bool {
+        !self
+            .command(Path::new("cat"))
+            .arg(p)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+}
+
+fn os(s: impl AsRef<std::ffi::OsStr>) -> OsString {
+    s.as_ref().to_os_string()
+}
+
+fn file_report<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in the report's files[]"))
+}
+
+/// A fixture copied into a dir the unprivileged user can traverse, with an
+/// output dir it can write.
+fn setup(fixture: &str) -> (tempfile::TempDir, PathBuf, PathBuf, Unprivileged) {
+    let (tmp, db) = copy_fixture_db(fixture);
+    let u = Unprivileged::new(tmp.path());
+    let outs = tmp.path().join("outs");
+    fs::create_dir(&outs).unwrap();
+    set_mode(&outs, 0o777);
+    (tmp, db, outs, u)
+}
+
+#[test]
+fn unreadable_table_is_reported_and_the_rest_salvaged() {
+    let fixture = "table-healthy-snappy";
+    let exp = load_expected(fixture);
+    let (_tmp, db, outs, u) = setup(fixture);
+    let victim = db.join("000005.ldb");
+    set_mode(&victim, 0o000);
+    assert!(
+        u.cannot_read(&victim),
+        "chmod 000 does not stop this user from reading: the test would prove nothing"
+    );
+    let out = outs.join("out");
+    let args = vec![
+        os("salvage"),
+        os(&db),
+        os("--out"),
+        os(&out),
+        os("--view"),
+        os("all"),
+        os("--quiet"),
+    ];
+    let o = u.run(&args);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&args, &o));
+    let r = read_json(&out.join("report.json"));
+    let f = file_report(&r, "000005.ldb");
+    let err = f["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("ermission denied"),
+        "000005.ldb: error {:?}, expected permission denied",
+        f["error"]
+    );
+    assert_eq!(f["scanned"], false);
+    // Everything else is there, nothing of the unreadable table.
+    let recs = parse_ndjson(&fs::read(out.join("records.jsonl")).unwrap()).unwrap();
+    let got: HashSet<(u64, Vec<u8>)> = recs.iter().map(|r| (r.seq, r.key.clone())).collect();
+    for e in &exp.universe {
+        let here = got.contains(&(e.seq, e.key.clone()));
+        assert_eq!(
+            here,
+            e.file != "000005.ldb",
+            "seq {} key {} of {}: exported {here}",
+            e.seq,
+            show(&e.key),
+            e.file
+        );
+    }
+    assert!(recs.iter().all(|r| r.file != "000005.ldb"));
+    // The live table's key range is a loss a replay job must know about.
+    let ranges = r["lost"]["key_ranges"].as_array().unwrap();
+    assert!(
+        ranges.iter().any(|k| k["file"] == "000005.ldb"),
+        "lost.key_ranges does not name the unreadable live table: {ranges:?}"
+    );
+    let requeue = r["requeue"].as_array().unwrap();
+    assert!(
+        requeue
+            .iter()
+            .any(|k| k["type"] == "key_range" && k["file"] == "000005.ldb"),
+        "requeue does not name the unreadable live table: {requeue:?}"
+    );
+    // scan says the same.
+    let sargs = vec![os("scan"), os(&db), os("--report"), os("-")];
+    let o = u.run(&sargs);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&sargs, &o));
+    let sr: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(file_report(&sr, "000005.ldb")["error"].is_string());
+    set_mode(&victim, 0o644);
+}
+
+#[test]
+fn unreadable_log_is_reported_and_the_tables_salvaged() {
+    let fixture = "table-healthy-none";
+    let exp = load_expected(fixture);
+    let (_tmp, db, outs, u) = setup(fixture);
+    let victim = db.join("000008.log");
+    set_mode(&victim, 0o000);
+    assert!(u.cannot_read(&victim));
+    let out = outs.join("out");
+    let args = vec![
+        os("salvage"),
+        os(&db),
+        os("--out"),
+        os(&out),
+        os("--view"),
+        os("all"),
+    ];
+    let o = u.run(&args);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&args, &o));
+    let r = read_json(&out.join("report.json"));
+    assert!(file_report(&r, "000008.log")["error"].is_string());
+    let recs = parse_ndjson(&fs::read(out.join("records.jsonl")).unwrap()).unwrap();
+    let want = exp
+        .universe
+        .iter()
+        .filter(|e| e.file != "000008.log")
+        .count();
+    assert_eq!(recs.len(), want);
+    set_mode(&victim, 0o644);
+}
+
+#[test]
+fn nothing_readable_exits_2() {
+    let (_tmp, db, outs, u) = setup("manifest-damaged");
+    let files: Vec<PathBuf> = fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for f in &files {
+        set_mode(f, 0o000);
+        assert!(u.cannot_read(f));
+    }
+    for args in [
+        vec![os("scan"), os(&db), os("--report"), os("-")],
+        vec![os("salvage"), os(&db), os("--out"), os(outs.join("o"))],
+    ] {
+        let o = u.run(&args);
+        assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&args, &o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("nothing readable"),
+            "{}",
+            describe(&args, &o)
+        );
+    }
+    // One readable file is enough for 1.
+    set_mode(&db.join("000006.log"), 0o644);
+    let args = vec![os("scan"), os(&db), os("--quiet")];
+    let o = u.run(&args);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&args, &o));
+    for f in &files {
+        set_mode(f, 0o644);
+    }
+}
+
+/// Entries that are not regular files but carry a store file's name: a
+/// directory, a dangling symlink, a symlink to a real table, a FIFO. Each
+/// is reported with an error, none is opened or followed, the run does not
+/// hang, the rest is salvaged. A non-store name (a plain subdirectory) is
+/// not a fault and is left out.
+#[test]
+fn non_regular_entries_named_like_store_files_are_reported() {
+    let fixture = "table-healthy-snappy";
+    let exp = load_expected(fixture);
+    let (tmp, db) = copy_fixture_db(fixture);
+    fs::create_dir(db.join("000010.ldb")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/000011.log", db.join("000011.log")).unwrap();
+    let elsewhere = tmp.path().join("elsewhere.ldb");
+    fs::copy(db.join("000007.ldb"), &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, db.join("000012.ldb")).unwrap();
+    let fifo = db.join("000013.log");
+    let made_fifo = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    fs::create_dir(db.join("backup")).unwrap();
+    let out = tmp.path().join("out");
+    let args = vec![
+        os("salvage"),
+        os(&db),
+        os("--out"),
+        os(&out),
+        os("--view"),
+        os("all"),
+    ];
+    // A hang (an opened FIFO) must fail the test, not stall it.
+    let mut child = Command::new(bin())
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("salvage hangs on a store with a FIFO in it");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&args, &o));
+    let r = read_json(&out.join("report.json"));
+    let mut faulty = vec!["000010.ldb", "000011.log", "000012.ldb"];
+    if made_fifo {
+        faulty.push("000013.log");
+    }
+    for n in faulty {
+        let f = file_report(&r, n);
+        let e = f["error"].as_str().unwrap_or_default();
+        assert!(
+            e.contains("not a regular file"),
+            "{n}: error {:?}",
+            f["error"]
+        );
+        assert_eq!(f["scanned"], false, "{n} was read");
+    }
+    assert!(
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["name"] != "backup"),
+        "a plain subdirectory is not a store file"
+    );
+    // The linked table was not followed: 000007.ldb's entries once, from itself.
+    let recs = parse_ndjson(&fs::read(out.join("records.jsonl")).unwrap()).unwrap();
+    assert_eq!(recs.len(), exp.universe.len());
+    assert!(recs.iter().all(|r| r.file != "000012.ldb"));
+}
+
+// ---------------------------------------------------------------------------
+// Files that shrink or fail while being read.
+
+/// A source that claims `size` bytes but delivers only the first `avail`
+/// (a file truncated under us), or fails with EIO from `fail_at` on.
+struct Faulty<'a> {
+    data: &'a [u8],
+    avail: usize,
+    fail_at: Option<u64>,
+}
+
+impl Source for Faulty<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if let Some(f) = self.fail_at {
+            if offset + buf.len() as u64 > f {
+                return Err(io::Error::other("injected EIO"));
+            }
+        }
+        Mem(&self.data[..self.avail]).read_at(buf, offset)
+    }
+}
+
+/// A log of `n` single-put batches, and each record's (start, end).
+fn build_log(n: usize, value_len: usize) -> (Vec<u8>, Vec<(u64, u64)>) {
+    let mut w = LogWriter::new();
+    let mut spans = Vec::new();
+    let value = vec![b'v'; value_len];
+    for i in 0..n {
+        let start = w.as_bytes().len();
+        // A record never starts in a block's last 6 bytes: the writer pads.
+        let start = if BLOCK_SIZE - start % BLOCK_SIZE < 7 {
+            start + (BLOCK_SIZE - start % BLOCK_SIZE)
+        } else {
+            start
+        };
+        w.add_record(
+            &BatchBuilder::new(i as u64 + 1)
+                .put(format!("k{i:06}").as_bytes(), &value)
+                .build(),
+        );
+        spans.push((start as u64, w.as_bytes().len() as u64));
+    }
+    (w.into_bytes(), spans)
+}
+
+#[test]
+fn log_source_shrinking_or_failing_while_read() {
+    // ~5 MiB: past the first 4 MiB window.
+    let (log, spans) = build_log(5200, 1000);
+    assert!(log.len() > (4 << 20) + BLOCK_SIZE);
+    let cuts = [
+        1000,
+        BLOCK_SIZE,
+        BLOCK_SIZE + 1,
+        3 * BLOCK_SIZE + 517,
+        (4 << 20) - 3,
+        4 << 20,
+        (4 << 20) + 2 * BLOCK_SIZE + 99,
+        log.len() - 1,
+    ];
+    for &cut in &cuts {
+        for fail in [false, true] {
+            let src = Faulty {
+                data: &log,
+                avail: if fail { log.len() } else { cut },
+                fail_at: fail.then_some(cut as u64),
+            };
+            let what = format!("{} at {cut}", if fail { "EIO" } else { "shrink" });
+            let mut c = Collect::default();
+            let s = logscan::scan(&src, log.len() as u64, &mut c, &|_| {});
+            let err = s
+                .outcome
+                .io_error
+                .clone()
+                .unwrap_or_else(|| panic!("{what}: no I/O error reported"));
+            let word = if fail { "read error" } else { "shrank" };
+            assert!(err.contains(word), "{what}: error {err:?}");
+            // Every record that lies wholly before what was read is intact.
+            // With EIO, a whole 32 KiB read fails: records of the failing
+            // block's start onwards may be lost, nothing before it.
+            let readable_to = if fail {
+                (cut / BLOCK_SIZE * BLOCK_SIZE) as u64
+            } else {
+                cut as u64
+            };
+            let intact: HashSet<u64> = c.intact.iter().map(|e| e.seq).collect();
+            for (i, &(_, end)) in spans.iter().enumerate() {
+                if end <= readable_to {
+                    assert!(
+                        intact.contains(&(i as u64 + 1)),
+                        "{what}: record {i} ending at {end} lost"
+                    );
+                }
+            }
+            // Nothing invented, nothing from past the cut.
+            for e in &c.intact {
+                let (_, end) = spans[e.seq as usize - 1];
+                assert!(end <= cut as u64, "{what}: record ending at {end} intact");
+            }
+            for d in &s.outcome.damage {
+                assert!(
+                    d.offset + d.length <= cut as u64,
+                    "{what}: damage {}+{} past what was read",
+                    d.offset,
+                    d.length
+                );
+            }
+            assert!(s.outcome.bytes_read <= cut as u64, "{what}");
+            // A record cut by the shrink is torn at the new end.
+            if !fail {
+                if let Some(&(start, _)) = spans
+                    .iter()
+                    .find(|&&(s, e)| s < cut as u64 && e > cut as u64)
+                {
+                    let d = s.outcome.damage.last().expect("the cut record is damage");
+                    assert_eq!((d.offset, d.class), (start, Class::Torn), "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// Real files truncated between listing and reading: the sizes the listing
+/// saw are larger than what is there when the file is read.
+#[test]
+fn files_truncated_after_listing() {
+    let fixture = "table-healthy-none";
+    let exp = load_expected(fixture);
+    let (tmp, db) = copy_fixture_db(fixture);
+    let inputs = list_inputs(std::slice::from_ref(&db)).unwrap();
+    let table = db.join("000005.ldb");
+    let log = db.join("000008.log");
+    let (tlen, llen) = (
+        fs::metadata(&table).unwrap().len(),
+        fs::metadata(&log).unwrap().len(),
+    );
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&table)
+        .unwrap()
+        .set_len(tlen * 7 / 10)
+        .unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(llen / 2)
+        .unwrap();
+    // Per file.
+    for f in inputs
+        .iter()
+        .filter(|f| f.name == "000005.ldb" || f.name == "000008.log")
+    {
+        let s = scan_file(f, &mut Discard, &Silent);
+        let e = s.report.error.clone().unwrap_or_default();
+        assert!(
+            e.contains("shrank"),
+            "{}: error {:?}",
+            f.name,
+            s.report.error
+        );
+        assert!(s.report.scanned);
+    }
+    // Whole store, in-process: the rest salvaged, the blocks and records
+    // before the cuts too.
+    let out = tmp.path().join("out");
+    export::prepare_out_dir(&out, &db).unwrap();
+    let opts = SalvageOptions {
+        path: db.clone(),
+        out: OutDest::Dir(out.clone()),
+        view: View::All,
+        report: None,
+        rebuild: false,
+    };
+    let s = export::salvage(&inputs, &opts, &Silent).unwrap();
+    let errs: Vec<&str> = s
+        .report
+        .files
+        .iter()
+        .filter(|f| f.error.is_some())
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(errs, ["000005.ldb", "000008.log"]);
+    assert!(s.report.has_damage());
+    let recs = parse_ndjson(&fs::read(out.join("records.jsonl")).unwrap()).unwrap();
+    let from = |n: &str| recs.iter().filter(|r| r.file == n).count();
+    let truth = |n: &str| exp.universe.iter().filter(|e| e.file == n).count();
+    assert_eq!(from("000007.ldb"), truth("000007.ldb"));
+    assert!(from("000005.ldb") > 0, "blocks before the cut lost");
+    assert!(from("000005.ldb") < truth("000005.ldb"));
+    assert!(from("000008.log") > 0, "records before the cut lost");
+    for r in &recs {
+        let u = exp
+            .universe
+            .iter()
+            .find(|e| e.seq == r.seq && e.key == r.key && e.file == r.file)
+            .unwrap_or_else(|| panic!("seq {} key {} was never written", r.seq, show(&r.key)));
+        assert_eq!(r.value, u.value);
+        let cut = if r.file == "000005.ldb" {
+            tlen * 7 / 10
+        } else {
+            llen / 2
+        };
+        if r.file != "000007.ldb" {
+            assert!(r.offset < cut, "{}: entry from past the cut", r.file);
+        }
+    }
+}
