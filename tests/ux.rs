@@ -331,3 +331,74 @@ fn a_reader_that_stops_early() {
         assert_eq!(o.status.code(), Some(EXIT_OK), "{a:?}: {err}");
     }
 }
+
+/// The README's incident walk-through pastes real output: it must stay what
+/// the tool prints (with the walk-through's /tmp/incident in place of this
+/// test's directory).
+#[test]
+fn readme_walkthrough_is_real_output() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inc = tmp.path().join("incident");
+    std::fs::create_dir(&inc).unwrap();
+    let (_t, db) = copy_fixture_db("stale-resurrect");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&db)
+        .arg(inc.join("db"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let inc_s = inc.display().to_string();
+    let commands = [
+        "ldbsalvage scan /tmp/incident/db --report /tmp/incident/scan.json",
+        "ldbsalvage inspect /tmp/incident/db/000004.log",
+        "ldbsalvage salvage /tmp/incident/db --out /tmp/incident/out --rebuild",
+    ];
+    for c in commands {
+        let pasted =
+            pasted_output(&readme, c).unwrap_or_else(|| panic!("README has no output of `{c}`"));
+        let args: Vec<String> = c
+            .split_whitespace()
+            .skip(1)
+            .map(|a| a.replace("/tmp/incident", &inc_s))
+            .collect();
+        let o = run(&args);
+        let got = String::from_utf8(o.stdout)
+            .unwrap()
+            .replace(&inc_s, "/tmp/incident");
+        assert_eq!(
+            got, pasted,
+            "README.md's output of `{c}` is not what it prints now: paste it again"
+        );
+    }
+    let report = std::fs::read_to_string(inc.join("out/report.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let pasted: Vec<serde_json::Value> =
+        pasted_output(&readme, "jq -c '.requeue[]' /tmp/incident/out/report.json")
+            .expect("README has no requeue output")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(
+        &pasted,
+        r["requeue"].as_array().unwrap(),
+        "README's requeue lines"
+    );
+}
+
+/// The lines after `$ COMMAND` in a console block, up to the next prompt or
+/// the end of the block.
+fn pasted_output(readme: &str, command: &str) -> Option<String> {
+    let start = readme.find(&format!("$ {command}\n"))? + command.len() + 3;
+    let mut out = String::new();
+    for line in readme[start..].lines() {
+        if line.starts_with("$ ") || line.starts_with("```") {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Some(out)
+}

@@ -467,17 +467,22 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
         );
     }
     if unverified > 0 {
+        let whose = if r.salvage.is_some() {
+            "they are kept"
+        } else {
+            "salvage keeps them"
+        };
         let _ = writeln!(
             s,
-            "  {unverified} entries were read from damaged bytes: they are kept apart in \
-             unverified.jsonl, never in records.jsonl; check them before trusting any."
+            "  {unverified} entries were read from damaged bytes: {whose} apart in unverified.jsonl,\n  \
+             never in records.jsonl. Check them before trusting any."
         );
     }
     if suspect > 0 {
         let _ = writeln!(
             s,
-            "  {suspect} keys in records.jsonl are flagged \"suspect_newer\": a newer write of \
-             them was among the damaged bytes, so their exported value may be stale."
+            "  {suspect} keys in records.jsonl are flagged \"suspect_newer\": a newer write of them\n  \
+             was among the damaged bytes, so their exported value may be stale."
         );
     }
     if !items.is_empty() {
@@ -624,7 +629,7 @@ mod tests {
             records,
             blocks: None,
             entries: 7,
-            unverified_entries: 2,
+            unverified_entries: if damage.is_empty() { 0 } else { 2 },
             sequences: None,
             damage,
             error: None,
