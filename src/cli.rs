@@ -1,10 +1,12 @@
 //! Command-line interface: arguments and the commands they run.
 
+use crate::inspect::{self, InspectKind};
 use crate::progress::Bar;
-use crate::report::{summary, Report};
+use crate::report::summary::{self, Style, Written};
+use crate::report::Report;
 use crate::salvage::export::{self, OutDest, SalvageOptions, View};
 use crate::scan::store;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -12,10 +14,23 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_DAMAGE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
-const EXIT_CODES: &str = "Exit status: 0 nothing damaged, 1 damage found (the output is still complete), 2 usage error or nothing readable.";
+const TOP_HELP: &str = concat!(
+    "Examples:\n",
+    "  ldbsalvage scan /quarantine/db\n",
+    "  ldbsalvage salvage /quarantine/db --out /srv/salvage --rebuild\n",
+    "  ldbsalvage inspect /quarantine/db/000003.log\n",
+    "  ldbsalvage completions bash > /etc/bash_completion.d/ldbsalvage\n\n",
+    "The input is only ever read. Colour only on a terminal, never with NO_COLOR set.\n\n",
+    "Exit status: 0 nothing damaged, 1 damage found (the output is still complete), 2 usage error or nothing readable."
+);
 
 #[derive(Debug, Parser)]
-#[command(name = "ldbsalvage", version, about = "Forensic recovery of corrupted LevelDB stores", after_help = EXIT_CODES)]
+#[command(
+    name = "ldbsalvage",
+    version,
+    about = "Forensic recovery of corrupted LevelDB stores",
+    after_help = TOP_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,6 +91,60 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// List one log, table or MANIFEST unit by unit, with offsets and classes.
+    ///
+    /// Every log record, table block or MANIFEST edit with its offset, length
+    /// and class (intact, torn or garbled, exactly as `scan` decides).
+    #[command(after_help = concat!(
+        "Log records show their fragments (FULL, FIRST,MIDDLE,LAST), sequence number, count and\n",
+        "keys; table blocks their role (data, index, metaindex, filter), compression and entries;\n",
+        "MANIFEST edits the comparator, log and file numbers, last sequence and the files added\n",
+        "and deleted with their levels and key ranges. --json prints one JSON object per unit.\n\n",
+        "Examples:\n  ldbsalvage inspect /quarantine/db/000003.log\n",
+        "  ldbsalvage inspect /quarantine/db/000005.ldb --json | jq -c 'select(.class != \"intact\")'\n",
+        "  ldbsalvage inspect /tmp/evidence.bin --kind table\n\n",
+        "Exit status: 0 nothing damaged, 1 damage found, 2 usage error or unreadable file."
+    ))]
+    Inspect {
+        /// A `NNNNNN.log`, `NNNNNN.ldb`/`.sst` or `MANIFEST-NNNNNN` file.
+        file: PathBuf,
+        /// One JSON object per record, block or edit (NDJSON).
+        #[arg(long)]
+        json: bool,
+        /// Read the file as this kind instead of going by its name.
+        #[arg(long, value_enum, value_name = "KIND")]
+        kind: Option<KindArg>,
+    },
+    /// Print a shell completion script to stdout.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  ldbsalvage completions bash > ~/.local/share/bash-completion/completions/ldbsalvage\n",
+        "  ldbsalvage completions zsh > \"${fpath[1]}/_ldbsalvage\"\n",
+        "  ldbsalvage completions fish > ~/.config/fish/completions/ldbsalvage.fish\n\n",
+        "Exit status: 0 script printed, 2 usage error."
+    ))]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    Log,
+    Table,
+    Manifest,
+}
+
+impl From<KindArg> for InspectKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Log => InspectKind::Log,
+            KindArg::Table => InspectKind::Table,
+            KindArg::Manifest => InspectKind::Manifest,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -180,10 +249,14 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             if let Some(dest) = &report {
                 write_report(&r, dest)?;
             }
-            if !quiet && !to_stdout {
-                print!("{}", summary::render(&r));
-            }
             let code = exit_for(&r);
+            if !quiet && !to_stdout {
+                let written = Written {
+                    reports: report.iter().map(|p| p.display().to_string()).collect(),
+                    exit_code: code,
+                };
+                print_stdout(&summary::render(&r, Style::for_stdout(), &written))?;
+            }
             if code == EXIT_USAGE {
                 eprintln!("ldbsalvage: nothing readable in {} file(s)", r.files.len());
             }
@@ -247,30 +320,69 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 write_report(r, rp)?;
             }
             let report_to_stdout = report.as_ref().is_some_and(|p| p.as_os_str() == "-");
+            let code = if s.rebuild_refused.is_some() {
+                EXIT_USAGE
+            } else {
+                exit_for(r)
+            };
             if !quiet && !to_stdout && !report_to_stdout {
-                print!("{}", summary::render(r));
-                if let Some(c) = &r.salvage {
-                    println!(
-                        "Exported {} records ({} view) and {} unverified entries to {}",
-                        c.records, c.view, c.unverified, c.out
-                    );
-                    if let Some(rb) = &c.rebuilt {
-                        println!(
-                            "Rebuilt store: {} keys in {} tables at {}",
-                            rb.keys, rb.tables, rb.path
-                        );
-                    }
+                let mut reports: Vec<String> = Vec::new();
+                if !to_stdout {
+                    reports.push(out.join("report.json").display().to_string());
                 }
+                reports.extend(report.iter().map(|p| p.display().to_string()));
+                let written = Written {
+                    reports,
+                    exit_code: code,
+                };
+                print_stdout(&summary::render(r, Style::for_stdout(), &written))?;
             }
             if let Some(why) = &s.rebuild_refused {
                 eprintln!("ldbsalvage: {why}");
                 return Ok(EXIT_USAGE);
             }
-            let code = exit_for(r);
             if code == EXIT_USAGE {
                 eprintln!("ldbsalvage: nothing readable in {}", path.display());
             }
             Ok(code)
         }
+        Command::Inspect { file, json, kind } => {
+            let listing = inspect::inspect(&file, kind.map(InspectKind::from))
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            let mut out = std::io::stdout().lock();
+            let written = if json {
+                listing.write_json(&mut out)
+            } else {
+                listing.write_text(&mut out, &Style::for_stdout())
+            };
+            ignore_broken_pipe(written)?;
+            Ok(if listing.damaged {
+                EXIT_DAMAGE
+            } else {
+                EXIT_OK
+            })
+        }
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ldbsalvage", &mut buf);
+            let mut out = std::io::stdout().lock();
+            ignore_broken_pipe(out.write_all(&buf).and_then(|_| out.flush()))?;
+            Ok(EXIT_OK)
+        }
     }
+}
+
+/// A reader that stops early (`| head`) is not an error of ours.
+fn ignore_broken_pipe(r: std::io::Result<()>) -> Result<(), CliError> {
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::usage(format!("writing to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn print_stdout(s: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    ignore_broken_pipe(out.write_all(s.as_bytes()).and_then(|_| out.flush()))
 }

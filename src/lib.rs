@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod format;
+pub mod inspect;
 pub mod progress;
 pub mod report;
 pub mod salvage;

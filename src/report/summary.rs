@@ -1,8 +1,84 @@
-//! The human summary printed after a run: one line per file, totals, and in
-//! plain words what was lost.
+//! The human summary printed after `scan` and `salvage`: a table of the
+//! files with totals, then in plain words what was damaged, what was lost and
+//! what to requeue, where the outputs are, and a one-line verdict.
+//!
+//! It is meant to be read at 3 a.m. and pasted into an incident ticket, so it
+//! stays plain text: colour (ANSI SGR codes) is added only when stdout is a
+//! terminal, never when `NO_COLOR` is set (to any value) or `TERM=dumb`, and
+//! every coloured word also says what it means without the colour. Long lists
+//! are cut after [`MAX_LINES`] items with a pointer to `report.json`.
 
-use super::Report;
+use super::{Class, FileReport, KeyRange, Report, Requeue};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use std::fmt::Write;
+
+/// Items shown per list (damaged ranges, requeue items) before the rest is
+/// left to the report.
+pub const MAX_LINES: usize = 20;
+/// Characters of a key shown before it is cut with `...`.
+pub const KEY_CHARS: usize = 48;
+
+/// Whether to colour, decided once for a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub const PLAIN: Style = Style { color: false };
+
+    /// Colour for stdout: only on a terminal, never with `NO_COLOR` set (any
+    /// value, even empty) or `TERM=dumb`.
+    pub fn for_stdout() -> Style {
+        use std::io::IsTerminal;
+        Style {
+            color: color_wanted(
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").is_some(),
+                std::env::var_os("TERM").is_some_and(|t| t == "dumb"),
+            ),
+        }
+    }
+
+    fn paint(&self, sgr: &str, s: &str) -> String {
+        if self.color && !s.is_empty() {
+            format!("\x1b[{sgr}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    pub fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    pub fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    pub fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+
+    /// A damage class word (or a count of that class, when non-zero) in its
+    /// colour: garbled red, torn yellow.
+    pub fn class(&self, c: Class, s: &str) -> String {
+        match c {
+            Class::Torn => self.yellow(s),
+            Class::Garbled => self.red(s),
+        }
+    }
+}
+
+/// The colour decision, apart from the environment so it can be tested.
+pub fn color_wanted(stdout_is_terminal: bool, no_color_set: bool, term_dumb: bool) -> bool {
+    stdout_is_terminal && !no_color_set && !term_dumb
+}
 
 pub fn human_size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -19,46 +95,224 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
-pub fn render(r: &Report) -> String {
+/// A key for people: quoted text when it is valid UTF-8 (control characters
+/// escaped), `base64:…` otherwise, cut after [`KEY_CHARS`] characters with
+/// `...`. The exact bytes are in the report.
+pub fn show_key(b: &[u8]) -> String {
+    let (s, prefix) = match std::str::from_utf8(b) {
+        Ok(s) => (format!("{s:?}"), ""),
+        Err(_) => (STANDARD.encode(b), "base64:"),
+    };
+    let mut out = String::from(prefix);
+    if s.chars().count() > KEY_CHARS {
+        out.extend(s.chars().take(KEY_CHARS));
+        out.push_str("...");
+    } else {
+        out.push_str(&s);
+    }
+    out
+}
+
+/// A key range in words: `keys after "a" up to and including "b"`.
+pub fn show_key_range(r: &KeyRange) -> String {
+    let lo = match &r.first {
+        None => "from the first key".to_string(),
+        Some(k) if r.first_exclusive => format!("after {}", show_key(k)),
+        Some(k) => format!("from {}", show_key(k)),
+    };
+    let hi = match &r.last {
+        None => "to the last key".to_string(),
+        Some(k) => format!("up to and including {}", show_key(k)),
+    };
+    format!("keys {lo} {hi}")
+}
+
+fn seq_range(first: u64, last: Option<u64>) -> String {
+    match last {
+        Some(l) if l == first => format!("write with sequence number {first} (1 write)"),
+        Some(l) => format!(
+            "writes with sequence numbers {first} to {l} ({} writes)",
+            l.saturating_sub(first).saturating_add(1)
+        ),
+        None => format!("writes from sequence number {first} on (how many is unknown)"),
+    }
+}
+
+/// Entries lost in a file as far as the damage says: `12`, `12+` when some
+/// damaged range does not say, `?` when none does.
+fn lost_cell(f: &FileReport) -> String {
+    let known: u64 = f.damage.iter().filter_map(|d| d.lost_entries).sum();
+    let unknown = f.damage.iter().any(|d| d.lost_entries.is_none());
+    match (unknown, known) {
+        (false, n) => n.to_string(),
+        (true, 0) => "?".to_string(),
+        (true, n) => format!("{n}+"),
+    }
+}
+
+fn has_entries(f: &FileReport) -> bool {
+    f.scanned && matches!(f.kind, "log" | "table")
+}
+
+/// Right-align `s` in `w` columns, then colour it (so codes do not upset the
+/// alignment).
+fn cell(style: &Style, s: &str, w: usize, paint: impl Fn(&Style, &str) -> String) -> String {
+    let pad = w.saturating_sub(s.chars().count());
+    format!("{}{}", " ".repeat(pad), paint(style, s))
+}
+
+fn plain(_: &Style, s: &str) -> String {
+    s.to_string()
+}
+
+/// What the command knows beyond the report: the report files it wrote and
+/// the exit status it will return.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    pub reports: Vec<String>,
+    pub exit_code: u8,
+}
+
+/// Render the summary.
+pub fn render(r: &Report, style: Style, written: &Written) -> String {
     let mut s = String::new();
-    let w = r
+    table(&mut s, r, &style);
+    damage(&mut s, r, &style);
+    lost(&mut s, r, &style, written);
+    outputs(&mut s, r, &style, written);
+    verdict(&mut s, r, &style, written.exit_code);
+    s
+}
+
+const HEAD: [&str; 10] = [
+    "file",
+    "kind",
+    "state",
+    "size",
+    "intact",
+    "torn",
+    "garbled",
+    "entries",
+    "lost",
+    "unverified",
+];
+
+fn table(s: &mut String, r: &Report, st: &Style) {
+    let name_w = r
         .files
         .iter()
-        .map(|f| f.name.len())
+        .map(|f| f.name.chars().count())
+        .chain([HEAD[0].len(), "total".len()])
         .max()
-        .unwrap_or(4)
-        .max(4);
-    let _ = writeln!(
-        s,
-        "{:<w$}  {:<8}  {:<8}  {:>10}  {:>8}  {:>6}  {:>7}  {:>8}",
-        "file", "kind", "state", "size", "intact", "torn", "garbled", "entries"
-    );
-    for f in &r.files {
-        let counts = if f.scanned {
-            format!(
-                "{:>8}  {:>6}  {:>7}  {:>8}",
-                f.records.intact, f.records.torn, f.records.garbled, f.entries
-            )
+        .unwrap_or(5);
+    let w = [name_w, 8, 8, 10, 7, 6, 8, 8, 6, 10];
+    let mut head = String::new();
+    for (i, h) in HEAD.iter().enumerate() {
+        if i > 0 {
+            head.push_str("  ");
+        }
+        if i < 3 {
+            let _ = write!(head, "{h:<width$}", width = w[i]);
         } else {
-            format!("{:>8}  {:>6}  {:>7}  {:>8}", "-", "-", "-", "-")
-        };
-        let _ = writeln!(
-            s,
-            "{:<w$}  {:<8}  {:<8}  {:>10}  {}",
+            let _ = write!(head, "{h:>width$}", width = w[i]);
+        }
+    }
+    let _ = writeln!(s, "{}", st.bold(head.trim_end()));
+    for f in &r.files {
+        let mut line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
             f.name,
             f.kind,
             f.state.unwrap_or("-"),
             human_size(f.size),
-            counts
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
         );
+        if f.scanned {
+            let c = &f.records;
+            let _ = write!(
+                line,
+                "  {}  {}  {}",
+                cell(st, &c.intact.to_string(), w[4], plain),
+                cell(st, &c.torn.to_string(), w[5], |st, x| if c.torn > 0 {
+                    st.yellow(x)
+                } else {
+                    x.to_string()
+                }),
+                cell(st, &c.garbled.to_string(), w[6], |st, x| if c.garbled > 0 {
+                    st.red(x)
+                } else {
+                    x.to_string()
+                }),
+            );
+            if has_entries(f) {
+                let _ = write!(
+                    line,
+                    "  {:>w7$}  {:>w8$}  {:>w9$}",
+                    f.entries,
+                    lost_cell(f),
+                    f.unverified_entries,
+                    w7 = w[7],
+                    w8 = w[8],
+                    w9 = w[9]
+                );
+            } else {
+                let _ = write!(
+                    line,
+                    "  {:>w7$}  {:>w8$}  {:>w9$}",
+                    "-",
+                    "-",
+                    "-",
+                    w7 = w[7],
+                    w8 = w[8],
+                    w9 = w[9]
+                );
+            }
+        } else {
+            let _ = write!(
+                line,
+                "  {:>w4$}  {:>w5$}  {:>w6$}  {:>w7$}  {:>w8$}  {:>w9$}",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                w4 = w[4],
+                w5 = w[5],
+                w6 = w[6],
+                w7 = w[7],
+                w8 = w[8],
+                w9 = w[9]
+            );
+        }
+        let _ = writeln!(s, "{}", line.trim_end());
         if let Some(e) = &f.error {
-            let _ = writeln!(s, "  ! {e}");
+            let _ = writeln!(s, "  ! {}: {}", f.name, st.red(e));
         }
     }
     let t = &r.summary;
-    let _ = writeln!(
-        s,
-        "{:<w$}  {:<8}  {:<8}  {:>10}  {:>8}  {:>6}  {:>7}  {:>8}",
+    let lost_known: u64 = r
+        .files
+        .iter()
+        .flat_map(|f| &f.damage)
+        .filter_map(|d| d.lost_entries)
+        .sum();
+    let lost_unknown = r
+        .files
+        .iter()
+        .filter(|f| has_entries(f))
+        .flat_map(|f| &f.damage)
+        .any(|d| d.lost_entries.is_none());
+    let lost_total = match (lost_unknown, lost_known) {
+        (false, n) => n.to_string(),
+        (true, 0) => "?".to_string(),
+        (true, n) => format!("{n}+"),
+    };
+    let line = format!(
+        "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}  {:>w5$}  {:>w6$}  {:>w7$}  {:>w8$}  {:>w9$}",
         "total",
         format!("{} files", t.files),
         "",
@@ -66,51 +320,458 @@ pub fn render(r: &Report) -> String {
         t.records.intact,
         t.records.torn,
         t.records.garbled,
-        t.entries
+        t.entries,
+        lost_total,
+        t.unverified_entries,
+        w0 = w[0],
+        w1 = w[1],
+        w2 = w[2],
+        w3 = w[3],
+        w4 = w[4],
+        w5 = w[5],
+        w6 = w[6],
+        w7 = w[7],
+        w8 = w[8],
+        w9 = w[9]
     );
-    s.push('\n');
-    let damaged: Vec<_> = r.files.iter().filter(|f| !f.damage.is_empty()).collect();
-    if damaged.is_empty() && !r.has_damage() {
-        let _ = writeln!(s, "No damage found.");
-        return s;
+    let _ = writeln!(s, "{}", st.bold(&line));
+    let _ = writeln!(
+        s,
+        "{}",
+        st.dim("intact/torn/garbled count log records and MANIFEST edits, data blocks for tables;")
+    );
+    let _ = writeln!(
+        s,
+        "{}",
+        st.dim(
+            "entries: intact (exported); lost: in damaged units (? unknown, N+ at least N); \
+             unverified: read from damaged bytes."
+        )
+    );
+}
+
+fn damage(s: &mut String, r: &Report, st: &Style) {
+    let damaged: Vec<&FileReport> = r.files.iter().filter(|f| !f.damage.is_empty()).collect();
+    if damaged.is_empty() {
+        return;
     }
-    for f in damaged {
+    let _ = writeln!(s, "\n{}", st.bold("Damage"));
+    let mut shown = 0usize;
+    let total: usize = damaged.iter().map(|f| f.damage.len()).sum();
+    'outer: for f in damaged {
         for d in &f.damage {
-            let _ = write!(
-                s,
-                "{}: {} bytes {} at offset {} ({})",
+            if shown == MAX_LINES {
+                break 'outer;
+            }
+            shown += 1;
+            let mut line = format!(
+                "  {}  {}  {} bytes at offset {}: {}",
                 f.name,
+                st.class(d.class, d.class.as_str()),
                 d.length,
-                d.class.as_str(),
                 d.offset,
                 d.reason
             );
-            if let Some(n) = d.lost_entries {
-                let _ = write!(s, ", {n} entries lost");
+            match d.lost_entries {
+                Some(0) => line.push_str(" (no entries lost)"),
+                Some(1) => line.push_str(" (1 entry lost)"),
+                Some(n) => {
+                    let _ = write!(line, " ({n} entries lost)");
+                }
+                None => {}
             }
-            s.push('\n');
+            let _ = writeln!(s, "{line}");
         }
     }
-    for l in &r.lost.sequence_ranges {
-        match l.last {
-            Some(last) => {
+    if total > shown {
+        let _ = writeln!(
+            s,
+            "  ... and {} more damaged ranges (all of them are in the report's files[].damage)",
+            total - shown
+        );
+    }
+}
+
+/// One thing to requeue, in words.
+fn requeue_line(q: &Requeue) -> String {
+    match q {
+        Requeue::SequenceRange {
+            first,
+            last,
+            file,
+            reason,
+        } => format!("{} in {file}: {reason}", seq_range(*first, *last)),
+        Requeue::KeyRange {
+            range,
+            file,
+            reason,
+        } => format!("{} in {file}: {reason}", show_key_range(range)),
+    }
+}
+
+fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
+    // `salvage` lists everything to requeue; `scan` knows the sequence
+    // ranges and the key ranges of damaged table blocks.
+    let items: Vec<Requeue> = match &r.requeue {
+        Some(q) => q.clone(),
+        None => {
+            let mut v: Vec<Requeue> = r
+                .lost
+                .sequence_ranges
+                .iter()
+                .map(|l| Requeue::SequenceRange {
+                    first: l.first,
+                    last: l.last,
+                    file: l.file.clone(),
+                    reason: l.reason.clone(),
+                })
+                .collect();
+            for f in &r.files {
+                for d in &f.damage {
+                    if let Some(k) = &d.key_range {
+                        v.push(Requeue::KeyRange {
+                            range: k.clone(),
+                            file: f.name.clone(),
+                            reason: d.reason.clone(),
+                        });
+                    }
+                }
+            }
+            v
+        }
+    };
+    let unverified = r.summary.unverified_entries;
+    let suspect = r.salvage.as_ref().map_or(0, |c| c.suspect_newer_keys);
+    let store_lost = r
+        .store
+        .as_ref()
+        .is_some_and(|i| !i.missing_tables.is_empty());
+    if items.is_empty() && unverified == 0 && suspect == 0 && !store_lost {
+        return;
+    }
+    let _ = writeln!(s, "\n{}", st.bold("What was lost, and what to requeue"));
+    if items.is_empty() {
+        let _ = writeln!(
+            s,
+            "  No lost writes could be located by sequence number or key."
+        );
+    }
+    for q in items.iter().take(MAX_LINES) {
+        let _ = writeln!(s, "  - {}", requeue_line(q));
+    }
+    if items.len() > MAX_LINES {
+        let _ = writeln!(
+            s,
+            "  ... and {} more (all of them are in the report)",
+            items.len() - MAX_LINES
+        );
+    }
+    if unverified > 0 {
+        let whose = if r.salvage.is_some() {
+            "they are kept"
+        } else {
+            "salvage keeps them"
+        };
+        let _ = writeln!(
+            s,
+            "  {unverified} entries were read from damaged bytes: {whose} apart in unverified.jsonl,\n  \
+             never in records.jsonl. Check them before trusting any."
+        );
+    }
+    if suspect > 0 {
+        let _ = writeln!(
+            s,
+            "  {suspect} keys in records.jsonl are flagged \"suspect_newer\": a newer write of them\n  \
+             was among the damaged bytes, so their exported value may be stale."
+        );
+    }
+    if !items.is_empty() {
+        match (r.requeue.is_some(), written.reports.first()) {
+            (true, Some(p)) => {
                 let _ = writeln!(
                     s,
-                    "Lost writes: sequence {}..={} ({} writes) in {}",
-                    l.first,
-                    last,
-                    last - l.first + 1,
-                    l.file
+                    "  For a replay job: jq -c '.requeue[]' {}",
+                    shell_word(p)
                 );
             }
-            None => {
+            (true, None) => {}
+            (false, _) => {
                 let _ = writeln!(
                     s,
-                    "Lost writes: sequence {} onwards (how many is unknown) in {}",
-                    l.first, l.file
+                    "  Run `ldbsalvage salvage` for the export and the full requeue list."
                 );
             }
         }
     }
-    s
+}
+
+/// Quote a path for pasting into a shell when it needs it.
+fn shell_word(p: &str) -> String {
+    let safe = !p.is_empty()
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,@%=".contains(&b));
+    if safe {
+        p.to_string()
+    } else {
+        format!("'{}'", p.replace('\'', r"'\''"))
+    }
+}
+
+fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
+    let mut lines: Vec<(String, String)> = Vec::new();
+    if let Some(c) = &r.salvage {
+        if c.out == "-" {
+            lines.push((
+                "records.jsonl".into(),
+                format!("stdout: {} records, {} view", c.records, c.view),
+            ));
+        } else {
+            let dir = std::path::Path::new(&c.out);
+            lines.push((
+                "records.jsonl".into(),
+                format!(
+                    "{}  ({} records, {} view)",
+                    dir.join("records.jsonl").display(),
+                    c.records,
+                    c.view
+                ),
+            ));
+            lines.push((
+                "unverified.jsonl".into(),
+                format!(
+                    "{}  ({} entries)",
+                    dir.join("unverified.jsonl").display(),
+                    c.unverified
+                ),
+            ));
+        }
+        if let Some(rb) = &c.rebuilt {
+            lines.push((
+                "rebuilt store".into(),
+                format!(
+                    "{}  ({} keys in {} {}, last sequence {})",
+                    rb.path,
+                    rb.keys,
+                    rb.tables,
+                    if rb.tables == 1 { "table" } else { "tables" },
+                    rb.last_sequence
+                ),
+            ));
+        }
+    }
+    for p in &written.reports {
+        lines.push(("report.json".into(), p.clone()));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n{}", st.bold("Outputs"));
+    let w = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in lines {
+        let _ = writeln!(s, "  {k:<w$}  {v}");
+    }
+}
+
+fn verdict(s: &mut String, r: &Report, st: &Style, code: u8) {
+    s.push('\n');
+    let readable = r.files.iter().any(|f| f.scanned && f.error.is_none());
+    if !readable {
+        let _ = writeln!(
+            s,
+            "{}",
+            st.red(&format!(
+                "Nothing readable in {} file(s) (exit status {code}).",
+                r.files.len()
+            ))
+        );
+    } else if !r.has_damage() {
+        let _ = writeln!(
+            s,
+            "{}",
+            st.green(&format!("No damage found (exit status {code})."))
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "{} {}",
+            st.red(&format!(
+                "Damage found in {} of {} files (exit status {code}).",
+                r.summary.damaged_files, r.summary.files
+            )),
+            if r.salvage.is_some() {
+                "Every intact entry was exported."
+            } else {
+                "Nothing was written but the report."
+            }
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Damage, Lost, LostSeqRange};
+
+    fn file(name: &str, kind: &'static str, damage: Vec<Damage>) -> FileReport {
+        let mut records = crate::report::Counts {
+            intact: 3,
+            ..Default::default()
+        };
+        for d in &damage {
+            records.add(Some(d.class));
+        }
+        FileReport {
+            name: name.into(),
+            path: format!("db/{name}"),
+            kind,
+            state: Some("live"),
+            size: 4096,
+            records,
+            blocks: None,
+            entries: 7,
+            unverified_entries: if damage.is_empty() { 0 } else { 2 },
+            sequences: None,
+            damage,
+            error: None,
+            scanned: true,
+        }
+    }
+
+    fn damaged_report() -> Report {
+        let mut d = Damage::new(180, 309, Class::Garbled, "checksum mismatch");
+        d.lost_entries = Some(5);
+        let t = Damage::new(900, 100, Class::Torn, "record cut short by end of file");
+        let lost = Lost {
+            sequence_ranges: vec![LostSeqRange {
+                first: 84,
+                last: Some(88),
+                writes: Some(5),
+                file: "000004.log".into(),
+                reason: "checksum mismatch".into(),
+            }],
+            ..Default::default()
+        };
+        Report::new(
+            vec!["db".into()],
+            vec![file("000004.log", "log", vec![d, t])],
+            lost,
+        )
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(color_wanted(true, false, false));
+        assert!(!color_wanted(false, false, false));
+        assert!(!color_wanted(true, true, false));
+        assert!(!color_wanted(true, false, true));
+    }
+
+    #[test]
+    fn plain_has_no_escapes_and_colour_does() {
+        let r = damaged_report();
+        let plain = render(
+            &r,
+            Style::PLAIN,
+            &Written {
+                exit_code: 1,
+                ..Default::default()
+            },
+        );
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(
+            plain.contains("garbled  309 bytes at offset 180"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("writes with sequence numbers 84 to 88 (5 writes) in 000004.log"),
+            "{plain}"
+        );
+        // 5 known lost entries plus a torn range that does not say.
+        assert!(plain.contains("5+"), "{plain}");
+        assert!(plain.contains("Damage found in 1 of 1 files (exit status 1)."));
+        let colour = render(
+            &r,
+            Style { color: true },
+            &Written {
+                exit_code: 1,
+                ..Default::default()
+            },
+        );
+        assert!(colour.contains("\x1b[31mgarbled\x1b[0m"), "{colour}");
+        assert!(colour.contains("\x1b[33mtorn\x1b[0m"), "{colour}");
+    }
+
+    #[test]
+    fn healthy_says_so() {
+        let r = Report::new(
+            vec!["db".into()],
+            vec![file("000003.log", "log", vec![])],
+            Lost::default(),
+        );
+        let plain = render(
+            &r,
+            Style::PLAIN,
+            &Written {
+                exit_code: 0,
+                ..Default::default()
+            },
+        );
+        assert!(
+            plain.contains("No damage found (exit status 0)."),
+            "{plain}"
+        );
+        assert!(!plain.contains("What was lost"), "{plain}");
+        let colour = render(
+            &r,
+            Style { color: true },
+            &Written {
+                exit_code: 0,
+                ..Default::default()
+            },
+        );
+        assert!(colour.contains("\x1b[32mNo damage found"), "{colour}");
+    }
+
+    #[test]
+    fn keys_as_text_or_base64_and_cut() {
+        assert_eq!(show_key(b"acct:012"), "\"acct:012\"");
+        assert_eq!(show_key(&[0xff, 0x00, 0x01]), "base64:/wAB");
+        assert_eq!(show_key(b"a\0b"), "\"a\\0b\"");
+        let long = vec![b'k'; 200];
+        let s = show_key(&long);
+        assert!(
+            s.ends_with("...") && s.chars().count() == KEY_CHARS + 3,
+            "{s}"
+        );
+        let r = KeyRange {
+            first: Some(b"a".to_vec()),
+            first_exclusive: true,
+            last: None,
+        };
+        assert_eq!(show_key_range(&r), "keys after \"a\" to the last key");
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let mut r = damaged_report();
+        r.files[0].damage = (0..50)
+            .map(|i| Damage::new(i * 10, 5, Class::Garbled, "checksum mismatch"))
+            .collect();
+        let plain = render(
+            &r,
+            Style::PLAIN,
+            &Written {
+                exit_code: 1,
+                ..Default::default()
+            },
+        );
+        assert!(plain.contains("... and 30 more damaged ranges"), "{plain}");
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("/srv/out/report.json"), "/srv/out/report.json");
+        assert_eq!(shell_word("/srv/my out/r.json"), "'/srv/my out/r.json'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
 }

@@ -230,6 +230,17 @@ impl Lines {
     }
 }
 
+impl Drop for Lines {
+    /// On an early return the writer thread still owns its output: wait for
+    /// it, so the uncommitted temporary file is removed before we exit.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 /// An intact entry kept for the latest view.
 struct Kept {
     seq: u64,

@@ -1,0 +1,404 @@
+//! What a person at a terminal (or a log file) sees: no escape codes when
+//! the output is not a terminal, colour only on one and never with
+//! `NO_COLOR`, the summary's sections, help with examples and exit codes on
+//! every command, completions, and a reader that stops early.
+
+mod common;
+
+use common::*;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const ESC: &[u8] = b"\x1b[";
+
+fn has_escape(b: &[u8]) -> bool {
+    b.windows(ESC.len()).any(|w| w == ESC)
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    fixtures_dir().join(name).join("db")
+}
+
+/// Every command that prints for people, with pipes for stdout and stderr.
+fn human_runs(tmp: &Path) -> Vec<Vec<OsString>> {
+    let out = tmp.join("out");
+    let out2 = tmp.join("out2");
+    vec![
+        vec!["scan".into(), fixture("stale-resurrect").into()],
+        vec!["scan".into(), fixture("log-healthy").into()],
+        vec![
+            "salvage".into(),
+            fixture("table-truncated").into(),
+            "--out".into(),
+            out.into(),
+            "--rebuild".into(),
+        ],
+        vec![
+            "salvage".into(),
+            fixture("stale-resurrect").into(),
+            "--out".into(),
+            out2.into(),
+        ],
+        vec![
+            "inspect".into(),
+            fixture("log-bad-crc").join("000003.log").into(),
+        ],
+        vec![
+            "inspect".into(),
+            fixture("table-bitflip").join("000005.ldb").into(),
+        ],
+    ]
+}
+
+#[test]
+fn no_escape_codes_through_pipes() {
+    let tmp = tempfile::tempdir().unwrap();
+    for a in human_runs(tmp.path()) {
+        // Whatever the environment says about colour.
+        let o = Command::new(bin())
+            .args(&a)
+            .env_remove("NO_COLOR")
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(code(&o) <= 1, "{}", describe(&a, &o));
+        assert!(!o.stdout.is_empty(), "{}", describe(&a, &o));
+        assert!(
+            !has_escape(&o.stdout),
+            "escape codes on a piped stdout: {}",
+            describe(&a, &o)
+        );
+        assert!(
+            !has_escape(&o.stderr),
+            "escape codes (progress?) on a piped stderr: {}",
+            describe(&a, &o)
+        );
+    }
+}
+
+/// Run `args` with stdout on a pseudo-terminal (util-linux `script`), stderr
+/// to /dev/null so the progress bar's own cursor codes stay out of it.
+/// `None` when `script` is not available.
+fn on_a_terminal(args: &[&OsStr], no_color: Option<&str>) -> Option<Vec<u8>> {
+    let mut cmd = shell_quote(OsStr::new(bin()));
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(a));
+    }
+    cmd.push_str(" 2>/dev/null");
+    let mut c = Command::new("script");
+    c.args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    if let Some(v) = no_color {
+        c.env("NO_COLOR", v);
+    }
+    let o = c.output().ok()?;
+    if !o.status.success() && o.status.code() != Some(1) {
+        // No usable `script` (or no pty): nothing to test here.
+        eprintln!(
+            "skipping the terminal check: script exited {:?}: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return None;
+    }
+    Some(o.stdout)
+}
+
+fn shell_quote(s: &OsStr) -> String {
+    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let db = fixture("stale-resurrect");
+    let log = db.join("000004.log");
+    let healthy = fixture("log-healthy");
+    let runs: [&[&OsStr]; 3] = [
+        &["scan".as_ref(), db.as_os_str()],
+        &["scan".as_ref(), healthy.as_os_str()],
+        &["inspect".as_ref(), log.as_os_str()],
+    ];
+    for a in runs {
+        let Some(tty) = on_a_terminal(a, None) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&tty);
+        assert!(
+            has_escape(&tty),
+            "no colour on a terminal for {a:?}:\n{text}"
+        );
+        // The damage words are red/yellow, the all-clear green.
+        assert!(
+            text.contains("\x1b[31m") || text.contains("\x1b[32m"),
+            "{a:?}:\n{text}"
+        );
+        // NO_COLOR with any value, even empty, turns it off.
+        for v in ["1", "", "false"] {
+            let plain = on_a_terminal(a, Some(v)).unwrap();
+            assert!(
+                !has_escape(&plain),
+                "colour with NO_COLOR={v:?} for {a:?}:\n{}",
+                String::from_utf8_lossy(&plain)
+            );
+            // Same words, only without colour.
+            assert_eq!(
+                String::from_utf8_lossy(&plain),
+                strip_sgr(&text),
+                "{a:?} NO_COLOR={v:?}"
+            );
+        }
+    }
+}
+
+fn strip_sgr(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\x1b' && it.peek() == Some(&'[') {
+            for d in it.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn salvage_summary_says_what_was_lost_and_where_things_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let db = fixture("stale-resurrect");
+    let a = [
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--rebuild".as_ref(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+    let s = String::from_utf8(o.stdout).unwrap();
+    for needle in [
+        "000004.log",
+        "garbled",
+        "total",
+        "What was lost, and what to requeue",
+        "writes with sequence numbers 84 to 88 (5 writes) in 000004.log: checksum mismatch",
+        "unverified.jsonl",
+        "suspect_newer",
+        "jq -c '.requeue[]'",
+        "Outputs",
+        "Damage found in 1 of 4 files (exit status 1)",
+    ] {
+        assert!(s.contains(needle), "summary lacks {needle:?}:\n{s}");
+    }
+    for f in ["records.jsonl", "unverified.jsonl", "report.json", "db"] {
+        let p = out.join(f).display().to_string();
+        assert!(s.contains(&p), "summary does not say where {f} is:\n{s}");
+    }
+    // The per-file line carries intact/torn/garbled, entries, lost, unverified.
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("000004.log"))
+        .expect("no line for 000004.log");
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "000004.log",
+            "log",
+            "live",
+            "995",
+            "B",
+            "4",
+            "0",
+            "3",
+            "9",
+            "12",
+            "12"
+        ],
+        "{s}"
+    );
+
+    // A key range for a cut table.
+    let out = tmp.path().join("out3");
+    let db = fixture("table-truncated");
+    let a = [
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    let o = run(a);
+    let s = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        s.contains("keys from \"user:00360\" to the last key in 000005.ldb"),
+        "{s}"
+    );
+}
+
+#[test]
+fn scan_summary_of_a_healthy_store() {
+    let db = fixture("log-healthy");
+    let a = ["scan".as_ref(), db.as_os_str()];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_OK);
+    let s = String::from_utf8(o.stdout).unwrap();
+    assert!(s.contains("No damage found (exit status 0)."), "{s}");
+    assert!(!s.contains("What was lost"), "{s}");
+}
+
+#[test]
+fn help_everywhere_with_examples_and_exit_codes() {
+    for a in [
+        vec!["--help"],
+        vec!["help"],
+        vec!["scan", "--help"],
+        vec!["salvage", "--help"],
+        vec!["inspect", "--help"],
+        vec!["completions", "--help"],
+        vec!["help", "inspect"],
+    ] {
+        let o = run(&a);
+        assert_eq!(code(&o), EXIT_OK, "{}", describe(&a, &o));
+        let h = String::from_utf8_lossy(&o.stdout);
+        assert!(h.contains("Example"), "{a:?}: no example:\n{h}");
+        assert!(h.contains("Exit status: 0 "), "{a:?}: no exit codes:\n{h}");
+        assert!(h.contains("2 usage error"), "{a:?}:\n{h}");
+        if a[0] != "completions" {
+            assert!(h.contains("1 damage found"), "{a:?}:\n{h}");
+        }
+    }
+    let o = run(["--version"]);
+    assert_eq!(code(&o), EXIT_OK);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let o = run(["completions", "bash"]);
+    assert_eq!(code(&o), EXIT_OK);
+    let s = String::from_utf8(o.stdout).unwrap();
+    for w in ["salvage", "scan", "inspect", "--rebuild", "complete -F"] {
+        assert!(s.contains(w), "bash completion lacks {w:?}");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = run(["completions", shell]);
+        assert_eq!(code(&o), EXIT_OK, "{shell}");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("salvage"),
+            "{shell}"
+        );
+    }
+    let o = run(["completions", "tcsh"]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    assert!(o.stdout.is_empty());
+}
+
+/// `ldbsalvage ... | head`: a closed stdout ends the output quietly, with
+/// the exit status the run earned, and no panic.
+#[test]
+fn a_reader_that_stops_early() {
+    let log = fixture("log-healthy").join("000003.log");
+    let db = fixture("log-healthy");
+    let runs: [&[&OsStr]; 3] = [
+        &["inspect".as_ref(), log.as_os_str()],
+        &["inspect".as_ref(), log.as_os_str(), "--json".as_ref()],
+        &["scan".as_ref(), db.as_os_str()],
+    ];
+    for a in runs {
+        let mut child = Command::new(bin())
+            .args(a)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the program writes anything.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{a:?}: {err}");
+        assert_eq!(o.status.code(), Some(EXIT_OK), "{a:?}: {err}");
+    }
+}
+
+/// The README's incident walk-through pastes real output: it must stay what
+/// the tool prints (with the walk-through's /tmp/incident in place of this
+/// test's directory).
+#[test]
+fn readme_walkthrough_is_real_output() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let inc = tmp.path().join("incident");
+    std::fs::create_dir(&inc).unwrap();
+    let (_t, db) = copy_fixture_db("stale-resurrect");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&db)
+        .arg(inc.join("db"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let inc_s = inc.display().to_string();
+    let commands = [
+        "ldbsalvage scan /tmp/incident/db --report /tmp/incident/scan.json",
+        "ldbsalvage inspect /tmp/incident/db/000004.log",
+        "ldbsalvage salvage /tmp/incident/db --out /tmp/incident/out --rebuild",
+    ];
+    for c in commands {
+        let pasted =
+            pasted_output(&readme, c).unwrap_or_else(|| panic!("README has no output of `{c}`"));
+        let args: Vec<String> = c
+            .split_whitespace()
+            .skip(1)
+            .map(|a| a.replace("/tmp/incident", &inc_s))
+            .collect();
+        let o = run(&args);
+        let got = String::from_utf8(o.stdout)
+            .unwrap()
+            .replace(&inc_s, "/tmp/incident");
+        assert_eq!(
+            got, pasted,
+            "README.md's output of `{c}` is not what it prints now: paste it again"
+        );
+    }
+    let report = std::fs::read_to_string(inc.join("out/report.json")).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let pasted: Vec<serde_json::Value> =
+        pasted_output(&readme, "jq -c '.requeue[]' /tmp/incident/out/report.json")
+            .expect("README has no requeue output")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(
+        &pasted,
+        r["requeue"].as_array().unwrap(),
+        "README's requeue lines"
+    );
+}
+
+/// The lines after `$ COMMAND` in a console block, up to the next prompt or
+/// the end of the block.
+fn pasted_output(readme: &str, command: &str) -> Option<String> {
+    let start = readme.find(&format!("$ {command}\n"))? + command.len() + 3;
+    let mut out = String::new();
+    for line in readme[start..].lines() {
+        if line.starts_with("$ ") || line.starts_with("```") {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Some(out)
+}
