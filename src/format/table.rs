@@ -957,11 +957,17 @@ fn classify_indexes(
         let mut end_prev = 0u64;
         let mut matches = 0usize;
         let mut ordered = true;
+        // Handles that tile the file from offset 0, each block right after
+        // the previous one's trailer: the layout a table's index describes,
+        // and still recognisable when bytes inserted or lost before the
+        // index moved every block away from where its handle says.
+        let mut chain = true;
         while let Some(Ok((_, v))) = it.next() {
             let Some(h) = BlockHandle::decode_exact(v) else {
                 ordered = false;
                 break;
             };
+            chain &= h.offset == end_prev;
             match h.end() {
                 Some(end) if h.offset >= end_prev && end <= f.handle.offset => end_prev = end,
                 _ => {
@@ -972,7 +978,7 @@ fn classify_indexes(
             matches += usize::from(known.contains(&h));
         }
         let abuts = end_prev == f.handle.offset || starts.contains(&end_prev);
-        if ordered && (matches > 0 || abuts || s.all_max_seq) {
+        if ordered && (matches > 0 || abuts || s.all_max_seq || chain) {
             f.kind = FoundKind::Index;
         }
     }
