@@ -349,8 +349,12 @@ impl<'a> Scanner<'a> {
         units.sort_by_key(|u| (u.handle.offset, u.handle.size));
         units.dedup_by_key(|u| u.handle);
         let mut protected = vec![(f.index, "the index block")];
-        // A metaindex handle the footer got wrong protects nothing.
-        if f.metaindex.end().is_some_and(|e| e <= f.index.offset) {
+        // A metaindex handle the footer got wrong protects nothing: no
+        // checksum covers the footer, so only a block that verifies there is
+        // taken for the metaindex.
+        if f.metaindex.end().is_some_and(|e| e <= f.index.offset)
+            && read_block(self.file, f.metaindex, self.opts.cap).is_ok()
+        {
             protected.push((f.metaindex, "the metaindex block"));
         }
         let mut covered_to = 0u64;
