@@ -526,8 +526,8 @@ struct Failures {
     test: String,
     list: Vec<String>,
     saved: usize,
-    /// Mutants showing a known, reported bug outside this test's reach (see
-    /// the `known_bug_*` tests), by bug; counted and printed, not failed.
+    /// Mutants showing a known, reported bug, by bug; counted and printed,
+    /// not failed (none at present: the two it held are fixed, see `known`).
     known: std::collections::BTreeMap<&'static str, (usize, String)>,
 }
 
@@ -541,7 +541,7 @@ const KB_INDEX_AS_DATA: &str = "index block exported as data after a shift";
 /// altered to point into a data block makes that data block rejected
 /// ("index points this data block into the metaindex block") although the
 /// index verifies and the metaindex named does not. `src/scan/table.rs`
-/// (`units`); repro: `known_bug_bad_metaindex_handle_rejects_data_block`.
+/// (`units`); test: `bad_metaindex_handle_does_not_reject_a_data_block`.
 const KB_FOOTER_METAINDEX: &str = "unverified footer metaindex handle rejects a data block";
 
 impl Failures {
@@ -1271,11 +1271,9 @@ fn pristine_layouts_are_understood() {
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs found by these tests, in code outside this branch's remit
-// (`src/format/table.rs`, `src/scan/table.rs`). Each asserts the right
-// behaviour, so it fails until the bug is fixed; the mutation tests above
-// count these cases (and only these) instead of failing on them. Run with
-// `cargo test --release --test mutation -- --ignored`.
+// Bugs these tests found (in `src/format/table.rs`, `src/scan/table.rs`),
+// now fixed: each test asserts the right behaviour on the mutant that
+// showed it.
 
 /// A table with bytes inserted near its start: every block (the index too)
 /// moves, the index no longer verifies at the footer's handle, discovery
