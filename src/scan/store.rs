@@ -207,18 +207,17 @@ pub fn scan_file_with(
     progress.file(&f.name);
     let progress = &|n| progress.bytes(n);
     let mut report = base_report(f);
-    let mut log = None;
-    let mut manifest = None;
-    let mut intact_blocks = Vec::new();
+    // What a file that is not (or cannot be) read yields.
+    let unread = |report| FileScan {
+        report,
+        log: None,
+        manifest: None,
+        intact_blocks: Vec::new(),
+    };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
     if !scanned_kind {
         progress(f.size);
-        return FileScan {
-            report,
-            log,
-            manifest,
-            intact_blocks,
-        };
+        return unread(report);
     }
     let opened = match f.not_regular {
         Some(what) => Err(format!(
@@ -231,15 +230,13 @@ pub fn scan_file_with(
         Err(e) => {
             report.error = Some(e);
             progress(f.size);
-            return FileScan {
-                report,
-                log,
-                manifest,
-                intact_blocks,
-            };
+            return unread(report);
         }
     };
     report.scanned = true;
+    let mut log = None;
+    let mut manifest = None;
+    let mut intact_blocks = Vec::new();
     match f.kind {
         FileKind::Log => {
             let s = logscan::scan(&file, f.size, sink, progress);
