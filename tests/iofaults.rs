@@ -550,3 +550,31 @@ fn files_truncated_after_listing() {
         }
     }
 }
+
+/// A "table" far larger than any LevelDB writes (here a sparse 3 GiB file)
+/// is reported and left unread instead of being loaded into memory; the
+/// rest of the store is still scanned.
+#[test]
+fn oversized_table_is_reported_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    fs::create_dir(&db).unwrap();
+    fs::copy(
+        fixtures_dir().join("log-healthy/db/000003.log"),
+        db.join("000003.log"),
+    )
+    .unwrap();
+    let big = fs::File::create(db.join("000005.ldb")).unwrap();
+    big.set_len(3 << 30).unwrap();
+    drop(big);
+    let inputs = list_inputs(std::slice::from_ref(&db)).unwrap();
+    let t = inputs.iter().find(|f| f.name == "000005.ldb").unwrap();
+    let started = Instant::now();
+    let s = scan_file(t, &mut Discard, &Silent);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let e = s.report.error.expect("an error for the oversized table");
+    assert!(e.contains("more than a LevelDB table can be"), "{e}");
+    assert!(!s.report.scanned);
+    let log = inputs.iter().find(|f| f.name == "000003.log").unwrap();
+    assert!(scan_file(log, &mut Discard, &Silent).report.entries > 0);
+}

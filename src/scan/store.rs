@@ -14,6 +14,10 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// Tables are read whole; LevelDB's are about 2 MiB (RocksDB's rarely pass
+/// 256 MiB).
+pub const MAX_TABLE_SIZE: u64 = 1 << 30;
+
 /// One file to look at.
 #[derive(Debug, Clone)]
 pub struct InputFile {
@@ -259,7 +263,18 @@ pub fn scan_file_with(
         FileKind::Table => {
             // A table is read whole: its blocks are verified in parallel and
             // discovery without a footer needs random access. LevelDB keeps
-            // tables near 2 MiB, so this is a per-file constant.
+            // tables near 2 MiB, so this is a per-file constant; a file far
+            // beyond any table LevelDB writes (a sparse file, say) is not
+            // allowed to take the machine's memory.
+            if f.size > MAX_TABLE_SIZE {
+                report.scanned = false;
+                report.error = Some(format!(
+                    "not read: {} bytes is more than a LevelDB table can be ({} bytes at most)",
+                    f.size, MAX_TABLE_SIZE
+                ));
+                progress(f.size);
+                return unread(report);
+            }
             let mut data = Vec::new();
             match (&file).take(f.size).read_to_end(&mut data) {
                 Ok(_) => {
