@@ -158,7 +158,7 @@ def main():
     table_store = make(f"tables-{table_mb}mb", table_mb, tables=True)
     res = {"log": bench_store(args, "log store (one large log)", log_store, reps),
            "tables": bench_store(args, "table store (snappy tables)", table_store, reps),
-           "growth": growth(args, reps, log_mb // 2)}
+           "growth": growth(args, reps, log_mb // 4)}
     with open(os.path.join(DATA, "results.json"), "w") as fh:
         json.dump(res, fh, indent=1)
     print(f"\nresults: {DATA}/results.json")
