@@ -248,7 +248,16 @@ pub fn table(data: &[u8]) {
     let small = TableOptions {
         cap: 4096,
         window: 256,
+        ordered: true,
     };
+    // The same bytes read as a store with its own comparator (no order check).
+    let mut sink = Collect::default();
+    let unordered = TableOptions {
+        ordered: false,
+        ..TableOptions::default()
+    };
+    let t = stable::scan_table_with(data, &mut sink, &unordered);
+    check_table("table (unordered)", &t, &sink, len);
     let mut sink = Collect::default();
     let t = stable::scan_table_with(data, &mut sink, &small);
     check_table("table (small window)", &t, &sink, len);
