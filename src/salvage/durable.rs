@@ -98,10 +98,33 @@ impl Write for DurableFile {
 }
 
 /// Write a whole file durably.
+///
+/// Only a regular file (or a name not yet taken) is replaced by rename: a
+/// rename onto `/dev/null`, a FIFO or a terminal would put a regular file
+/// where the device node was, breaking the machine for everyone after us
+/// (`--report /dev/null` once did exactly that). Those are written through.
+/// A symlink is followed, so its target is what gets replaced, not the link.
 pub fn write_file(dest: &Path, data: &[u8]) -> io::Result<()> {
-    let mut f = DurableFile::create(dest)?;
-    f.write_all(data)?;
-    f.commit()
+    let dest = match fs::symlink_metadata(dest) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(dest)?,
+        _ => dest.to_path_buf(),
+    };
+    match fs::metadata(&dest) {
+        Ok(m) if m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
+        Ok(m) if !m.is_file() => {
+            let mut f = OpenOptions::new().write(true).open(&dest)?;
+            f.write_all(data)?;
+            f.flush()
+        }
+        _ => {
+            let mut f = DurableFile::create(&dest)?;
+            f.write_all(data)?;
+            f.commit()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +140,48 @@ mod tests {
             f.write_all(b"partial").unwrap();
             assert!(temp_name(&dest).exists());
         }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_fifo_is_written_through_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_file(&fifo, b"report").unwrap();
+        assert_eq!(reader.join().unwrap(), b"report");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_symlink_keeps_pointing_at_the_new_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.json");
+        fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_file(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_file(dir.path(), b"x").is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
