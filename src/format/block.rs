@@ -200,6 +200,7 @@ impl<'a> Block<'a> {
             next_restart: 0,
             restart_at: NO_RESTART,
             key: Vec::with_capacity(64),
+            shared: 0,
             done: false,
         };
         it.load_restart();
@@ -210,6 +211,9 @@ impl<'a> Block<'a> {
 /// One entry: the key (borrowing the iterator) and the value (borrowing the
 /// block).
 pub type EntryResult<'k, 'v> = Result<(&'k [u8], &'v [u8]), BlockError>;
+
+/// An entry with the length of the prefix its key shares with the previous.
+pub type SharedEntryResult<'k, 'v> = Result<(usize, &'k [u8], &'v [u8]), BlockError>;
 
 /// Walks a block's entries, rebuilding each key into one reused buffer, so
 /// iterating allocates only while the longest key grows. After the first
@@ -223,6 +227,8 @@ pub struct BlockIter<'a> {
     /// Cached offset of restart `next_restart` (`NO_RESTART` past the last).
     restart_at: usize,
     key: Vec<u8>,
+    /// How many leading bytes the current key shares with the previous one.
+    shared: usize,
     done: bool,
 }
 
@@ -238,11 +244,19 @@ impl<'a> BlockIter<'a> {
     /// valid until the next call.
     #[allow(clippy::should_implement_trait)] // a lending iterator, unlike Iterator
     pub fn next(&mut self) -> Option<EntryResult<'_, 'a>> {
+        self.next_shared().map(|r| r.map(|(_, k, v)| (k, v)))
+    }
+
+    /// [`next`](Self::next), with how many leading bytes the key shares with
+    /// the previous key (0 for the first). Those bytes are equal, so an order
+    /// check can start after them: per entry it then costs the bytes that
+    /// changed, not the key's length, which a hostile block can make huge.
+    pub fn next_shared(&mut self) -> Option<SharedEntryResult<'_, 'a>> {
         if self.done {
             return None;
         }
         match self.step() {
-            Ok(Some(value)) => Some(Ok((&self.key, value))),
+            Ok(Some(value)) => Some(Ok((self.shared, &self.key, value))),
             Ok(None) => {
                 self.done = true;
                 None
@@ -317,9 +331,39 @@ impl<'a> BlockIter<'a> {
         let value = &after[..value_len as usize];
         self.key.truncate(shared_len);
         self.key.extend_from_slice(delta);
+        self.shared = shared_len;
         self.pos = offset + header + needed as usize;
         Ok(Some(value))
     }
+}
+
+/// A block with one restart: `first` whole, then one entry per tail that
+/// keeps the previous key's first `keep` bytes and appends the tail. Built by
+/// hand because `BlockBuilder` finds shared prefixes by comparing whole keys,
+/// too slow for the huge-key blocks that tests feed the readers.
+#[cfg(test)]
+pub(crate) fn shared_prefix_block(
+    first: &[u8],
+    keep: usize,
+    tails: &[&[u8]],
+    value: &[u8],
+) -> Vec<u8> {
+    use super::coding::put_varint32;
+    let mut buf = Vec::new();
+    let mut entry = |shared: usize, delta: &[u8]| {
+        put_varint32(&mut buf, shared as u32);
+        put_varint32(&mut buf, delta.len() as u32);
+        put_varint32(&mut buf, value.len() as u32);
+        buf.extend_from_slice(delta);
+        buf.extend_from_slice(value);
+    };
+    entry(0, first);
+    for t in tails {
+        entry(keep, t);
+    }
+    buf.extend_from_slice(&0u32.to_le_bytes());
+    buf.extend_from_slice(&1u32.to_le_bytes());
+    buf
 }
 
 /// Builds blocks the way LevelDB's `BlockBuilder` does (tests and fixtures).

@@ -85,9 +85,47 @@ pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// [`compare`] of two keys known to share their first `equal` bytes (a
+/// block entry's shared prefix): only the bytes after them are looked at, so
+/// walking a block in order costs what changed from key to key.
+pub fn compare_after(a: &[u8], b: &[u8], equal: usize) -> Ordering {
+    match (split(a), split(b)) {
+        (Some((ua, ta)), Some((ub, tb))) => {
+            let s = equal.min(ua.len()).min(ub.len());
+            ua[s..].cmp(&ub[s..]).then(tb.cmp(&ta))
+        }
+        _ => compare(a, b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_after_agrees_with_compare() {
+        let keys: Vec<Vec<u8>> = [&b""[..], b"a", b"ab", b"abc", b"abd", b"b"]
+            .iter()
+            .flat_map(|u| {
+                [1u64, 7, MAX_SEQUENCE]
+                    .into_iter()
+                    .flat_map(move |seq| [encode(u, seq, Kind::Put), encode(u, seq, Kind::Delete)])
+            })
+            .chain([b"short".to_vec(), vec![]])
+            .collect();
+        for a in &keys {
+            for b in &keys {
+                let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+                for equal in 0..=common {
+                    assert_eq!(
+                        compare_after(a, b, equal),
+                        compare(a, b),
+                        "{a:?} {b:?} {equal}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn encode_layout_and_parse() {

@@ -327,7 +327,7 @@ impl<'a> Scanner<'a> {
 
     /// Turn index entries into data block units in file order, rejecting
     /// handles that would re-read bytes already covered.
-    fn units(&self, entries: Vec<(Vec<u8>, BlockHandle)>, f: &Footer, footer_at: u64) -> Vec<Unit> {
+    fn units(&self, entries: Vec<IndexEntry>, f: &Footer, footer_at: u64) -> Vec<Unit> {
         let mut units: Vec<Unit> = Vec::with_capacity(entries.len());
         let mut prev_sep: Option<&[u8]> = None;
         for (sep, handle) in &entries {
@@ -339,11 +339,11 @@ impl<'a> Scanner<'a> {
                 key_range: Some(KeyRange {
                     first: prev_sep.map(user_key),
                     first_exclusive,
-                    last: Some(user_key(sep)),
+                    last: sep.as_deref().map(user_key),
                 }),
                 rejected: None,
             });
-            prev_sep = Some(sep);
+            prev_sep = sep.as_deref();
         }
         // File order; the same block named twice is checked once.
         units.sort_by_key(|u| (u.handle.offset, u.handle.size));
@@ -620,28 +620,45 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// An index entry: its separator, when kept (see [`parse_index`]), and the
+/// data block's handle.
+type IndexEntry = (Option<Vec<u8>>, BlockHandle);
+
 /// Parse a verified index block: internal-key separators in order, each
 /// value exactly one block handle.
-fn parse_index(contents: &[u8], ordered: bool) -> Result<Vec<(Vec<u8>, BlockHandle)>, String> {
+///
+/// Separators are kept (for key ranges) only up to as many bytes as the
+/// block holds, or 1 MiB: LevelDB writes every index key whole (restart
+/// interval 1), so its indexes always fit, but prefix compression lets a few
+/// bytes per entry each claim to share a huge key, and copying every one
+/// would take gigabytes (found by the `table_footer` fuzz target). A
+/// separator not kept leaves the key ranges it bounds open on that side,
+/// which over-reports a loss and never under-reports it.
+fn parse_index(contents: &[u8], ordered: bool) -> Result<Vec<IndexEntry>, String> {
     let block = Block::new(contents).map_err(|e| e.to_string())?;
     let mut it = block.iter();
-    let mut out: Vec<(Vec<u8>, BlockHandle)> = Vec::new();
-    while let Some(r) = it.next() {
-        let (k, v) = r.map_err(|e| e.to_string())?;
+    let mut out: Vec<IndexEntry> = Vec::new();
+    let mut prev: Vec<u8> = Vec::new();
+    let mut budget = contents.len().max(1 << 20);
+    while let Some(r) = it.next_shared() {
+        let (shared, k, v) = r.map_err(|e| e.to_string())?;
         let n = out.len();
         if ikey::parse(k).is_none() {
             return Err(format!("index entry {n} key is not an internal key"));
         }
-        if ordered
-            && out
-                .last()
-                .is_some_and(|(p, _)| ikey::compare(p, k) != Ordering::Less)
-        {
+        if ordered && n > 0 && ikey::compare_after(&prev, k, shared) != Ordering::Less {
             return Err(format!("index entry {n} is out of key order"));
         }
         let h = BlockHandle::decode_exact(v)
             .ok_or_else(|| format!("index entry {n} is not a block handle"))?;
-        out.push((k.to_vec(), h));
+        let kept = (k.len() <= budget).then(|| {
+            budget -= k.len();
+            k.to_vec()
+        });
+        out.push((kept, h));
+        // As in `check_data_block_with`: only the changed bytes are copied.
+        prev.truncate(shared);
+        prev.extend_from_slice(&k[shared..]);
     }
     Ok(out)
 }
@@ -1287,6 +1304,51 @@ mod tests {
             (d.offset, d.length, d.class),
             (bytes.len() as u64, 0, Class::Torn)
         );
+    }
+
+    #[test]
+    fn an_index_of_huge_shared_keys_keeps_only_a_bounded_copy() {
+        // Every entry shares all but its tag with a 256 KiB key: ~14 bytes
+        // an entry in the block, 256 KiB each if copied out.
+        let t = sample(compress::NONE, 100);
+        let user_key = vec![b'k'; 256 << 10];
+        let n = 8_000u64;
+        // Each entry: its tail (the tag) then, as its value, a handle.
+        let mut handle = Vec::new();
+        t.data[0].encode_to(&mut handle);
+        let tails: Vec<[u8; 8]> = (1..n).map(|i| ((n - i) << 8 | 1).to_le_bytes()).collect();
+        let tails: Vec<&[u8]> = tails.iter().map(|t| &t[..]).collect();
+        let contents = crate::format::block::shared_prefix_block(
+            &ikey::encode(&user_key, n, Kind::Put),
+            user_key.len(),
+            &tails,
+            &handle,
+        );
+        assert!(contents.len() < 1 << 20);
+        let entries = parse_index(&contents, true).unwrap();
+        assert_eq!(entries.len(), n as usize);
+        let kept: usize = entries
+            .iter()
+            .filter_map(|(k, _)| k.as_ref())
+            .map(Vec::len)
+            .sum();
+        assert!(kept <= 1 << 20, "{kept} bytes of separators copied");
+        assert!(entries[0].0.is_some(), "the first ones are kept");
+        assert!(entries.last().unwrap().0.is_none());
+
+        // The same index in a whole table: the block it names (every entry
+        // names block 0) is read and exported.
+        let mut out = t.bytes[..t.index.offset as usize].to_vec();
+        let index = append_block(&mut out, &contents, compress::NONE);
+        let footer = Footer {
+            metaindex: t.metaindex,
+            index,
+            padding_clean: true,
+        };
+        out.extend_from_slice(&footer.encode());
+        let (s, got) = scan(&out);
+        assert_eq!(got.intact, block_entries(&t, 0));
+        assert_eq!(s.blocks.intact, 1);
     }
 
     #[test]
