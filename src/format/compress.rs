@@ -109,7 +109,37 @@ fn corrupt(codec: &'static str, e: impl fmt::Display) -> CompressError {
     }
 }
 
-fn snappy(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+/// [`decompress`] into a reused buffer: what a scan that only verifies
+/// blocks uses, so that checking a block allocates nothing once `scratch`
+/// has grown. Uncompressed data is still borrowed.
+pub fn decompress_into<'a>(
+    kind: u8,
+    data: &'a [u8],
+    cap: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], CompressError> {
+    match kind {
+        NONE => Ok(data),
+        SNAPPY => {
+            let n = snappy_len(data, cap)?;
+            // Grow without clearing: the decoder overwrites all of [..n].
+            if scratch.len() < n {
+                scratch.resize(n, 0);
+            }
+            snappy_to(data, &mut scratch[..n])?;
+            Ok(&scratch[..n])
+        }
+        // Rare codecs: their owned output, kept in the buffer.
+        _ => {
+            let out = decompress(kind, data, cap)?.into_owned();
+            *scratch = out;
+            Ok(scratch)
+        }
+    }
+}
+
+/// The declared output length of a raw snappy stream, if within bounds.
+fn snappy_len(data: &[u8], cap: usize) -> Result<usize, CompressError> {
     let n = snap::raw::decompress_len(data).map_err(|e| corrupt("snappy", e))?;
     let limit = cap.min(
         data.len()
@@ -122,13 +152,23 @@ fn snappy(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
             limit,
         });
     }
-    let mut out = vec![0u8; n];
+    Ok(n)
+}
+
+/// Decode a raw snappy stream into exactly `out` (its declared length).
+fn snappy_to(data: &[u8], out: &mut [u8]) -> Result<(), CompressError> {
     let got = snap::raw::Decoder::new()
-        .decompress(data, &mut out)
+        .decompress(data, out)
         .map_err(|e| corrupt("snappy", e))?;
-    if got != n {
+    if got != out.len() {
         return Err(corrupt("snappy", "output shorter than its declared length"));
     }
+    Ok(())
+}
+
+fn snappy(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+    let mut out = vec![0u8; snappy_len(data, cap)?];
+    snappy_to(data, &mut out)?;
     Ok(out)
 }
 

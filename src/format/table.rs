@@ -276,6 +276,40 @@ pub fn read_block(
         .map_err(BlockFault::Decompress)
 }
 
+/// [`read_block`] decompressing into a reused buffer, for callers that only
+/// verify the block and let its contents go. A block that fails its checksum
+/// takes [`read_block`]'s path, so its fault (and salvage) is the same.
+pub fn read_block_into<'a>(
+    file: &'a [u8],
+    h: BlockHandle,
+    cap: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8], BlockFault<'a>> {
+    let fits = h
+        .end()
+        .and_then(|e| e.checked_add(TRAILER_SIZE as u64))
+        .is_some_and(|e| e <= file.len() as u64);
+    if fits {
+        // In range of a slice, so these fit in usize.
+        let (start, end) = (h.offset as usize, (h.offset + h.size) as usize);
+        let raw = &file[start..end];
+        let kind = file[end];
+        let stored = read_fixed32(file, end + 1);
+        if stored == Some(crc::mask(crc::extend(crc::value(raw), &[kind]))) {
+            return compress::decompress_into(kind, raw, cap, scratch)
+                .map_err(BlockFault::Decompress);
+        }
+    }
+    match read_block(file, h, cap) {
+        Err(fault) => Err(fault),
+        // Not reached (the checks above are read_block's), but stay correct.
+        Ok(b) => {
+            *scratch = b.data.into_owned();
+            Ok(scratch)
+        }
+    }
+}
+
 /// What a data block holds, gathered while checking it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DataBlockSummary {

@@ -275,7 +275,9 @@ pub fn scan_file_with(
                 progress(f.size);
                 return unread(report);
             }
-            let mut data = Vec::new();
+            // Sized from the listing (bounded just above), so the read does
+            // not grow the buffer by doubling and copying.
+            let mut data = Vec::with_capacity(f.size as usize);
             match (&file).take(f.size).read_to_end(&mut data) {
                 Ok(_) => {
                     if (data.len() as u64) < f.size {
