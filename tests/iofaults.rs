@@ -229,6 +229,36 @@ fn unreadable_log_is_reported_and_the_tables_salvaged() {
         .filter(|e| e.file != "000008.log")
         .count();
     assert_eq!(recs.len(), want);
+    // Its writes are lost, and the report says which: from just after the
+    // newest sequence the tables hold, open-ended (no newer log).
+    let in_log: Vec<u64> = exp
+        .universe
+        .iter()
+        .filter(|e| e.file == "000008.log")
+        .map(|e| e.seq)
+        .collect();
+    assert!(!in_log.is_empty(), "the fixture's log holds writes");
+    let table_newest = exp
+        .universe
+        .iter()
+        .filter(|e| e.file != "000008.log")
+        .map(|e| e.seq)
+        .max()
+        .unwrap();
+    let ranges = r["lost"]["sequence_ranges"].as_array().unwrap();
+    let mine: Vec<&Value> = ranges
+        .iter()
+        .filter(|x| x["file"] == "000008.log")
+        .collect();
+    assert_eq!(mine.len(), 1, "{ranges:?}");
+    assert_eq!(mine[0]["first"].as_u64(), Some(table_newest + 1));
+    assert!(mine[0]["last"].is_null());
+    assert!(in_log.iter().all(|&q| q > table_newest));
+    let requeue = r["requeue"].as_array().unwrap();
+    assert!(
+        requeue.iter().any(|q| q["file"] == "000008.log"),
+        "{requeue:?}"
+    );
     set_mode(&victim, 0o644);
 }
 

@@ -324,15 +324,58 @@ pub fn scan_file_with(
 /// Lost sequence ranges of all logs, oldest log first. A loss whose start no
 /// intact batch in its own file marks starts after the newest sequence seen
 /// in older logs (or at 1).
+///
+/// A log that could not be read at all (permissions, not a regular file)
+/// lost whatever it held, unless the MANIFEST says it was already flushed
+/// (state `obsolete`): its range starts after the newest sequence of the
+/// tables and older logs, and ends before the next readable log's first
+/// batch (open when there is none).
 pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
+    // A directory that happens to be named like a log never held writes.
+    let is_log =
+        |i: usize| inputs[i].kind == FileKind::Log && inputs[i].not_regular != Some("a directory");
     let mut order: Vec<usize> = (0..scans.len())
-        .filter(|&i| scans[i].log.is_some())
+        .filter(|&i| scans[i].log.is_some() || (is_log(i) && !scans[i].report.scanned))
         .collect();
     order.sort_by_key(|&i| (inputs[i].number.unwrap_or(u64::MAX), inputs[i].name.clone()));
-    let mut ranges = Vec::new();
+    let tables_newest = (0..scans.len())
+        .filter(|&i| inputs[i].kind == FileKind::Table)
+        .filter_map(|i| scans[i].report.sequences.as_ref().map(|s| s.last))
+        .max();
+    let mut ranges: Vec<LostSeqRange> = Vec::new();
     let mut newest: Option<u64> = None;
+    // An unread log's range, waiting for the next log that shows where it ends.
+    let mut pending: Option<usize> = None;
     for i in order {
-        let s = scans[i].log.as_ref().expect("filtered");
+        let Some(s) = scans[i].log.as_ref() else {
+            if scans[i].report.state == Some("obsolete") {
+                continue;
+            }
+            let after = newest.max(tables_newest);
+            let why = scans[i].report.error.as_deref().unwrap_or("not read");
+            ranges.push(LostSeqRange {
+                first: after.map_or(1, |n| n + 1),
+                last: None,
+                writes: None,
+                file: inputs[i].name.clone(),
+                reason: format!("log could not be read ({why}): all of its writes"),
+            });
+            pending = Some(ranges.len() - 1);
+            continue;
+        };
+        if let (Some(p), Some((first_seen, _))) = (pending, s.seqs) {
+            let r = &mut ranges[p];
+            if first_seen > r.first {
+                r.last = Some(first_seen - 1);
+                r.writes = Some(first_seen - r.first);
+            } else {
+                // Sequence numbers only grow from log to log: the next log
+                // starts where the unread one would, so it held nothing
+                // that is not elsewhere.
+                ranges.remove(p);
+            }
+            pending = None;
+        }
         for (l, reason) in s.lost.iter().zip(&s.lost_reasons) {
             let first = l.first.unwrap_or_else(|| newest.map_or(1, |n| n + 1));
             if l.last.is_some_and(|last| last < first) {
