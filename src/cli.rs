@@ -228,6 +228,43 @@ fn exit_for(r: &Report) -> u8 {
     }
 }
 
+/// What to say when nothing could be read: which files were there, and when
+/// none was a LevelDB file, where a store might be instead (a directory one
+/// level down holding `CURRENT` or a `MANIFEST-*`: pointing at a store's
+/// parent is the usual slip).
+fn nothing_readable(r: &Report, paths: &[PathBuf]) -> String {
+    let store_kinds = ["log", "table", "manifest", "current"];
+    let any_store_file = r.files.iter().any(|f| store_kinds.contains(&f.kind));
+    let mut msg = format!("nothing readable in {} file(s)", r.files.len());
+    if any_store_file {
+        return msg;
+    }
+    msg.push_str("; no LevelDB files (CURRENT, MANIFEST-*, *.log, *.ldb, *.sst) there");
+    let mut stores: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| std::fs::read_dir(p).ok())
+        .flat_map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()))
+        .filter(|d| d.is_dir())
+        .filter(|d| {
+            std::fs::read_dir(d).is_ok_and(|mut it| {
+                it.any(|e| {
+                    e.is_ok_and(|e| {
+                        let n = e.file_name();
+                        let n = n.to_string_lossy();
+                        n == "CURRENT" || n.starts_with("MANIFEST-")
+                    })
+                })
+            })
+        })
+        .collect();
+    stores.sort();
+    if let Some(first) = stores.first() {
+        msg.push_str(&format!("; did you mean {}?", first.display()));
+    }
+    msg
+}
+
 /// Run a parsed command line; the number is the process exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
@@ -258,7 +295,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 print_stdout(&summary::render(&r, Style::for_stdout(), &written))?;
             }
             if code == EXIT_USAGE {
-                eprintln!("ldbsalvage: nothing readable in {} file(s)", r.files.len());
+                eprintln!("ldbsalvage: {}", nothing_readable(&r, &paths));
             }
             Ok(code)
         }
@@ -342,7 +379,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 return Ok(EXIT_USAGE);
             }
             if code == EXIT_USAGE {
-                eprintln!("ldbsalvage: nothing readable in {}", path.display());
+                let why = nothing_readable(&s.report, std::slice::from_ref(&path));
+                eprintln!("ldbsalvage: {}: {why}", path.display());
             }
             Ok(code)
         }

@@ -402,3 +402,25 @@ fn pasted_output(readme: &str, command: &str) -> Option<String> {
     }
     Some(out)
 }
+
+#[test]
+fn pointing_at_a_stores_parent_names_the_store() {
+    // A fixture's folder holds `db/` (the store) and `expected.json`: the
+    // slip of pointing one level too high.
+    let parent = fixtures_dir().join("log-healthy");
+    let o = run(["scan".as_ref(), parent.as_os_str()]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("no LevelDB files"), "{err}");
+    let want = format!("did you mean {}?", parent.join("db").display());
+    assert!(err.contains(&want), "{err}");
+
+    // With store files present but unreadable, no such guess is made.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("000005.log")).unwrap();
+    let o = run(["scan".as_ref(), tmp.path().as_os_str()]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("nothing readable"), "{err}");
+    assert!(!err.contains("did you mean"), "{err}");
+}
