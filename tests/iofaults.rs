@@ -30,7 +30,8 @@ use ldbsalvage::progress::Silent;
 use ldbsalvage::report::Class;
 use ldbsalvage::salvage::export::{self, OutDest, SalvageOptions, View};
 use ldbsalvage::salvage::log_writer::LogWriter;
-use ldbsalvage::scan::logfile::{Mem, Source};
+use ldbsalvage::scan::logfile::{MappedFile, Mem, Source};
+use ldbsalvage::scan::mapped::Mapped;
 use ldbsalvage::scan::store::{list_inputs, scan_file};
 use ldbsalvage::scan::{log as logscan, Collect, Discard};
 use serde_json::Value;
@@ -491,6 +492,75 @@ fn log_source_shrinking_or_failing_while_read() {
                 }
             }
         }
+    }
+}
+
+/// A real file read through mappings, cut to `cut` bytes right after its
+/// first window is mapped: the pages past the cut then raise SIGBUS when
+/// touched, or read as zeros in the page the cut falls in.
+struct ShrinkAfterMap {
+    file: fs::File,
+    cut: u64,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Source for ShrinkAfterMap {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        MappedFile(&self.file).read_at(buf, offset)
+    }
+    fn map(&self, offset: u64, len: usize) -> Option<Mapped> {
+        let m = MappedFile(&self.file).map(offset, len);
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.file.set_len(self.cut).unwrap();
+        }
+        m
+    }
+    fn holds(&self, end: u64) -> bool {
+        MappedFile(&self.file).holds(end)
+    }
+}
+
+/// What a scan through mappings makes of a log cut while mapped: the same
+/// as a read scan of the cut file, plus the error saying it shrank; the
+/// process does not die of SIGBUS.
+#[test]
+fn a_log_cut_while_mapped_reads_like_the_cut_file() {
+    let (bytes, spans) = build_log(4000, 300);
+    assert!(bytes.len() > 4 * BLOCK_SIZE);
+    // One cut inside a page, one exactly at a page (so that whole mapped
+    // pages vanish), one deep in the file.
+    for cut in [3 * BLOCK_SIZE + 1234, 8 * BLOCK_SIZE, bytes.len() - 777] {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("000001.log");
+        fs::write(&path, &bytes).unwrap();
+        let src = ShrinkAfterMap {
+            file: fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap(),
+            cut: cut as u64,
+            done: Default::default(),
+        };
+        let mut c = Collect::default();
+        let s = logscan::scan(&src, bytes.len() as u64, &mut c, &|_| {});
+        let e = s.outcome.io_error.clone().unwrap_or_default();
+        assert!(e.contains("shrank"), "cut {cut}: error {e:?}");
+        let mut want = Collect::default();
+        let w = logscan::scan(
+            &Faulty {
+                data: &bytes,
+                avail: cut,
+                fail_at: None,
+            },
+            bytes.len() as u64,
+            &mut want,
+            &|_| {},
+        );
+        assert_eq!(c.intact, want.intact, "cut {cut}");
+        assert_eq!(s.outcome.damage, w.outcome.damage, "cut {cut}");
+        let whole = spans.iter().filter(|&&(_, e)| e <= cut as u64).count();
+        assert_eq!(c.intact.len(), whole, "cut {cut}");
     }
 }
 

@@ -6,6 +6,7 @@
 //! Memory is one window (a few MiB) plus the record being joined, whatever
 //! the size of the file.
 
+use super::mapped::Mapped;
 use crate::format::log::{parse_block, BadReason, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE};
 use crate::report::{Class, Counts, Damage};
 use rayon::prelude::*;
@@ -24,6 +25,34 @@ const MIN_UNWRITTEN_RUN: usize = 32;
 pub trait Source: Sync {
     /// Read up to `buf.len()` bytes at `offset`; fewer only at end of file.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// The same bytes through a mapping, when this source offers one (see
+    /// [`Mapped`]); `None` means read them.
+    fn map(&self, _offset: u64, _len: usize) -> Option<Mapped> {
+        None
+    }
+    /// Whether the source still holds `end` bytes. A mapping reads zeros
+    /// (no SIGBUS) past the end of a file that shrank within its last page,
+    /// so mapped bytes count only when the file is still this long after
+    /// they were read.
+    fn holds(&self, _end: u64) -> bool {
+        true
+    }
+}
+
+/// A file read through mappings where possible: for a scan that keeps
+/// counts only (see `scan::mapped` for why nothing that exports bytes may).
+pub struct MappedFile<'a>(pub &'a std::fs::File);
+
+impl Source for MappedFile<'_> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn map(&self, offset: u64, len: usize) -> Option<Mapped> {
+        Mapped::map(self.0, offset, len)
+    }
+    fn holds(&self, end: u64) -> bool {
+        self.0.metadata().is_ok_and(|m| m.len() >= end)
+    }
 }
 
 /// Bytes already in memory.
@@ -384,14 +413,56 @@ impl<'s> Stitcher<'s> {
 #[derive(Default)]
 struct Window {
     pos: u64,
+    /// Bytes wanted: the window's length.
+    len: usize,
+    /// The bytes, when read rather than mapped.
     data: Vec<u8>,
+    mapped: Option<Mapped>,
     pieces: Vec<Vec<Piece>>,
     checks: Vec<Vec<Option<Precheck>>>,
     reads: Vec<io::Result<usize>>,
 }
 
+/// Parse one block and precheck its single-fragment records.
+fn parse_one(
+    chunk: &[u8],
+    at_eof: bool,
+    precheck: Option<fn(&[u8]) -> Precheck>,
+    out: &mut Vec<Piece>,
+    checks: &mut Vec<Option<Precheck>>,
+) {
+    out.clear();
+    checks.clear();
+    parse_block(chunk, at_eof, out);
+    if let Some(f) = precheck {
+        for p in out.iter() {
+            if let Piece::Fragment {
+                rtype: RecordType::Full,
+                payload: (s, e),
+                ..
+            } = *p
+            {
+                checks.push(Some(f(&chunk[s..e])));
+            }
+        }
+    }
+}
+
 impl Window {
-    /// Read and parse `want` bytes at `pos` in parallel, block by block.
+    fn bytes(&self) -> &[u8] {
+        match &self.mapped {
+            Some(m) => m.bytes(),
+            None => &self.data,
+        }
+    }
+
+    /// A page of the mapping vanished: the file shrank while being read.
+    fn faulted(&self) -> bool {
+        self.mapped.as_ref().is_some_and(Mapped::faulted)
+    }
+
+    /// Read and parse `want` bytes at `pos` in parallel, block by block:
+    /// through a mapping when the source offers one, else by reading.
     fn fill(
         &mut self,
         src: &dyn Source,
@@ -401,10 +472,33 @@ impl Window {
         precheck: Option<fn(&[u8]) -> Precheck>,
     ) {
         self.pos = pos;
-        self.data.resize(want, 0);
+        self.len = want;
+        self.mapped = None;
         let nblocks = want.div_ceil(BLOCK_SIZE);
         self.pieces.resize_with(nblocks, Vec::new);
         self.checks.resize_with(nblocks, Vec::new);
+        if let Some(m) = src.map(pos, want) {
+            self.reads = m
+                .bytes()
+                .par_chunks(BLOCK_SIZE)
+                .zip(self.pieces.par_iter_mut())
+                .zip(self.checks.par_iter_mut())
+                .enumerate()
+                .map(|(i, ((chunk, out), checks))| {
+                    let at_eof = pos + (i * BLOCK_SIZE + chunk.len()) as u64 >= end;
+                    parse_one(chunk, at_eof, precheck, out, checks);
+                    Ok(chunk.len())
+                })
+                .collect();
+            if !m.faulted() && src.holds(pos + want as u64) {
+                self.data.clear();
+                self.mapped = Some(m);
+                return;
+            }
+            // The file shrank under the mapping: read it again, so that its
+            // true end is what gets classified.
+        }
+        self.data.resize(want, 0);
         self.reads = self
             .data
             .par_chunks_mut(BLOCK_SIZE)
@@ -412,23 +506,9 @@ impl Window {
             .zip(self.checks.par_iter_mut())
             .enumerate()
             .map(|(i, ((chunk, out), checks))| {
-                out.clear();
-                checks.clear();
                 let n = src.read_at(chunk, pos + (i * BLOCK_SIZE) as u64)?;
                 let at_eof = pos + ((i * BLOCK_SIZE) + n) as u64 >= end;
-                parse_block(&chunk[..n], at_eof, out);
-                if let Some(f) = precheck {
-                    for p in out.iter() {
-                        if let Piece::Fragment {
-                            rtype: RecordType::Full,
-                            payload: (s, e),
-                            ..
-                        } = *p
-                        {
-                            checks.push(Some(f(&chunk[s..e])));
-                        }
-                    }
-                }
+                parse_one(&chunk[..n], at_eof, precheck, out, checks);
                 Ok(n)
             })
             .collect();
@@ -436,7 +516,7 @@ impl Window {
 
     /// Bytes read before the first short or failed read, and its error.
     fn good(&self, size: u64) -> (usize, Option<String>) {
-        let want = self.data.len();
+        let want = self.len;
         let mut got = 0usize;
         for (i, r) in self.reads.iter().enumerate() {
             let expect = (want - i * BLOCK_SIZE).min(BLOCK_SIZE);
@@ -463,8 +543,12 @@ impl Window {
 
     fn stitch(&mut self, st: &mut Stitcher<'_>, upto: usize) {
         let full = upto / BLOCK_SIZE;
+        let data: &[u8] = match &self.mapped {
+            Some(m) => m.bytes(),
+            None => &self.data,
+        };
         for i in 0..full.min(self.pieces.len()) {
-            let b = &self.data[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
+            let b = &data[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
             st.block(
                 self.pos + (i * BLOCK_SIZE) as u64,
                 b,
@@ -473,7 +557,7 @@ impl Window {
             );
         }
         if upto % BLOCK_SIZE != 0 {
-            let b = &self.data[full * BLOCK_SIZE..upto];
+            let b = &data[full * BLOCK_SIZE..upto];
             st.block(
                 self.pos + (full * BLOCK_SIZE) as u64,
                 b,
@@ -514,7 +598,7 @@ pub fn scan(
         cur.fill(src, 0, size.min(window_bytes) as usize, size, precheck);
     }
     while pos < size {
-        let want = cur.data.len();
+        let want = cur.len;
         let (got, err) = cur.good(size);
         if let Some(e) = err {
             // The file ends early: the last block read is reparsed with its
@@ -522,22 +606,11 @@ pub fn scan(
             io_error = Some(e);
             let full = got / BLOCK_SIZE;
             if got % BLOCK_SIZE != 0 {
-                let b = &cur.data[full * BLOCK_SIZE..got];
-                cur.pieces[full].clear();
-                cur.checks[full].clear();
-                parse_block(b, true, &mut cur.pieces[full]);
-                if let Some(f) = precheck {
-                    for p in &cur.pieces[full] {
-                        if let Piece::Fragment {
-                            rtype: RecordType::Full,
-                            payload: (s, e),
-                            ..
-                        } = *p
-                        {
-                            cur.checks[full].push(Some(f(&b[s..e])));
-                        }
-                    }
-                }
+                let b = &cur.bytes()[full * BLOCK_SIZE..got];
+                let (mut out, mut checks) = (Vec::new(), Vec::new());
+                parse_one(b, true, precheck, &mut out, &mut checks);
+                cur.pieces[full] = out;
+                cur.checks[full] = checks;
             }
             cur.stitch(&mut st, got);
             pos += got as u64;
@@ -555,6 +628,17 @@ pub fn scan(
             }
             cur.stitch(&mut st, want);
         });
+        if cur.faulted() || (cur.mapped.is_some() && !src.holds(pos + want as u64)) {
+            // Shrank while being joined (it was whole when parsed): what
+            // this window yielded may rest on zeros, and the rest is gone.
+            io_error = Some(format!(
+                "file shrank while being read: a page between {pos} and {} vanished",
+                pos + want as u64
+            ));
+            pos += want as u64;
+            progress(want as u64);
+            break;
+        }
         pos = next_pos;
         progress(want as u64);
         std::mem::swap(&mut cur, &mut next);

@@ -3,6 +3,7 @@
 pub mod inventory;
 pub mod log;
 pub mod logfile;
+pub mod mapped;
 pub mod store;
 pub mod table;
 

@@ -243,7 +243,14 @@ pub fn scan_file_with(
     let mut intact_blocks = Vec::new();
     match f.kind {
         FileKind::Log => {
-            let s = logscan::scan(&file, f.size, sink, progress);
+            // Counting only (`scan`): read through mappings, saving the copy
+            // out of the page cache. Anything exported is read, never mapped
+            // (see scan::mapped).
+            let s = if sink.wants_entries() {
+                logscan::scan(&file, f.size, sink, progress)
+            } else {
+                logscan::scan(&logfile::MappedFile(&file), f.size, sink, progress)
+            };
             report.records = s.outcome.records;
             report.entries = s.entries;
             report.unverified_entries = s.unverified;
