@@ -12,7 +12,10 @@
 //!
 //! Only `scan` reads this way: it keeps counts, never bytes. Anything that
 //! exports bytes reads with `pread`, so a truncation racing with the read
-//! can never put zeros into an export as if they had been verified.
+//! can never put zeros into an export as if they had been verified. (As with
+//! any mapping, bytes another process writes into the file show through
+//! while it is mapped; every byte scan looks at is checksummed, and the
+//! evidence is quarantined, so at worst a count describes the newer bytes.)
 
 use std::fs::File;
 use std::io;
