@@ -285,11 +285,8 @@ pub fn read_block_into<'a>(
     cap: usize,
     scratch: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], BlockFault<'a>> {
-    let fits = h
-        .end()
-        .and_then(|e| e.checked_add(TRAILER_SIZE as u64))
-        .is_some_and(|e| e <= file.len() as u64);
-    if fits {
+    // `end()` includes the trailer.
+    if h.end().is_some_and(|e| e <= file.len() as u64) {
         // In range of a slice, so these fit in usize.
         let (start, end) = (h.offset as usize, (h.offset + h.size) as usize);
         let raw = &file[start..end];

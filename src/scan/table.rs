@@ -272,7 +272,21 @@ impl<'a> Scanner<'a> {
             Ok(entries) => {
                 self.out.footer = true;
                 self.check_meta(f, footer_at);
-                let units = self.units(entries, f, footer_at);
+                let mut units = self.units(entries, f, footer_at);
+                let unindexed = self.unindexed(&units, f);
+                if !unindexed.is_empty() {
+                    let n = unindexed.len();
+                    self.out.damage.push(meta_damage(
+                        f.index.offset,
+                        index_end,
+                        format!(
+                            "index block does not name {n} data block(s) that verify; \
+                             found without it and exported"
+                        ),
+                    ));
+                    units.extend(unindexed);
+                    units.sort_by_key(|u| (u.handle.offset, u.handle.size));
+                }
                 self.run_units(&units, sink);
             }
             Err(reason) => {
@@ -381,6 +395,62 @@ impl<'a> Scanner<'a> {
             }
         }
         units
+    }
+
+    /// Data blocks that verify in the bytes no index entry covers. LevelDB
+    /// writes data blocks back to back from offset 0 up to the filter and
+    /// meta blocks, so an index it wrote leaves no such bytes but the
+    /// filter block; an index that names fewer blocks (a bug, a crafted
+    /// file) would otherwise hide entries that are still on disk.
+    fn unindexed(&self, units: &[Unit], f: &Footer) -> Vec<Unit> {
+        let mut data_end = f.index.offset;
+        if f.metaindex.end().is_some_and(|e| e <= f.index.offset) {
+            data_end = data_end.min(f.metaindex.offset);
+        }
+        let mut covered: Vec<(u64, u64)> = units
+            .iter()
+            .filter(|u| u.rejected.is_none())
+            .filter_map(|u| {
+                // `end` includes the trailer.
+                let end = u.handle.end()?;
+                (end <= data_end).then_some((u.handle.offset, end))
+            })
+            .collect();
+        covered.sort_unstable();
+        let mut gaps = Vec::new();
+        let mut at = 0u64;
+        for (s, e) in covered {
+            if s > at {
+                gaps.push((at, s));
+            }
+            at = at.max(e);
+        }
+        if at < data_end {
+            gaps.push((at, data_end));
+        }
+        let mut out = Vec::new();
+        for (g0, g1) in gaps {
+            // Both lie inside the file: data_end is the index's offset.
+            let region = &self.file[..g1 as usize];
+            let found = find_blocks_ordered(
+                region,
+                g0 as usize,
+                self.opts.window,
+                self.opts.cap,
+                self.opts.ordered,
+            );
+            out.extend(
+                found
+                    .into_iter()
+                    .filter(|b| b.kind == FoundKind::Data && b.start() as u64 >= g0)
+                    .map(|b| Unit {
+                        handle: b.handle,
+                        key_range: None,
+                        rejected: None,
+                    }),
+            );
+        }
+        out
     }
 
     /// Verify units in parallel, a bounded batch at a time, and report them
@@ -1403,8 +1473,9 @@ mod tests {
         assert!(entries[0].0.is_some(), "the first ones are kept");
         assert!(entries.last().unwrap().0.is_none());
 
-        // The same index in a whole table: the block it names (every entry
-        // names block 0) is read and exported.
+        // The same index in a whole table. Every entry names block 0; the
+        // other blocks are found in the bytes the index leaves out, and the
+        // index is reported for leaving them out.
         let mut out = t.bytes[..t.index.offset as usize].to_vec();
         let index = append_block(&mut out, &contents, compress::NONE);
         let footer = Footer {
@@ -1414,8 +1485,41 @@ mod tests {
         };
         out.extend_from_slice(&footer.encode());
         let (s, got) = scan(&out);
-        assert_eq!(got.intact, block_entries(&t, 0));
-        assert_eq!(s.blocks.intact, 1);
+        assert_eq!(got.intact, all_entries(&t));
+        assert_eq!(s.blocks.intact, t.data.len() as u64);
+        assert_eq!(s.damage.len(), 1, "{:?}", s.damage);
+        let d = &s.damage[0];
+        assert_eq!(
+            (d.offset, d.class, d.lost_entries),
+            (index.offset, Class::Garbled, Some(0))
+        );
+        let n = t.data.len() - 1;
+        assert!(
+            d.reason.contains(&format!("does not name {n} data block")),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[test]
+    fn blocks_an_index_leaves_out_are_still_found() {
+        let t = sample(compress::SNAPPY, 100);
+        // Blocks 1 and 5 not named; the rest with the index's key ranges.
+        let named: Vec<BlockHandle> = (0..t.data.len())
+            .filter(|i| ![1, 5].contains(i))
+            .map(|i| t.data[i])
+            .collect();
+        let bytes = with_index(&t, &named);
+        let (s, got) = scan(&bytes);
+        assert_eq!(got.intact, all_entries(&t));
+        assert_eq!(s.blocks.intact, t.data.len() as u64);
+        assert_eq!(s.damage.len(), 1, "{:?}", s.damage);
+        assert!(s.damage[0].reason.contains("does not name 2 data block"));
+        // A healthy table (whose filter block is the only bytes its index
+        // does not name) reports nothing.
+        let (s, got) = scan(&t.bytes);
+        assert!(s.damage.is_empty(), "{:?}", s.damage);
+        assert_eq!(got.intact, all_entries(&t));
     }
 
     #[test]
