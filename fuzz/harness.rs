@@ -22,7 +22,7 @@ use ldbsalvage::salvage::export::{self, OutDest, SalvageOptions, View};
 use ldbsalvage::scan::inventory::{self, EditSink};
 use ldbsalvage::scan::logfile::{self, LogOutcome};
 use ldbsalvage::scan::table::{self as stable, TableOptions, TableScan};
-use ldbsalvage::scan::{self, store, Collect, Discard};
+use ldbsalvage::scan::{self, store, Collect, CountOnly, Discard};
 use std::path::Path;
 
 /// Every target, by the name of its `fuzz_targets/*.rs` file and of its
@@ -144,22 +144,6 @@ fn check_pieces(block: &[u8], pieces: &[Piece]) {
         at == len || (len - at < log::HEADER_SIZE && block[at..].iter().all(|&b| b == 0)),
         "block bytes from {at} to {len} are unaccounted for: {pieces:?}"
     );
-}
-
-/// Wants no entries, counts the unverified ones it is still handed.
-#[derive(Default)]
-struct CountOnly {
-    unverified: u64,
-}
-
-impl scan::EntrySink for CountOnly {
-    fn wants_entries(&self) -> bool {
-        false
-    }
-    fn intact(&mut self, _: &scan::Entry<'_>) {}
-    fn unverified(&mut self, _: &scan::Entry<'_>, _: &str) {
-        self.unverified += 1;
-    }
 }
 
 fn check_table(what: &str, t: &TableScan, sink: &Collect, len: u64) {

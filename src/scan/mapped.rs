@@ -18,7 +18,6 @@
 //! evidence is quarantined, so at worst a count describes the newer bytes.)
 
 use std::fs::File;
-use std::io;
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
@@ -212,17 +211,11 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     }
 }
 
-/// Whether this process can read through mappings (the handler is in).
-pub fn available() -> bool {
-    install();
-    INSTALLED.load(Ordering::Acquire)
-}
-
-/// The page size mappings are aligned to.
-pub fn page_size() -> io::Result<usize> {
+#[cfg(test)]
+fn page_size() -> std::io::Result<usize> {
     install();
     match PAGE.load(Ordering::Relaxed) {
-        0 => Err(io::Error::other("page size unknown")),
+        0 => Err(std::io::Error::other("page size unknown")),
         p => Ok(p),
     }
 }

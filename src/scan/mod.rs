@@ -44,6 +44,23 @@ impl EntrySink for Discard {
     fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
 }
 
+/// Wants no entries, as `scan` runs, but counts the unverified ones it is
+/// still handed (tests compare it with [`Collect`]).
+#[derive(Debug, Default)]
+pub struct CountOnly {
+    pub unverified: u64,
+}
+
+impl EntrySink for CountOnly {
+    fn wants_entries(&self) -> bool {
+        false
+    }
+    fn intact(&mut self, _: &Entry<'_>) {}
+    fn unverified(&mut self, _: &Entry<'_>, _: &str) {
+        self.unverified += 1;
+    }
+}
+
 /// Collects owned copies (tests and small tools).
 #[derive(Debug, Default)]
 pub struct Collect {
