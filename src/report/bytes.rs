@@ -46,17 +46,85 @@ pub fn push_field(out: &mut Vec<u8>, name: &str, b: &[u8]) {
     }
 }
 
-/// Append `s` as a JSON string. Most keys and values need no escaping, and
-/// checking for that is far cheaper than escaping byte by byte.
+/// Append `s` as a JSON string, escaped exactly as serde_json escapes it
+/// (so the export's bytes do not depend on which path wrote them): `\"`,
+/// `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other control characters as
+/// `\u00xx`. This is the hot path of an export, and values are often text
+/// that holds quotes (JSON stored as a value), so unescaped runs are found
+/// eight bytes at a time and copied whole.
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    let mut i = 0;
+    while let Some(j) = next_escape(b, i) {
+        out.extend_from_slice(&b[run..j]);
+        let (e, n) = escape(b[j]);
+        out.extend_from_slice(&e[..n]);
+        run = j + 1;
+        i = j + 1;
     }
+    out.extend_from_slice(&b[run..]);
+    out.push(b'"');
+}
+
+/// The first byte at or after `i` that JSON requires escaped.
+fn next_escape(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(w) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let m = escape_mask(w);
+        if m == 0 {
+            i += 8;
+            continue;
+        }
+        // Nothing before the lowest flagged byte needs escaping; the
+        // flagged byte itself is checked exactly.
+        let j = i + (m.trailing_zeros() / 8) as usize;
+        if needs_escape(b[j]) {
+            return Some(j);
+        }
+        i = j + 1;
+    }
+    (i..b.len()).find(|&j| needs_escape(b[j]))
+}
+
+fn needs_escape(c: u8) -> bool {
+    c < 0x20 || c == b'"' || c == b'\\'
+}
+
+/// The high bit of each byte of `w` (little-endian) that may be a control
+/// character, `"` or `\`, from the classic "has a zero byte" / "has a byte
+/// below n" word tests. They never miss such a byte, and no byte below the
+/// lowest flagged one is flagged wrongly (a borrow only runs upward from a
+/// byte that matched), which is all a skip needs.
+fn escape_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    (below_space | zero(quote) | zero(backslash)) & HIGH
+}
+
+/// The escape for `c` and its length, as serde_json writes it.
+fn escape(c: u8) -> ([u8; 6], usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match c {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            let hex = [HEX[usize::from(c >> 4)], HEX[usize::from(c & 0xf)]];
+            return ([b'\\', b'u', b'0', b'0', hex[0], hex[1]], 6);
+        }
+    };
+    ([b'\\', short, 0, 0, 0, 0], 2)
 }
 
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
@@ -83,6 +151,74 @@ mod tests {
             let back: String = serde_json::from_slice(&v).unwrap();
             assert_eq!(back, t);
         }
+    }
+
+    #[test]
+    fn escapes_exactly_as_serde_json_does() {
+        // Every byte value that can appear in a str, at every position of
+        // an eight-byte word and across word edges, and longer mixed runs.
+        let mut cases: Vec<String> = Vec::new();
+        for c in (0u32..0x80).chain([0xe9, 0x2028, 0x1f600]) {
+            let ch = char::from_u32(c).unwrap();
+            for pad in 0..17 {
+                let mut t = "x".repeat(pad);
+                t.push(ch);
+                t.push_str("tail text");
+                cases.push(t);
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..200 {
+            let t: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x % 7 {
+                        0 => '"',
+                        1 => '\\',
+                        2 => char::from((x >> 8) as u8 % 0x20),
+                        3 => 'é',
+                        _ => char::from(b'a' + (x >> 8) as u8 % 26),
+                    }
+                })
+                .collect();
+            cases.push(t);
+        }
+        for t in &cases {
+            let mut v = b"prefix".to_vec();
+            push_str(&mut v, t);
+            assert_eq!(
+                &v[6..],
+                serde_json::to_string(t).unwrap().as_bytes(),
+                "{t:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_word_test_never_misses_a_byte_to_escape() {
+        let specials: Vec<u8> = (0u8..0x20).chain([b'"', b'\\']).collect();
+        let fills = [
+            b'a', b' ', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']', 0x21, 0x5d,
+        ];
+        for &special in &specials {
+            for pos in 0..8 {
+                for fill in fills {
+                    for &later in specials.iter().chain(&fills) {
+                        let mut w = [fill; 8];
+                        w[pos] = special;
+                        for x in w.iter_mut().skip(pos + 1).step_by(2) {
+                            *x = later;
+                        }
+                        let m = escape_mask(u64::from_le_bytes(w));
+                        // The lowest flagged byte is the first to escape.
+                        assert_eq!(m.trailing_zeros() / 8, pos as u32, "{w:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(escape_mask(u64::from_le_bytes(*b"plain ok")), 0);
     }
 
     #[test]
