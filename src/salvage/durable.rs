@@ -37,7 +37,18 @@ pub struct DurableFile {
     file: Option<io::BufWriter<File>>,
     /// Renamed into place: the temporary name no longer exists.
     committed: bool,
+    /// Bytes handed to the file so far, and how many of them the kernel
+    /// was already asked to start writing out.
+    written: u64,
+    kicked: u64,
 }
+
+/// How much is written before the kernel is asked to start writing it out.
+/// Without this nothing reaches the disk until the final fsync (the dirty
+/// page limits are gigabytes on a large machine), and an export of hundreds
+/// of megabytes then waits for all of it at the end instead of going out
+/// while the store is still being read.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 impl DurableFile {
     pub fn create(dest: &Path) -> io::Result<Self> {
@@ -52,7 +63,38 @@ impl DurableFile {
             dest: dest.to_path_buf(),
             file: Some(io::BufWriter::with_capacity(1 << 20, file)),
             committed: false,
+            written: 0,
+            kicked: 0,
         })
+    }
+
+    /// Start writeback of what was written since the last call, without
+    /// waiting for it (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, as RocksDB's
+    /// `bytes_per_sync` does). Durability still comes from `commit`'s fsync;
+    /// this only moves the disk's work earlier.
+    fn start_writeback(&mut self) -> io::Result<()> {
+        if self.written - self.kicked < WRITEBACK_EVERY {
+            return Ok(());
+        }
+        let w = self.inner()?;
+        w.flush()?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::io::AsRawFd;
+            let fd = w.get_ref().as_raw_fd();
+            let (from, len) = (self.kicked, self.written - self.kicked);
+            if let (Ok(from), Ok(len)) =
+                (libc::off64_t::try_from(from), libc::off64_t::try_from(len))
+            {
+                // SAFETY: a plain syscall on a descriptor we own. Its failure
+                // only means the data goes out at the fsync instead.
+                unsafe {
+                    libc::sync_file_range(fd, from, len, libc::SYNC_FILE_RANGE_WRITE);
+                }
+            }
+        }
+        self.kicked = self.written;
+        Ok(())
     }
 
     pub fn commit(mut self) -> io::Result<()> {
@@ -87,10 +129,15 @@ impl Drop for DurableFile {
 
 impl Write for DurableFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner()?.write(buf)
+        let n = self.inner()?.write(buf)?;
+        self.written += n as u64;
+        self.start_writeback()?;
+        Ok(n)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.inner()?.write_all(buf)
+        self.inner()?.write_all(buf)?;
+        self.written += buf.len() as u64;
+        self.start_writeback()
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner()?.flush()
@@ -183,6 +230,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(write_file(dir.path(), b"x").is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_file_written_out_early_in_pieces_is_whole() {
+        // Past WRITEBACK_EVERY several times, in uneven writes, so early
+        // writeback is started on ranges that end mid-write.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("big.jsonl");
+        let mut f = DurableFile::create(&dest).unwrap();
+        let mut want = Vec::new();
+        let mut i = 0u32;
+        while (want.len() as u64) < 3 * WRITEBACK_EVERY + 12345 {
+            let piece: Vec<u8> = (0..(i % 7919 + 1) * 131).map(|k| (k ^ i) as u8).collect();
+            f.write_all(&piece).unwrap();
+            want.extend_from_slice(&piece);
+            i += 1;
+        }
+        assert!(f.kicked > 0 && f.kicked <= f.written);
+        assert_eq!(f.written, want.len() as u64);
+        f.commit().unwrap();
+        assert!(fs::read(&dest).unwrap() == want);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
