@@ -14,7 +14,7 @@ use crate::scan::inventory::{self, Inventory};
 use crate::scan::store::{self, FileScan, InputError, InputFile};
 use crate::scan::{Entry, EntrySink};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -193,13 +193,25 @@ impl Lines {
         }
     }
 
-    /// Append lines formatted elsewhere.
-    fn append(&mut self, lines: &[u8], n: u64) {
-        self.count += n;
+    /// Append lines formatted elsewhere. Full chunks go to the writer as
+    /// they are (after what is already queued, so order is kept) instead of
+    /// being copied into our buffer; a short last chunk is copied.
+    fn append(&mut self, lines: Chunks) {
+        self.count += lines.n;
         if self.tx.is_none() {
             return;
         }
-        self.buf.extend_from_slice(lines);
+        for chunk in lines.full {
+            if !self.buf.is_empty() {
+                self.send();
+            }
+            if let Some(tx) = &self.tx {
+                // As in send(): only a writer that is gone fails, and
+                // finish() says why.
+                let _ = tx.send(chunk);
+            }
+        }
+        self.buf.extend_from_slice(&lines.cur);
         if self.buf.len() >= LINES_BUF {
             self.send();
         }
@@ -241,6 +253,28 @@ impl Drop for Lines {
     }
 }
 
+/// Lines formatted on a worker thread, in chunks of about [`LINES_BUF`]:
+/// a growing buffer would copy everything it holds each time it doubles.
+#[derive(Default)]
+struct Chunks {
+    full: Vec<Vec<u8>>,
+    cur: Vec<u8>,
+    n: u64,
+}
+
+impl Chunks {
+    fn push(&mut self, e: &Entry<'_>, file: &str, reason: Option<&str>) {
+        if self.cur.capacity() == 0 {
+            self.cur.reserve(LINES_BUF + LINES_BUF / 8);
+        }
+        push_line(&mut self.cur, e, file, false, reason);
+        self.n += 1;
+        if self.cur.len() >= LINES_BUF {
+            self.full.push(std::mem::take(&mut self.cur));
+        }
+    }
+}
+
 /// An intact entry kept for the latest view.
 struct Kept {
     seq: u64,
@@ -258,7 +292,7 @@ struct Exporter<'a> {
     current: u32,
     records: Lines,
     unverified: Lines,
-    latest: BTreeMap<Vec<u8>, Kept>,
+    latest: HashMap<Vec<u8>, Kept>,
     /// Highest unverified sequence per key: a newer write that may be lost.
     newest_unverified: HashMap<Vec<u8>, u64>,
 }
@@ -290,8 +324,8 @@ impl Exporter<'_> {
     /// Take in a table's share, in file order.
     fn absorb(&mut self, c: Capture<'_>) {
         self.max_seq = self.max_seq.max(c.max_seq);
-        self.records.append(&c.lines, c.lines_n);
-        self.unverified.append(&c.unverified, c.unverified_n);
+        self.records.append(c.lines);
+        self.unverified.append(c.unverified);
         for (k, seq) in c.unverified_keys {
             let s = self.newest_unverified.entry(k).or_insert(seq);
             *s = (*s).max(seq);
@@ -299,21 +333,32 @@ impl Exporter<'_> {
     }
 
     /// Keep `e` in the map when it is the newest entry of its key so far.
+    /// One lookup per entry, and a newer version reuses the older one's
+    /// value buffer: a log that rewrites a few keys many times (the usual
+    /// shape) costs no allocation per entry.
     fn keep(&mut self, e: &Entry<'_>) {
-        if self.latest.get(e.key).is_some_and(|k| e.seq <= k.seq) {
-            return;
-        }
-        let kept = Kept {
-            seq: e.seq,
-            kind: e.kind,
-            value: e.value.to_vec(),
-            file: self.current,
-            offset: e.offset,
-        };
-        if let Some(slot) = self.latest.get_mut(e.key) {
-            *slot = kept;
-        } else {
-            self.latest.insert(e.key.to_vec(), kept);
+        match self.latest.get_mut(e.key) {
+            Some(k) if e.seq <= k.seq => {}
+            Some(k) => {
+                k.seq = e.seq;
+                k.kind = e.kind;
+                k.value.clear();
+                k.value.extend_from_slice(e.value);
+                k.file = self.current;
+                k.offset = e.offset;
+            }
+            None => {
+                self.latest.insert(
+                    e.key.to_vec(),
+                    Kept {
+                        seq: e.seq,
+                        kind: e.kind,
+                        value: e.value.to_vec(),
+                        file: self.current,
+                        offset: e.offset,
+                    },
+                );
+            }
         }
     }
 }
@@ -324,10 +369,8 @@ impl Exporter<'_> {
 struct Capture<'a> {
     file: &'a str,
     view_all: bool,
-    lines: Vec<u8>,
-    lines_n: u64,
-    unverified: Vec<u8>,
-    unverified_n: u64,
+    lines: Chunks,
+    unverified: Chunks,
     unverified_keys: Vec<(Vec<u8>, u64)>,
     prev: Option<(Vec<u8>, u64)>,
     sorted: bool,
@@ -339,10 +382,8 @@ impl<'a> Capture<'a> {
         Capture {
             file,
             view_all,
-            lines: Vec::new(),
-            lines_n: 0,
-            unverified: Vec::new(),
-            unverified_n: 0,
+            lines: Chunks::default(),
+            unverified: Chunks::default(),
             unverified_keys: Vec::new(),
             prev: None,
             sorted: true,
@@ -355,8 +396,7 @@ impl EntrySink for Capture<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
-            push_line(&mut self.lines, e, self.file, false, None);
-            self.lines_n += 1;
+            self.lines.push(e, self.file, None);
         }
         let in_order = match &self.prev {
             None => true,
@@ -375,8 +415,7 @@ impl EntrySink for Capture<'_> {
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         self.max_seq = self.max_seq.max(e.seq);
-        push_line(&mut self.unverified, e, self.file, false, Some(reason));
-        self.unverified_n += 1;
+        self.unverified.push(e, self.file, Some(reason));
         self.unverified_keys.push((e.key.to_vec(), e.seq));
     }
 }
@@ -495,7 +534,7 @@ pub fn salvage(
         current: 0,
         records: Lines::new(Some(records_w)),
         unverified: Lines::new(unverified_file.map(Out::File)),
-        latest: BTreeMap::new(),
+        latest: HashMap::new(),
         newest_unverified: HashMap::new(),
     };
     let mut scans = Vec::with_capacity(inputs.len());
@@ -563,7 +602,9 @@ pub fn salvage(
     };
     let mut suspect_keys = 0;
     if ex.keep_latest {
-        let logs: Vec<Item> = std::mem::take(&mut ex.latest)
+        // Hashed while scanning (one lookup per entry), sorted once here:
+        // keys are unique, so the order is the same for any --jobs.
+        let mut logs: Vec<Item> = std::mem::take(&mut ex.latest)
             .into_iter()
             .map(|(key, k)| Item {
                 key,
@@ -574,6 +615,7 @@ pub fn salvage(
                 offset: k.offset,
             })
             .collect();
+        logs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource(logs.into_iter()))];
         for (i, s) in scans.iter().enumerate() {
             if inputs[i].kind == FileKind::Table
