@@ -117,6 +117,7 @@ pub fn scan_table_with(file: &[u8], sink: &mut dyn EntrySink, opts: &TableOption
         out: TableScan::default(),
         keep_keys: false,
         block_keys: Vec::new(),
+        index: Index::default(),
     };
     s.run(sink);
     s.out.damage = merge(std::mem::take(&mut s.out.damage));
@@ -126,7 +127,9 @@ pub fn scan_table_with(file: &[u8], sink: &mut dyn EntrySink, opts: &TableOption
 /// One data block to check, with what the index says about it.
 struct Unit {
     handle: BlockHandle,
-    key_range: Option<KeyRange>,
+    /// Its position in the index, whose separators bound the keys it held.
+    /// The key range is built from them only if the block is damaged.
+    index_pos: Option<usize>,
     /// Known bad without reading it (an overlapping or looping handle).
     rejected: Option<String>,
 }
@@ -159,6 +162,8 @@ struct Scanner<'a> {
     /// last user key) for the key ranges of the gaps between them.
     keep_keys: bool,
     block_keys: Vec<(u64, Vec<u8>, Vec<u8>)>,
+    /// The verified index, in index mode.
+    index: Index,
 }
 
 fn user_key(ikey: &[u8]) -> Vec<u8> {
@@ -269,10 +274,11 @@ impl<'a> Scanner<'a> {
             }),
         };
         match index {
-            Ok(entries) => {
+            Ok(index) => {
                 self.out.footer = true;
                 self.check_meta(f, footer_at);
-                let mut units = self.units(entries, f, footer_at);
+                self.index = index;
+                let mut units = self.units(f, footer_at);
                 let unindexed = self.unindexed(&units, f);
                 if !unindexed.is_empty() {
                     let n = unindexed.len();
@@ -342,24 +348,18 @@ impl<'a> Scanner<'a> {
 
     /// Turn index entries into data block units in file order, rejecting
     /// handles that would re-read bytes already covered.
-    fn units(&self, entries: Vec<IndexEntry>, f: &Footer, footer_at: u64) -> Vec<Unit> {
-        let mut units: Vec<Unit> = Vec::with_capacity(entries.len());
-        let mut prev_sep: Option<&[u8]> = None;
-        for (sep, handle) in &entries {
-            let first_exclusive = prev_sep.is_some_and(|p| {
-                ikey::parse(p).is_some_and(|k| k.seq == MAX_SEQUENCE && k.kind == Kind::Put)
-            });
-            units.push(Unit {
-                handle: *handle,
-                key_range: Some(KeyRange {
-                    first: prev_sep.map(user_key),
-                    first_exclusive,
-                    last: sep.as_deref().map(user_key),
-                }),
+    fn units(&self, f: &Footer, footer_at: u64) -> Vec<Unit> {
+        let mut units: Vec<Unit> = self
+            .index
+            .handles
+            .iter()
+            .enumerate()
+            .map(|(i, &handle)| Unit {
+                handle,
+                index_pos: Some(i),
                 rejected: None,
-            });
-            prev_sep = sep.as_deref();
-        }
+            })
+            .collect();
         // File order; the same block named twice is checked once.
         units.sort_by_key(|u| (u.handle.offset, u.handle.size));
         units.dedup_by_key(|u| u.handle);
@@ -451,7 +451,7 @@ impl<'a> Scanner<'a> {
                             offset: b.handle.offset + g0,
                             size: b.handle.size,
                         },
-                        key_range: None,
+                        index_pos: None,
                         rejected: None,
                     }),
             );
@@ -533,7 +533,7 @@ impl<'a> Scanner<'a> {
                     class,
                     format!("data block at {offset}: {reason}"),
                 );
-                d.key_range = u.key_range.clone();
+                d.key_range = u.index_pos.map(|i| self.index.key_range(i));
                 self.out.damage.push(d);
                 if let Some(data) = salvage {
                     emit(&data, offset, |e| sink.unverified(e, &reason));
@@ -620,7 +620,7 @@ impl<'a> Scanner<'a> {
             .filter(|f| f.kind == FoundKind::Data && !is_meta(f))
             .map(|f| Unit {
                 handle: f.handle,
-                key_range: None,
+                index_pos: None,
                 rejected: None,
             })
             .collect();
@@ -698,9 +698,36 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// An index entry: its separator, when kept (see [`parse_index`]), and the
-/// data block's handle.
-type IndexEntry = (Option<Vec<u8>>, BlockHandle);
+/// A verified index block: each data block's handle and, when kept (see
+/// [`parse_index`]), its separator, all separators in one buffer.
+#[derive(Default)]
+struct Index {
+    handles: Vec<BlockHandle>,
+    separators: Vec<Option<std::ops::Range<usize>>>,
+    bytes: Vec<u8>,
+}
+
+impl Index {
+    fn separator(&self, i: usize) -> Option<&[u8]> {
+        let r = self.separators.get(i)?.clone()?;
+        self.bytes.get(r)
+    }
+
+    /// The keys the data block at index position `i` held: from the
+    /// previous separator's user key to its own. The lower end is exclusive
+    /// only when the previous separator was shortened by LevelDB (sequence
+    /// 2^56-1, strictly between two user keys).
+    fn key_range(&self, i: usize) -> KeyRange {
+        let prev = i.checked_sub(1).and_then(|p| self.separator(p));
+        KeyRange {
+            first: prev.map(user_key),
+            first_exclusive: prev.is_some_and(|p| {
+                ikey::parse(p).is_some_and(|k| k.seq == MAX_SEQUENCE && k.kind == Kind::Put)
+            }),
+            last: self.separator(i).map(user_key),
+        }
+    }
+}
 
 /// Parse a verified index block: internal-key separators in order, each
 /// value exactly one block handle.
@@ -712,15 +739,15 @@ type IndexEntry = (Option<Vec<u8>>, BlockHandle);
 /// would take gigabytes (found by the `table_footer` fuzz target). A
 /// separator not kept leaves the key ranges it bounds open on that side,
 /// which over-reports a loss and never under-reports it.
-fn parse_index(contents: &[u8], ordered: bool) -> Result<Vec<IndexEntry>, String> {
+fn parse_index(contents: &[u8], ordered: bool) -> Result<Index, String> {
     let block = Block::new(contents).map_err(|e| e.to_string())?;
     let mut it = block.iter();
-    let mut out: Vec<IndexEntry> = Vec::new();
+    let mut out = Index::default();
     let mut prev: Vec<u8> = Vec::new();
-    let mut budget = contents.len().max(1 << 20);
+    let budget = contents.len().max(1 << 20);
     while let Some(r) = it.next_shared() {
         let (shared, k, v) = r.map_err(|e| e.to_string())?;
-        let n = out.len();
+        let n = out.handles.len();
         if ikey::parse(k).is_none() {
             return Err(format!("index entry {n} key is not an internal key"));
         }
@@ -729,11 +756,13 @@ fn parse_index(contents: &[u8], ordered: bool) -> Result<Vec<IndexEntry>, String
         }
         let h = BlockHandle::decode_exact(v)
             .ok_or_else(|| format!("index entry {n} is not a block handle"))?;
-        let kept = (k.len() <= budget).then(|| {
-            budget -= k.len();
-            k.to_vec()
+        let at = out.bytes.len();
+        let kept = (k.len() <= budget - at).then(|| {
+            out.bytes.extend_from_slice(k);
+            at..at + k.len()
         });
-        out.push((kept, h));
+        out.handles.push(h);
+        out.separators.push(kept);
         // As in `check_data_block_with`: only the changed bytes are copied.
         prev.truncate(shared);
         prev.extend_from_slice(&k[shared..]);
@@ -1452,16 +1481,13 @@ mod tests {
             &handle,
         );
         assert!(contents.len() < 1 << 20);
-        let entries = parse_index(&contents, true).unwrap();
-        assert_eq!(entries.len(), n as usize);
-        let kept: usize = entries
-            .iter()
-            .filter_map(|(k, _)| k.as_ref())
-            .map(Vec::len)
-            .sum();
+        let index = parse_index(&contents, true).unwrap();
+        assert_eq!(index.handles.len(), n as usize);
+        let kept: usize = index.separators.iter().flatten().map(|r| r.len()).sum();
         assert!(kept <= 1 << 20, "{kept} bytes of separators copied");
-        assert!(entries[0].0.is_some(), "the first ones are kept");
-        assert!(entries.last().unwrap().0.is_none());
+        assert_eq!(index.bytes.len(), kept);
+        assert!(index.separator(0).is_some(), "the first ones are kept");
+        assert!(index.separator(n as usize - 1).is_none());
 
         // The same index in a whole table. Every entry names block 0; the
         // other blocks are found in the bytes the index leaves out, and the
