@@ -133,6 +133,8 @@ pub struct FileScan {
     pub manifest: Option<crate::format::manifest::VersionState>,
     /// A table's data blocks whose entries were given as intact.
     pub intact_blocks: Vec<crate::format::table::BlockHandle>,
+    /// See [`table::TableScan::index_bounds_blocks`].
+    pub index_bounds_blocks: bool,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -217,6 +219,7 @@ pub fn scan_file_with(
         log: None,
         manifest: None,
         intact_blocks: Vec::new(),
+        index_bounds_blocks: false,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
     if !scanned_kind {
@@ -241,6 +244,7 @@ pub fn scan_file_with(
     let mut log = None;
     let mut manifest = None;
     let mut intact_blocks = Vec::new();
+    let mut index_bounds_blocks = false;
     match f.kind {
         FileKind::Log => {
             // Counting only (`scan`): read through mappings, saving the copy
@@ -309,6 +313,7 @@ pub fn scan_file_with(
                     report.unverified_entries = counting.unverified;
                     report.damage = t.damage;
                     intact_blocks = t.intact_blocks;
+                    index_bounds_blocks = t.index_bounds_blocks;
                     report.sequences = t
                         .min_seq
                         .zip(t.max_seq)
@@ -325,6 +330,7 @@ pub fn scan_file_with(
         log,
         manifest,
         intact_blocks,
+        index_bounds_blocks,
     }
 }
 

@@ -80,6 +80,11 @@ pub struct TableScan {
     /// The data blocks whose entries went to the sink as intact, in file
     /// order: a second reader can stream them again block by block.
     pub intact_blocks: Vec<BlockHandle>,
+    /// Every intact data block is named by the index and holds only user
+    /// keys between the separators around it, so the index can say which
+    /// blocks to read for a range of keys (the latest view reads a table one
+    /// key range at a time, side by side).
+    pub index_bounds_blocks: bool,
 }
 
 /// Limits for [`scan_table_with`].
@@ -278,6 +283,7 @@ impl<'a> Scanner<'a> {
                 self.out.footer = true;
                 self.check_meta(f, footer_at);
                 self.index = index;
+                self.out.index_bounds_blocks = true;
                 let mut units = self.units(f, footer_at);
                 let unindexed = self.unindexed(&units, f);
                 if !unindexed.is_empty() {
@@ -518,6 +524,9 @@ impl<'a> Scanner<'a> {
                 if sink.wants_entries() {
                     emit(&data, offset, |e| sink.intact(e));
                 }
+                if self.out.index_bounds_blocks && !self.index.bounds(u.index_pos, &summary) {
+                    self.out.index_bounds_blocks = false;
+                }
                 self.note_keys(offset, summary);
             }
             Verdict::Damaged {
@@ -711,6 +720,27 @@ impl Index {
     fn separator(&self, i: usize) -> Option<&[u8]> {
         let r = self.separators.get(i)?.clone()?;
         self.bytes.get(r)
+    }
+
+    /// Whether the block at index position `pos` (`None`: found without
+    /// the index) holds only user keys between the separators around it.
+    fn bounds(&self, pos: Option<usize>, s: &DataBlockSummary) -> bool {
+        let Some(i) = pos else { return false };
+        if s.entries == 0 {
+            return true;
+        }
+        let lo = match i.checked_sub(1) {
+            None => None,
+            Some(p) => match self.separator(p) {
+                Some(k) => Some(ikey::user_key(k)),
+                None => return false,
+            },
+        };
+        let Some(hi) = self.separator(i).map(ikey::user_key) else {
+            return false;
+        };
+        let (first, last) = (ikey::user_key(&s.first_key), ikey::user_key(&s.last_key));
+        lo.is_none_or(|lo| lo <= first) && last <= hi
     }
 
     /// The keys the data block at index position `i` held: from the
@@ -1238,6 +1268,29 @@ mod tests {
             (0..5).map(|i| t.entries[i].len()).sum::<usize>()
         );
         assert_eq!(s.blocks.torn, 0);
+    }
+
+    #[test]
+    fn whether_the_index_bounds_every_intact_block() {
+        for c in [compress::NONE, compress::SNAPPY] {
+            let t = sample(c, 300);
+            assert!(scan(&t.bytes).0.index_bounds_blocks);
+            // Separators "sep0000"... sort below every "key…": the index
+            // still names every block, but cannot say which keys each holds.
+            let (s, got) = scan(&with_index(&t, &t.data));
+            assert_eq!(got.intact, all_entries(&t));
+            assert!(!s.index_bounds_blocks);
+            // One block damaged: the others still bound by the index.
+            let mut bad = t.bytes.clone();
+            bad[t.data[1].offset as usize + 3] ^= 0x20;
+            let (s, _) = scan(&bad);
+            assert_eq!(s.blocks.damaged(), 1);
+            assert!(s.index_bounds_blocks);
+            // Cut before its index: blocks found without one.
+            let (s, got) = scan(&t.bytes[..t.index.offset as usize]);
+            assert_eq!(got.intact, all_entries(&t));
+            assert!(!s.index_bounds_blocks);
+        }
     }
 
     #[test]
