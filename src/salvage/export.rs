@@ -263,11 +263,11 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn push(&mut self, e: &Entry<'_>, file: &str, reason: Option<&str>) {
+    fn push(&mut self, e: &Entry<'_>, file: &str, suspect: bool, reason: Option<&str>) {
         if self.cur.capacity() == 0 {
             self.cur.reserve(LINES_BUF + LINES_BUF / 8);
         }
-        push_line(&mut self.cur, e, file, false, reason);
+        push_line(&mut self.cur, e, file, suspect, reason);
         self.n += 1;
         if self.cur.len() >= LINES_BUF {
             self.full.push(std::mem::take(&mut self.cur));
@@ -332,18 +332,17 @@ impl Exporter<'_> {
         }
     }
 
-    /// Keep `e` in the map when it is the newest entry of its key so far.
-    /// One lookup per entry, and a newer version reuses the older one's
-    /// value buffer: a log that rewrites a few keys many times (the usual
-    /// shape) costs no allocation per entry.
+    /// Keep `e` in the map when it is the newest entry of its key so far:
+    /// one lookup per entry. A newer version's value is copied exactly
+    /// (reusing the older buffer would keep every key at its largest
+    /// value's size: 60% more memory on the benchmark's log).
     fn keep(&mut self, e: &Entry<'_>) {
         match self.latest.get_mut(e.key) {
             Some(k) if e.seq <= k.seq => {}
             Some(k) => {
                 k.seq = e.seq;
                 k.kind = e.kind;
-                k.value.clear();
-                k.value.extend_from_slice(e.value);
+                k.value = e.value.to_vec();
                 k.file = self.current;
                 k.offset = e.offset;
             }
@@ -372,6 +371,9 @@ struct Capture<'a> {
     lines: Chunks,
     unverified: Chunks,
     unverified_keys: Vec<(Vec<u8>, u64)>,
+    /// The first intact user key; with `prev`'s, the range of keys a
+    /// second read of the intact blocks yields.
+    first: Option<Vec<u8>>,
     prev: Option<(Vec<u8>, u64)>,
     sorted: bool,
     max_seq: u64,
@@ -385,6 +387,7 @@ impl<'a> Capture<'a> {
             lines: Chunks::default(),
             unverified: Chunks::default(),
             unverified_keys: Vec::new(),
+            first: None,
             prev: None,
             sorted: true,
             max_seq: 0,
@@ -396,7 +399,7 @@ impl EntrySink for Capture<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
-            self.lines.push(e, self.file, None);
+            self.lines.push(e, self.file, false, None);
         }
         let in_order = match &self.prev {
             None => true,
@@ -407,6 +410,9 @@ impl EntrySink for Capture<'_> {
             },
         };
         self.sorted &= in_order;
+        if self.first.is_none() {
+            self.first = Some(e.key.to_vec());
+        }
         let prev = self.prev.get_or_insert_with(|| (Vec::new(), 0));
         prev.0.clear();
         prev.0.extend_from_slice(e.key);
@@ -415,7 +421,7 @@ impl EntrySink for Capture<'_> {
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         self.max_seq = self.max_seq.max(e.seq);
-        self.unverified.push(e, self.file, Some(reason));
+        self.unverified.push(e, self.file, false, Some(reason));
         self.unverified_keys.push((e.key.to_vec(), e.seq));
     }
 }
@@ -429,6 +435,225 @@ impl EntrySink for IntactOnly<'_, '_> {
         self.0.keep(e);
     }
     fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
+}
+
+/// What merging a part of the latest view needs to read.
+struct LatestCtx<'a> {
+    inputs: &'a [InputFile],
+    scans: &'a [FileScan],
+    newest_unverified: &'a HashMap<Vec<u8>, u64>,
+}
+
+/// Table bytes per key range of the latest view: about one LevelDB table,
+/// so that a batch of ranges merged side by side holds a few tables' worth
+/// of lines.
+const RANGE_BYTES: u64 = 2 << 20;
+
+/// A table read whole (its index does not bound its blocks) is read once per
+/// range it meets; above this many ranges the view is merged in one piece.
+const MAX_WHOLE_READS: usize = 8;
+
+/// The latest view (no `--rebuild`), merged one key range at a time.
+///
+/// It is the merge of every table's sorted stream with the logs' newest
+/// entries. A store's levels each span the whole key space, so the key
+/// space is cut instead, at tables' first keys into ranges of about
+/// [`RANGE_BYTES`] of tables; each range is the merge of the sources'
+/// entries in it, where a table reads only the blocks its index says can
+/// hold keys there. Ranges are merged side by side on the pool and appended
+/// in key order: the same lines, in the same order, as one merge of
+/// everything. `spans` are the tables to merge with the user keys their
+/// intact entries span. Returns how many keys were flagged
+/// `suspect_newer`, or `None` (nothing written, `logs` untouched) when a
+/// table without a usable index would have to be read whole too many
+/// times: the caller then merges in one piece.
+fn latest_in_ranges(
+    ctx: &LatestCtx<'_>,
+    logs: &mut Vec<Item>,
+    spans: &[(usize, Vec<u8>, Vec<u8>)],
+    records: &mut Lines,
+) -> io::Result<Option<u64>> {
+    // Marks along the key space, each with the bytes of entries up to it
+    // since the source's mark before: the tables' indexes, sampled, and the
+    // logs' entries. Ranges are cut where the bytes add up to RANGE_BYTES,
+    // so that none holds much more than that, however the sources overlap.
+    let step = RANGE_BYTES / 4;
+    let mut marks: Vec<(Vec<u8>, u64)> = Vec::new();
+    for (i, first, _) in spans {
+        let (f, s) = (&ctx.inputs[*i], &ctx.scans[*i]);
+        if s.index_bounds_blocks {
+            let reopen =
+                |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
+            let file = std::fs::File::open(&f.path).map_err(reopen)?;
+            marks.extend(latest::index_marks(
+                &file,
+                &f.name,
+                f.size,
+                &s.intact_blocks,
+                step,
+            )?);
+        } else {
+            marks.push((first.clone(), f.size));
+        }
+    }
+    let mut bytes = 0u64;
+    for it in logs.iter() {
+        bytes += (it.key.len() + it.value.len()) as u64;
+        if bytes >= step {
+            marks.push((it.key.clone(), bytes));
+            bytes = 0;
+        }
+    }
+    marks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut cuts: Vec<Vec<u8>> = Vec::new();
+    let mut acc = 0u64;
+    for (k, w) in marks {
+        acc = acc.saturating_add(w);
+        if acc >= RANGE_BYTES && cuts.last() != Some(&k) {
+            cuts.push(k);
+            acc = 0;
+        }
+    }
+    let ranges: Vec<latest::KeyRange> = (0..=cuts.len())
+        .map(|r| latest::KeyRange {
+            lo: r.checked_sub(1).map(|p| cuts[p].clone()),
+            hi: cuts.get(r).cloned(),
+        })
+        .collect();
+    // Range `r` starts at cut `r-1`: the range holding a key is the number
+    // of cuts at or below it.
+    let range_of = |k: &[u8]| cuts.partition_point(|c| c.as_slice() <= k);
+    for (i, first, last) in spans {
+        if !ctx.scans[*i].index_bounds_blocks && range_of(last) - range_of(first) >= MAX_WHOLE_READS
+        {
+            return Ok(None);
+        }
+    }
+    // Tables by first key, swept along the ranges in order: a range's
+    // tables are those begun before its end and not ended before its start.
+    let mut by_first: Vec<&(usize, Vec<u8>, Vec<u8>)> = spans.iter().collect();
+    by_first.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut by_first = by_first.into_iter().peekable();
+    let mut active: Vec<&(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut logs = std::mem::take(logs).into_iter().peekable();
+    let per_batch = 2 * rayon::current_num_threads();
+    let mut ranges = ranges.into_iter().peekable();
+    // The next batch of ranges, each with the log entries and the tables
+    // (input indices, in input order) that meet it.
+    let mut next_batch = || -> Vec<(latest::KeyRange, Vec<Item>, Vec<usize>)> {
+        ranges
+            .by_ref()
+            .take(per_batch)
+            .map(|r| {
+                let mut mine = Vec::new();
+                while let Some(it) = logs.next_if(|it| r.contains(&it.key)) {
+                    mine.push(it);
+                }
+                while let Some(t) =
+                    by_first.next_if(|t| r.hi.as_deref().is_none_or(|hi| t.1.as_slice() < hi))
+                {
+                    active.push(t);
+                }
+                active.retain(|t| r.lo.as_deref().is_none_or(|lo| lo <= t.2.as_slice()));
+                let mut tables: Vec<usize> = active.iter().map(|t| t.0).collect();
+                tables.sort_unstable();
+                (r, mine, tables)
+            })
+            .collect()
+    };
+    let merge_batch = |batch: Vec<(latest::KeyRange, Vec<Item>, Vec<usize>)>| {
+        batch
+            .into_par_iter()
+            .map(|(range, logs, tables)| {
+                let mut lines = Chunks::default();
+                let n = merge_range(ctx, range, logs, &tables, &mut lines)?;
+                Ok((lines, n))
+            })
+            .collect::<Vec<io::Result<(Chunks, u64)>>>()
+    };
+    // Appending can wait on the writer (the disk); the next batch is merged
+    // on the pool meanwhile, so that the cores keep busy.
+    let mut suspect = 0;
+    let mut done = merge_batch(next_batch());
+    while !done.is_empty() {
+        let batch = next_batch();
+        let mut merged = Vec::new();
+        let mut appended: io::Result<()> = Ok(());
+        rayon::in_place_scope(|sc| {
+            if !batch.is_empty() {
+                let (slot, merge_batch) = (&mut merged, &merge_batch);
+                sc.spawn(move |_| *slot = merge_batch(batch));
+            }
+            for d in done.drain(..) {
+                match d {
+                    Ok((lines, n)) => {
+                        records.append(lines);
+                        suspect += n;
+                    }
+                    Err(e) => {
+                        appended = Err(e);
+                        break;
+                    }
+                }
+            }
+        });
+        appended?;
+        done = merged;
+    }
+    Ok(Some(suspect))
+}
+
+/// The latest view of one key range, as lines. Sources are the logs'
+/// entries, then the tables in input order: the one merge breaks ties
+/// between sources by that order too.
+fn merge_range(
+    ctx: &LatestCtx<'_>,
+    range: latest::KeyRange,
+    logs: Vec<Item>,
+    tables: &[usize],
+    lines: &mut Chunks,
+) -> io::Result<u64> {
+    let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource(logs.into_iter()))];
+    for &i in tables {
+        let (f, s) = (&ctx.inputs[i], &ctx.scans[i]);
+        let reopen = |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
+        let t = if s.index_bounds_blocks {
+            TableSource::open_range(
+                &f.path,
+                &f.name,
+                i as u32,
+                f.size,
+                &s.intact_blocks,
+                range.clone(),
+            )
+        } else {
+            TableSource::open(&f.path, &f.name, i as u32, s.intact_blocks.clone())
+                .map(|t| t.restrict(range.clone()))
+        }
+        .map_err(reopen)?;
+        sources.push(Box::new(t));
+    }
+    let mut suspect = 0;
+    latest::merge(sources, |k| {
+        if k.kind == Kind::Delete {
+            return Ok(());
+        }
+        let flagged = ctx
+            .newest_unverified
+            .get(&k.key)
+            .is_some_and(|&s| s > k.seq);
+        suspect += u64::from(flagged);
+        let e = Entry {
+            seq: k.seq,
+            kind: k.kind,
+            key: &k.key,
+            value: &k.value,
+            offset: k.offset,
+        };
+        lines.push(&e, &ctx.inputs[k.file as usize].name, flagged, None);
+        Ok(())
+    })?;
+    Ok(suspect)
 }
 
 /// The result of a salvage run.
@@ -541,6 +766,8 @@ pub fn salvage(
     // Tables whose entries were not in order cannot be merged as streams:
     // their entries go into the map like the logs'.
     let mut unsorted = Vec::new();
+    // Per table, the user keys its intact entries span: (input, first, last).
+    let mut key_spans: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
     let scan_opts = store::ScanOptions::for_store(inputs);
     let batch = 4 * rayon::current_num_threads();
     let mut i = 0;
@@ -568,9 +795,12 @@ pub fn salvage(
                 (s, c)
             })
             .collect();
-        for (k, (s, c)) in (i..j).zip(done) {
+        for (k, (s, mut c)) in (i..j).zip(done) {
             if !c.sorted {
                 unsorted.push(k);
+            }
+            if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
+                key_spans.push((k, first, last));
             }
             ex.absorb(c);
             scans.push(s);
@@ -616,46 +846,65 @@ pub fn salvage(
             })
             .collect();
         logs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource(logs.into_iter()))];
-        for (i, s) in scans.iter().enumerate() {
-            if inputs[i].kind == FileKind::Table
-                && !unsorted.contains(&i)
-                && !s.intact_blocks.is_empty()
-            {
-                let t = TableSource::open(
-                    &inputs[i].path,
-                    &inputs[i].name,
-                    i as u32,
-                    s.intact_blocks.clone(),
-                )
-                .map_err(io_err(format!("reopening {}", inputs[i].name)))?;
-                sources.push(Box::new(t));
-            }
+        let mut ranged = None;
+        if rebuilder.is_none() && opts.view == View::Latest && scan_opts.ordered {
+            // `unsorted` was filled in input order.
+            key_spans.retain(|(i, _, _)| {
+                unsorted.binary_search(i).is_err() && !scans[*i].intact_blocks.is_empty()
+            });
+            let ctx = LatestCtx {
+                inputs,
+                scans: &scans,
+                newest_unverified: &ex.newest_unverified,
+            };
+            ranged = latest_in_ranges(&ctx, &mut logs, &key_spans, &mut ex.records)
+                .map_err(io_err("merging the latest view"))?;
         }
-        let view_latest = opts.view == View::Latest;
-        let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
-        latest::merge(sources, |k| {
-            if k.kind == Kind::Delete {
-                return Ok(());
+        if let Some(n) = ranged {
+            suspect_keys = n;
+        } else {
+            let mut sources: Vec<Box<dyn SortedSource>> =
+                vec![Box::new(VecSource(logs.into_iter()))];
+            for (i, s) in scans.iter().enumerate() {
+                if inputs[i].kind == FileKind::Table
+                    && !unsorted.contains(&i)
+                    && !s.intact_blocks.is_empty()
+                {
+                    let t = TableSource::open(
+                        &inputs[i].path,
+                        &inputs[i].name,
+                        i as u32,
+                        s.intact_blocks.clone(),
+                    )
+                    .map_err(io_err(format!("reopening {}", inputs[i].name)))?;
+                    sources.push(Box::new(t));
+                }
             }
-            if let Some(rb) = rebuilder.as_mut() {
-                rb.add(&k.key, k.seq, &k.value)?;
-            }
-            if view_latest {
-                let suspect = newest_unverified.get(&k.key).is_some_and(|&s| s > k.seq);
-                suspect_keys += u64::from(suspect);
-                let e = Entry {
-                    seq: k.seq,
-                    kind: k.kind,
-                    key: &k.key,
-                    value: &k.value,
-                    offset: k.offset,
-                };
-                records.push(&e, &inputs[k.file as usize].name, suspect, None);
-            }
-            Ok(())
-        })
-        .map_err(io_err("merging the latest view"))?;
+            let view_latest = opts.view == View::Latest;
+            let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
+            latest::merge(sources, |k| {
+                if k.kind == Kind::Delete {
+                    return Ok(());
+                }
+                if let Some(rb) = rebuilder.as_mut() {
+                    rb.add(&k.key, k.seq, &k.value)?;
+                }
+                if view_latest {
+                    let suspect = newest_unverified.get(&k.key).is_some_and(|&s| s > k.seq);
+                    suspect_keys += u64::from(suspect);
+                    let e = Entry {
+                        seq: k.seq,
+                        kind: k.kind,
+                        key: &k.key,
+                        value: &k.value,
+                        offset: k.offset,
+                    };
+                    records.push(&e, &inputs[k.file as usize].name, suspect, None);
+                }
+                Ok(())
+            })
+            .map_err(io_err("merging the latest view"))?;
+        }
     }
     let (records_count, unverified_count) = (ex.records.count, ex.unverified.count);
     let records_out = ex.records.finish().map_err(io_err("writing records"))?;

@@ -2,7 +2,12 @@
 //! by internal key (user key ascending, newest first), so the tables'
 //! streams are merged with the (small) map of the logs' newest entries, and
 //! each user key's newest entry falls out first. Memory: the logs' map plus
-//! one block per table.
+//! one block per table being merged.
+//!
+//! The merge can also run one user-key range at a time ([`KeyRange`],
+//! [`TableSource::open_range`]): a table whose index bounds its blocks reads
+//! only the blocks that can hold keys in the range, so ranges are merged
+//! side by side (see `salvage::export`).
 
 use crate::format::batch::Kind;
 use std::cmp::{Ordering, Reverse};
@@ -101,10 +106,163 @@ pub fn merge(
 pub struct TableSource {
     file: std::fs::File,
     name: String,
-    blocks: std::vec::IntoIter<crate::format::table::BlockHandle>,
+    /// With the keys each block can hold when reading a range.
+    blocks: std::vec::IntoIter<(crate::format::table::BlockHandle, Option<BlockSpan>)>,
     index: u32,
     buf: Vec<u8>,
     items: std::vec::IntoIter<Item>,
+    /// Only user keys in this range are yielded.
+    range: KeyRange,
+}
+
+/// User keys from `lo` (inclusive) to `hi` (exclusive); `None` is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    pub lo: Option<Vec<u8>>,
+    pub hi: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    pub fn contains(&self, k: &[u8]) -> bool {
+        self.lo.as_deref().is_none_or(|lo| lo <= k) && self.hi.as_deref().is_none_or(|hi| k < hi)
+    }
+}
+
+/// Walk a table's index, read again from the file: `f` gets each entry's
+/// separator as a user key and its block's handle, until it returns false.
+/// An index that no longer reads is a file that changed since the first
+/// read verified it.
+fn walk_index(
+    file: &std::fs::File,
+    name: &str,
+    len: u64,
+    mut f: impl FnMut(&[u8], crate::format::table::BlockHandle) -> bool,
+) -> io::Result<()> {
+    use crate::format::table::{read_block, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
+    use crate::format::{block::Block, compress, ikey};
+    use std::os::unix::fs::FileExt;
+    let changed = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{name}: {what} on the second read (did the file change?)"),
+        )
+    };
+    let at = len
+        .checked_sub(FOOTER_SIZE as u64)
+        .ok_or_else(|| changed("no footer"))?;
+    let mut footer = [0u8; FOOTER_SIZE];
+    file.read_exact_at(&mut footer, at)?;
+    let foot = Footer::decode(&footer).map_err(|_| changed("the footer"))?;
+    // The index lies before the footer, so the file bounds its size.
+    let size = foot
+        .index
+        .end()
+        .filter(|&e| e <= at)
+        .and_then(|_| usize::try_from(foot.index.size).ok())
+        .ok_or_else(|| changed("the index handle"))?;
+    let mut buf = vec![0u8; size + TRAILER_SIZE];
+    file.read_exact_at(&mut buf, foot.index.offset)?;
+    let local = BlockHandle {
+        offset: 0,
+        size: foot.index.size,
+    };
+    let index = read_block(&buf, local, compress::DEFAULT_CAP).map_err(|_| changed("the index"))?;
+    let block = Block::new(&index.data).map_err(|_| changed("the index"))?;
+    let mut it = block.iter();
+    while let Some(r) = it.next() {
+        let (k, v) = r.map_err(|_| changed("the index"))?;
+        let h = BlockHandle::decode_exact(v).ok_or_else(|| changed("the index"))?;
+        if !f(ikey::user_key(k), h) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The intact data blocks of a table that can hold user keys in `range`,
+/// each with the keys it can hold, from the table's index: block `i` holds
+/// keys from separator `i-1`'s user key to separator `i`'s (both inclusive:
+/// a user key's versions can straddle a block edge). Only for a table whose
+/// first read found every intact block inside those bounds
+/// ([`crate::scan::table::TableScan::index_bounds_blocks`]); `intact` is in
+/// file order.
+pub fn blocks_in_range(
+    file: &std::fs::File,
+    name: &str,
+    len: u64,
+    intact: &[crate::format::table::BlockHandle],
+    range: &KeyRange,
+) -> io::Result<Vec<BlockSpan>> {
+    let mut out = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    walk_index(file, name, len, |last, h| {
+        let meets = range.lo.as_deref().is_none_or(|lo| lo <= last)
+            && range
+                .hi
+                .as_deref()
+                .is_none_or(|hi| prev.as_deref().is_none_or(|first| first < hi));
+        if meets
+            && intact
+                .binary_search_by_key(&h.offset, |b| b.offset)
+                .is_ok_and(|i| intact[i] == h)
+        {
+            out.push(BlockSpan {
+                handle: h,
+                first: prev.clone(),
+                last: last.to_vec(),
+            });
+        }
+        let p = prev.get_or_insert_with(Vec::new);
+        p.clear();
+        p.extend_from_slice(last);
+        // Later blocks start at or after this one's last key.
+        range.hi.as_deref().is_none_or(|hi| last < hi)
+    })?;
+    Ok(out)
+}
+
+/// Marks along a table's keys for cutting the key space into ranges: a
+/// separator's user key after about every `step` bytes of intact blocks,
+/// each with the bytes of blocks since the mark before.
+pub fn index_marks(
+    file: &std::fs::File,
+    name: &str,
+    len: u64,
+    intact: &[crate::format::table::BlockHandle],
+    step: u64,
+) -> io::Result<Vec<(Vec<u8>, u64)>> {
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    let mut tail: Vec<u8> = Vec::new();
+    walk_index(file, name, len, |last, h| {
+        if intact
+            .binary_search_by_key(&h.offset, |b| b.offset)
+            .is_ok_and(|i| intact[i] == h)
+        {
+            bytes += h.size;
+            if bytes >= step {
+                out.push((last.to_vec(), bytes));
+                bytes = 0;
+            } else {
+                tail.clear();
+                tail.extend_from_slice(last);
+            }
+        }
+        true
+    })?;
+    if bytes > 0 {
+        out.push((tail, bytes));
+    }
+    Ok(out)
+}
+
+/// An intact block and the user keys it can hold (`first` open for the
+/// first block).
+#[derive(Debug, Clone)]
+pub struct BlockSpan {
+    pub handle: crate::format::table::BlockHandle,
+    pub first: Option<Vec<u8>>,
+    pub last: Vec<u8>,
 }
 
 impl TableSource {
@@ -117,10 +275,48 @@ impl TableSource {
         Ok(TableSource {
             file: std::fs::File::open(path)?,
             name: name.to_string(),
-            blocks: blocks.into_iter(),
+            blocks: blocks
+                .into_iter()
+                .map(|h| (h, None))
+                .collect::<Vec<_>>()
+                .into_iter(),
             index,
             buf: Vec::new(),
             items: Vec::new().into_iter(),
+            range: KeyRange::default(),
+        })
+    }
+
+    /// Yield only the keys in `range` (every intact block is still read).
+    pub fn restrict(mut self, range: KeyRange) -> Self {
+        self.range = range;
+        self
+    }
+
+    /// The keys in `range` of a table whose index bounds its blocks (see
+    /// [`blocks_in_range`]): only the blocks that can hold them are read.
+    pub fn open_range(
+        path: &std::path::Path,
+        name: &str,
+        index: u32,
+        size: u64,
+        intact: &[crate::format::table::BlockHandle],
+        range: KeyRange,
+    ) -> io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let spans = blocks_in_range(&file, name, size, intact, &range)?;
+        Ok(TableSource {
+            file,
+            name: name.to_string(),
+            blocks: spans
+                .into_iter()
+                .map(|s| (s.handle, Some(s)))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            index,
+            buf: Vec::new(),
+            items: Vec::new().into_iter(),
+            range,
         })
     }
 
@@ -134,7 +330,11 @@ impl TableSource {
         )
     }
 
-    fn load(&mut self, h: crate::format::table::BlockHandle) -> io::Result<()> {
+    fn load(
+        &mut self,
+        h: crate::format::table::BlockHandle,
+        span: Option<BlockSpan>,
+    ) -> io::Result<()> {
         use crate::format::table::{read_block, BlockHandle, TRAILER_SIZE};
         use crate::format::{block::Block, compress, ikey};
         use std::os::unix::fs::FileExt;
@@ -157,6 +357,18 @@ impl TableSource {
         while let Some(r) = it.next() {
             let (k, v) = r.map_err(|_| self.changed("an entry"))?;
             let Some(p) = ikey::parse(k) else { continue };
+            if let Some(s) = &span {
+                // The first read found every key inside its block's span;
+                // a range reads only the blocks whose span meets it.
+                let inside =
+                    s.first.as_deref().is_none_or(|f| f <= p.user_key) && p.user_key <= &s.last[..];
+                if !inside {
+                    return Err(self.changed("a key outside its block's index bounds"));
+                }
+            }
+            if !self.range.contains(p.user_key) {
+                continue;
+            }
             items.push(Item {
                 key: p.user_key.to_vec(),
                 seq: p.seq,
@@ -182,7 +394,7 @@ impl SortedSource for TableSource {
                 return Ok(Some(i));
             }
             match self.blocks.next() {
-                Some(h) => self.load(h)?,
+                Some((h, span)) => self.load(h, span)?,
                 None => return Ok(None),
             }
         }
