@@ -613,7 +613,7 @@ fn merge_range(
     tables: &[usize],
     lines: &mut Chunks,
 ) -> io::Result<u64> {
-    let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource(logs.into_iter()))];
+    let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource::new(logs))];
     for &i in tables {
         let (f, s) = (&ctx.inputs[i], &ctx.scans[i]);
         let reopen = |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
@@ -638,16 +638,13 @@ fn merge_range(
         if k.kind == Kind::Delete {
             return Ok(());
         }
-        let flagged = ctx
-            .newest_unverified
-            .get(&k.key)
-            .is_some_and(|&s| s > k.seq);
+        let flagged = ctx.newest_unverified.get(k.key).is_some_and(|&s| s > k.seq);
         suspect += u64::from(flagged);
         let e = Entry {
             seq: k.seq,
             kind: k.kind,
-            key: &k.key,
-            value: &k.value,
+            key: k.key,
+            value: k.value,
             offset: k.offset,
         };
         lines.push(&e, &ctx.inputs[k.file as usize].name, flagged, None);
@@ -863,8 +860,7 @@ pub fn salvage(
         if let Some(n) = ranged {
             suspect_keys = n;
         } else {
-            let mut sources: Vec<Box<dyn SortedSource>> =
-                vec![Box::new(VecSource(logs.into_iter()))];
+            let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource::new(logs))];
             for (i, s) in scans.iter().enumerate() {
                 if inputs[i].kind == FileKind::Table
                     && !unsorted.contains(&i)
@@ -887,16 +883,16 @@ pub fn salvage(
                     return Ok(());
                 }
                 if let Some(rb) = rebuilder.as_mut() {
-                    rb.add(&k.key, k.seq, &k.value)?;
+                    rb.add(k.key, k.seq, k.value)?;
                 }
                 if view_latest {
-                    let suspect = newest_unverified.get(&k.key).is_some_and(|&s| s > k.seq);
+                    let suspect = newest_unverified.get(k.key).is_some_and(|&s| s > k.seq);
                     suspect_keys += u64::from(suspect);
                     let e = Entry {
                         seq: k.seq,
                         kind: k.kind,
-                        key: &k.key,
-                        value: &k.value,
+                        key: k.key,
+                        value: k.value,
                         offset: k.offset,
                     };
                     records.push(&e, &inputs[k.file as usize].name, suspect, None);

@@ -10,11 +10,10 @@
 //! side by side (see `salvage::export`).
 
 use crate::format::batch::Kind;
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
 use std::io;
 
-/// One entry on its way to the latest view.
+/// One entry on its way to the latest view, owned (the logs' entries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub key: Vec<u8>,
@@ -26,78 +25,161 @@ pub struct Item {
     pub offset: u64,
 }
 
-/// The order of a sorted stream: user key ascending, then newest first.
-pub fn order(a: &Item, b: &Item) -> Ordering {
-    a.key.cmp(&b.key).then(b.seq.cmp(&a.seq))
+impl Item {
+    pub fn as_ref(&self) -> ItemRef<'_> {
+        ItemRef {
+            key: &self.key,
+            seq: self.seq,
+            kind: self.kind,
+            value: &self.value,
+            file: self.file,
+            offset: self.offset,
+        }
+    }
 }
 
-/// A stream of items in [`order`].
+/// A source's current entry, borrowed from it: merging copies no key or
+/// value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemRef<'a> {
+    pub key: &'a [u8],
+    pub seq: u64,
+    pub kind: Kind,
+    /// Empty for deletes.
+    pub value: &'a [u8],
+    pub file: u32,
+    pub offset: u64,
+}
+
+/// The order of a sorted stream: user key ascending, then newest first.
+pub fn order(a: &ItemRef<'_>, b: &ItemRef<'_>) -> Ordering {
+    a.key.cmp(b.key).then(b.seq.cmp(&a.seq))
+}
+
+/// A stream of entries in [`order`], read one at a time: [`advance`] to the
+/// first and each next one, [`current`] to look at it.
+///
+/// [`advance`]: SortedSource::advance
+/// [`current`]: SortedSource::current
 pub trait SortedSource {
-    fn next_item(&mut self) -> io::Result<Option<Item>>;
+    fn current(&self) -> Option<ItemRef<'_>>;
+    fn advance(&mut self) -> io::Result<()>;
 }
 
 /// Items from memory, already sorted.
-pub struct VecSource(pub std::vec::IntoIter<Item>);
+pub struct VecSource {
+    items: Vec<Item>,
+    /// One past the current item (0 before the first `advance`).
+    next: usize,
+}
+
+impl VecSource {
+    pub fn new(items: Vec<Item>) -> Self {
+        VecSource { items, next: 0 }
+    }
+}
 
 impl SortedSource for VecSource {
-    fn next_item(&mut self) -> io::Result<Option<Item>> {
-        Ok(self.0.next())
+    fn current(&self) -> Option<ItemRef<'_>> {
+        self.next
+            .checked_sub(1)
+            .and_then(|i| self.items.get(i))
+            .map(Item::as_ref)
+    }
+    fn advance(&mut self) -> io::Result<()> {
+        self.next = (self.next + 1).min(self.items.len() + 1);
+        Ok(())
     }
 }
 
-struct Head {
-    item: Item,
-    source: usize,
+/// A binary min-heap of source indices, ordered by each source's current
+/// entry; ties between sources (the same entry in two files) go to the
+/// earlier source, so the output does not depend on heap internals.
+struct Heap(Vec<usize>);
+
+impl Heap {
+    fn less(sources: &[Box<dyn SortedSource + '_>], a: usize, b: usize) -> bool {
+        match (sources[a].current(), sources[b].current()) {
+            (Some(x), Some(y)) => order(&x, &y).then(a.cmp(&b)) == Ordering::Less,
+            // Only sources that have an entry are in the heap.
+            _ => a < b,
+        }
+    }
+
+    fn sift_down(&mut self, sources: &[Box<dyn SortedSource + '_>], mut i: usize) {
+        let h = &mut self.0;
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < h.len() && Self::less(sources, h[l], h[m]) {
+                m = l;
+            }
+            if r < h.len() && Self::less(sources, h[r], h[m]) {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            h.swap(i, m);
+            i = m;
+        }
+    }
 }
 
-impl PartialEq for Head {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Head {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Ties between sources (the same entry in two files) go to the
-        // earlier file, so the output does not depend on heap internals.
-        order(&self.item, &o.item).then(self.source.cmp(&o.source))
-    }
-}
-
-/// Merge sorted sources and call `emit` with each user key's newest item,
+/// Merge sorted sources and call `emit` with each user key's newest entry,
 /// in key order. A source that breaks its order is an error: the caller
 /// checked the order on the first pass, so this means the file changed.
 pub fn merge(
     mut sources: Vec<Box<dyn SortedSource + '_>>,
-    mut emit: impl FnMut(Item) -> io::Result<()>,
+    mut emit: impl FnMut(ItemRef<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut heap = BinaryHeap::new();
-    for (i, s) in sources.iter_mut().enumerate() {
-        if let Some(item) = s.next_item()? {
-            heap.push(Reverse(Head { item, source: i }));
-        }
+    for s in sources.iter_mut() {
+        s.advance()?;
     }
-    let mut last_key: Option<Vec<u8>> = None;
-    while let Some(Reverse(Head { item, source })) = heap.pop() {
-        if let Some(next) = sources[source].next_item()? {
-            if order(&next, &item) == Ordering::Less {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a table's entries are no longer in order (did the file change?)",
-                ));
+    let mut heap = Heap(
+        (0..sources.len())
+            .filter(|&i| sources[i].current().is_some())
+            .collect(),
+    );
+    for i in (0..heap.0.len() / 2).rev() {
+        heap.sift_down(&sources, i);
+    }
+    // The entry just taken: its key is the last one emitted (an older entry
+    // of it is skipped), and the next entry of its source must not sort
+    // before it.
+    let mut last_key: Vec<u8> = Vec::new();
+    let mut any = false;
+    while let Some(&top) = heap.0.first() {
+        let it = sources[top]
+            .current()
+            .expect("sources in the heap have an entry");
+        if !any || it.key != last_key.as_slice() {
+            last_key.clear();
+            last_key.extend_from_slice(it.key);
+            any = true;
+            emit(it)?;
+        }
+        let last_seq = it.seq;
+        sources[top].advance()?;
+        match sources[top].current() {
+            Some(next) => {
+                let taken = ItemRef {
+                    key: &last_key,
+                    seq: last_seq,
+                    ..next
+                };
+                if order(&next, &taken) == Ordering::Less {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a table's entries are no longer in order (did the file change?)",
+                    ));
+                }
             }
-            heap.push(Reverse(Head { item: next, source }));
+            None => {
+                heap.0.swap_remove(0);
+            }
         }
-        if last_key.as_deref() == Some(&item.key[..]) {
-            continue; // an older entry of a key already emitted
-        }
-        last_key = Some(item.key.clone());
-        emit(item)?;
+        heap.sift_down(&sources, 0);
     }
     Ok(())
 }
@@ -109,10 +191,27 @@ pub struct TableSource {
     /// With the keys each block can hold when reading a range.
     blocks: std::vec::IntoIter<(crate::format::table::BlockHandle, Option<BlockSpan>)>,
     index: u32,
+    /// The block as read, then its contents.
     buf: Vec<u8>,
-    items: std::vec::IntoIter<Item>,
+    contents: Vec<u8>,
+    /// The loaded block's entries: user keys back to back in `keys`, values
+    /// where they lie in `contents`. Reused from block to block, so the
+    /// merge allocates nothing per entry.
+    keys: Vec<u8>,
+    entries: Vec<Loaded>,
+    /// One past the current entry.
+    next: usize,
+    /// The loaded block's offset (every entry's provenance).
+    offset: u64,
     /// Only user keys in this range are yielded.
     range: KeyRange,
+}
+
+struct Loaded {
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+    seq: u64,
+    kind: Kind,
 }
 
 /// User keys from `lo` (inclusive) to `hi` (exclusive); `None` is open.
@@ -282,7 +381,11 @@ impl TableSource {
                 .into_iter(),
             index,
             buf: Vec::new(),
-            items: Vec::new().into_iter(),
+            contents: Vec::new(),
+            keys: Vec::new(),
+            entries: Vec::new(),
+            next: 0,
+            offset: 0,
             range: KeyRange::default(),
         })
     }
@@ -315,7 +418,11 @@ impl TableSource {
                 .into_iter(),
             index,
             buf: Vec::new(),
-            items: Vec::new().into_iter(),
+            contents: Vec::new(),
+            keys: Vec::new(),
+            entries: Vec::new(),
+            next: 0,
+            offset: 0,
             range,
         })
     }
@@ -350,9 +457,15 @@ impl TableSource {
             size: h.size,
         };
         let contents = read_block(&self.buf, local, compress::DEFAULT_CAP)
-            .map_err(|_| self.changed("a block no longer verifies"))?;
-        let block = Block::new(&contents.data).map_err(|_| self.changed("a block"))?;
-        let mut items = Vec::new();
+            .map_err(|_| self.changed("a block no longer verifies"))?
+            .data
+            .into_owned();
+        self.contents = contents;
+        self.offset = h.offset;
+        self.keys.clear();
+        self.entries.clear();
+        let block = Block::new(&self.contents).map_err(|_| self.changed("a block"))?;
+        let base = self.contents.as_ptr() as usize;
         let mut it = block.iter();
         while let Some(r) = it.next() {
             let (k, v) = r.map_err(|_| self.changed("an entry"))?;
@@ -369,35 +482,54 @@ impl TableSource {
             if !self.range.contains(p.user_key) {
                 continue;
             }
-            items.push(Item {
-                key: p.user_key.to_vec(),
+            let at = self.keys.len();
+            self.keys.extend_from_slice(p.user_key);
+            // `v` lies inside `contents`.
+            let v0 = v.as_ptr() as usize - base;
+            let value = if p.kind == Kind::Put {
+                v0..v0 + v.len()
+            } else {
+                v0..v0
+            };
+            self.entries.push(Loaded {
+                key: at..self.keys.len(),
+                value,
                 seq: p.seq,
                 kind: p.kind,
-                value: if p.kind == Kind::Put {
-                    v.to_vec()
-                } else {
-                    Vec::new()
-                },
-                file: self.index,
-                offset: h.offset,
             });
         }
-        self.items = items.into_iter();
         Ok(())
     }
 }
 
 impl SortedSource for TableSource {
-    fn next_item(&mut self) -> io::Result<Option<Item>> {
-        loop {
-            if let Some(i) = self.items.next() {
-                return Ok(Some(i));
-            }
+    fn current(&self) -> Option<ItemRef<'_>> {
+        let e = self.entries.get(self.next.checked_sub(1)?)?;
+        Some(ItemRef {
+            key: &self.keys[e.key.clone()],
+            seq: e.seq,
+            kind: e.kind,
+            value: &self.contents[e.value.clone()],
+            file: self.index,
+            offset: self.offset,
+        })
+    }
+
+    fn advance(&mut self) -> io::Result<()> {
+        self.next += 1;
+        while self.next > self.entries.len() {
             match self.blocks.next() {
-                Some((h, span)) => self.load(h, span)?,
-                None => return Ok(None),
+                Some((h, span)) => {
+                    self.load(h, span)?;
+                    self.next = 1;
+                }
+                None => {
+                    self.next = self.entries.len() + 1;
+                    break;
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -417,8 +549,18 @@ mod tests {
     }
 
     fn src(mut v: Vec<Item>) -> Box<dyn SortedSource> {
-        v.sort_by(order);
-        Box::new(VecSource(v.into_iter()))
+        v.sort_by(|a, b| order(&a.as_ref(), &b.as_ref()));
+        Box::new(VecSource::new(v))
+    }
+
+    fn merged(sources: Vec<Box<dyn SortedSource>>) -> Vec<(String, u64, u32)> {
+        let mut got = Vec::new();
+        merge(sources, |i| {
+            got.push((String::from_utf8(i.key.to_vec()).unwrap(), i.seq, i.file));
+            Ok(())
+        })
+        .unwrap();
+        got
     }
 
     #[test]
@@ -430,15 +572,9 @@ mod tests {
             it("d", 1, 0),
         ]);
         let b = src(vec![it("a", 7, 1), it("c", 3, 1), it("d", 1, 1)]);
-        let mut got = Vec::new();
-        merge(vec![a, b], |i| {
-            got.push((String::from_utf8(i.key).unwrap(), i.seq, i.file));
-            Ok(())
-        })
-        .unwrap();
         let want = [("a", 7, 1), ("b", 5, 0), ("c", 3, 1), ("d", 1, 0)];
         assert_eq!(
-            got,
+            merged(vec![a, b]),
             want.iter()
                 .map(|&(k, s, f)| (k.to_string(), s, f))
                 .collect::<Vec<_>>()
@@ -446,9 +582,50 @@ mod tests {
     }
 
     #[test]
+    fn many_sources_against_a_model() {
+        // Up to 12 sources, some empty, keys from a small set so that keys
+        // repeat within and across sources, equal (key, seq) pairs in
+        // several sources: the earliest source wins a tie.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..300 {
+            let n = rnd(12) as u32 + 1;
+            let mut all = Vec::new();
+            let mut sources = Vec::new();
+            for f in 0..n {
+                let mut v = Vec::new();
+                for _ in 0..rnd(30) {
+                    let key = format!("k{:02}", rnd(20));
+                    v.push(it(&key, rnd(8), f));
+                }
+                // A source holds each (key, seq) once.
+                v.sort_by(|a, b| order(&a.as_ref(), &b.as_ref()));
+                v.dedup_by(|a, b| a.key == b.key && a.seq == b.seq);
+                all.extend(v.iter().cloned());
+                sources.push(src(v));
+            }
+            all.sort_by(|a, b| order(&a.as_ref(), &b.as_ref()).then(a.file.cmp(&b.file)));
+            all.dedup_by(|a, b| a.key == b.key);
+            let want: Vec<(String, u64, u32)> = all
+                .iter()
+                .map(|i| (String::from_utf8(i.key.clone()).unwrap(), i.seq, i.file))
+                .collect();
+            assert_eq!(merged(sources), want);
+        }
+    }
+
+    #[test]
     fn out_of_order_source_is_an_error() {
         let bad: Box<dyn SortedSource> =
-            Box::new(VecSource(vec![it("b", 1, 0), it("a", 1, 0)].into_iter()));
+            Box::new(VecSource::new(vec![it("b", 1, 0), it("a", 1, 0)]));
         assert!(merge(vec![bad], |_| Ok(())).is_err());
+        let older_first: Box<dyn SortedSource> =
+            Box::new(VecSource::new(vec![it("a", 1, 0), it("a", 2, 0)]));
+        assert!(merge(vec![older_first], |_| Ok(())).is_err());
     }
 }
