@@ -129,9 +129,10 @@ impl Drop for DurableFile {
 
 impl Write for DurableFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Writeback is started from write_all only: an error from it here
+        // would report bytes as unwritten that the buffer already took.
         let n = self.inner()?.write(buf)?;
         self.written += n as u64;
-        self.start_writeback()?;
         Ok(n)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {

@@ -283,8 +283,10 @@ impl<'a> Scanner<'a> {
                 self.out.footer = true;
                 self.check_meta(f, footer_at);
                 self.index = index;
-                self.out.index_bounds_blocks = true;
                 let mut units = self.units(f, footer_at);
+                // An index naming a block twice gives it two sets of bounds:
+                // a reader by key range could follow the wrong one.
+                self.out.index_bounds_blocks = units.len() == self.index.handles.len();
                 let unindexed = self.unindexed(&units, f);
                 if !unindexed.is_empty() {
                     let n = unindexed.len();
@@ -1286,6 +1288,39 @@ mod tests {
             let (s, _) = scan(&bad);
             assert_eq!(s.blocks.damaged(), 1);
             assert!(s.index_bounds_blocks);
+            // A block named twice, the second time with bounds that do not
+            // hold its keys (the same user key as the first separator, an
+            // older sequence): no reader may choose blocks by these bounds.
+            let mut b = BlockBuilder::new(1);
+            let mut named = vec![(t.separators[0].clone(), t.data[0])];
+            let p = ikey::parse(&t.separators[0]).unwrap();
+            named.push((ikey::encode(p.user_key, p.seq - 1, p.kind), t.data[0]));
+            named.extend(
+                t.separators
+                    .iter()
+                    .cloned()
+                    .zip(t.data.iter().copied())
+                    .skip(1),
+            );
+            for (sep, h) in &named {
+                let mut v = Vec::new();
+                h.encode_to(&mut v);
+                b.add(sep, &v);
+            }
+            let mut twice = t.bytes[..t.index.offset as usize].to_vec();
+            let index = append_block(&mut twice, &b.finish(), compress::NONE);
+            twice.extend_from_slice(
+                &Footer {
+                    metaindex: t.metaindex,
+                    index,
+                    padding_clean: true,
+                }
+                .encode(),
+            );
+            let (s, got) = scan(&twice);
+            assert!(s.footer);
+            assert_eq!(got.intact, all_entries(&t));
+            assert!(!s.index_bounds_blocks);
             // Cut before its index: blocks found without one.
             let (s, got) = scan(&t.bytes[..t.index.offset as usize]);
             assert_eq!(got.intact, all_entries(&t));
