@@ -8,55 +8,24 @@
 //! usage: cargo bench --bench decode_roof -- PATH...
 //! (prints `table_bytes seconds decompressed_bytes blocks`)
 
+mod roof;
+
 use ldbsalvage::format::block::Block;
 use ldbsalvage::format::compress::DEFAULT_CAP;
 use ldbsalvage::format::table::{read_block, read_block_into, BlockHandle, Footer};
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::time::Instant;
-
-fn tables(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "ldb" || x == "sst"))
-                .collect();
-            v.sort();
-            out.extend(v);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    out
-}
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 fn main() {
-    let paths: Vec<PathBuf> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
-        .collect();
     let t = Instant::now();
-    let files: Vec<_> = tables(&paths);
-    let maps: Vec<memmap2::Mmap> = files
-        .iter()
-        .filter_map(|f| {
-            let file = std::fs::File::open(f).unwrap();
-            if file.metadata().unwrap().len() == 0 {
-                return None;
-            }
-            // SAFETY: benchmark input, not modified while it runs.
-            Some(unsafe { memmap2::Mmap::map(&file) }.unwrap())
-        })
-        .collect();
+    let maps = roof::map_all(&roof::files(|p| {
+        p.extension().is_some_and(|x| x == "ldb" || x == "sst")
+    }));
     // Every data block of every table with an intact footer and index, as
     // one list, so that the pool balances blocks rather than files.
     let blocks: Vec<(usize, BlockHandle)> = maps

@@ -437,6 +437,12 @@ impl EntrySink for IntactOnly<'_, '_> {
     fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
 }
 
+/// Whether a damaged unit held a newer write of `k`'s key: the latest
+/// view's `suspect_newer`.
+fn newer_unverified(newest_unverified: &HashMap<Vec<u8>, u64>, k: &latest::ItemRef<'_>) -> bool {
+    newest_unverified.get(k.key).is_some_and(|&s| s > k.seq)
+}
+
 /// What merging a part of the latest view needs to read.
 struct LatestCtx<'a> {
     inputs: &'a [InputFile],
@@ -638,16 +644,9 @@ fn merge_range(
         if k.kind == Kind::Delete {
             return Ok(());
         }
-        let flagged = ctx.newest_unverified.get(k.key).is_some_and(|&s| s > k.seq);
+        let flagged = newer_unverified(ctx.newest_unverified, &k);
         suspect += u64::from(flagged);
-        let e = Entry {
-            seq: k.seq,
-            kind: k.kind,
-            key: k.key,
-            value: k.value,
-            offset: k.offset,
-        };
-        lines.push(&e, &ctx.inputs[k.file as usize].name, flagged, None);
+        lines.push(&k.entry(), &ctx.inputs[k.file as usize].name, flagged, None);
         Ok(())
     })?;
     Ok(suspect)
@@ -886,16 +885,9 @@ pub fn salvage(
                     rb.add(k.key, k.seq, k.value)?;
                 }
                 if view_latest {
-                    let suspect = newest_unverified.get(k.key).is_some_and(|&s| s > k.seq);
+                    let suspect = newer_unverified(newest_unverified, &k);
                     suspect_keys += u64::from(suspect);
-                    let e = Entry {
-                        seq: k.seq,
-                        kind: k.kind,
-                        key: k.key,
-                        value: k.value,
-                        offset: k.offset,
-                    };
-                    records.push(&e, &inputs[k.file as usize].name, suspect, None);
+                    records.push(&k.entry(), &inputs[k.file as usize].name, suspect, None);
                 }
                 Ok(())
             })

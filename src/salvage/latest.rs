@@ -51,6 +51,19 @@ pub struct ItemRef<'a> {
     pub offset: u64,
 }
 
+impl<'a> ItemRef<'a> {
+    /// The entry, for an export line.
+    pub fn entry(&self) -> crate::scan::Entry<'a> {
+        crate::scan::Entry {
+            seq: self.seq,
+            kind: self.kind,
+            key: self.key,
+            value: self.value,
+            offset: self.offset,
+        }
+    }
+}
+
 /// The order of a sorted stream: user key ascending, then newest first.
 pub fn order(a: &ItemRef<'_>, b: &ItemRef<'_>) -> Ordering {
     a.key.cmp(b.key).then(b.seq.cmp(&a.seq))
@@ -371,14 +384,22 @@ impl TableSource {
         index: u32,
         blocks: Vec<crate::format::table::BlockHandle>,
     ) -> io::Result<Self> {
-        Ok(TableSource {
-            file: std::fs::File::open(path)?,
+        let blocks = blocks.into_iter().map(|h| (h, None)).collect();
+        let file = std::fs::File::open(path)?;
+        Ok(Self::with(file, name, index, blocks, KeyRange::default()))
+    }
+
+    fn with(
+        file: std::fs::File,
+        name: &str,
+        index: u32,
+        blocks: Vec<(crate::format::table::BlockHandle, Option<BlockSpan>)>,
+        range: KeyRange,
+    ) -> Self {
+        TableSource {
+            file,
             name: name.to_string(),
-            blocks: blocks
-                .into_iter()
-                .map(|h| (h, None))
-                .collect::<Vec<_>>()
-                .into_iter(),
+            blocks: blocks.into_iter(),
             index,
             buf: Vec::new(),
             contents: Vec::new(),
@@ -386,8 +407,8 @@ impl TableSource {
             entries: Vec::new(),
             next: 0,
             offset: 0,
-            range: KeyRange::default(),
-        })
+            range,
+        }
     }
 
     /// Yield only the keys in `range` (every intact block is still read).
@@ -408,23 +429,8 @@ impl TableSource {
     ) -> io::Result<Self> {
         let file = std::fs::File::open(path)?;
         let spans = blocks_in_range(&file, name, size, intact, &range)?;
-        Ok(TableSource {
-            file,
-            name: name.to_string(),
-            blocks: spans
-                .into_iter()
-                .map(|s| (s.handle, Some(s)))
-                .collect::<Vec<_>>()
-                .into_iter(),
-            index,
-            buf: Vec::new(),
-            contents: Vec::new(),
-            keys: Vec::new(),
-            entries: Vec::new(),
-            next: 0,
-            offset: 0,
-            range,
-        })
+        let blocks = spans.into_iter().map(|s| (s.handle, Some(s))).collect();
+        Ok(Self::with(file, name, index, blocks, range))
     }
 
     fn changed(&self, what: &str) -> io::Error {
