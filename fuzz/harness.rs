@@ -25,9 +25,12 @@ use ldbsalvage::scan::table::{self as stable, TableOptions, TableScan};
 use ldbsalvage::scan::{self, store, Collect, CountOnly, Discard};
 use std::path::Path;
 
+/// A target's entry point: one input.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz_targets/*.rs` file and of its
 /// `testdata/regress/` directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("log_block", log_block),
     ("write_batch", write_batch),
     ("block", block),
