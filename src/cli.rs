@@ -233,8 +233,13 @@ fn exit_for(r: &Report) -> u8 {
 /// level down holding `CURRENT` or a `MANIFEST-*`: pointing at a store's
 /// parent is the usual slip).
 fn nothing_readable(r: &Report, paths: &[PathBuf]) -> String {
-    let store_kinds = ["log", "table", "manifest", "current"];
-    let any_store_file = r.files.iter().any(|f| store_kinds.contains(&f.kind));
+    use crate::vocab::FileKind;
+    let any_store_file = r.files.iter().any(|f| {
+        matches!(
+            f.kind,
+            FileKind::Log | FileKind::Table | FileKind::Manifest | FileKind::Current
+        )
+    });
     let mut msg = format!("nothing readable in {} file(s)", r.files.len());
     if any_store_file {
         return msg;

@@ -10,3 +10,4 @@ pub mod progress;
 pub mod report;
 pub mod salvage;
 pub mod scan;
+pub mod vocab;

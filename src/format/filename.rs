@@ -9,35 +9,7 @@
 //! `NNNNNN` is a decimal file number, zero-padded to at least six digits when
 //! written but accepted at any width when read, as LevelDB does.
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileKind {
-    Log,
-    Table,
-    Manifest,
-    Current,
-    InfoLog,
-    Lock,
-    Temp,
-    Unknown,
-}
-
-impl FileKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Log => "log",
-            FileKind::Table => "table",
-            FileKind::Manifest => "manifest",
-            FileKind::Current => "current",
-            FileKind::InfoLog => "info_log",
-            FileKind::Lock => "lock",
-            FileKind::Temp => "temp",
-            FileKind::Unknown => "unknown",
-        }
-    }
-}
+pub use crate::vocab::FileKind;
 
 /// Classify a directory entry name, with its file number where it has one.
 /// Anything LevelDB itself would not recognise is `(Unknown, None)`.

@@ -325,6 +325,11 @@ pub struct VersionState {
     pub compact_pointers: BTreeMap<u32, Vec<u8>>,
     /// Live tables: file number → (level, the edit entry that added it).
     pub files: BTreeMap<u64, (u32, NewFile)>,
+    /// Tables an edit deleted that no later edit added back: history, not
+    /// state, even while their files are still on disk.
+    pub deleted: std::collections::BTreeSet<u64>,
+    /// Every table number an edit added, live or not since.
+    pub named: std::collections::BTreeSet<u64>,
     /// Number of edits applied.
     pub edits: usize,
     pub anomalies: Vec<ReplayAnomaly>,
@@ -362,6 +367,7 @@ impl VersionState {
             match self.files.get(&number) {
                 Some(&(live_level, _)) if live_level == level => {
                     self.files.remove(&number);
+                    self.deleted.insert(number);
                 }
                 Some(&(live_level, _)) => self.anomalies.push(ReplayAnomaly::DeletedWrongLevel {
                     edit: index,
@@ -377,6 +383,8 @@ impl VersionState {
             }
         }
         for f in &edit.new_files {
+            self.deleted.remove(&f.number);
+            self.named.insert(f.number);
             if let Some((old_level, _)) = self.files.insert(f.number, (f.level, f.clone())) {
                 self.anomalies.push(ReplayAnomaly::AddedTwice {
                     edit: index,

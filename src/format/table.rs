@@ -21,7 +21,7 @@ use super::block::{Block, BlockError};
 use super::coding::{decode_varint64, put_varint64, read_fixed32, Cursor, DecodeError};
 use super::compress::{self, CompressError};
 use super::{crc, ikey};
-use crate::report::Class;
+use crate::vocab::Class;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -1,110 +1,14 @@
 //! The report model: what was found in each file and what was lost. Its JSON
 //! form is the contract documented in `docs/REPORT.md`.
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-pub mod bytes;
 pub mod summary;
 
+// The shared vocabulary, re-exported where the report model uses it.
+pub use crate::vocab::{bytes, Class, Counts, Damage, FileKind, FileState, KeyRange};
+
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// How a damaged unit was damaged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Class {
-    /// An interrupted write: the damage runs to the end of the file.
-    Torn,
-    /// Bytes present but wrong, with readable data after them.
-    Garbled,
-}
-
-impl Class {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Torn => "torn",
-            Class::Garbled => "garbled",
-        }
-    }
-}
-
-/// Units (log records, table blocks) by class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub intact: u64,
-    pub torn: u64,
-    pub garbled: u64,
-}
-
-impl Counts {
-    pub fn add(&mut self, class: Option<Class>) {
-        match class {
-            None => self.intact += 1,
-            Some(Class::Torn) => self.torn += 1,
-            Some(Class::Garbled) => self.garbled += 1,
-        }
-    }
-
-    pub fn merge(&mut self, o: &Counts) {
-        self.intact += o.intact;
-        self.torn += o.torn;
-        self.garbled += o.garbled;
-    }
-
-    pub fn damaged(&self) -> u64 {
-        self.torn + self.garbled
-    }
-}
-
-/// A key range a replay job can requeue by. `first` is exclusive when
-/// `first_exclusive` is set (a previous block's separator); `None` at either
-/// end means unbounded on that side.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeyRange {
-    pub first: Option<Vec<u8>>,
-    pub first_exclusive: bool,
-    pub last: Option<Vec<u8>>,
-}
-
-impl Serialize for KeyRange {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        bytes::serialize_opt_field(&mut m, "first", self.first.as_deref())?;
-        m.serialize_entry("first_exclusive", &self.first_exclusive)?;
-        bytes::serialize_opt_field(&mut m, "last", self.last.as_deref())?;
-        m.end()
-    }
-}
-
-/// One damaged byte range of a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Damage {
-    pub offset: u64,
-    pub length: u64,
-    pub class: Class,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lost_entries: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_range: Option<KeyRange>,
-}
-
-impl Damage {
-    pub fn new(offset: u64, length: u64, class: Class, reason: impl Into<String>) -> Self {
-        Damage {
-            offset,
-            length,
-            class,
-            reason: reason.into(),
-            lost_entries: None,
-            key_range: None,
-        }
-    }
-
-    pub fn end(&self) -> u64 {
-        self.offset.saturating_add(self.length)
-    }
-}
 
 /// One input file.
 #[derive(Debug, Clone, Serialize)]
@@ -112,10 +16,10 @@ pub struct FileReport {
     /// File name (relative to the store directory).
     pub name: String,
     pub path: String,
-    pub kind: &'static str,
-    /// Inventory state (`live`, `orphan`, `obsolete`, `unknown`) when known.
+    pub kind: FileKind,
+    /// Inventory state when known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<&'static str>,
+    pub state: Option<FileState>,
     pub size: u64,
     /// Logical records for logs and MANIFESTs, data blocks for tables.
     pub records: Counts,
@@ -221,7 +125,7 @@ pub struct Report {
     pub input: Vec<String>,
     pub summary: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub store: Option<crate::scan::inventory::StoreInfo>,
+    pub store: Option<StoreInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub salvage: Option<SalvageCounts>,
     pub files: Vec<FileReport>,
@@ -243,7 +147,7 @@ pub struct SalvageCounts {
     /// Keys in the latest view whose newer write may have been lost.
     pub suspect_newer_keys: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rebuilt: Option<crate::salvage::rebuild::Rebuilt>,
+    pub rebuilt: Option<Rebuilt>,
 }
 
 impl Report {
@@ -277,4 +181,43 @@ impl Report {
             .iter()
             .any(|f| !f.damage.is_empty() || f.error.is_some())
     }
+}
+
+/// What the report says about the store as a whole.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreInfo {
+    /// The MANIFEST named by `CURRENT`, if `CURRENT` was readable.
+    pub current: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_error: Option<String>,
+    /// The MANIFEST whose edits were used.
+    pub manifest: Option<String>,
+    pub comparator: Option<String>,
+    /// True when the comparator is not LevelDB's bytewise one: keys are then
+    /// exported in bytewise order, which is not the store's own order.
+    pub custom_comparator: bool,
+    pub log_number: Option<u64>,
+    pub prev_log_number: Option<u64>,
+    pub next_file_number: Option<u64>,
+    pub last_sequence: Option<u64>,
+    pub live_tables: usize,
+    /// Live tables the MANIFEST names that are not in the directory.
+    pub missing_tables: Vec<MissingTable>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingTable {
+    pub number: u64,
+    pub level: u32,
+    pub size: u64,
+    pub key_range: KeyRange,
+}
+
+/// What the rebuilt store holds and where it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rebuilt {
+    pub path: String,
+    pub keys: u64,
+    pub tables: u64,
+    pub last_sequence: u64,
 }

@@ -8,7 +8,7 @@
 //! every coloured word also says what it means without the colour. Long lists
 //! are cut after [`MAX_LINES`] items with a pointer to `report.json`.
 
-use super::{Class, FileReport, KeyRange, Report, Requeue};
+use super::{Class, FileKind, FileReport, FileState, KeyRange, Report, Requeue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::fmt::Write;
@@ -151,7 +151,7 @@ fn lost_cell(f: &FileReport) -> String {
 }
 
 fn has_entries(f: &FileReport) -> bool {
-    f.scanned && matches!(f.kind, "log" | "table")
+    f.scanned && matches!(f.kind, FileKind::Log | FileKind::Table)
 }
 
 /// Right-align `s` in `w` columns, then colour it (so codes do not upset the
@@ -222,8 +222,8 @@ fn table(s: &mut String, r: &Report, st: &Style) {
         let mut line = format!(
             "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
             f.name,
-            f.kind,
-            f.state.unwrap_or("-"),
+            f.kind.as_str(),
+            f.state.map_or("-", FileState::as_str),
             human_size(f.size),
             w0 = w[0],
             w1 = w[1],
@@ -612,7 +612,7 @@ mod tests {
     use super::*;
     use crate::report::{Damage, Lost, LostSeqRange};
 
-    fn file(name: &str, kind: &'static str, damage: Vec<Damage>) -> FileReport {
+    fn file(name: &str, kind: FileKind, damage: Vec<Damage>) -> FileReport {
         let mut records = crate::report::Counts {
             intact: 3,
             ..Default::default()
@@ -624,7 +624,7 @@ mod tests {
             name: name.into(),
             path: format!("db/{name}"),
             kind,
-            state: Some("live"),
+            state: Some(FileState::Live),
             size: 4096,
             records,
             blocks: None,
@@ -653,7 +653,7 @@ mod tests {
         };
         Report::new(
             vec!["db".into()],
-            vec![file("000004.log", "log", vec![d, t])],
+            vec![file("000004.log", FileKind::Log, vec![d, t])],
             lost,
         )
     }
@@ -705,7 +705,7 @@ mod tests {
     fn healthy_says_so() {
         let r = Report::new(
             vec!["db".into()],
-            vec![file("000003.log", "log", vec![])],
+            vec![file("000003.log", FileKind::Log, vec![])],
             Lost::default(),
         );
         let plain = render(

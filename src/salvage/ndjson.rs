@@ -5,8 +5,8 @@
 //! salvage and serde's generic machinery costs more than the bytes.
 
 use crate::format::batch::Kind;
-use crate::report::bytes::{push_field, push_str};
 use crate::scan::Entry;
+use crate::vocab::bytes::{push_field, push_str};
 
 /// Append one line (with its newline) to `out`.
 pub fn push_line(

@@ -14,8 +14,8 @@ use crate::format::batch::Kind;
 use crate::format::filename;
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, NUM_LEVELS};
+use crate::report::Rebuilt;
 use crate::scan::inventory::BYTEWISE;
-use serde::Serialize;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -27,15 +27,6 @@ const MANIFEST_NUMBER: u64 = 1;
 /// The bottom level: one sorted run there needs no compaction to be valid,
 /// and the latest view has no tombstones that would need a level below.
 const LEVEL: u32 = NUM_LEVELS - 1;
-
-/// What the rebuilt store holds and where it is.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rebuilt {
-    pub path: String,
-    pub keys: u64,
-    pub tables: u64,
-    pub last_sequence: u64,
-}
 
 pub struct RebuildWriter {
     tmp: PathBuf,

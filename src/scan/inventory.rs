@@ -9,8 +9,8 @@ use super::store::{FileScan, InputFile};
 use crate::format::filename::FileKind;
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, VersionState};
-use crate::report::KeyRange;
-use serde::Serialize;
+use crate::report::{KeyRange, MissingTable, StoreInfo};
+use crate::vocab::FileState;
 
 pub const BYTEWISE: &str = "leveldb.BytewiseComparator";
 
@@ -26,36 +26,6 @@ impl RecordSink for EditSink {
         self.state.apply(&edit);
         Ok(())
     }
-}
-
-/// What the report says about the store as a whole.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StoreInfo {
-    /// The MANIFEST named by `CURRENT`, if `CURRENT` was readable.
-    pub current: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub current_error: Option<String>,
-    /// The MANIFEST whose edits were used.
-    pub manifest: Option<String>,
-    pub comparator: Option<String>,
-    /// True when the comparator is not LevelDB's bytewise one: keys are then
-    /// exported in bytewise order, which is not the store's own order.
-    pub custom_comparator: bool,
-    pub log_number: Option<u64>,
-    pub prev_log_number: Option<u64>,
-    pub next_file_number: Option<u64>,
-    pub last_sequence: Option<u64>,
-    pub live_tables: usize,
-    /// Live tables the MANIFEST names that are not in the directory.
-    pub missing_tables: Vec<MissingTable>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MissingTable {
-    pub number: u64,
-    pub level: u32,
-    pub size: u64,
-    pub key_range: KeyRange,
 }
 
 pub struct Inventory {
@@ -177,22 +147,22 @@ pub fn build(inputs: &[InputFile], scans: &mut [FileScan]) -> Inventory {
     Inventory { info, version }
 }
 
-fn state(f: &InputFile, chosen_manifest: bool, v: Option<&VersionState>) -> &'static str {
+fn state(f: &InputFile, chosen_manifest: bool, v: Option<&VersionState>) -> FileState {
     match f.kind {
         FileKind::Table => match (v, f.number) {
-            (Some(v), Some(n)) if v.files.contains_key(&n) => "live",
-            _ => "orphan",
+            (Some(v), Some(n)) if v.files.contains_key(&n) => FileState::Live,
+            _ => FileState::Orphan,
         },
         FileKind::Log => match (v.and_then(|v| v.log_number), f.number) {
             (Some(min), Some(n)) if n < min && Some(n) != v.and_then(|v| v.prev_log_number) => {
-                "obsolete"
+                FileState::Obsolete
             }
-            _ => "live",
+            _ => FileState::Live,
         },
-        FileKind::Manifest if chosen_manifest => "live",
-        FileKind::Manifest => "obsolete",
-        FileKind::Current => "live",
-        FileKind::Temp => "obsolete",
-        _ => "unknown",
+        FileKind::Manifest if chosen_manifest => FileState::Live,
+        FileKind::Manifest => FileState::Obsolete,
+        FileKind::Current => FileState::Live,
+        FileKind::Temp => FileState::Obsolete,
+        _ => FileState::Unknown,
     }
 }

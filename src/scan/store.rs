@@ -141,7 +141,7 @@ fn base_report(f: &InputFile) -> FileReport {
     FileReport {
         name: f.name.clone(),
         path: f.path.display().to_string(),
-        kind: f.kind.as_str(),
+        kind: f.kind,
         state: None,
         size: f.size,
         records: Default::default(),
@@ -361,7 +361,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
     let mut pending: Option<usize> = None;
     for i in order {
         let Some(s) = scans[i].log.as_ref() else {
-            if scans[i].report.state == Some("obsolete") {
+            if scans[i].report.state == Some(crate::vocab::FileState::Obsolete) {
                 continue;
             }
             let after = newest.max(tables_newest);
