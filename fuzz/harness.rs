@@ -19,7 +19,7 @@ use ldbsalvage::format::{compress, crc};
 use ldbsalvage::progress::Silent;
 use ldbsalvage::report::Damage;
 use ldbsalvage::salvage::export::{self, OutDest, SalvageOptions, View};
-use ldbsalvage::scan::inventory::{self, EditSink};
+use ldbsalvage::scan::inventory::EditSink;
 use ldbsalvage::scan::logfile::{self, LogOutcome};
 use ldbsalvage::scan::table::{self as stable, TableOptions, TableScan};
 use ldbsalvage::scan::{self, store, Collect, CountOnly, Discard};
@@ -393,7 +393,7 @@ pub fn split(data: &[u8], n: usize) -> Vec<&[u8]> {
 /// A small store directory built from the input: the first byte holds flags
 /// (1: `--view all`, 2: `--rebuild`), the rest is cut at [`SPLIT`] into the
 /// files of [`DIR_NAMES`]. Runs the store scan (`list_inputs`, `scan_file`
-/// for each, the inventory) and a whole salvage into a fresh directory; a
+/// for each, then the whole `scan` pipeline) and a whole salvage into a fresh directory; a
 /// rebuilt store must itself scan clean.
 pub fn dir_scan(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
@@ -406,18 +406,16 @@ pub fn dir_scan(data: &[u8]) {
         std::fs::write(db.join(name), part).expect("writing the store");
     }
     let inputs = store::list_inputs(std::slice::from_ref(&db)).expect("listing the store");
-    let mut scans: Vec<_> = inputs
+    let scans: Vec<_> = inputs
         .iter()
         .map(|f| store::scan_file(f, &mut Discard, &Silent))
         .collect();
     for (f, s) in inputs.iter().zip(&scans) {
         check_damage(&f.name, &s.report.damage, f.size);
     }
-    let _ = inventory::build(&inputs, &mut scans);
-    let _ = store::lost_ranges(
-        &scans.iter().collect::<Vec<_>>(),
-        &inputs.iter().collect::<Vec<_>>(),
-    );
+    // The whole store pipeline, as `scan` runs it.
+    let r = store::scan_store(&inputs, std::slice::from_ref(&db), &Silent);
+    serde_json::to_vec(&r).expect("scan report to JSON");
 
     let out = tmp.path().join("out");
     export::prepare_out_dir(&out, &db).expect("preparing the output");

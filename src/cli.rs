@@ -285,7 +285,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             }
             let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
-            let r = pool.install(|| store::scan_all(&inputs, &paths, &bar));
+            let r = pool.install(|| store::scan_store(&inputs, &paths, &bar));
             bar.finish();
             let to_stdout = report.as_ref().is_some_and(|p| p.as_os_str() == "-");
             if let Some(dest) = &report {

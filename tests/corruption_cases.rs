@@ -759,7 +759,7 @@ fn corrupted_descriptor() {
     let st = &s.report["store"];
     assert_eq!(st["current"], MANIFEST, "{st}");
     assert_eq!(st["manifest"], Value::Null, "no edit survives: {st}");
-    assert_eq!(s.file("000005.ldb")["state"], "orphan");
+    assert_eq!(s.file("000005.ldb")["state"], "unknown");
     assert_eq!(s.damage("000005.ldb"), Vec::<Value>::new());
     assert_scan_agrees(&db, &s);
 

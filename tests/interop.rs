@@ -55,9 +55,12 @@ fn require_python() -> Option<PathBuf> {
     py
 }
 
+/// The damaged fixtures and the stores holding history (tables the store
+/// deleted or never named, which must stay out of the rebuilt store).
 fn fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("testdata/fixtures"))
-        .unwrap()
+    let mut v: Vec<PathBuf> = ["testdata/fixtures", "testdata/history"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root().join(d)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("db").is_dir())
         .collect();

@@ -282,9 +282,24 @@ fn schema_rejects_what_the_tool_never_writes() {
     let mut extra = r.clone();
     extra["surprise"] = json!(1);
     assert_invalid(&report, &extra, "an undocumented top-level field");
-    let mut scan_with_requeue = r.clone();
-    scan_with_requeue["requeue"] = json!([]);
-    assert_invalid(&report, &scan_with_requeue, "a scan report with requeue");
+    // scan tells salvage's story: a scan report without requeue or store
+    // is one the tool no longer writes.
+    let mut scan_without_requeue = r.clone();
+    scan_without_requeue
+        .as_object_mut()
+        .unwrap()
+        .remove("requeue");
+    assert_invalid(
+        &report,
+        &scan_without_requeue,
+        "a scan report without requeue",
+    );
+    let mut scan_without_store = r.clone();
+    scan_without_store.as_object_mut().unwrap().remove("store");
+    assert_invalid(&report, &scan_without_store, "a scan report without store");
+    let mut bad_state = r.clone();
+    bad_state["files"][0]["state"] = json!("resurrected");
+    assert_invalid(&report, &bad_state, "a file state outside the enum");
     let mut bad_class = r.clone();
     bad_class["files"][0]["damage"][0]["class"] = json!("broken");
     assert_invalid(

@@ -20,6 +20,9 @@ pub struct FileReport {
     /// Inventory state when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<FileState>,
+    /// Why the file is not live (deleted, obsolete, orphan, unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
     pub size: u64,
     /// Logical records for logs and MANIFESTs, data blocks for tables.
     pub records: Counts,
@@ -126,6 +129,10 @@ pub struct Report {
     pub summary: Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreInfo>,
+    /// One per store when the run covered files of several directories
+    /// (`store` is then absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stores: Option<Vec<StoreInfo>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub salvage: Option<SalvageCounts>,
     pub files: Vec<FileReport>,
@@ -169,6 +176,7 @@ impl Report {
             input,
             summary: s,
             store: None,
+            stores: None,
             salvage: None,
             files,
             lost,
@@ -192,6 +200,15 @@ pub struct StoreInfo {
     pub current_error: Option<String>,
     /// The MANIFEST whose edits were used.
     pub manifest: Option<String>,
+    /// Whether a MANIFEST said which files are live. When false every
+    /// table and log was used for the latest view (newest sequence number
+    /// wins) and `note` says so.
+    pub states_known: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The store's directory, when the run covered several stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub comparator: Option<String>,
     /// True when the comparator is not LevelDB's bytewise one: keys are then
     /// exported in bytewise order, which is not the store's own order.

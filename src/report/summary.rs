@@ -177,6 +177,7 @@ pub struct Written {
 pub fn render(r: &Report, style: Style, written: &Written) -> String {
     let mut s = String::new();
     table(&mut s, r, &style);
+    store(&mut s, r, &style);
     damage(&mut s, r, &style);
     lost(&mut s, r, &style, written);
     outputs(&mut s, r, &style, written);
@@ -409,37 +410,63 @@ fn requeue_line(q: &Requeue) -> String {
     }
 }
 
-fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
-    // `salvage` lists everything to requeue; `scan` knows the sequence
-    // ranges and the key ranges of damaged table blocks.
-    let items: Vec<Requeue> = match &r.requeue {
-        Some(q) => q.clone(),
-        None => {
-            let mut v: Vec<Requeue> = r
-                .lost
-                .sequence_ranges
-                .iter()
-                .map(|l| Requeue::SequenceRange {
-                    first: l.first,
-                    last: l.last,
-                    file: l.file.clone(),
-                    reason: l.reason.clone(),
-                })
-                .collect();
-            for f in &r.files {
-                for d in &f.damage {
-                    if let Some(k) = &d.key_range {
-                        v.push(Requeue::KeyRange {
-                            range: k.clone(),
-                            file: f.name.clone(),
-                            reason: d.reason.clone(),
-                        });
-                    }
-                }
-            }
-            v
-        }
+/// What is state and what is history, when that is not simply "every file
+/// is live": files the store itself deleted or superseded, orphans, and a
+/// store whose MANIFEST could not say.
+fn store(s: &mut String, r: &Report, st: &Style) {
+    let infos: Vec<&crate::report::StoreInfo> = match (&r.store, &r.stores) {
+        (Some(i), _) => vec![i],
+        (None, Some(v)) => v.iter().collect(),
+        (None, None) => Vec::new(),
     };
+    let notes: Vec<&str> = infos.iter().filter_map(|i| i.note.as_deref()).collect();
+    let of = |want: &dyn Fn(FileState) -> bool| -> Vec<&FileReport> {
+        r.files
+            .iter()
+            .filter(|f| matches!(f.kind, FileKind::Log | FileKind::Table))
+            .filter(|f| f.state.is_some_and(want))
+            .collect()
+    };
+    let history = of(&FileState::is_history);
+    let orphans = of(&|s| s == FileState::Orphan);
+    if notes.is_empty() && history.is_empty() && orphans.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n{}", st.bold("State and history"));
+    for n in notes {
+        let _ = writeln!(s, "  {n}.");
+    }
+    if !history.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {} file(s) are history, never part of the latest view or a rebuilt store \
+             (in --view all, marked with their state):",
+            history.len()
+        );
+        for f in history.iter().take(MAX_LINES) {
+            let state = f.state.map_or("-", FileState::as_str);
+            let why = f.state_reason.as_deref().unwrap_or("");
+            let _ = writeln!(s, "    {}  {state}: {why}", f.name);
+        }
+        if history.len() > MAX_LINES {
+            let _ = writeln!(s, "    ... and {} more", history.len() - MAX_LINES);
+        }
+    }
+    if !orphans.is_empty() {
+        let names: Vec<&str> = orphans.iter().map(|f| f.name.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "  {} orphan table(s), named by no MANIFEST edit, only fill in keys no live file \
+             holds intact (flagged \"from_orphan\"): {}",
+            orphans.len(),
+            names.join(", ")
+        );
+    }
+}
+
+fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
+    // Both commands build the same requeue list.
+    let items: Vec<Requeue> = r.requeue.clone().unwrap_or_default();
     let unverified = r.summary.unverified_entries;
     let suspect = r.salvage.as_ref().map_or(0, |c| c.suspect_newer_keys);
     let store_lost = r
@@ -494,11 +521,10 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
                     shell_word(p)
                 );
             }
-            (true, None) => {}
-            (false, _) => {
+            (true, None) | (false, _) => {
                 let _ = writeln!(
                     s,
-                    "  Run `ldbsalvage salvage` for the export and the full requeue list."
+                    "  For a replay job: write the report (--report FILE), then jq -c '.requeue[]' FILE"
                 );
             }
         }
@@ -625,6 +651,7 @@ mod tests {
             path: format!("db/{name}"),
             kind,
             state: Some(FileState::Live),
+            state_reason: None,
             size: 4096,
             records,
             blocks: None,
@@ -651,11 +678,18 @@ mod tests {
             }],
             ..Default::default()
         };
-        Report::new(
+        let mut r = Report::new(
             vec!["db".into()],
             vec![file("000004.log", FileKind::Log, vec![d, t])],
             lost,
-        )
+        );
+        r.requeue = Some(vec![Requeue::SequenceRange {
+            first: 84,
+            last: Some(88),
+            file: "000004.log".into(),
+            reason: "checksum mismatch".into(),
+        }]);
+        r
     }
 
     #[test]

@@ -3,16 +3,16 @@
 
 use super::durable::DurableFile;
 use super::latest::{self, Item, SortedSource, TableSource, VecSource};
-use super::ndjson::push_line;
+use super::ndjson::{push_line, Marks};
 use super::rebuild::RebuildWriter;
 use crate::format::batch::Kind;
 use crate::format::filename::FileKind;
 use crate::progress::Progress;
 use crate::progress::Silent;
-use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
-use crate::scan::inventory::{self, Inventory};
-use crate::scan::store::{self, FileScan, InputError, InputFile};
+use crate::report::{Report, SalvageCounts};
+use crate::scan::store::{self, FileScan, InputError, InputFile, StoreScan};
 use crate::scan::{Entry, EntrySink};
+use crate::vocab::FileState;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -182,12 +182,12 @@ impl Lines {
         }
     }
 
-    fn push(&mut self, e: &Entry<'_>, file: &str, suspect: bool, reason: Option<&str>) {
+    fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
         self.count += 1;
         if self.tx.is_none() {
             return;
         }
-        push_line(&mut self.buf, e, file, suspect, reason);
+        push_line(&mut self.buf, e, file, marks, reason);
         if self.buf.len() >= LINES_BUF {
             self.send();
         }
@@ -263,11 +263,11 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn push(&mut self, e: &Entry<'_>, file: &str, suspect: bool, reason: Option<&str>) {
+    fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
         if self.cur.capacity() == 0 {
             self.cur.reserve(LINES_BUF + LINES_BUF / 8);
         }
-        push_line(&mut self.cur, e, file, suspect, reason);
+        push_line(&mut self.cur, e, file, marks, reason);
         self.n += 1;
         if self.cur.len() >= LINES_BUF {
             self.full.push(std::mem::take(&mut self.cur));
@@ -289,10 +289,17 @@ struct Exporter<'a> {
     keep_latest: bool,
     max_seq: u64,
     files: &'a [InputFile],
+    /// Per input: its state in the store's inventory.
+    states: &'a [FileState],
     current: u32,
     records: Lines,
     unverified: Lines,
+    /// The newest intact entry per key of live files read whole (logs, and
+    /// tables out of order).
     latest: HashMap<Vec<u8>, Kept>,
+    /// The same for orphan tables out of order: they only fill in keys no
+    /// live file holds.
+    fill: HashMap<Vec<u8>, Kept>,
     /// Highest unverified sequence per key: a newer write that may be lost.
     newest_unverified: HashMap<Vec<u8>, u64>,
 }
@@ -300,9 +307,10 @@ struct Exporter<'a> {
 impl EntrySink for Exporter<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
+        let state = self.states[self.current as usize];
         if self.view == View::All {
             let name = &self.files[self.current as usize].name;
-            self.records.push(e, name, false, None);
+            self.records.push(e, name, Marks::of_state(state), None);
         }
         if self.keep_latest {
             self.keep(e);
@@ -310,13 +318,19 @@ impl EntrySink for Exporter<'_> {
     }
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
+        let state = self.states[self.current as usize];
         let name = &self.files[self.current as usize].name;
-        self.unverified.push(e, name, false, Some(reason));
-        let s = self
-            .newest_unverified
-            .entry(e.key.to_vec())
-            .or_insert(e.seq);
-        *s = (*s).max(e.seq);
+        self.unverified
+            .push(e, name, Marks::of_state(state), Some(reason));
+        // History's damaged entries were superseded: they hide no newer
+        // write of anything.
+        if !state.is_history() {
+            let s = self
+                .newest_unverified
+                .entry(e.key.to_vec())
+                .or_insert(e.seq);
+            *s = (*s).max(e.seq);
+        }
     }
 }
 
@@ -337,7 +351,12 @@ impl Exporter<'_> {
     /// (reusing the older buffer would keep every key at its largest
     /// value's size: 60% more memory on the benchmark's log).
     fn keep(&mut self, e: &Entry<'_>) {
-        match self.latest.get_mut(e.key) {
+        let map = match self.states[self.current as usize] {
+            s if s.is_history() => return,
+            FileState::Orphan => &mut self.fill,
+            _ => &mut self.latest,
+        };
+        match map.get_mut(e.key) {
             Some(k) if e.seq <= k.seq => {}
             Some(k) => {
                 k.seq = e.seq;
@@ -347,7 +366,7 @@ impl Exporter<'_> {
                 k.offset = e.offset;
             }
             None => {
-                self.latest.insert(
+                map.insert(
                     e.key.to_vec(),
                     Kept {
                         seq: e.seq,
@@ -367,6 +386,7 @@ impl Exporter<'_> {
 /// view merges tables as sorted streams; one out of order cannot be).
 struct Capture<'a> {
     file: &'a str,
+    state: FileState,
     view_all: bool,
     lines: Chunks,
     unverified: Chunks,
@@ -380,9 +400,10 @@ struct Capture<'a> {
 }
 
 impl<'a> Capture<'a> {
-    fn new(file: &'a str, view_all: bool) -> Self {
+    fn new(file: &'a str, state: FileState, view_all: bool) -> Self {
         Capture {
             file,
+            state,
             view_all,
             lines: Chunks::default(),
             unverified: Chunks::default(),
@@ -399,7 +420,8 @@ impl EntrySink for Capture<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
-            self.lines.push(e, self.file, false, None);
+            self.lines
+                .push(e, self.file, Marks::of_state(self.state), None);
         }
         let in_order = match &self.prev {
             None => true,
@@ -421,8 +443,11 @@ impl EntrySink for Capture<'_> {
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         self.max_seq = self.max_seq.max(e.seq);
-        self.unverified.push(e, self.file, false, Some(reason));
-        self.unverified_keys.push((e.key.to_vec(), e.seq));
+        self.unverified
+            .push(e, self.file, Marks::of_state(self.state), Some(reason));
+        if !self.state.is_history() {
+            self.unverified_keys.push((e.key.to_vec(), e.seq));
+        }
     }
 }
 
@@ -446,6 +471,7 @@ fn newer_unverified(newest_unverified: &HashMap<Vec<u8>, u64>, k: &latest::ItemR
 /// What merging a part of the latest view needs to read.
 struct LatestCtx<'a> {
     inputs: &'a [InputFile],
+    states: &'a [FileState],
     scans: &'a [FileScan],
     newest_unverified: &'a HashMap<Vec<u8>, u64>,
 }
@@ -619,6 +645,8 @@ fn merge_range(
     tables: &[usize],
     lines: &mut Chunks,
 ) -> io::Result<u64> {
+    // Orphans' entries are in `logs` only when no orphan table was read
+    // whole (see the caller), so one source of live entries is enough.
     let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource::new(logs))];
     for &i in tables {
         let (f, s) = (&ctx.inputs[i], &ctx.scans[i]);
@@ -637,7 +665,7 @@ fn merge_range(
                 .map(|t| t.restrict(range.clone()))
         }
         .map_err(reopen)?;
-        sources.push(Box::new(t));
+        sources.push(latest::tiered(t, ctx.states[i] == FileState::Orphan));
     }
     let mut suspect = 0;
     latest::merge(sources, |k| {
@@ -646,7 +674,12 @@ fn merge_range(
         }
         let flagged = newer_unverified(ctx.newest_unverified, &k);
         suspect += u64::from(flagged);
-        lines.push(&k.entry(), &ctx.inputs[k.file as usize].name, flagged, None);
+        let marks = Marks {
+            suspect_newer: flagged,
+            from_orphan: ctx.states[k.file as usize] == FileState::Orphan,
+            ..Marks::default()
+        };
+        lines.push(&k.entry(), &ctx.inputs[k.file as usize].name, marks, None);
         Ok(())
     })?;
     Ok(suspect)
@@ -659,71 +692,27 @@ pub struct Salvaged {
     pub rebuild_refused: Option<String>,
 }
 
-fn lost_key_ranges(inputs: &[InputFile], scans: &[FileScan], inv: &Inventory) -> Vec<LostKeyRange> {
-    let mut out = Vec::new();
-    for (f, s) in inputs.iter().zip(scans) {
-        // A live table that could not be read at all: the MANIFEST still
-        // says which keys it held.
-        let unread = s
-            .report
-            .error
-            .as_deref()
-            .filter(|_| s.report.blocks.is_none());
-        let named = f
-            .number
-            .and_then(|n| inv.version.as_ref().and_then(|v| v.files.get(&n)));
-        if let (FileKind::Table, Some(err), Some((_, nf))) = (f.kind, unread, named) {
-            out.push(LostKeyRange {
-                range: crate::report::KeyRange {
-                    first: Some(crate::format::ikey::user_key(&nf.smallest).to_vec()),
-                    first_exclusive: false,
-                    last: Some(crate::format::ikey::user_key(&nf.largest).to_vec()),
-                },
-                file: s.report.name.clone(),
-                reason: format!("live table could not be read: {err}"),
-            });
-        }
-        for d in &s.report.damage {
-            if let Some(r) = &d.key_range {
-                out.push(LostKeyRange {
-                    range: r.clone(),
-                    file: s.report.name.clone(),
-                    reason: d.reason.clone(),
-                });
-            }
-        }
-    }
-    for m in &inv.info.missing_tables {
-        out.push(LostKeyRange {
-            range: m.key_range.clone(),
-            file: crate::format::filename::table_name(m.number),
-            reason: "live table named by the MANIFEST is missing".to_string(),
-        });
-    }
-    out
+fn items(map: HashMap<Vec<u8>, Kept>) -> Vec<Item> {
+    // Hashed while scanning (one lookup per entry), sorted once here: keys
+    // are unique, so the order is the same for any --jobs.
+    let mut v: Vec<Item> = map
+        .into_iter()
+        .map(|(key, k)| Item {
+            key,
+            seq: k.seq,
+            kind: k.kind,
+            value: k.value,
+            file: k.file,
+            offset: k.offset,
+        })
+        .collect();
+    v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    v
 }
 
-fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
-    let mut out = Vec::new();
-    for r in &lost.sequence_ranges {
-        out.push(Requeue::SequenceRange {
-            first: r.first,
-            last: r.last,
-            file: r.file.clone(),
-            reason: r.reason.clone(),
-        });
-    }
-    for k in key_ranges {
-        out.push(Requeue::KeyRange {
-            range: k.range.clone(),
-            file: k.file.clone(),
-            reason: k.reason.clone(),
-        });
-    }
-    out
-}
-
-/// Run a salvage. The output directory must have been prepared with
+/// Run a salvage: the store pipeline `scan` runs (inventory first, then
+/// every file), with the export as the sink, and the same report plus what
+/// was written. The output directory must have been prepared with
 /// [`prepare_out_dir`] when `opts.out` is a directory.
 pub fn salvage(
     inputs: &[InputFile],
@@ -747,31 +736,43 @@ pub fn salvage(
         Some(f) => Out::File(f),
         None => Out::Stdout(io::stdout()),
     };
+    // The store's account first: which files are state, which history.
+    let (inventories, mut done) = store::inventories(inputs, progress);
+    let states = store::states_by_input(inputs, &inventories);
+    let scan_opts = store::options_by_input(inputs, &inventories);
+    let ordered = inventories.iter().all(|inv| inv.ordered);
     let mut ex = Exporter {
         view: opts.view,
         keep_latest: opts.view == View::Latest || opts.rebuild,
         max_seq: 0,
         files: inputs,
+        states: &states,
         current: 0,
         records: Lines::new(Some(records_w)),
         unverified: Lines::new(unverified_file.map(Out::File)),
         latest: HashMap::new(),
+        fill: HashMap::new(),
         newest_unverified: HashMap::new(),
     };
-    let mut scans = Vec::with_capacity(inputs.len());
     // Tables whose entries were not in order cannot be merged as streams:
-    // their entries go into the map like the logs'.
+    // their entries go into the maps like the logs'.
     let mut unsorted = Vec::new();
     // Per table, the user keys its intact entries span: (input, first, last).
     let mut key_spans: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
-    let scan_opts = store::ScanOptions::for_store(inputs);
     let batch = 4 * rayon::current_num_threads();
     let mut i = 0;
     while i < inputs.len() {
+        if done[i].is_some() {
+            i += 1;
+            continue;
+        }
         if inputs[i].kind != FileKind::Table {
             ex.current = i as u32;
-            scans.push(store::scan_file_with(
-                &inputs[i], &mut ex, progress, &scan_opts,
+            done[i] = Some(store::scan_file_with(
+                &inputs[i],
+                &mut ex,
+                progress,
+                &scan_opts[i],
             ));
             i += 1;
             continue;
@@ -783,42 +784,62 @@ pub fn salvage(
             j += 1;
         }
         let view_all = opts.view == View::All;
-        let done: Vec<(FileScan, Capture)> = (i..j)
+        let scanned: Vec<(FileScan, Capture)> = (i..j)
             .into_par_iter()
             .map(|k| {
-                let mut c = Capture::new(&inputs[k].name, view_all);
-                let s = store::scan_file_with(&inputs[k], &mut c, progress, &scan_opts);
+                let mut c = Capture::new(&inputs[k].name, states[k], view_all);
+                let s = store::scan_file_with(&inputs[k], &mut c, progress, &scan_opts[k]);
                 (s, c)
             })
             .collect();
-        for (k, (s, mut c)) in (i..j).zip(done) {
+        for (k, (s, mut c)) in (i..j).zip(scanned) {
             if !c.sorted {
                 unsorted.push(k);
             }
             if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
-                key_spans.push((k, first, last));
+                if !states[k].is_history() {
+                    key_spans.push((k, first, last));
+                }
             }
             ex.absorb(c);
-            scans.push(s);
+            done[k] = Some(s);
         }
         i = j;
     }
+    let scans: Vec<FileScan> = done
+        .into_iter()
+        .map(|s| s.expect("every input scanned"))
+        .collect();
     if ex.keep_latest {
         for &i in &unsorted {
+            if states[i].is_history() {
+                continue;
+            }
             ex.current = i as u32;
             let mut only_intact = IntactOnly(&mut ex);
-            store::scan_file_with(&inputs[i], &mut only_intact, &Silent, &scan_opts);
+            store::scan_file_with(&inputs[i], &mut only_intact, &Silent, &scan_opts[i]);
         }
     }
-    let inv = inventory::build(inputs, &mut scans);
+    let custom = inventories
+        .iter()
+        .find(|inv| inv.info.custom_comparator)
+        .map(|inv| inv.info.comparator.clone().unwrap_or_default());
     let mut rebuild_refused = None;
     let mut rebuilder = match (&opts.out, opts.rebuild) {
-        (OutDest::Dir(_), true) if inv.info.custom_comparator => {
+        (OutDest::Dir(_), true) if custom.is_some() => {
             rebuild_refused = Some(format!(
                 "--rebuild refused: the store uses the comparator {:?}, and a rebuilt store \
                  in bytewise order would not open with it (the NDJSON export is complete)",
-                inv.info.comparator.as_deref().unwrap_or("?")
+                custom.as_deref().unwrap_or("?")
             ));
+            None
+        }
+        (OutDest::Dir(_), true) if inventories.len() > 1 => {
+            rebuild_refused = Some(
+                "--rebuild refused: the inputs come from several directories, and one \
+                 rebuilt store cannot stand for several stores"
+                    .to_string(),
+            );
             None
         }
         (OutDest::Dir(d), true) => {
@@ -828,28 +849,17 @@ pub fn salvage(
     };
     let mut suspect_keys = 0;
     if ex.keep_latest {
-        // Hashed while scanning (one lookup per entry), sorted once here:
-        // keys are unique, so the order is the same for any --jobs.
-        let mut logs: Vec<Item> = std::mem::take(&mut ex.latest)
-            .into_iter()
-            .map(|(key, k)| Item {
-                key,
-                seq: k.seq,
-                kind: k.kind,
-                value: k.value,
-                file: k.file,
-                offset: k.offset,
-            })
-            .collect();
-        logs.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let mut logs = items(std::mem::take(&mut ex.latest));
+        let fill = items(std::mem::take(&mut ex.fill));
         let mut ranged = None;
-        if rebuilder.is_none() && opts.view == View::Latest && scan_opts.ordered {
+        if rebuilder.is_none() && opts.view == View::Latest && ordered && fill.is_empty() {
             // `unsorted` was filled in input order.
             key_spans.retain(|(i, _, _)| {
                 unsorted.binary_search(i).is_err() && !scans[*i].intact_blocks.is_empty()
             });
             let ctx = LatestCtx {
                 inputs,
+                states: &states,
                 scans: &scans,
                 newest_unverified: &ex.newest_unverified,
             };
@@ -860,8 +870,12 @@ pub fn salvage(
             suspect_keys = n;
         } else {
             let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource::new(logs))];
+            if !fill.is_empty() {
+                sources.push(latest::tiered(VecSource::new(fill), true));
+            }
             for (i, s) in scans.iter().enumerate() {
                 if inputs[i].kind == FileKind::Table
+                    && !states[i].is_history()
                     && !unsorted.contains(&i)
                     && !s.intact_blocks.is_empty()
                 {
@@ -872,7 +886,7 @@ pub fn salvage(
                         s.intact_blocks.clone(),
                     )
                     .map_err(io_err(format!("reopening {}", inputs[i].name)))?;
-                    sources.push(Box::new(t));
+                    sources.push(latest::tiered(t, states[i] == FileState::Orphan));
                 }
             }
             let view_latest = opts.view == View::Latest;
@@ -887,7 +901,12 @@ pub fn salvage(
                 if view_latest {
                     let suspect = newer_unverified(newest_unverified, &k);
                     suspect_keys += u64::from(suspect);
-                    records.push(&k.entry(), &inputs[k.file as usize].name, suspect, None);
+                    let marks = Marks {
+                        suspect_newer: suspect,
+                        from_orphan: states[k.file as usize] == FileState::Orphan,
+                        ..Marks::default()
+                    };
+                    records.push(&k.entry(), &inputs[k.file as usize].name, marks, None);
                 }
                 Ok(())
             })
@@ -900,7 +919,12 @@ pub fn salvage(
         .unverified
         .finish()
         .map_err(io_err("writing unverified entries"))?;
-    let last_sequence = ex.max_seq.max(inv.info.last_sequence.unwrap_or(0));
+    let manifest_last = inventories
+        .iter()
+        .filter_map(|inv| inv.info.last_sequence)
+        .max()
+        .unwrap_or(0);
+    let last_sequence = ex.max_seq.max(manifest_last);
     let rebuilt = match rebuilder {
         Some(rb) => Some(
             rb.finish(last_sequence)
@@ -920,18 +944,8 @@ pub fn salvage(
     }
     drop(ex);
 
-    let lost = store::lost_ranges(
-        &scans.iter().collect::<Vec<_>>(),
-        &inputs.iter().collect::<Vec<_>>(),
-    );
-    let key_ranges = lost_key_ranges(inputs, &scans, &inv);
-    let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
-    let requeue = requeue_list(&lost, &key_ranges);
-    let mut report = Report::new(vec![opts.path.display().to_string()], files, lost);
-    report.lost.key_ranges = Some(key_ranges);
-    report.lost.unverified_entries = Some(unverified_count);
-    report.requeue = Some(requeue);
-    report.store = Some(inv.info);
+    let mut report =
+        StoreScan { inventories, scans }.report(inputs, std::slice::from_ref(&opts.path));
     report.salvage = Some(SalvageCounts {
         view: opts.view.as_str(),
         out: match &opts.out {

@@ -77,6 +77,37 @@ pub fn order(a: &ItemRef<'_>, b: &ItemRef<'_>) -> Ordering {
 pub trait SortedSource {
     fn current(&self) -> Option<ItemRef<'_>>;
     fn advance(&mut self) -> io::Result<()>;
+    /// True for a source that only fills in keys no other source holds
+    /// (an orphan table: not part of the store's state, see
+    /// [`crate::vocab::FileState::Orphan`]).
+    fn fill_in(&self) -> bool {
+        false
+    }
+}
+
+/// A source that only fills in keys the others lack.
+struct FillIn<S>(S);
+
+impl<S: SortedSource> SortedSource for FillIn<S> {
+    fn current(&self) -> Option<ItemRef<'_>> {
+        self.0.current()
+    }
+    fn advance(&mut self) -> io::Result<()> {
+        self.0.advance()
+    }
+    fn fill_in(&self) -> bool {
+        true
+    }
+}
+
+/// `source`, boxed for [`merge`]; one that only fills in keys when
+/// `fill_in` is set.
+pub fn tiered<'a, S: SortedSource + 'a>(source: S, fill_in: bool) -> Box<dyn SortedSource + 'a> {
+    if fill_in {
+        Box::new(FillIn(source))
+    } else {
+        Box::new(source)
+    }
 }
 
 /// Items from memory, already sorted.
@@ -140,7 +171,9 @@ impl Heap {
 }
 
 /// Merge sorted sources and call `emit` with each user key's newest entry,
-/// in key order. A source that breaks its order is an error: the caller
+/// in key order. Entries of fill-in sources count only for a key no other
+/// source holds at all (a delete holds its key too): then the newest of
+/// theirs is emitted. A source that breaks its order is an error: the caller
 /// checked the order on the first pass, so this means the file changed.
 pub fn merge(
     mut sources: Vec<Box<dyn SortedSource + '_>>,
@@ -162,15 +195,39 @@ pub fn merge(
     // before it.
     let mut last_key: Vec<u8> = Vec::new();
     let mut any = false;
+    // The current key's newest fill-in entry, held until the key ends
+    // without an entry of a source that is state; whether the current key
+    // was emitted.
+    let mut held: Option<Item> = None;
+    let mut emitted = false;
     while let Some(&top) = heap.0.first() {
         let it = sources[top]
             .current()
             .expect("sources in the heap have an entry");
         if !any || it.key != last_key.as_slice() {
+            if let Some(h) = held.take() {
+                emit(h.as_ref())?;
+            }
             last_key.clear();
             last_key.extend_from_slice(it.key);
             any = true;
-            emit(it)?;
+            emitted = false;
+        }
+        if !emitted {
+            if !sources[top].fill_in() {
+                held = None;
+                emitted = true;
+                emit(it)?;
+            } else if held.is_none() {
+                held = Some(Item {
+                    key: it.key.to_vec(),
+                    seq: it.seq,
+                    kind: it.kind,
+                    value: it.value.to_vec(),
+                    file: it.file,
+                    offset: it.offset,
+                });
+            }
         }
         let last_seq = it.seq;
         sources[top].advance()?;
@@ -193,6 +250,9 @@ pub fn merge(
             }
         }
         heap.sift_down(&sources, 0);
+    }
+    if let Some(h) = held.take() {
+        emit(h.as_ref())?;
     }
     Ok(())
 }

@@ -1,21 +1,40 @@
 //! One JSON object per line for each exported entry:
 //! `{"seq":…,"kind":"put"|"delete","key"|"key_base64":…,"value"|"value_base64":…,"file":…,"offset":…}`
-//! with `"suspect_newer":true` (latest view) or `"reason":…` (unverified)
-//! when they apply. Lines are built by hand: this is the hot path of a
+//! then, when they apply, `"state":…` (a file that is not live),
+//! `"suspect_newer":true` and `"from_orphan":true` (latest view),
+//! `"reason":…` (unverified). Lines are built by hand: this is the hot path of a
 //! salvage and serde's generic machinery costs more than the bytes.
 
 use crate::format::batch::Kind;
 use crate::scan::Entry;
 use crate::vocab::bytes::{push_field, push_str};
+use crate::vocab::FileState;
+
+/// What a line says beyond the entry and where it came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// The file's state, given when it is not live (`--view all` and
+    /// unverified lines: history is exported there, marked).
+    pub state: Option<FileState>,
+    /// Latest view: a newer unverified write of the key exists.
+    pub suspect_newer: bool,
+    /// Latest view: supplied by an orphan table, as no live file holds
+    /// the key intact.
+    pub from_orphan: bool,
+}
+
+impl Marks {
+    /// The mark of a file in `state` on an all-view or unverified line.
+    pub fn of_state(state: FileState) -> Self {
+        Marks {
+            state: (state != FileState::Live).then_some(state),
+            ..Marks::default()
+        }
+    }
+}
 
 /// Append one line (with its newline) to `out`.
-pub fn push_line(
-    out: &mut Vec<u8>,
-    e: &Entry<'_>,
-    file: &str,
-    suspect_newer: bool,
-    reason: Option<&str>,
-) {
+pub fn push_line(out: &mut Vec<u8>, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
     out.extend_from_slice(b"{\"seq\":");
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(num.format(e.seq).as_bytes());
@@ -30,8 +49,16 @@ pub fn push_line(
     push_str(out, file);
     out.extend_from_slice(b",\"offset\":");
     out.extend_from_slice(num.format(e.offset).as_bytes());
-    if suspect_newer {
+    if let Some(s) = marks.state {
+        out.extend_from_slice(b",\"state\":\"");
+        out.extend_from_slice(s.as_str().as_bytes());
+        out.push(b'"');
+    }
+    if marks.suspect_newer {
         out.extend_from_slice(b",\"suspect_newer\":true");
+    }
+    if marks.from_orphan {
+        out.extend_from_slice(b",\"from_orphan\":true");
     }
     if let Some(r) = reason {
         out.extend_from_slice(b",\"reason\":");
@@ -54,13 +81,28 @@ mod tests {
             value: &[0xff, 0],
             offset: 42,
         };
-        push_line(&mut out, &e, "000003.log", true, None);
+        push_line(
+            &mut out,
+            &e,
+            "000003.log",
+            Marks {
+                suspect_newer: true,
+                ..Marks::default()
+            },
+            None,
+        );
         let d = Entry {
             kind: Kind::Delete,
             value: b"",
             ..e
         };
-        push_line(&mut out, &d, "000003.log", false, Some("checksum mismatch"));
+        push_line(
+            &mut out,
+            &d,
+            "000003.log",
+            Marks::default(),
+            Some("checksum mismatch"),
+        );
         let lines: Vec<serde_json::Value> = out
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())

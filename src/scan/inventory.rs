@@ -1,15 +1,19 @@
-//! The store's own account of itself: `CURRENT` names a MANIFEST, whose
-//! VersionEdits say which tables are live and which logs are already
-//! flushed. Every file is then live, orphan, obsolete or unknown. All of it
-//! works without `CURRENT` or a readable MANIFEST: the newest MANIFEST that
-//! decodes at all is used, else nothing is named.
+//! The store's own account of itself, read before anything else: `CURRENT`
+//! names a MANIFEST, whose VersionEdits say which tables are live, which
+//! were deleted and which logs are already flushed. Every file then gets a
+//! [`FileState`] with the reason for it, and the scan of the other files
+//! knows from the start what is state and what is history. All of it works
+//! without `CURRENT` or a readable MANIFEST: the newest MANIFEST that
+//! decodes at all is used, else no file's state is known and that is said.
 
 use super::logfile::RecordSink;
-use super::store::{FileScan, InputFile};
-use crate::format::filename::FileKind;
+use super::store::{scan_file_with, FileScan, InputFile, ScanOptions};
+use crate::format::filename::{self, FileKind};
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, VersionState};
+use crate::progress::Progress;
 use crate::report::{KeyRange, MissingTable, StoreInfo};
+use crate::scan::Discard;
 use crate::vocab::FileState;
 
 pub const BYTEWISE: &str = "leveldb.BytewiseComparator";
@@ -28,20 +32,44 @@ impl RecordSink for EditSink {
     }
 }
 
+/// One store's account: its files (indices into the run's inputs), what
+/// the MANIFEST says, and each file's state.
 pub struct Inventory {
     pub info: StoreInfo,
     pub version: Option<VersionState>,
+    /// The inputs of this store, in input order.
+    pub members: Vec<usize>,
+    /// Per member (same order): its state and, unless live, why.
+    pub states: Vec<(FileState, Option<String>)>,
+    /// Table keys are in bytewise order (the comparator is LevelDB's
+    /// default, or not known).
+    pub ordered: bool,
 }
 
-fn read_current(inputs: &[InputFile]) -> (Option<String>, Option<String>) {
-    let Some(c) = inputs.iter().find(|f| f.kind == FileKind::Current) else {
+impl Inventory {
+    pub fn scan_options(&self) -> ScanOptions {
+        ScanOptions {
+            ordered: self.ordered,
+        }
+    }
+}
+
+fn read_current(inputs: &[InputFile], members: &[usize]) -> (Option<String>, Option<String>) {
+    let Some(c) = members
+        .iter()
+        .map(|&i| &inputs[i])
+        .find(|f| f.kind == FileKind::Current)
+    else {
         return (None, Some("no CURRENT file".to_string()));
     };
     // CURRENT is one short line; anything large is not a CURRENT file.
     if c.size > 4096 {
         return (None, Some(format!("CURRENT is {} bytes long", c.size)));
     }
-    match std::fs::read(&c.path) {
+    if let Some(what) = c.not_regular {
+        return (None, Some(format!("CURRENT is {what}, not a regular file")));
+    }
+    match super::store::read_small(&c.path, 4096) {
         Ok(b) => {
             let s = String::from_utf8_lossy(&b);
             let name = s.trim_end_matches('\n');
@@ -58,30 +86,6 @@ fn read_current(inputs: &[InputFile]) -> (Option<String>, Option<String>) {
     }
 }
 
-/// The comparator the store names, read before anything else is scanned:
-/// tables are checked for order only when it is LevelDB's bytewise one.
-/// From the MANIFEST `CURRENT` names, else the newest one; `None` when none
-/// decodes far enough to say.
-pub fn peek_comparator(inputs: &[InputFile]) -> Option<String> {
-    let (current, _) = read_current(inputs);
-    let mut manifests: Vec<&InputFile> = inputs
-        .iter()
-        .filter(|f| f.kind == FileKind::Manifest)
-        .collect();
-    manifests.sort_by_key(|f| (current.as_deref() == Some(f.name.as_str()), f.number));
-    for m in manifests.into_iter().rev() {
-        let Ok(file) = std::fs::File::open(&m.path) else {
-            continue;
-        };
-        let mut edits = EditSink::default();
-        super::logfile::scan(&file, m.size, &mut edits, &|_| {});
-        if let Some(c) = edits.state.comparator {
-            return Some(String::from_utf8_lossy(&c).into_owned());
-        }
-    }
-    None
-}
-
 /// Whether keys of a store with this comparator are in bytewise order.
 pub fn is_bytewise(comparator: Option<&str>) -> bool {
     comparator.is_none_or(|c| c == BYTEWISE)
@@ -95,28 +99,51 @@ fn user_key_range(f: &NewFile) -> KeyRange {
     }
 }
 
-/// Take the store's account from the scanned MANIFESTs and assign each file
-/// its state.
-pub fn build(inputs: &[InputFile], scans: &mut [FileScan]) -> Inventory {
-    let (current, current_error) = read_current(inputs);
+/// Read the store's MANIFESTs (the only files read here; their scans are
+/// returned, by input index, to take their place in the report) and give
+/// every member its state.
+pub fn build(
+    inputs: &[InputFile],
+    members: Vec<usize>,
+    progress: &dyn Progress,
+) -> (Inventory, Vec<(usize, FileScan)>) {
+    let (current, current_error) = read_current(inputs, &members);
+    // The comparator is not known before the MANIFEST is read, and a
+    // MANIFEST holds no table keys: ordering does not matter for it.
+    let manifests: Vec<(usize, FileScan)> = members
+        .iter()
+        .copied()
+        .filter(|&i| inputs[i].kind == FileKind::Manifest)
+        .map(|i| {
+            (
+                i,
+                scan_file_with(&inputs[i], &mut Discard, progress, &ScanOptions::default()),
+            )
+        })
+        .collect();
     let mut info = StoreInfo {
         current: current.clone(),
         current_error,
         ..Default::default()
     };
+    let usable = |s: &FileScan| s.manifest.as_ref().is_some_and(|v| v.edits > 0);
     // The MANIFEST CURRENT names, else the newest one that yielded an edit.
     let named = current
         .as_ref()
-        .and_then(|c| inputs.iter().position(|f| &f.name == c))
-        .filter(|&i| scans[i].manifest.as_ref().is_some_and(|v| v.edits > 0));
+        .and_then(|c| manifests.iter().position(|(i, _)| &inputs[*i].name == c))
+        .filter(|&m| usable(&manifests[m].1));
     let chosen = named.or_else(|| {
-        (0..inputs.len())
-            .filter(|&i| scans[i].manifest.as_ref().is_some_and(|v| v.edits > 0))
-            .max_by_key(|&i| inputs[i].number)
+        (0..manifests.len())
+            .filter(|&m| usable(&manifests[m].1))
+            .max_by_key(|&m| inputs[manifests[m].0].number)
     });
-    let version = chosen.and_then(|i| scans[i].manifest.clone());
-    if let (Some(i), Some(v)) = (chosen, &version) {
-        info.manifest = Some(inputs[i].name.clone());
+    let version = chosen.and_then(|m| manifests[m].1.manifest.clone());
+    let chosen_input = chosen.map(|m| manifests[m].0);
+    let chosen_name = chosen_input.map(|i| inputs[i].name.clone());
+    let chosen_number = chosen_input.and_then(|i| inputs[i].number);
+    if let (Some(name), Some(v)) = (&chosen_name, &version) {
+        info.manifest = Some(name.clone());
+        info.states_known = true;
         info.comparator = v
             .comparator
             .as_ref()
@@ -128,9 +155,9 @@ pub fn build(inputs: &[InputFile], scans: &mut [FileScan]) -> Inventory {
         info.last_sequence = v.last_sequence;
         info.live_tables = v.files.len();
         for (&number, (level, nf)) in &v.files {
-            let present = inputs
+            let present = members
                 .iter()
-                .any(|f| f.kind == FileKind::Table && f.number == Some(number));
+                .any(|&i| inputs[i].kind == FileKind::Table && inputs[i].number == Some(number));
             if !present {
                 info.missing_tables.push(MissingTable {
                     number,
@@ -140,29 +167,135 @@ pub fn build(inputs: &[InputFile], scans: &mut [FileScan]) -> Inventory {
                 });
             }
         }
+    } else {
+        info.note = Some(
+            "no MANIFEST could be read, so which files are live is not known: every table \
+             and log was used, and each key's newest intact entry was taken"
+                .to_string(),
+        );
     }
-    for (i, f) in inputs.iter().enumerate() {
-        scans[i].report.state = Some(state(f, chosen == Some(i), version.as_ref()));
+    // A MANIFEST with damage may have lost the edits that named its newest
+    // tables: those cannot be told from an interrupted compaction's output.
+    let manifest_damaged = chosen.is_some_and(|m| {
+        let r = &manifests[m].1.report;
+        !r.damage.is_empty() || r.error.is_some()
+    });
+    if manifest_damaged {
+        info.note = Some(format!(
+            "{} is damaged: edits in its damaged bytes are lost, so tables no intact edit              names were used as state (each key's newest intact entry wins), not as orphans",
+            chosen_name.as_deref().unwrap_or("the MANIFEST")
+        ));
     }
-    Inventory { info, version }
+    let ctx = StateCtx {
+        version: version.as_ref(),
+        manifest: chosen_name.as_deref(),
+        manifest_number: chosen_number,
+        manifest_damaged,
+    };
+    let states = members
+        .iter()
+        .map(|&i| state(&inputs[i], chosen_input == Some(i), &ctx))
+        .collect();
+    let ordered = is_bytewise(info.comparator.as_deref());
+    (
+        Inventory {
+            info,
+            version,
+            members,
+            states,
+            ordered,
+        },
+        manifests,
+    )
 }
 
-fn state(f: &InputFile, chosen_manifest: bool, v: Option<&VersionState>) -> FileState {
+struct StateCtx<'a> {
+    version: Option<&'a VersionState>,
+    manifest: Option<&'a str>,
+    manifest_number: Option<u64>,
+    manifest_damaged: bool,
+}
+
+fn state(f: &InputFile, chosen_manifest: bool, ctx: &StateCtx<'_>) -> (FileState, Option<String>) {
+    let m = ctx.manifest.unwrap_or("the MANIFEST");
+    let unknown = || {
+        (
+            FileState::Unknown,
+            Some("no MANIFEST could be read".to_string()),
+        )
+    };
     match f.kind {
-        FileKind::Table => match (v, f.number) {
-            (Some(v), Some(n)) if v.files.contains_key(&n) => FileState::Live,
-            _ => FileState::Orphan,
-        },
-        FileKind::Log => match (v.and_then(|v| v.log_number), f.number) {
-            (Some(min), Some(n)) if n < min && Some(n) != v.and_then(|v| v.prev_log_number) => {
-                FileState::Obsolete
+        FileKind::Table => {
+            let (Some(v), Some(n)) = (ctx.version, f.number) else {
+                return unknown();
+            };
+            if v.files.contains_key(&n) {
+                (FileState::Live, None)
+            } else if v.deleted.contains(&n) {
+                (
+                    FileState::Deleted,
+                    Some(format!(
+                        "deleted by an edit in {m} (a compaction replaced it; the file was not yet removed)"
+                    )),
+                )
+            } else if ctx.manifest_number.is_some_and(|mn| n < mn) {
+                // A MANIFEST starts with a snapshot of every live table, so
+                // an older table it never names was not live when it began.
+                (
+                    FileState::Obsolete,
+                    Some(format!("older than {m}, which does not name it")),
+                )
+            } else if ctx.manifest_damaged {
+                (
+                    FileState::Unknown,
+                    Some(format!(
+                        "named by no intact edit in {m}, which is damaged: a lost edit may \
+                         have named it, so it is used as state"
+                    )),
+                )
+            } else {
+                (
+                    FileState::Orphan,
+                    Some(format!(
+                        "named by no edit in {m}: the output of an interrupted flush or \
+                         compaction; it only fills in keys no live file holds"
+                    )),
+                )
             }
-            _ => FileState::Live,
-        },
-        FileKind::Manifest if chosen_manifest => FileState::Live,
-        FileKind::Manifest => FileState::Obsolete,
-        FileKind::Current => FileState::Live,
-        FileKind::Temp => FileState::Obsolete,
-        _ => FileState::Unknown,
+        }
+        FileKind::Log => {
+            let Some(min) = ctx.version.and_then(|v| v.log_number) else {
+                return unknown();
+            };
+            let prev = ctx.version.and_then(|v| v.prev_log_number);
+            match f.number {
+                Some(n) if n < min && Some(n) != prev => (
+                    FileState::Obsolete,
+                    Some(format!(
+                        "already flushed to tables: {m} records log number {min}"
+                    )),
+                ),
+                _ => (FileState::Live, None),
+            }
+        }
+        FileKind::Manifest if chosen_manifest => (FileState::Live, None),
+        FileKind::Manifest => (
+            FileState::Obsolete,
+            Some(match ctx.manifest {
+                Some(m) => format!("not the MANIFEST in use ({m} is)"),
+                None => "no edit could be read from it".to_string(),
+            }),
+        ),
+        FileKind::Current => (FileState::Live, None),
+        FileKind::Temp => (
+            FileState::Obsolete,
+            Some("a temporary file LevelDB had not yet renamed".to_string()),
+        ),
+        _ => (FileState::Unknown, None),
     }
+}
+
+/// The name of a table the MANIFEST names, for lost key ranges.
+pub fn table_name(number: u64) -> String {
+    filename::table_name(number)
 }

@@ -1,14 +1,17 @@
 //! A store directory (or a list of files) to a report: find the files, scan
 //! each by its kind, and put the lost sequence ranges of all logs together.
 
-use super::inventory::EditSink;
+use super::inventory::{self, EditSink, Inventory};
 use super::log::{self as logscan, LogScan};
 use super::logfile;
 use super::table;
 use super::{Discard, EntrySink};
 use crate::format::filename::{self, FileKind};
 use crate::progress::Progress;
-use crate::report::{FileReport, Lost, LostSeqRange, Report, SeqSpan};
+use crate::report::{
+    FileReport, KeyRange, Lost, LostKeyRange, LostSeqRange, Report, Requeue, SeqSpan, StoreInfo,
+};
+use crate::vocab::FileState;
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::Read;
@@ -143,6 +146,7 @@ fn base_report(f: &InputFile) -> FileReport {
         path: f.path.display().to_string(),
         kind: f.kind,
         state: None,
+        state_reason: None,
         size: f.size,
         records: Default::default(),
         blocks: None,
@@ -178,7 +182,7 @@ impl EntrySink for Counting<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions {
     /// Table keys are in bytewise order (the store's comparator is
-    /// LevelDB's default); see [`crate::scan::inventory::peek_comparator`].
+    /// LevelDB's default); the inventory says so before tables are read.
     pub ordered: bool,
 }
 
@@ -188,14 +192,12 @@ impl Default for ScanOptions {
     }
 }
 
-impl ScanOptions {
-    /// The options for the store these files belong to.
-    pub fn for_store(inputs: &[InputFile]) -> Self {
-        let c = super::inventory::peek_comparator(inputs);
-        ScanOptions {
-            ordered: super::inventory::is_bytewise(c.as_deref()),
-        }
-    }
+/// Read a small file whole (CURRENT), refusing more than `cap` bytes.
+pub fn read_small(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let mut out = Vec::new();
+    file.take(cap).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// Scan one file, giving its entries to `sink` in file order.
@@ -360,8 +362,9 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
     // An unread log's range, waiting for the next log that shows where it ends.
     let mut pending: Option<usize> = None;
     for i in order {
+        let history = scans[i].report.state.is_some_and(FileState::is_history);
         let Some(s) = scans[i].log.as_ref() else {
-            if scans[i].report.state == Some(crate::vocab::FileState::Obsolete) {
+            if history {
                 continue;
             }
             let after = newest.max(tables_newest);
@@ -389,7 +392,10 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
             }
             pending = None;
         }
-        for (l, reason) in s.lost.iter().zip(&s.lost_reasons) {
+        // A log the MANIFEST records as flushed lost nothing its tables do
+        // not hold.
+        let lost = if history { &[][..] } else { &s.lost[..] };
+        for (l, reason) in lost.iter().zip(&s.lost_reasons) {
             let first = l.first.unwrap_or_else(|| newest.map_or(1, |n| n + 1));
             if l.last.is_some_and(|last| last < first) {
                 continue;
@@ -412,24 +418,231 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
     }
 }
 
-/// Scan every input file (entries dropped) and build the report.
-pub fn scan_all(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress) -> Report {
-    // Files are independent and `scan` keeps no entries: scan them side by
-    // side (each also spreads its own blocks over the pool).
-    let opts = ScanOptions::for_store(inputs);
-    let scans: Vec<FileScan> = inputs
+/// The stores among the inputs: files grouped by the directory they are
+/// in, in order of first appearance; each group is one store with its own
+/// inventory.
+pub fn stores(inputs: &[InputFile]) -> Vec<Vec<usize>> {
+    let mut dirs: Vec<(PathBuf, Vec<usize>)> = Vec::new();
+    for (i, f) in inputs.iter().enumerate() {
+        let dir = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        match dirs.iter_mut().find(|(d, _)| *d == dir) {
+            Some((_, m)) => m.push(i),
+            None => dirs.push((dir, vec![i])),
+        }
+    }
+    dirs.into_iter().map(|(_, m)| m).collect()
+}
+
+/// What every command knows about a store once its files are scanned: the
+/// inventory of each store among the inputs and one scan per input. The
+/// report (files, store, lost ranges, requeue) is made from it by one
+/// function, so `scan` and `salvage` tell the same story.
+pub struct StoreScan {
+    pub inventories: Vec<Inventory>,
+    /// One per input, in input order.
+    pub scans: Vec<FileScan>,
+}
+
+/// The inventory of every store among the inputs, with the scans of the
+/// MANIFESTs it read (by input index).
+pub fn inventories(
+    inputs: &[InputFile],
+    progress: &dyn Progress,
+) -> (Vec<Inventory>, Vec<Option<FileScan>>) {
+    let mut scans: Vec<Option<FileScan>> = inputs.iter().map(|_| None).collect();
+    let mut invs = Vec::new();
+    for members in stores(inputs) {
+        let (inv, manifests) = inventory::build(inputs, members, progress);
+        for (i, s) in manifests {
+            scans[i] = Some(s);
+        }
+        invs.push(inv);
+    }
+    for inv in &invs {
+        for (&i, (state, why)) in inv.members.iter().zip(&inv.states) {
+            if let Some(s) = scans[i].as_mut() {
+                s.report.state = Some(*state);
+                s.report.state_reason = why.clone();
+            }
+        }
+    }
+    (invs, scans)
+}
+
+/// The store's per-input states, for the exporter: input index → state.
+pub fn states_by_input(inputs: &[InputFile], invs: &[Inventory]) -> Vec<FileState> {
+    let mut out = vec![FileState::Unknown; inputs.len()];
+    for inv in invs {
+        for (&i, (state, _)) in inv.members.iter().zip(&inv.states) {
+            out[i] = *state;
+        }
+    }
+    out
+}
+
+/// The options the store `i` belongs to is read with.
+pub fn options_by_input(inputs: &[InputFile], invs: &[Inventory]) -> Vec<ScanOptions> {
+    let mut out = vec![ScanOptions::default(); inputs.len()];
+    for inv in invs {
+        for &i in &inv.members {
+            out[i] = inv.scan_options();
+        }
+    }
+    out
+}
+
+/// `scan`: list → inventory → every other file scanned side by side
+/// (entries dropped: `scan` keeps verdicts) → the report.
+pub fn scan_store(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress) -> Report {
+    let (inventories, mut done) = inventories(inputs, progress);
+    let opts = options_by_input(inputs, &inventories);
+    let scanned: Vec<Option<FileScan>> = done
         .par_iter()
-        .map(|f| scan_file_with(f, &mut Discard, progress, &opts))
+        .enumerate()
+        .map(|(i, d)| match d {
+            Some(_) => None,
+            None => Some(scan_file_with(&inputs[i], &mut Discard, progress, &opts[i])),
+        })
         .collect();
-    let lost = lost_ranges(
-        &scans.iter().collect::<Vec<_>>(),
-        &inputs.iter().collect::<Vec<_>>(),
-    );
-    Report::new(
-        paths.iter().map(|p| p.display().to_string()).collect(),
-        scans.into_iter().map(|s| s.report).collect(),
-        lost,
-    )
+    for (slot, s) in done.iter_mut().zip(scanned) {
+        if s.is_some() {
+            *slot = s;
+        }
+    }
+    let scans = done
+        .into_iter()
+        .map(|s| s.expect("every input scanned"))
+        .collect();
+    StoreScan { inventories, scans }.report(inputs, paths)
+}
+
+impl StoreScan {
+    /// The report both commands write (salvage adds its own section).
+    pub fn report(self, inputs: &[InputFile], paths: &[PathBuf]) -> Report {
+        let StoreScan {
+            inventories,
+            mut scans,
+        } = self;
+        for inv in &inventories {
+            for (&i, (state, why)) in inv.members.iter().zip(&inv.states) {
+                scans[i].report.state = Some(*state);
+                scans[i].report.state_reason = why.clone();
+            }
+        }
+        let mut lost = Lost::default();
+        let mut key_ranges = Vec::new();
+        for inv in &inventories {
+            let sc: Vec<&FileScan> = inv.members.iter().map(|&i| &scans[i]).collect();
+            let ins: Vec<&InputFile> = inv.members.iter().map(|&i| &inputs[i]).collect();
+            lost.sequence_ranges
+                .extend(lost_ranges(&sc, &ins).sequence_ranges);
+            key_ranges.extend(lost_key_ranges(&ins, &sc, inv));
+        }
+        let requeue = requeue_list(&lost, &key_ranges);
+        let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
+        let mut report = Report::new(
+            paths.iter().map(|p| p.display().to_string()).collect(),
+            files,
+            lost,
+        );
+        report.lost.key_ranges = Some(key_ranges);
+        report.lost.unverified_entries = Some(report.summary.unverified_entries);
+        report.requeue = Some(requeue);
+        let several = inventories.len() > 1;
+        let mut infos: Vec<StoreInfo> = inventories
+            .into_iter()
+            .map(|inv| {
+                let mut info = inv.info;
+                if several {
+                    info.path = inv
+                        .members
+                        .first()
+                        .and_then(|&i| inputs[i].path.parent())
+                        .map(|d| d.display().to_string());
+                }
+                info
+            })
+            .collect();
+        if several {
+            report.stores = Some(infos);
+        } else {
+            report.store = infos.pop();
+        }
+        report
+    }
+}
+
+fn lost_key_ranges(
+    inputs: &[&InputFile],
+    scans: &[&FileScan],
+    inv: &Inventory,
+) -> Vec<LostKeyRange> {
+    let mut out = Vec::new();
+    for ((f, s), (state, _)) in inputs.iter().zip(scans).zip(&inv.states) {
+        // A deleted or obsolete table's keys were superseded: its damage
+        // loses nothing a replay needs.
+        if state.is_history() {
+            continue;
+        }
+        // A live table that could not be read at all: the MANIFEST still
+        // says which keys it held.
+        let unread = s
+            .report
+            .error
+            .as_deref()
+            .filter(|_| s.report.blocks.is_none());
+        let named = f
+            .number
+            .and_then(|n| inv.version.as_ref().and_then(|v| v.files.get(&n)));
+        if let (FileKind::Table, Some(err), Some((_, nf))) = (f.kind, unread, named) {
+            out.push(LostKeyRange {
+                range: KeyRange {
+                    first: Some(crate::format::ikey::user_key(&nf.smallest).to_vec()),
+                    first_exclusive: false,
+                    last: Some(crate::format::ikey::user_key(&nf.largest).to_vec()),
+                },
+                file: s.report.name.clone(),
+                reason: format!("live table could not be read: {err}"),
+            });
+        }
+        for d in &s.report.damage {
+            if let Some(r) = &d.key_range {
+                out.push(LostKeyRange {
+                    range: r.clone(),
+                    file: s.report.name.clone(),
+                    reason: d.reason.clone(),
+                });
+            }
+        }
+    }
+    for m in &inv.info.missing_tables {
+        out.push(LostKeyRange {
+            range: m.key_range.clone(),
+            file: inventory::table_name(m.number),
+            reason: "live table named by the MANIFEST is missing".to_string(),
+        });
+    }
+    out
+}
+
+fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
+    let mut out = Vec::new();
+    for r in &lost.sequence_ranges {
+        out.push(Requeue::SequenceRange {
+            first: r.first,
+            last: r.last,
+            file: r.file.clone(),
+            reason: r.reason.clone(),
+        });
+    }
+    for k in key_ranges {
+        out.push(Requeue::KeyRange {
+            range: k.range.clone(),
+            file: k.file.clone(),
+            reason: k.reason.clone(),
+        });
+    }
+    out
 }
 
 /// The directory an input path protects: itself, or a single file's folder.
