@@ -313,6 +313,9 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
         } => {
+            // Before any thread starts: an interrupted salvage removes its
+            // temporaries (salvage::cleanup).
+            crate::salvage::cleanup::install();
             let pool = pool(jobs)?;
             let to_stdout = out.as_os_str() == "-";
             if !path.exists() {
@@ -332,11 +335,17 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             if to_stdout && rebuild {
                 return Err(CliError::usage("--rebuild needs --out DIR"));
             }
-            let dest = if to_stdout {
-                OutDest::Stdout
+            let (dest, claim) = if to_stdout {
+                (OutDest::Stdout, None)
             } else {
-                export::prepare_out_dir(&out, &path).map_err(|e| CliError::usage(e.to_string()))?;
-                OutDest::Dir(out.clone())
+                let claim = export::prepare_out_dir(&out, &path)
+                    .map_err(|e| CliError::usage(e.to_string()))?;
+                (OutDest::Dir(out.clone()), Some(claim))
+            };
+            let abandon = |claim: Option<export::OutClaim>| {
+                if let Some(c) = claim {
+                    c.abandon();
+                }
             };
             let opts = SalvageOptions {
                 path: path.clone(),
@@ -348,15 +357,44 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 report: report.clone(),
                 rebuild,
             };
-            let inputs = store::list_inputs(std::slice::from_ref(&path))
-                .map_err(|e| CliError::usage(e.to_string()))?;
+            let inputs = match store::list_inputs(std::slice::from_ref(&path)) {
+                Ok(i) => i,
+                Err(e) => {
+                    abandon(claim);
+                    return Err(CliError::usage(e.to_string()));
+                }
+            };
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
             let s = pool.install(|| export::salvage(&inputs, &opts, &bar));
             bar.finish();
-            let s = s.map_err(|e| CliError::usage(e.to_string()))?;
+            let s = match s {
+                Ok(s) => s,
+                Err(export::SalvageError::NothingReadable(r)) => {
+                    // Nothing was written: say what was there, and leave
+                    // --out as it was found for the retry.
+                    abandon(claim);
+                    if !quiet {
+                        let written = Written {
+                            reports: Vec::new(),
+                            exit_code: EXIT_USAGE,
+                        };
+                        print_stdout(&summary::render(&r, Style::for_stdout(), &written))?;
+                    }
+                    let why = nothing_readable(&r, std::slice::from_ref(&path));
+                    eprintln!("ldbsalvage: {}: {why}; nothing was written", path.display());
+                    return Ok(EXIT_USAGE);
+                }
+                Err(e) => {
+                    abandon(claim);
+                    return Err(CliError::usage(e.to_string()));
+                }
+            };
             let r = &s.report;
             if !to_stdout {
                 write_report(r, &out.join("report.json"))?;
+            }
+            if let Some(c) = claim {
+                c.keep();
             }
             if let Some(rp) = &report {
                 write_report(r, rp)?;

@@ -515,3 +515,98 @@ fn version_and_help() {
         }
     }
 }
+
+/// Two salvages of different stores into one `--out` at once: exactly one
+/// is refused, and the export left there is one store's, whole (its
+/// records and its report agree).
+#[test]
+fn concurrent_salvages_into_one_out_do_not_mix() {
+    let (_a, db_a) = copy_fixture_db("log-healthy");
+    let (_b, db_b) = copy_fixture_db("table-healthy-snappy");
+    for round in 0..6 {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let spawn = |db: &Path| {
+            std::process::Command::new(bin())
+                .args(["salvage", "--quiet", "--view", "all", "--out"])
+                .arg(&out)
+                .arg(db)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(&db_a), spawn(&db_b));
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let codes = [code(&a), code(&b)];
+        let refused = codes.iter().filter(|&&c| c == EXIT_USAGE).count();
+        assert_eq!(refused, 1, "round {round}: exit codes {codes:?}");
+        let loser = if codes[0] == EXIT_USAGE { &a } else { &b };
+        let err = String::from_utf8_lossy(&loser.stderr);
+        assert!(
+            err.contains("another ldbsalvage run") || err.contains("not empty"),
+            "round {round}: {err}"
+        );
+        let report: Value =
+            serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap();
+        let input = report["input"][0].as_str().unwrap().to_string();
+        let files: Vec<String> = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect();
+        for line in fs::read_to_string(out.join("records.jsonl"))
+            .unwrap()
+            .lines()
+        {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let f = v["file"].as_str().unwrap().to_string();
+            assert!(
+                files.contains(&f),
+                "round {round}: {f} not in {input}'s report"
+            );
+        }
+        let winner_db = if codes[0] == EXIT_USAGE { &db_b } else { &db_a };
+        assert_eq!(input, winner_db.display().to_string());
+    }
+}
+
+/// A salvage that finds nothing readable writes nothing: the `--out` it
+/// created is gone, one that existed is left empty, and the retry with the
+/// right path is not refused.
+#[test]
+fn a_failed_salvage_leaves_out_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let out = tmp.path().join("out");
+    let o = run([
+        "salvage".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        empty.as_os_str(),
+    ]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing was written"));
+    assert!(!out.exists(), "--out was left behind");
+    fs::create_dir(&out).unwrap();
+    let o = run([
+        "salvage".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        empty.as_os_str(),
+    ]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+    let (_t, db) = copy_fixture_db("log-healthy");
+    let o = run([
+        "salvage".as_ref(),
+        "--quiet".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        db.as_os_str(),
+    ]);
+    assert_eq!(code(&o), EXIT_OK, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("records.jsonl").is_file());
+}

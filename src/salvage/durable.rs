@@ -53,11 +53,13 @@ const WRITEBACK_EVERY: u64 = 8 << 20;
 impl DurableFile {
     pub fn create(dest: &Path) -> io::Result<Self> {
         let tmp = temp_name(dest);
+        super::cleanup::file(&tmp);
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)?;
+            .open(&tmp)
+            .inspect_err(|_| super::cleanup::done(&tmp))?;
         Ok(DurableFile {
             tmp,
             dest: dest.to_path_buf(),
@@ -104,6 +106,7 @@ impl DurableFile {
         drop(self.file.take());
         fs::rename(&self.tmp, &self.dest)?;
         self.committed = true;
+        super::cleanup::done(&self.tmp);
         sync_dir(parent(&self.dest))
     }
 
@@ -124,6 +127,7 @@ impl Drop for DurableFile {
             let _ = w.into_parts();
         }
         let _ = fs::remove_file(&self.tmp);
+        super::cleanup::done(&self.tmp);
     }
 }
 

@@ -57,6 +57,9 @@ pub enum SalvageError {
     Input(InputError),
     /// The output directory is unusable; nothing was written.
     Out(String),
+    /// No file of the input could be read: nothing was written (the report
+    /// says what was there).
+    NothingReadable(Box<Report>),
     Io(String, io::Error),
 }
 
@@ -65,6 +68,7 @@ impl std::fmt::Display for SalvageError {
         match self {
             SalvageError::Input(e) => write!(f, "{e}"),
             SalvageError::Out(m) => f.write_str(m),
+            SalvageError::NothingReadable(_) => f.write_str("nothing readable"),
             SalvageError::Io(what, e) => write!(f, "{what}: {e}"),
         }
     }
@@ -77,9 +81,60 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> SalvageError {
     move |e| SalvageError::Io(what, e)
 }
 
+/// A claim on `--out` for the length of a run: an exclusive `flock` on the
+/// directory, so that a second run into the same directory is refused
+/// instead of mixing its files with ours. The kernel drops the lock when
+/// the process ends, however it ends, and no file is created for it.
+pub struct OutClaim {
+    _lock: std::fs::File,
+    /// Directories this run created, outermost first.
+    created: Vec<PathBuf>,
+}
+
+impl OutClaim {
+    /// The run failed before it wrote anything: remove the directories it
+    /// created (only those still empty), so a retry can use the same path.
+    pub fn abandon(self) {
+        for d in self.created.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+            super::cleanup::done(d);
+        }
+    }
+
+    /// The run wrote its outputs: its directories stay.
+    pub fn keep(self) {
+        for d in &self.created {
+            super::cleanup::done(d);
+        }
+    }
+}
+
+fn lock_dir(out: &Path) -> Result<std::fs::File, SalvageError> {
+    let dir = std::fs::File::open(out).map_err(io_err(format!("--out {}", out.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        let r = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            return Err(if e.kind() == io::ErrorKind::WouldBlock {
+                SalvageError::Out(format!(
+                    "--out {} is being written by another ldbsalvage run",
+                    out.display()
+                ))
+            } else {
+                SalvageError::Io(format!("locking --out {}", out.display()), e)
+            });
+        }
+    }
+    Ok(dir)
+}
+
 /// Refuse an output directory inside the input, or one that already holds
-/// something; create it otherwise. Runs before anything is written.
-pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
+/// something, or one another run is writing; create and claim it otherwise.
+/// Runs before anything is written.
+pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<OutClaim, SalvageError> {
     if store::is_inside(out, &store::evidence_dir(input)) {
         return Err(SalvageError::Out(format!(
             "--out {} lies inside the input {}: the input is evidence and is never written to",
@@ -87,39 +142,58 @@ pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
             input.display()
         )));
     }
-    match std::fs::read_dir(out) {
-        Ok(mut it) => {
-            if it.next().is_some() {
-                return Err(SalvageError::Out(format!(
-                    "--out {} exists and is not empty",
-                    out.display()
-                )));
-            }
-            Ok(())
+    let mut created = Vec::new();
+    if let Err(e) = std::fs::read_dir(out) {
+        if e.kind() != io::ErrorKind::NotFound {
+            return Err(SalvageError::Io(format!("--out {}", out.display()), e));
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // The directories about to be created, deepest first: each one's
-            // entry in its parent must be durable too, or a crash after we
-            // exit could lose OUT with everything in it.
-            let mut created = Vec::new();
-            let mut p = Some(out);
-            while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-                created.push(d);
-                p = d.parent();
-            }
-            std::fs::create_dir_all(out).map_err(io_err(format!("creating {}", out.display())))?;
-            for d in created {
-                let parent = match d.parent() {
-                    Some(q) if !q.as_os_str().is_empty() => q,
-                    _ => Path::new("."),
-                };
-                super::durable::sync_dir(parent)
-                    .map_err(io_err(format!("syncing {}", parent.display())))?;
-            }
-            Ok(())
+        // The directories about to be created, deepest first: each one's
+        // entry in its parent must be durable too, or a crash after we
+        // exit could lose OUT with everything in it.
+        let mut missing = Vec::new();
+        let mut p = Some(out);
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            missing.push(d.to_path_buf());
+            p = d.parent();
         }
-        Err(e) => Err(SalvageError::Io(format!("--out {}", out.display()), e)),
+        missing.reverse();
+        for d in &missing {
+            super::cleanup::dir_if_empty(d);
+            match std::fs::create_dir(d) {
+                Ok(()) => created.push(d.clone()),
+                // Another run made it first: the lock below decides.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => super::cleanup::done(d),
+                Err(e) => {
+                    super::cleanup::done(d);
+                    return Err(SalvageError::Io(format!("creating {}", d.display()), e));
+                }
+            }
+            let parent = match d.parent() {
+                Some(q) if !q.as_os_str().is_empty() => q,
+                _ => Path::new("."),
+            };
+            super::durable::sync_dir(parent)
+                .map_err(io_err(format!("syncing {}", parent.display())))?;
+        }
     }
+    let claim = OutClaim {
+        _lock: lock_dir(out)?,
+        created,
+    };
+    // Checked under the lock: a run that held it before us may have filled
+    // the directory.
+    let empty = std::fs::read_dir(out)
+        .map_err(io_err(format!("--out {}", out.display())))?
+        .next()
+        .is_none();
+    if !empty {
+        claim.abandon();
+        return Err(SalvageError::Out(format!(
+            "--out {} exists and is not empty",
+            out.display()
+        )));
+    }
+    Ok(claim)
 }
 
 enum Out {
@@ -468,8 +542,73 @@ fn newer_unverified(newest_unverified: &HashMap<Vec<u8>, u64>, k: &latest::ItemR
     newest_unverified.get(k.key).is_some_and(|&s| s > k.seq)
 }
 
+/// Tables that failed on their second read (they shrank or changed since
+/// the scan), by input index: that file's problem, recorded, never the
+/// run's.
+type Late = std::sync::Mutex<Vec<(usize, String)>>;
+
+fn note_late(late: &Late, file: usize, e: &io::Error) {
+    late.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((file, e.to_string()));
+}
+
+/// A table's stream that ends, noted in `late`, where reading it fails.
+struct Tolerant<'a, S> {
+    inner: S,
+    file: usize,
+    late: &'a Late,
+    failed: bool,
+}
+
+impl<S: SortedSource> SortedSource for Tolerant<'_, S> {
+    fn current(&self) -> Option<latest::ItemRef<'_>> {
+        if self.failed {
+            None
+        } else {
+            self.inner.current()
+        }
+    }
+    fn advance(&mut self) -> io::Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        if let Err(e) = self.inner.advance() {
+            self.failed = true;
+            note_late(self.late, self.file, &e);
+        }
+        Ok(())
+    }
+}
+
+/// Open table `i` again for the merge; `None` (noted in `late`) when it no
+/// longer opens.
+fn reopen_table<'a>(
+    late: &'a Late,
+    i: usize,
+    open: io::Result<TableSource>,
+    orphan: bool,
+) -> Option<Box<dyn SortedSource + 'a>> {
+    match open {
+        Ok(t) => Some(latest::tiered(
+            Tolerant {
+                inner: t,
+                file: i,
+                late,
+                failed: false,
+            },
+            orphan,
+        )),
+        Err(e) => {
+            note_late(late, i, &e);
+            None
+        }
+    }
+}
+
 /// What merging a part of the latest view needs to read.
 struct LatestCtx<'a> {
+    late: &'a Late,
     inputs: &'a [InputFile],
     states: &'a [FileState],
     scans: &'a [FileScan],
@@ -513,18 +652,19 @@ fn latest_in_ranges(
     let mut marks: Vec<(Vec<u8>, u64)> = Vec::new();
     for (i, first, _) in spans {
         let (f, s) = (&ctx.inputs[*i], &ctx.scans[*i]);
-        if s.index_bounds_blocks {
-            let reopen =
-                |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
-            let file = std::fs::File::open(&f.path).map_err(reopen)?;
-            marks.extend(latest::index_marks(
-                &file,
-                &f.name,
-                f.size,
-                &s.intact_blocks,
-                step,
-            )?);
+        let sampled = if s.index_bounds_blocks {
+            std::fs::File::open(&f.path).and_then(|file| {
+                latest::index_marks(&file, &f.name, f.size, &s.intact_blocks, step)
+            })
         } else {
+            Ok(Vec::new())
+        };
+        if let (true, Ok(m)) = (s.index_bounds_blocks, &sampled) {
+            marks.extend(m.iter().cloned());
+        } else {
+            // No index that bounds its blocks, or one that no longer reads
+            // (the table fails again, and is noted, when its ranges are
+            // merged): one mark at its first key.
             marks.push((first.clone(), f.size));
         }
     }
@@ -650,7 +790,6 @@ fn merge_range(
     let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource::new(logs))];
     for &i in tables {
         let (f, s) = (&ctx.inputs[i], &ctx.scans[i]);
-        let reopen = |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
         let t = if s.index_bounds_blocks {
             TableSource::open_range(
                 &f.path,
@@ -663,9 +802,9 @@ fn merge_range(
         } else {
             TableSource::open(&f.path, &f.name, i as u32, s.intact_blocks.clone())
                 .map(|t| t.restrict(range.clone()))
-        }
-        .map_err(reopen)?;
-        sources.push(latest::tiered(t, ctx.states[i] == FileState::Orphan));
+        };
+        let orphan = ctx.states[i] == FileState::Orphan;
+        sources.extend(reopen_table(ctx.late, i, t, orphan));
     }
     let mut suspect = 0;
     latest::merge(sources, |k| {
@@ -806,7 +945,7 @@ pub fn salvage(
         }
         i = j;
     }
-    let scans: Vec<FileScan> = done
+    let mut scans: Vec<FileScan> = done
         .into_iter()
         .map(|s| s.expect("every input scanned"))
         .collect();
@@ -848,6 +987,7 @@ pub fn salvage(
         _ => None,
     };
     let mut suspect_keys = 0;
+    let late: Late = Late::default();
     if ex.keep_latest {
         let mut logs = items(std::mem::take(&mut ex.latest));
         let fill = items(std::mem::take(&mut ex.fill));
@@ -858,6 +998,7 @@ pub fn salvage(
                 unsorted.binary_search(i).is_err() && !scans[*i].intact_blocks.is_empty()
             });
             let ctx = LatestCtx {
+                late: &late,
                 inputs,
                 states: &states,
                 scans: &scans,
@@ -884,9 +1025,9 @@ pub fn salvage(
                         &inputs[i].name,
                         i as u32,
                         s.intact_blocks.clone(),
-                    )
-                    .map_err(io_err(format!("reopening {}", inputs[i].name)))?;
-                    sources.push(latest::tiered(t, states[i] == FileState::Orphan));
+                    );
+                    let orphan = states[i] == FileState::Orphan;
+                    sources.extend(reopen_table(&late, i, t, orphan));
                 }
             }
             let view_latest = opts.view == View::Latest;
@@ -912,6 +1053,31 @@ pub fn salvage(
             })
             .map_err(io_err("merging the latest view"))?;
         }
+    }
+    for (i, why) in late.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        if scans[i].late_error.is_none() {
+            let range = key_spans
+                .iter()
+                .find(|(k, _, _)| *k == i)
+                .map(|(_, first, last)| crate::vocab::KeyRange {
+                    first: Some(first.clone()),
+                    first_exclusive: false,
+                    last: Some(last.clone()),
+                });
+            scans[i].late_error = Some((why, range));
+        }
+    }
+    // Nothing readable: leave no export behind (a retry with the right path
+    // must find the directory as it was).
+    if !scans
+        .iter()
+        .any(|s| s.report.scanned && s.report.error.is_none())
+    {
+        drop(rebuilder);
+        drop(ex);
+        let report =
+            StoreScan { inventories, scans }.report(inputs, std::slice::from_ref(&opts.path));
+        return Err(SalvageError::NothingReadable(Box::new(report)));
     }
     let (records_count, unverified_count) = (ex.records.count, ex.unverified.count);
     let records_out = ex.records.finish().map_err(io_err("writing records"))?;

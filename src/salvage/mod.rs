@@ -2,6 +2,7 @@
 //! entries back into files LevelDB can open (tables, log-format files for a
 //! fresh MANIFEST), written durably.
 
+pub mod cleanup;
 pub mod durable;
 pub mod export;
 pub mod latest;

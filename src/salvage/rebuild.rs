@@ -56,7 +56,8 @@ impl RebuildWriter {
         if tmp.exists() {
             fs::remove_dir_all(&tmp)?;
         }
-        fs::create_dir(&tmp)?;
+        super::cleanup::tree(&tmp);
+        fs::create_dir(&tmp).inspect_err(|_| super::cleanup::done(&tmp))?;
         Ok(RebuildWriter {
             tmp,
             dest,
@@ -135,6 +136,7 @@ impl RebuildWriter {
         )?;
         sync_dir(&self.tmp)?;
         fs::rename(&self.tmp, &self.dest)?;
+        super::cleanup::done(&self.tmp);
         if let Some(parent) = self.dest.parent() {
             sync_dir(parent)?;
         }
@@ -153,5 +155,6 @@ impl Drop for RebuildWriter {
         if self.tmp.exists() {
             let _ = fs::remove_dir_all(&self.tmp);
         }
+        super::cleanup::done(&self.tmp);
     }
 }

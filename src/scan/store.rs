@@ -138,6 +138,10 @@ pub struct FileScan {
     pub intact_blocks: Vec<crate::format::table::BlockHandle>,
     /// See [`table::TableScan::index_bounds_blocks`].
     pub index_bounds_blocks: bool,
+    /// Set by `salvage` when the file failed on its second read (it shrank
+    /// or changed after the scan): why, and the keys whose latest entries
+    /// may be missing from the export because of it.
+    pub late_error: Option<(String, Option<KeyRange>)>,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -222,6 +226,7 @@ pub fn scan_file_with(
         manifest: None,
         intact_blocks: Vec::new(),
         index_bounds_blocks: false,
+        late_error: None,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
     if !scanned_kind {
@@ -333,6 +338,7 @@ pub fn scan_file_with(
         manifest,
         intact_blocks,
         index_bounds_blocks,
+        late_error: None,
     }
 }
 
@@ -529,6 +535,15 @@ impl StoreScan {
                 scans[i].report.state_reason = why.clone();
             }
         }
+        for s in scans.iter_mut() {
+            if let Some((why, _)) = &s.late_error {
+                let e = format!("changed while being salvaged: {why}");
+                s.report.error = Some(match s.report.error.take() {
+                    Some(before) => format!("{before}; {e}"),
+                    None => e,
+                });
+            }
+        }
         let mut lost = Lost::default();
         let mut key_ranges = Vec::new();
         for inv in &inventories {
@@ -583,6 +598,13 @@ fn lost_key_ranges(
         // loses nothing a replay needs.
         if state.is_history() {
             continue;
+        }
+        if let Some((why, range)) = &s.late_error {
+            out.push(LostKeyRange {
+                range: range.clone().unwrap_or_default(),
+                file: s.report.name.clone(),
+                reason: format!("changed while being salvaged: {why}"),
+            });
         }
         // A live table that could not be read at all: the MANIFEST still
         // says which keys it held.
