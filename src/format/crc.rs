@@ -28,6 +28,7 @@ pub fn extend(crc: u32, data: &[u8]) -> u32 {
 /// The form in which LevelDB stores a CRC.
 #[inline]
 pub fn mask(crc: u32) -> u32 {
+    // LevelDB defines the mask modulo 2^32: the add is meant to wrap.
     crc.rotate_right(15).wrapping_add(MASK_DELTA)
 }
 
