@@ -53,8 +53,7 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn position(&self) -> usize {
-        // `rest` is a suffix of `data`, so this never saturates.
-        self.data.len().saturating_sub(self.rest.len())
+        suffix_offset(self.data, self.rest)
     }
 
     pub fn remaining(&self) -> usize {
@@ -185,22 +184,23 @@ impl Span {
     }
 }
 
+/// Where `suffix`, a tail of `whole` left by splitting reads off its front,
+/// starts within it.
+pub fn suffix_offset(whole: &[u8], suffix: &[u8]) -> usize {
+    // A tail is never longer than its slice, so this never saturates.
+    whole.len().saturating_sub(suffix.len())
+}
+
 /// Decode a varint32 from the front of `data`: (value, bytes used).
 pub fn decode_varint32(data: &[u8]) -> Result<(u32, usize)> {
     let (v, rest) = varint32_split(data)?;
-    Ok((v, used(data, rest)))
+    Ok((v, suffix_offset(data, rest)))
 }
 
 /// Decode a varint64 from the front of `data`: (value, bytes used).
 pub fn decode_varint64(data: &[u8]) -> Result<(u64, usize)> {
     let (v, rest) = varint_split(data, 10)?;
-    Ok((v, used(data, rest)))
-}
-
-/// How many bytes of `data` come before its suffix `rest`.
-fn used(data: &[u8], rest: &[u8]) -> usize {
-    // `rest` is a suffix of `data`, so this never saturates.
-    data.len().saturating_sub(rest.len())
+    Ok((v, suffix_offset(data, rest)))
 }
 
 /// A varint32 and the bytes after it.
