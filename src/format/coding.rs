@@ -336,9 +336,18 @@ mod tests {
             Span::from_u64(u64::MAX, 1, 5),
             Err(DecodeError::LengthOutOfRange)
         );
-        assert_eq!(Span::from_u64(2, 3, 5).unwrap().of(&data), Ok(&[3u8, 4, 5][..]));
-        assert_eq!(Span::from_range(2, 1, 5), Err(DecodeError::LengthOutOfRange));
-        assert_eq!(Span::from_range(2, 6, 5), Err(DecodeError::LengthOutOfRange));
+        assert_eq!(
+            Span::from_u64(2, 3, 5).unwrap().of(&data),
+            Ok(&[3u8, 4, 5][..])
+        );
+        assert_eq!(
+            Span::from_range(2, 1, 5),
+            Err(DecodeError::LengthOutOfRange)
+        );
+        assert_eq!(
+            Span::from_range(2, 6, 5),
+            Err(DecodeError::LengthOutOfRange)
+        );
         assert_eq!(Span::from_range(2, 2, 5).unwrap().of(&data), Ok(&[][..]));
     }
 

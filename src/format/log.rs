@@ -184,7 +184,10 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                     // simply wrong.) What was written of it may still be read,
                     // as unverified data.
                     if let Some((_, n, t)) = raw_header(block, p) {
-                        if LAST_HEADER_START.checked_sub(p).is_some_and(|room| n <= room) {
+                        if LAST_HEADER_START
+                            .checked_sub(p)
+                            .is_some_and(|room| n <= room)
+                        {
                             reason = BadReason::CutByEof;
                             let start = p.saturating_add(HEADER_SIZE);
                             suspect = RecordType::from_u8(t).map(|t| (t, start, len));
