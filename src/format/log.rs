@@ -21,7 +21,7 @@
     clippy::cast_possible_truncation
 )]
 
-use super::coding::suffix_offset;
+use super::coding::Span;
 use super::crc;
 
 pub const BLOCK_SIZE: usize = 32 * 1024;
@@ -233,14 +233,10 @@ fn raw_header(block: &[u8], p: usize) -> Option<(u32, usize, u8)> {
     Some((u32::from_le_bytes([c0, c1, c2, c3]), n, t))
 }
 
-/// For a header at `p` declaring `n` payload bytes, when they fit in the
-/// block: the payload's range, and the bytes its checksum covers (the type
-/// byte and the payload).
-fn payload_at(block: &[u8], p: usize, n: usize) -> Option<((usize, usize), &[u8])> {
-    let typed = block.get(p..)?.get(HEADER_SIZE - 1..)?;
-    let (covered, after) = typed.split_at_checked(n.checked_add(1)?)?;
-    let end = suffix_offset(block, after);
-    Some(((end.checked_sub(n)?, end), covered))
+/// The payload of `n` bytes declared by the header at `p`, when it fits in
+/// the block.
+fn payload_at(block: &[u8], p: usize, n: usize) -> Option<Span> {
+    Span::new(p.checked_add(HEADER_SIZE)?, n, block.len()).ok()
 }
 
 /// A header of a known type whose payload fits in the block: (type,
@@ -248,18 +244,23 @@ fn payload_at(block: &[u8], p: usize, n: usize) -> Option<((usize, usize), &[u8]
 fn header_fields(block: &[u8], p: usize) -> Option<(RecordType, (usize, usize))> {
     let (_, n, t) = raw_header(block, p)?;
     let rtype = RecordType::from_u8(t)?;
-    let (payload, _) = payload_at(block, p, n)?;
-    Some((rtype, payload))
+    let payload = payload_at(block, p, n)?;
+    Some((rtype, (payload.start(), payload.end())))
 }
 
 fn check_header(block: &[u8], p: usize) -> Result<(RecordType, (usize, usize)), BadReason> {
     let (stored, n, t) = raw_header(block, p).ok_or(BadReason::CutByEof)?;
     let rtype = RecordType::from_u8(t).ok_or(BadReason::UnknownType(t))?;
-    let (payload, covered) = payload_at(block, p, n).ok_or(BadReason::LengthPastBlock)?;
+    let payload = payload_at(block, p, n).ok_or(BadReason::LengthPastBlock)?;
+    // The checksum covers the type byte, the header's last, and the payload.
+    let covered = block
+        .get(p..payload.end())
+        .and_then(|f| f.get(HEADER_SIZE - 1..))
+        .ok_or(BadReason::LengthPastBlock)?;
     if crc::unmask(stored) != crc::value(covered) {
         return Err(BadReason::ChecksumMismatch);
     }
-    Ok((rtype, payload))
+    Ok((rtype, (payload.start(), payload.end())))
 }
 
 /// The first offset at or after `from` holding a fragment whose checksum
