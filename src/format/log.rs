@@ -147,8 +147,8 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                 out.push(Piece::Zeros { start: p });
                 return;
             };
-            // A header may begin in the last six zeros (its checksum's low
-            // bytes can be zero), so look from there, and past `p`.
+            // The first non-zero byte may belong to a header whose leading
+            // bytes are zero, so look up to six bytes before it (past `p`).
             let skip = zeros.saturating_sub(HEADER_SIZE - 1).max(1);
             let next = resync(block, p.saturating_add(skip));
             push_bad(block, out, p, next, BadReason::ZeroRun, None);
