@@ -10,6 +10,12 @@
 //! Entry `i` carries sequence `sequence + i`. A batch is well-formed only when
 //! exactly `count` entries fill the payload with no bytes left over.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
 use super::coding::{put_fixed32, put_fixed64, put_length_prefixed, Cursor, DecodeError};
 use std::fmt;
 
@@ -95,7 +101,10 @@ pub struct BatchHeader {
 }
 
 pub fn header(payload: &[u8]) -> Result<BatchHeader, BatchError> {
-    let mut c = Cursor::new(payload);
+    read_header(&mut Cursor::new(payload))
+}
+
+fn read_header(c: &mut Cursor<'_>) -> Result<BatchHeader, BatchError> {
     let sequence = c.fixed64().map_err(|_| BatchError::TooShort)?;
     let count = c.fixed32().map_err(|_| BatchError::TooShort)?;
     Ok(BatchHeader { sequence, count })
@@ -114,20 +123,20 @@ pub fn for_each<'a>(
     payload: &'a [u8],
     mut f: impl FnMut(BatchEntry<'a>),
 ) -> Result<BatchHeader, BatchError> {
-    let h = header(payload)?;
-    h.sequence
+    let mut c = Cursor::new(payload);
+    let h = read_header(&mut c)?;
+    let end = h
+        .sequence
         .checked_add(u64::from(h.count))
         .ok_or(BatchError::SequenceOverflow)?;
-    let mut c = Cursor::new(&payload[HEADER_SIZE..]);
-    let mut found = 0u32;
-    while !c.is_empty() {
-        if found == h.count {
-            return Err(BatchError::TrailingBytes {
-                count: h.count,
-                extra: c.remaining(),
+    // Entry `index` carries sequence `seq`; both ranges have `count` items.
+    for (index, seq) in (0..h.count).zip(h.sequence..end) {
+        if c.is_empty() {
+            return Err(BatchError::CountMismatch {
+                declared: h.count,
+                found: index,
             });
         }
-        let index = found;
         let bad = |cause| BatchError::BadEntry { index, cause };
         let tag = c.u8().map_err(bad)?;
         let kind = Kind::from_u8(tag).ok_or(BatchError::BadTag { index, tag })?;
@@ -137,17 +146,16 @@ pub fn for_each<'a>(
             Kind::Delete => &[][..],
         };
         f(BatchEntry {
-            seq: h.sequence + u64::from(index),
+            seq,
             kind,
             key,
             value,
         });
-        found += 1;
     }
-    if found != h.count {
-        return Err(BatchError::CountMismatch {
-            declared: h.count,
-            found,
+    if !c.is_empty() {
+        return Err(BatchError::TrailingBytes {
+            count: h.count,
+            extra: c.remaining(),
         });
     }
     Ok(h)
@@ -171,23 +179,37 @@ impl BatchBuilder {
         }
     }
 
+    /// # Panics
+    ///
+    /// Past 2^32 - 1 entries, more than the header's count can say, or with
+    /// a key or value of 4 GiB or more (see [`put_length_prefixed`]).
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> &mut Self {
         self.body.push(Kind::Put as u8);
         put_length_prefixed(&mut self.body, key);
         put_length_prefixed(&mut self.body, value);
-        self.count += 1;
-        self
+        self.counted()
     }
 
+    /// # Panics
+    ///
+    /// As [`put`](Self::put).
     pub fn delete(&mut self, key: &[u8]) -> &mut Self {
         self.body.push(Kind::Delete as u8);
         put_length_prefixed(&mut self.body, key);
-        self.count += 1;
+        self.counted()
+    }
+
+    fn counted(&mut self) -> &mut Self {
+        self.count = self
+            .count
+            .checked_add(1)
+            .expect("a write batch holds fewer than 2^32 entries");
         self
     }
 
     pub fn build(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_SIZE + self.body.len());
+        // Only a capacity hint: saturating cannot make the output wrong.
+        let mut out = Vec::with_capacity(HEADER_SIZE.saturating_add(self.body.len()));
         put_fixed64(&mut out, self.sequence);
         put_fixed32(&mut out, self.count);
         out.extend_from_slice(&self.body);
@@ -196,6 +218,12 @@ impl BatchBuilder {
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 
@@ -259,5 +287,8 @@ mod tests {
         let mut seq = p;
         seq[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(validate(&seq), Err(BatchError::SequenceOverflow));
+        // The last sequence that still fits is accepted.
+        seq[..8].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
+        assert_eq!(collect(&seq).unwrap()[0].0, u64::MAX - 1);
     }
 }

@@ -15,7 +15,13 @@
 //! damage, reported as a [`BlockError`]: LevelDB itself never writes it, so a
 //! block that breaks these rules is not the block that was written.
 
-use super::coding::{decode_varint32, read_fixed32, DecodeError};
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
+use super::coding::{read_fixed32, suffix_offset, varint32_split, DecodeError};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,19 +124,21 @@ impl<'a> Block<'a> {
     /// Check the restart array; entries are checked as they are iterated.
     pub fn new(contents: &'a [u8]) -> Result<Block<'a>, BlockError> {
         let len = contents.len();
-        let body = len.checked_sub(4).ok_or(BlockError::TooShort { len })?;
-        let num_restarts = read_fixed32(contents, body).ok_or(BlockError::TooShort { len })?;
-        let max = body / 4;
-        let n = usize::try_from(num_restarts)
-            .ok()
-            .filter(|&n| n <= max)
-            .ok_or(BlockError::TooManyRestarts { num_restarts, max })?;
-        let restarts_at = body - n * 4;
-        let (entries, rest) = contents.split_at(restarts_at);
-        let block = Block {
-            entries,
-            restarts: &rest[..n * 4],
+        let (body, count) = contents
+            .split_last_chunk::<4>()
+            .ok_or(BlockError::TooShort { len })?;
+        let num_restarts = u32::from_le_bytes(*count);
+        let too_many = BlockError::TooManyRestarts {
+            num_restarts,
+            max: body.len() / 4,
         };
+        let restarts_at = usize::try_from(num_restarts)
+            .ok()
+            .and_then(|n| n.checked_mul(4))
+            .and_then(|bytes| body.len().checked_sub(bytes))
+            .ok_or(too_many)?;
+        let (entries, restarts) = body.split_at_checked(restarts_at).ok_or(too_many)?;
+        let block = Block { entries, restarts };
         block.check_restarts()?;
         Ok(block)
     }
@@ -138,12 +146,19 @@ impl<'a> Block<'a> {
     fn check_restarts(&self) -> Result<(), BlockError> {
         let limit = self.entries.len();
         if limit == 0 {
-            // LevelDB's empty block still records restart 0.
-            return match self.restarts() {
-                r if r.len() <= 1 && r.clone().all(|o| o == 0) => Ok(()),
-                _ => Err(BlockError::RestartOutOfBounds {
+            // LevelDB's empty block still records restart 0; any other
+            // restart points past the (empty) entries.
+            let mut r = self.restarts();
+            return match (r.next(), r.next()) {
+                (None | Some(0), None) => Ok(()),
+                (_, Some(offset)) => Err(BlockError::RestartOutOfBounds {
                     index: 1,
-                    offset: self.restart(1).unwrap_or(0),
+                    offset,
+                    limit,
+                }),
+                (Some(offset), None) => Err(BlockError::RestartOutOfBounds {
+                    index: 0,
+                    offset,
                     limit,
                 }),
             };
@@ -182,9 +197,9 @@ impl<'a> Block<'a> {
 
     /// The restart offsets, in stored order.
     pub fn restarts(&self) -> impl ExactSizeIterator<Item = u32> + Clone + 'a {
-        self.restarts
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Restarts {
+            rest: self.restarts,
+        }
     }
 
     /// Whether the block holds no entries.
@@ -197,8 +212,7 @@ impl<'a> Block<'a> {
             entries: self.entries,
             restarts: self.restarts,
             pos: 0,
-            next_restart: 0,
-            restart_at: NO_RESTART,
+            restart_at: None,
             key: Vec::with_capacity(64),
             shared: 0,
             done: false,
@@ -207,6 +221,29 @@ impl<'a> Block<'a> {
         it
     }
 }
+
+/// The restart array read four bytes at a time.
+#[derive(Debug, Clone)]
+struct Restarts<'a> {
+    rest: &'a [u8],
+}
+
+impl Iterator for Restarts<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let (r, rest) = self.rest.split_first_chunk::<4>()?;
+        self.rest = rest;
+        Some(u32::from_le_bytes(*r))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.rest.len() / 4;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Restarts<'_> {}
 
 /// One entry: the key (borrowing the iterator) and the value (borrowing the
 /// block).
@@ -221,18 +258,16 @@ pub type SharedEntryResult<'k, 'v> = Result<(usize, &'k [u8], &'v [u8]), BlockEr
 #[derive(Debug, Clone)]
 pub struct BlockIter<'a> {
     entries: &'a [u8],
+    /// The restart offsets not yet loaded into `restart_at`.
     restarts: &'a [u8],
     pos: usize,
-    next_restart: usize,
-    /// Cached offset of restart `next_restart` (`NO_RESTART` past the last).
-    restart_at: usize,
+    /// The first restart offset not yet passed (`None` past the last).
+    restart_at: Option<u32>,
     key: Vec<u8>,
     /// How many leading bytes the current key shares with the previous one.
     shared: usize,
     done: bool,
 }
-
-const NO_RESTART: usize = usize::MAX;
 
 impl<'a> BlockIter<'a> {
     /// Byte offset (within the block) of the next entry.
@@ -268,43 +303,47 @@ impl<'a> BlockIter<'a> {
         }
     }
 
-    /// Offset of the restart point after those already passed, or `NONE`.
+    /// Load the next restart offset, or `None` when none are left.
     fn load_restart(&mut self) {
-        self.restart_at = read_fixed32(self.restarts, self.next_restart.saturating_mul(4))
-            .map_or(NO_RESTART, |r| r as usize);
+        self.restart_at = match self.restarts.split_first_chunk::<4>() {
+            Some((r, rest)) => {
+                self.restarts = rest;
+                Some(u32::from_le_bytes(*r))
+            }
+            None => None,
+        };
     }
 
     fn step(&mut self) -> Result<Option<&'a [u8]>, BlockError> {
         let offset = self.pos;
-        let at_restart = offset == self.restart_at;
-        if offset >= self.entries.len() {
-            if offset == 0 || self.restart_at == NO_RESTART {
-                return Ok(None);
+        let rest = match self.entries.get(offset..) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => {
+                return match self.restart_at {
+                    // Restarts were validated to lie inside the entries, so
+                    // any left unvisited pointed into the middle of one.
+                    Some(r) if offset != 0 => Err(BlockError::RestartMidEntry { offset: r }),
+                    _ => Ok(None),
+                };
             }
-            // Restarts were validated to lie inside the entries, so any left
-            // unvisited pointed into the middle of one.
-            return Err(BlockError::RestartMidEntry {
-                offset: self.restart_at as u32,
-            });
-        }
+        };
+        let at_restart = self.restart_at.is_some_and(|r| r as usize == offset);
         if at_restart {
-            self.next_restart += 1;
             self.load_restart();
-        } else if self.restart_at < offset {
-            return Err(BlockError::RestartMidEntry {
-                offset: self.restart_at as u32,
-            });
+        } else if let Some(r) = self.restart_at.filter(|&r| (r as usize) < offset) {
+            return Err(BlockError::RestartMidEntry { offset: r });
         }
-        let rest = &self.entries[offset..];
-        let (shared, non_shared, value_len, header) = match rest {
+        let (shared, non_shared, value_len, body) = match rest {
             // LevelDB's fast path: three one-byte varints.
-            [a, b, c, ..] if (a | b | c) < 0x80 => (u32::from(*a), u32::from(*b), u32::from(*c), 3),
+            [a, b, c, body @ ..] if (a | b | c) < 0x80 => {
+                (u32::from(*a), u32::from(*b), u32::from(*c), body)
+            }
             _ => {
                 let bad = |cause| BlockError::BadEntry { offset, cause };
-                let (s, n1) = decode_varint32(rest).map_err(bad)?;
-                let (n, n2) = decode_varint32(&rest[n1..]).map_err(bad)?;
-                let (v, n3) = decode_varint32(&rest[n1 + n2..]).map_err(bad)?;
-                (s, n, v, n1 + n2 + n3)
+                let (s, r) = varint32_split(rest).map_err(bad)?;
+                let (n, r) = varint32_split(r).map_err(bad)?;
+                let (v, r) = varint32_split(r).map_err(bad)?;
+                (s, n, v, r)
             }
         };
         if at_restart && shared != 0 {
@@ -318,21 +357,22 @@ impl<'a> BlockIter<'a> {
                 prev_len: self.key.len(),
             });
         }
-        let body = &rest[header..];
-        let needed = u64::from(non_shared) + u64::from(value_len);
-        if needed > body.len() as u64 {
-            return Err(BlockError::EntryPastRestarts {
-                offset,
-                needed,
-                available: body.len(),
-            });
-        }
-        let (delta, after) = body.split_at(non_shared as usize);
-        let value = &after[..value_len as usize];
+        let past = || BlockError::EntryPastRestarts {
+            offset,
+            // Two u32s: the sum cannot saturate a u64.
+            needed: u64::from(non_shared).saturating_add(u64::from(value_len)),
+            available: body.len(),
+        };
+        let (delta, after) = body
+            .split_at_checked(non_shared as usize)
+            .ok_or_else(past)?;
+        let (value, next) = after
+            .split_at_checked(value_len as usize)
+            .ok_or_else(past)?;
         self.key.truncate(shared_len);
         self.key.extend_from_slice(delta);
         self.shared = shared_len;
-        self.pos = offset + header + needed as usize;
+        self.pos = suffix_offset(self.entries, next);
         Ok(Some(value))
     }
 }
@@ -342,6 +382,12 @@ impl<'a> BlockIter<'a> {
 /// hand because `BlockBuilder` finds shared prefixes by comparing whole keys,
 /// too slow for the huge-key blocks that tests feed the readers.
 #[cfg(test)]
+// Test-only: sizes the data it builds itself.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 pub(crate) fn shared_prefix_block(
     first: &[u8],
     keep: usize,
@@ -378,6 +424,12 @@ pub(crate) struct BlockBuilder {
 }
 
 #[cfg(test)]
+// Test-only: sizes the data it builds itself.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 impl BlockBuilder {
     pub(crate) fn new(interval: usize) -> Self {
         BlockBuilder {
@@ -430,6 +482,12 @@ impl BlockBuilder {
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 
@@ -483,10 +541,23 @@ mod tests {
             BlockError::TooShort { len: 3 }
         );
         // Two restarts in an entry-less block point past the (empty) entries.
-        assert!(matches!(
+        assert_eq!(
             collect(&[0, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0]).unwrap_err(),
-            BlockError::RestartOutOfBounds { .. }
-        ));
+            BlockError::RestartOutOfBounds {
+                index: 1,
+                offset: 4,
+                limit: 0
+            }
+        );
+        // So does a lone restart other than 0; it is the one named.
+        assert_eq!(
+            collect(&[5, 0, 0, 0, 1, 0, 0, 0]).unwrap_err(),
+            BlockError::RestartOutOfBounds {
+                index: 0,
+                offset: 5,
+                limit: 0
+            }
+        );
     }
 
     #[test]

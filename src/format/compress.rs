@@ -12,6 +12,12 @@
 //! is bounded by a caller-given cap on the output, and no allocation is sized
 //! by a declared length the input could not actually expand to.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -96,7 +102,7 @@ pub fn decompress(kind: u8, data: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, Co
 fn is_zlib_header(data: &[u8]) -> bool {
     match data {
         [cmf, flg, ..] => {
-            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && u16::from_be_bytes([*cmf, *flg]) % 31 == 0
         }
         _ => false,
     }
@@ -122,12 +128,12 @@ pub fn decompress_into<'a>(
         NONE => Ok(data),
         SNAPPY => {
             let n = snappy_len(data, cap)?;
-            // Grow without clearing: the decoder overwrites all of [..n].
-            if scratch.len() < n {
-                scratch.resize(n, 0);
-            }
-            snappy_to(data, &mut scratch[..n])?;
-            Ok(&scratch[..n])
+            // Shrinking keeps the capacity and growing zeroes only the new
+            // bytes, so a warm buffer costs nothing; the decoder overwrites
+            // all `n`.
+            scratch.resize(n, 0);
+            snappy_to(data, scratch)?;
+            Ok(scratch)
         }
         // Rare codecs: their owned output, kept in the buffer.
         _ => {
@@ -193,10 +199,11 @@ fn zstd(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
             let mut out = Vec::with_capacity(n);
             ZSTD_CTX.with(|cell| {
                 let mut slot = cell.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| corrupt("zstd", e))?);
-                }
-                let ctx = slot.as_mut().expect("just filled");
+                let ctx = match &mut *slot {
+                    Some(ctx) => ctx,
+                    empty => empty
+                        .insert(zstd::bulk::Decompressor::new().map_err(|e| corrupt("zstd", e))?),
+                };
                 // Writes into `out`'s capacity and fails if the frame holds
                 // more than it declared, so `n` really bounds the output.
                 ctx.decompress_to_buffer(data, &mut out)
@@ -238,16 +245,15 @@ fn inflate(data: &[u8], header: bool, cap: usize) -> Result<Vec<u8>, CompressErr
     let limit = cap.min(data.len().saturating_mul(1032).saturating_add(64));
     let mut d = Decompress::new(header);
     let mut out: Vec<u8> = Vec::with_capacity(limit.min(data.len().saturating_mul(4).max(256)));
+    let mut input = data;
     loop {
         if out.len() == out.capacity() {
-            if out.len() >= limit {
-                return Err(CompressError::TooLarge { codec, limit });
-            }
-            let grow = out.len().max(4096).min(limit - out.len());
-            out.reserve_exact(grow);
+            let room = limit
+                .checked_sub(out.len())
+                .filter(|&room| room > 0)
+                .ok_or(CompressError::TooLarge { codec, limit })?;
+            out.reserve_exact(out.len().max(4096).min(room));
         }
-        let consumed = usize::try_from(d.total_in()).unwrap_or(usize::MAX);
-        let input = data.get(consumed..).unwrap_or(&[]);
         let (in0, out0) = (d.total_in(), d.total_out());
         let status = d
             .decompress_vec(input, &mut out, FlushDecompress::None)
@@ -255,6 +261,12 @@ fn inflate(data: &[u8], header: bool, cap: usize) -> Result<Vec<u8>, CompressErr
         if status == Status::StreamEnd {
             return Ok(out);
         }
+        input = d
+            .total_in()
+            .checked_sub(in0)
+            .and_then(|used| usize::try_from(used).ok())
+            .and_then(|used| input.get(used..))
+            .ok_or_else(|| corrupt(codec, "decoder consumed more than its input"))?;
         let stuck = d.total_in() == in0 && d.total_out() == out0;
         if stuck && out.len() < out.capacity() {
             return Err(corrupt(codec, "stream ends before its final block"));
@@ -263,6 +275,12 @@ fn inflate(data: &[u8], header: bool, cap: usize) -> Result<Vec<u8>, CompressErr
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
     use std::io::Write;

@@ -5,6 +5,12 @@
 //! contains CRCs is otherwise prone to degenerate results (see LevelDB's
 //! `util/crc32c.h`). Every stored checksum in logs and table trailers is masked.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
 const MASK_DELTA: u32 = 0xa282_ead8;
 
 /// CRC-32C of `data`.
@@ -22,6 +28,7 @@ pub fn extend(crc: u32, data: &[u8]) -> u32 {
 /// The form in which LevelDB stores a CRC.
 #[inline]
 pub fn mask(crc: u32) -> u32 {
+    // LevelDB defines the mask modulo 2^32: the add is meant to wrap.
     crc.rotate_right(15).wrapping_add(MASK_DELTA)
 }
 
@@ -32,6 +39,12 @@ pub fn unmask(masked: u32) -> u32 {
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,12 @@
 //! The sequence therefore has 56 usable bits. Internal keys sort by user key
 //! ascending, then by tag descending, so the newest write of a key comes first.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
 use super::batch::Kind;
 use super::coding::put_fixed64;
 use std::cmp::Ordering;
@@ -44,7 +50,8 @@ pub fn pack_tag(seq: u64, kind: Kind) -> u64 {
 }
 
 pub fn encode(user_key: &[u8], seq: u64, kind: Kind) -> Vec<u8> {
-    let mut out = Vec::with_capacity(user_key.len() + TAG_SIZE);
+    // Only a capacity hint: saturating cannot make the key wrong.
+    let mut out = Vec::with_capacity(user_key.len().saturating_add(TAG_SIZE));
     encode_into(&mut out, user_key, seq, kind);
     out
 }
@@ -61,11 +68,8 @@ pub fn user_key(ikey: &[u8]) -> &[u8] {
 }
 
 fn split(ikey: &[u8]) -> Option<(&[u8], u64)> {
-    let at = ikey.len().checked_sub(TAG_SIZE)?;
-    let (user, tag) = ikey.split_at(at);
-    let mut b = [0u8; TAG_SIZE];
-    b.copy_from_slice(tag);
-    Some((user, u64::from_le_bytes(b)))
+    let (user, tag) = ikey.split_last_chunk::<TAG_SIZE>()?;
+    Some((user, u64::from_le_bytes(*tag)))
 }
 
 /// LevelDB's internal-key order (user key bytewise ascending, then tag
@@ -91,14 +95,22 @@ pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
 pub fn compare_after(a: &[u8], b: &[u8], equal: usize) -> Ordering {
     match (split(a), split(b)) {
         (Some((ua, ta)), Some((ub, tb))) => {
+            // `s` is within both keys, so both sides are `Some` and compare
+            // as the slices do.
             let s = equal.min(ua.len()).min(ub.len());
-            ua[s..].cmp(&ub[s..]).then(tb.cmp(&ta))
+            ua.get(s..).cmp(&ub.get(s..)).then(tb.cmp(&ta))
         }
         _ => compare(a, b),
     }
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 

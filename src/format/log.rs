@@ -15,7 +15,13 @@
 //! LevelDB's reader, which drops the rest of a block after one bad header,
 //! parsing resynchronises on the next header whose checksum verifies.
 
-use super::coding::read_fixed32;
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
+use super::coding::Span;
 use super::crc;
 
 pub const BLOCK_SIZE: usize = 32 * 1024;
@@ -107,19 +113,24 @@ pub enum Piece {
     Zeros { start: usize },
 }
 
+/// Where a header stops fitting in a block's span: past it the writer pads.
+const LAST_HEADER_START: usize = BLOCK_SIZE - HEADER_SIZE;
+
 /// Parse one block. `at_eof` says the file ends with this block (so a short
 /// block, or a record running past the data, was cut by the end of file).
 pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
     let len = block.len();
     let full = len == BLOCK_SIZE;
     let mut p = 0;
-    while p < len {
-        let left = len - p;
-        if left < HEADER_SIZE {
-            if block[p..].iter().any(|&b| b != 0) {
+    // Each round moves `p` forward to an offset inside the block (`resync`
+    // returns one past `p`), or returns; offsets plus a header and a u16
+    // length stay far below usize::MAX, so no saturating add saturates.
+    while let Some(rest) = block.get(p..).filter(|r| !r.is_empty()) {
+        let Some(head) = rest.first_chunk::<HEADER_SIZE>() else {
+            if rest.iter().any(|&b| b != 0) {
                 // A header may start here only if it fits in the block's
                 // span; past that the writer leaves zero padding.
-                let reason = if full || !at_eof || p + HEADER_SIZE > BLOCK_SIZE {
+                let reason = if full || !at_eof || p > LAST_HEADER_START {
                     BadReason::NonZeroTrailer
                 } else {
                     BadReason::CutByEof
@@ -130,38 +141,40 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                 out.push(Piece::Zeros { start: p });
             }
             return;
-        }
-        if block[p..p + HEADER_SIZE].iter().all(|&b| b == 0) {
-            let zend = p + block[p..].iter().position(|&b| b != 0).unwrap_or(left);
-            if zend == len {
+        };
+        if *head == [0; HEADER_SIZE] {
+            let Some(zeros) = rest.iter().position(|&b| b != 0) else {
                 out.push(Piece::Zeros { start: p });
                 return;
-            }
-            let next = resync(block, zend.saturating_sub(HEADER_SIZE - 1).max(p + 1));
+            };
+            // The first non-zero byte may belong to a header whose leading
+            // bytes are zero, so look up to six bytes before it (past `p`).
+            let skip = zeros.saturating_sub(HEADER_SIZE - 1).max(1);
+            let next = resync(block, p.saturating_add(skip));
             push_bad(block, out, p, next, BadReason::ZeroRun, None);
             p = next;
             continue;
         }
         match check_header(block, p) {
-            Ok((rtype, end)) => {
+            Ok((rtype, payload)) => {
                 out.push(Piece::Fragment {
                     start: p,
                     rtype,
-                    payload: (p + HEADER_SIZE, end),
+                    payload,
                 });
-                p = end;
+                p = payload.1;
             }
             Err(reason) => {
                 let mut reason = reason;
                 let suspect = if reason == BadReason::ChecksumMismatch {
-                    header_fields(block, p).map(|(t, e)| (t, p + HEADER_SIZE, e))
+                    header_fields(block, p).map(|(t, (s, e))| (t, s, e))
                 } else {
                     None
                 };
                 let next = if reason == BadReason::CutByEof {
                     len
                 } else {
-                    resync(block, p + 1)
+                    resync(block, p.saturating_add(1))
                 };
                 let mut suspect = suspect;
                 if reason == BadReason::LengthPastBlock && at_eof && !full && next == len {
@@ -170,10 +183,14 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                     // end of the file. (With one after it, the length is
                     // simply wrong.) What was written of it may still be read,
                     // as unverified data.
-                    if let Some((t, n)) = raw_header(block, p) {
-                        if p + HEADER_SIZE + n <= BLOCK_SIZE {
+                    if let Some((_, n, t)) = raw_header(block, p) {
+                        if LAST_HEADER_START
+                            .checked_sub(p)
+                            .is_some_and(|room| n <= room)
+                        {
                             reason = BadReason::CutByEof;
-                            suspect = RecordType::from_u8(t).map(|t| (t, p + HEADER_SIZE, len));
+                            let start = p.saturating_add(HEADER_SIZE);
+                            suspect = RecordType::from_u8(t).map(|t| (t, start, len));
                         }
                     }
                 }
@@ -192,13 +209,13 @@ fn push_bad(
     reason: BadReason,
     suspect: Option<(RecordType, usize, usize)>,
 ) {
-    let zero_tail = (end == block.len())
-        .then(|| {
-            let nz = block[start..end].iter().rposition(|&b| b != 0);
-            let z = nz.map_or(start, |i| start + i + 1);
-            (z < end).then_some(z)
-        })
-        .flatten();
+    // Only a run reaching the block's end can be an unwritten tail.
+    let zero_tail = block
+        .get(start..)
+        .filter(|_| end == block.len())
+        .map(|run| run.iter().rev().take_while(|&&b| b == 0).count())
+        .filter(|&zeros| zeros > 0)
+        .and_then(|zeros| end.checked_sub(zeros));
     out.push(Piece::Bad {
         start,
         end,
@@ -208,32 +225,42 @@ fn push_bad(
     });
 }
 
-/// (type byte, length) of the header at `p`, when 7 bytes are there.
-fn raw_header(block: &[u8], p: usize) -> Option<(u8, usize)> {
-    let h = block.get(p..p.checked_add(HEADER_SIZE)?)?;
-    Some((h[6], usize::from(u16::from_le_bytes([h[4], h[5]]))))
+/// (stored checksum, length, type byte) of the header at `p`, when 7 bytes
+/// are there.
+fn raw_header(block: &[u8], p: usize) -> Option<(u32, usize, u8)> {
+    let [c0, c1, c2, c3, l0, l1, t] = *block.get(p..)?.first_chunk::<HEADER_SIZE>()?;
+    let n = usize::from(u16::from_le_bytes([l0, l1]));
+    Some((u32::from_le_bytes([c0, c1, c2, c3]), n, t))
 }
 
-/// A header of a known type whose payload fits in the block: (type, end).
-fn header_fields(block: &[u8], p: usize) -> Option<(RecordType, usize)> {
-    let (t, n) = raw_header(block, p)?;
+/// The payload of `n` bytes declared by the header at `p`, when it fits in
+/// the block.
+fn payload_at(block: &[u8], p: usize, n: usize) -> Option<Span> {
+    Span::new(p.checked_add(HEADER_SIZE)?, n, block.len()).ok()
+}
+
+/// A header of a known type whose payload fits in the block: (type,
+/// payload range).
+fn header_fields(block: &[u8], p: usize) -> Option<(RecordType, (usize, usize))> {
+    let (_, n, t) = raw_header(block, p)?;
     let rtype = RecordType::from_u8(t)?;
-    let end = p + HEADER_SIZE + n;
-    (end <= block.len()).then_some((rtype, end))
+    let payload = payload_at(block, p, n)?;
+    Some((rtype, (payload.start(), payload.end())))
 }
 
-fn check_header(block: &[u8], p: usize) -> Result<(RecordType, usize), BadReason> {
-    let (t, n) = raw_header(block, p).ok_or(BadReason::CutByEof)?;
+fn check_header(block: &[u8], p: usize) -> Result<(RecordType, (usize, usize)), BadReason> {
+    let (stored, n, t) = raw_header(block, p).ok_or(BadReason::CutByEof)?;
     let rtype = RecordType::from_u8(t).ok_or(BadReason::UnknownType(t))?;
-    let end = p + HEADER_SIZE + n;
-    if end > block.len() {
-        return Err(BadReason::LengthPastBlock);
-    }
-    let stored = read_fixed32(block, p).ok_or(BadReason::CutByEof)?;
-    if crc::unmask(stored) != crc::value(&block[p + 6..end]) {
+    let payload = payload_at(block, p, n).ok_or(BadReason::LengthPastBlock)?;
+    // The checksum covers the type byte, the header's last, and the payload.
+    let covered = block
+        .get(p..payload.end())
+        .and_then(|f| f.get(HEADER_SIZE - 1..))
+        .ok_or(BadReason::LengthPastBlock)?;
+    if crc::unmask(stored) != crc::value(covered) {
         return Err(BadReason::ChecksumMismatch);
     }
-    Ok((rtype, end))
+    Ok((rtype, (payload.start(), payload.end())))
 }
 
 /// The first offset at or after `from` holding a fragment whose checksum
@@ -243,31 +270,42 @@ fn check_header(block: &[u8], p: usize) -> Result<(RecordType, usize), BadReason
 /// fully damaged block stays bounded (a few MiB of CRC at worst).
 pub fn resync(block: &[u8], from: usize) -> usize {
     let len = block.len();
-    let mut q = from;
-    while q + HEADER_SIZE <= len {
-        let t = block[q + 6];
-        if (1..=4).contains(&t) {
-            let n = usize::from(u16::from_le_bytes([block[q + 4], block[q + 5]]));
-            if q + HEADER_SIZE + n <= len && check_header(block, q).is_ok() {
+    let Some(rest) = block.get(from..) else {
+        return len;
+    };
+    for (q, head) in (from..len).zip(rest.windows(HEADER_SIZE)) {
+        if let [_, _, _, _, _, _, 1..=4] = *head {
+            if check_header(block, q).is_ok() {
                 return q;
             }
         }
-        q += 1;
     }
     len
 }
 
 /// Encode one fragment (header and payload) — for tests and writers.
+///
+/// # Panics
+///
+/// If `payload` is longer than a fragment's u16 length can say; a writer
+/// splits records at block boundaries, so its fragments never are.
 pub fn encode_fragment(out: &mut Vec<u8>, rtype: RecordType, payload: &[u8]) {
     let t = rtype as u8;
+    let n = u16::try_from(payload.len()).expect("a fragment's payload fits in a block");
     let c = crc::mask(crc::extend(crc::value(&[t]), payload));
     out.extend_from_slice(&c.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
     out.push(t);
     out.extend_from_slice(payload);
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 

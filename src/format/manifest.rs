@@ -16,6 +16,12 @@
 //! reads them. Tag 8 (large value references) predates LevelDB 1.0 and is
 //! rejected like any unknown tag.
 
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
 use super::coding::{put_length_prefixed, put_varint32, put_varint64, Cursor, DecodeError};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -398,6 +404,12 @@ impl VersionState {
 }
 
 #[cfg(test)]
+// Tests index and size the data they build themselves.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
     use crate::format::batch::Kind;
