@@ -12,7 +12,7 @@ use common::{parse_ndjson, EXIT_OK, EXIT_USAGE};
 use ldbsalvage::format::batch::Kind;
 use ldbsalvage::format::ikey;
 use ldbsalvage::format::manifest::VersionEdit;
-use ldbsalvage::salvage::table_builder::TableOptions;
+use ldbsalvage::format::table_writer::BuildOptions;
 use ldbsalvage::scan::table::scan_table;
 use ldbsalvage::scan::Collect;
 use serde_json::Value;
@@ -70,7 +70,7 @@ fn idb_store() -> (Files, Vec<Ent>) {
         .enumerate()
         .map(|(i, s)| Ent::put(&idb_key(s), i as u64 + 1, format!("t{i}").as_bytes()))
         .collect();
-    let t = table(&table_order(table_ents.clone()), TableOptions::default());
+    let t = table(&table_order(table_ents.clone()), BuildOptions::default());
     let log_ents = vec![
         Ent::put(&idb_key("b"), 6, b"log-b"),
         Ent::put(&idb_key("aa"), 7, b"log-aa"),
@@ -251,7 +251,7 @@ fn custom_comparator_tables_are_intact() {
 /// in the live log.
 fn big_store() -> (Files, Vec<Ent>) {
     let old = build(0..3000, 1);
-    let t = table(&old, TableOptions::default());
+    let t = table(&old, BuildOptions::default());
     let mut newer = build(2000..6000, 3001);
     for (seq, i) in (7001..).zip((0..6000).step_by(10)) {
         newer.push(Ent::del(&key(i), seq));
