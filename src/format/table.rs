@@ -21,7 +21,6 @@ use super::block::{Block, BlockError};
 use super::coding::{decode_varint64, put_varint64, read_fixed32, Cursor, DecodeError};
 use super::compress::{self, CompressError};
 use super::{crc, ikey};
-use crate::vocab::Class;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -206,11 +205,10 @@ pub enum BlockFault<'a> {
 }
 
 impl BlockFault<'_> {
-    pub fn class(&self) -> Class {
-        match self {
-            BlockFault::Torn { .. } => Class::Torn,
-            _ => Class::Garbled,
-        }
+    /// Whether the block's bytes stop at the end of the file: it was cut
+    /// short, as opposed to present and wrong.
+    pub fn runs_past_end(&self) -> bool {
+        matches!(self, BlockFault::Torn { .. })
     }
 }
 
@@ -1169,33 +1167,30 @@ mod tests {
             t.entries[1].len() as u64
         );
 
-        // Cut inside the trailer: torn.
+        // Cut inside the trailer: runs past the end.
         let end = (h.offset + h.size) as usize;
         let e = read_block(&t.bytes[..end + 3], h, compress::DEFAULT_CAP).unwrap_err();
-        assert_eq!(e.class(), Class::Torn);
+        assert!(e.runs_past_end(), "{e}");
         let huge = BlockHandle {
             offset: u64::MAX - 2,
             size: 10,
         };
-        assert_eq!(
-            read_block(&t.bytes, huge, 1).unwrap_err().class(),
-            Class::Torn
-        );
+        assert!(read_block(&t.bytes, huge, 1).unwrap_err().runs_past_end());
 
-        // A flipped byte: garbled, checksum mismatch.
+        // A flipped byte: all there, checksum mismatch.
         let mut bad = t.bytes.clone();
         bad[h.offset as usize + 3] ^= 0x40;
         let e = read_block(&bad, h, compress::DEFAULT_CAP).unwrap_err();
-        assert_eq!(e.class(), Class::Garbled);
+        assert!(!e.runs_past_end(), "{e}");
         assert!(e.to_string().starts_with("checksum mismatch"), "{e}");
 
-        // A valid checksum over an unknown codec: garbled, and says so.
+        // A valid checksum over an unknown codec: all there, and says so.
         let mut odd = t.bytes.clone();
         odd[end] = 9;
         let c = crc::extend(crc::value(&odd[h.offset as usize..end]), &[9]);
         odd[end + 1..end + 5].copy_from_slice(&crc::mask(c).to_le_bytes());
         let e = read_block(&odd, h, compress::DEFAULT_CAP).unwrap_err();
-        assert_eq!(e.class(), Class::Garbled);
+        assert!(!e.runs_past_end(), "{e}");
         assert_eq!(e.to_string(), "unknown compression type 9");
     }
 

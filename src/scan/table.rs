@@ -866,7 +866,13 @@ fn verify<'a>(file: &'a [u8], u: &Unit, cap: usize, ordered: bool, keep: bool) -
             },
         },
         Err(fault) => {
-            let class = fault.class();
+            // Cut off by the end of the file: torn; present but wrong
+            // (checksum, codec): garbled.
+            let class = if fault.runs_past_end() {
+                Class::Torn
+            } else {
+                Class::Garbled
+            };
             let reason = fault.to_string();
             let salvage = match fault {
                 crate::format::table::BlockFault::ChecksumMismatch { salvage, .. } => salvage,
