@@ -12,6 +12,7 @@ use crate::progress::Silent;
 use crate::report::{FileReport, Lost, LostKeyRange, Report, Requeue, SalvageCounts};
 use crate::scan::inventory::{self, Inventory};
 use crate::scan::store::{self, FileScan, InputError, InputFile};
+use crate::scan::table::source;
 use crate::scan::{Entry, EntrySink};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -491,7 +492,7 @@ fn latest_in_ranges(
             let reopen =
                 |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
             let file = std::fs::File::open(&f.path).map_err(reopen)?;
-            marks.extend(latest::index_marks(
+            marks.extend(source::index_marks(
                 &file,
                 &f.name,
                 f.size,
@@ -520,8 +521,8 @@ fn latest_in_ranges(
             acc = 0;
         }
     }
-    let ranges: Vec<latest::KeyRange> = (0..=cuts.len())
-        .map(|r| latest::KeyRange {
+    let ranges: Vec<source::KeyRange> = (0..=cuts.len())
+        .map(|r| source::KeyRange {
             lo: r.checked_sub(1).map(|p| cuts[p].clone()),
             hi: cuts.get(r).cloned(),
         })
@@ -546,7 +547,7 @@ fn latest_in_ranges(
     let mut ranges = ranges.into_iter().peekable();
     // The next batch of ranges, each with the log entries and the tables
     // (input indices, in input order) that meet it.
-    let mut next_batch = || -> Vec<(latest::KeyRange, Vec<Item>, Vec<usize>)> {
+    let mut next_batch = || -> Vec<(source::KeyRange, Vec<Item>, Vec<usize>)> {
         ranges
             .by_ref()
             .take(per_batch)
@@ -567,7 +568,7 @@ fn latest_in_ranges(
             })
             .collect()
     };
-    let merge_batch = |batch: Vec<(latest::KeyRange, Vec<Item>, Vec<usize>)>| {
+    let merge_batch = |batch: Vec<(source::KeyRange, Vec<Item>, Vec<usize>)>| {
         batch
             .into_par_iter()
             .map(|(range, logs, tables)| {
@@ -614,7 +615,7 @@ fn latest_in_ranges(
 /// between sources by that order too.
 fn merge_range(
     ctx: &LatestCtx<'_>,
-    range: latest::KeyRange,
+    range: source::KeyRange,
     logs: Vec<Item>,
     tables: &[usize],
     lines: &mut Chunks,
