@@ -6,8 +6,8 @@
 use super::crc_algebra::*;
 use super::discover::*;
 use super::*;
-use crate::format::{compress, ikey};
 use crate::format::table_writer::sample::*;
+use crate::format::{compress, ikey};
 
 #[test]
 fn a_block_of_huge_shared_keys_is_checked() {

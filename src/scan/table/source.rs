@@ -328,3 +328,90 @@ impl TableBlocks {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::table_writer::sample::sample;
+    use crate::scan::table::scan_table;
+    use crate::scan::{Collect, OwnedEntry};
+
+    /// Every entry `blocks` yields, block after block.
+    fn drain(mut blocks: TableBlocks) -> Vec<OwnedEntry> {
+        let mut out = Vec::new();
+        while blocks.next_block().unwrap() {
+            for e in blocks.entries() {
+                out.push(OwnedEntry {
+                    seq: e.seq,
+                    kind: e.kind,
+                    key: blocks.key(e).to_vec(),
+                    value: blocks.value(e).to_vec(),
+                    offset: blocks.offset(),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_read_back_by_handle_and_by_range_match_the_scan() {
+        let t = sample(compress::SNAPPY, 300);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000005.ldb");
+        std::fs::write(&path, &t.bytes).unwrap();
+        let mut c = Collect::default();
+        let s = scan_table(&t.bytes, &mut c);
+        assert!(s.index_bounds_blocks);
+        assert!(s.intact_blocks.len() > 10);
+
+        let all = TableBlocks::open(&path, "t", s.intact_blocks.clone()).unwrap();
+        assert_eq!(drain(all), c.intact);
+
+        let range = KeyRange {
+            lo: Some(b"key000300".to_vec()),
+            hi: Some(b"key000450".to_vec()),
+        };
+        let len = t.bytes.len() as u64;
+        let spans = {
+            let f = std::fs::File::open(&path).unwrap();
+            blocks_in_range(&f, "t", len, &s.intact_blocks, &range).unwrap()
+        };
+        // Only the blocks that can hold the range are read.
+        assert!(!spans.is_empty() && spans.len() < s.intact_blocks.len() / 2);
+        let want: Vec<OwnedEntry> = c
+            .intact
+            .iter()
+            .filter(|e| range.contains(&e.key))
+            .cloned()
+            .collect();
+        assert_eq!(want.len(), 50);
+        let ranged = TableBlocks::open_range(&path, "t", len, &s.intact_blocks, range).unwrap();
+        assert_eq!(drain(ranged), want);
+
+        // Marks every ~1 KiB of blocks cover every intact byte once.
+        let f = std::fs::File::open(&path).unwrap();
+        let marks = index_marks(&f, "t", len, &s.intact_blocks, 1024).unwrap();
+        let total: u64 = s.intact_blocks.iter().map(|h| h.size).sum();
+        assert_eq!(marks.iter().map(|m| m.1).sum::<u64>(), total);
+        assert!(marks.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_changed_file_is_an_error_not_a_skip() {
+        let t = sample(compress::NONE, 100);
+        let mut c = Collect::default();
+        let s = scan_table(&t.bytes, &mut c);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000005.ldb");
+        let mut changed = t.bytes.clone();
+        let h = s.intact_blocks[2];
+        changed[h.offset as usize + 1] ^= 0x20;
+        std::fs::write(&path, &changed).unwrap();
+        let mut blocks = TableBlocks::open(&path, "t", s.intact_blocks.clone()).unwrap();
+        assert!(blocks.next_block().unwrap());
+        assert!(blocks.next_block().unwrap());
+        let e = blocks.next_block().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("did the file change?"), "{e}");
+    }
+}
