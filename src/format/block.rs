@@ -15,7 +15,13 @@
 //! damage, reported as a [`BlockError`]: LevelDB itself never writes it, so a
 //! block that breaks these rules is not the block that was written.
 
-use super::coding::{decode_varint32, read_fixed32, DecodeError};
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+
+use super::coding::{read_fixed32, Cursor, DecodeError};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,11 +131,16 @@ impl<'a> Block<'a> {
             .ok()
             .filter(|&n| n <= max)
             .ok_or(BlockError::TooManyRestarts { num_restarts, max })?;
-        let restarts_at = body - n * 4;
-        let (entries, rest) = contents.split_at(restarts_at);
+        // n is at most body / 4, so the array fits before the count.
+        let restarts_len = n.saturating_mul(4);
+        let (entries, rest) = contents
+            .split_at_checked(body.saturating_sub(restarts_len))
+            .ok_or(BlockError::TooShort { len })?;
         let block = Block {
             entries,
-            restarts: &rest[..n * 4],
+            restarts: rest
+                .get(..restarts_len)
+                .ok_or(BlockError::TooShort { len })?,
         };
         block.check_restarts()?;
         Ok(block)
@@ -184,7 +195,12 @@ impl<'a> Block<'a> {
     pub fn restarts(&self) -> impl ExactSizeIterator<Item = u32> + Clone + 'a {
         self.restarts
             .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            // Little-endian: the last byte is the most significant.
+            .map(|b| {
+                b.iter()
+                    .rev()
+                    .fold(0u32, |acc, &x| (acc << 8) | u32::from(x))
+            })
     }
 
     /// Whether the block holds no entries.
@@ -198,7 +214,7 @@ impl<'a> Block<'a> {
             restarts: self.restarts,
             pos: 0,
             next_restart: 0,
-            restart_at: NO_RESTART,
+            restart_at: None,
             key: Vec::with_capacity(64),
             shared: 0,
             done: false,
@@ -224,15 +240,13 @@ pub struct BlockIter<'a> {
     restarts: &'a [u8],
     pos: usize,
     next_restart: usize,
-    /// Cached offset of restart `next_restart` (`NO_RESTART` past the last).
-    restart_at: usize,
+    /// Cached offset of restart `next_restart` (`None` past the last).
+    restart_at: Option<u32>,
     key: Vec<u8>,
     /// How many leading bytes the current key shares with the previous one.
     shared: usize,
     done: bool,
 }
-
-const NO_RESTART: usize = usize::MAX;
 
 impl<'a> BlockIter<'a> {
     /// Byte offset (within the block) of the next entry.
@@ -270,41 +284,42 @@ impl<'a> BlockIter<'a> {
 
     /// Offset of the restart point after those already passed, or `NONE`.
     fn load_restart(&mut self) {
-        self.restart_at = read_fixed32(self.restarts, self.next_restart.saturating_mul(4))
-            .map_or(NO_RESTART, |r| r as usize);
+        self.restart_at = read_fixed32(self.restarts, self.next_restart.saturating_mul(4));
     }
 
     fn step(&mut self) -> Result<Option<&'a [u8]>, BlockError> {
         let offset = self.pos;
-        let at_restart = offset == self.restart_at;
-        if offset >= self.entries.len() {
-            if offset == 0 || self.restart_at == NO_RESTART {
-                return Ok(None);
+        let restart = self.restart_at.map(|r| (r, r as usize));
+        let at_restart = restart.is_some_and(|(_, at)| at == offset);
+        let rest = match self.entries.get(offset..) {
+            Some(rest) if !rest.is_empty() => rest,
+            _ => {
+                return match restart {
+                    // Restarts were validated to lie inside the entries, so
+                    // any left unvisited pointed into the middle of one.
+                    Some((r, _)) if offset != 0 => Err(BlockError::RestartMidEntry { offset: r }),
+                    _ => Ok(None),
+                };
             }
-            // Restarts were validated to lie inside the entries, so any left
-            // unvisited pointed into the middle of one.
-            return Err(BlockError::RestartMidEntry {
-                offset: self.restart_at as u32,
-            });
-        }
+        };
         if at_restart {
-            self.next_restart += 1;
+            self.next_restart = self.next_restart.saturating_add(1);
             self.load_restart();
-        } else if self.restart_at < offset {
-            return Err(BlockError::RestartMidEntry {
-                offset: self.restart_at as u32,
-            });
+        } else if let Some((r, _)) = restart.filter(|&(_, at)| at < offset) {
+            return Err(BlockError::RestartMidEntry { offset: r });
         }
-        let rest = &self.entries[offset..];
-        let (shared, non_shared, value_len, header) = match rest {
+        let (shared, non_shared, value_len, header, body) = match rest {
             // LevelDB's fast path: three one-byte varints.
-            [a, b, c, ..] if (a | b | c) < 0x80 => (u32::from(*a), u32::from(*b), u32::from(*c), 3),
+            [a, b, c, body @ ..] if (a | b | c) < 0x80 => {
+                (u32::from(*a), u32::from(*b), u32::from(*c), 3, body)
+            }
             _ => {
                 let bad = |cause| BlockError::BadEntry { offset, cause };
-                let (s, n1) = decode_varint32(rest).map_err(bad)?;
-                let (n, n2) = decode_varint32(&rest[n1..]).map_err(bad)?;
-                let (v, n3) = decode_varint32(&rest[n1 + n2..]).map_err(bad)?;
-                (s, n, v, n1 + n2 + n3)
+                let mut c = Cursor::new(rest);
+                let s = c.varint32().map_err(bad)?;
+                let n = c.varint32().map_err(bad)?;
+                let v = c.varint32().map_err(bad)?;
+                (s, n, v, c.position(), c.rest())
             }
         };
         if at_restart && shared != 0 {
@@ -318,21 +333,25 @@ impl<'a> BlockIter<'a> {
                 prev_len: self.key.len(),
             });
         }
-        let body = &rest[header..];
-        let needed = u64::from(non_shared) + u64::from(value_len);
+        let needed = u64::from(non_shared).saturating_add(u64::from(value_len));
+        let past = BlockError::EntryPastRestarts {
+            offset,
+            needed,
+            available: body.len(),
+        };
         if needed > body.len() as u64 {
-            return Err(BlockError::EntryPastRestarts {
-                offset,
-                needed,
-                available: body.len(),
-            });
+            return Err(past);
         }
-        let (delta, after) = body.split_at(non_shared as usize);
-        let value = &after[..value_len as usize];
+        // Both fit in `body`, as just checked.
+        let (delta, after) = body.split_at_checked(non_shared as usize).ok_or(past)?;
+        let value = after.get(..value_len as usize).ok_or(past)?;
         self.key.truncate(shared_len);
         self.key.extend_from_slice(delta);
         self.shared = shared_len;
-        self.pos = offset + header + needed as usize;
+        self.pos = offset
+            .saturating_add(header)
+            .saturating_add(delta.len())
+            .saturating_add(value.len());
         Ok(Some(value))
     }
 }
@@ -342,6 +361,7 @@ impl<'a> BlockIter<'a> {
 /// hand because `BlockBuilder` finds shared prefixes by comparing whole keys,
 /// too slow for the huge-key blocks that tests feed the readers.
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn shared_prefix_block(
     first: &[u8],
     keep: usize,
@@ -468,6 +488,11 @@ impl BlockBuilder {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
 
