@@ -28,7 +28,7 @@ mod support;
 use common::{snapshot, snapshot_diff, Rec, EXIT_DAMAGE, EXIT_OK, EXIT_USAGE};
 use ldbsalvage::format::ikey;
 use ldbsalvage::format::manifest::VersionEdit;
-use ldbsalvage::salvage::table_builder::{Compression, TableOptions};
+use ldbsalvage::format::table_writer::{BuildOptions, Compression};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -54,7 +54,7 @@ fn logged_store(ents: &[Ent]) -> (Files, Log) {
 /// What LevelDB leaves after `Build(n)`, `TEST_CompactMemTable` and trivial
 /// moves down to `level`: table 000005 named by the MANIFEST's edits, an
 /// empty log 000004.
-fn compacted_store(ents: &[Ent], opts: TableOptions, level: u32) -> (Files, Table) {
+fn compacted_store(ents: &[Ent], opts: BuildOptions, level: u32) -> (Files, Table) {
     let t = table(&table_order(ents.to_vec()), opts);
     let last = ents.iter().map(|e| e.seq).max().unwrap_or(0);
     let mut edits = vec![
@@ -88,8 +88,8 @@ fn compacted_store(ents: &[Ent], opts: TableOptions, level: u32) -> (Files, Tabl
 /// LevelDB's default table options (4 KiB blocks, restart interval 16,
 /// snappy; random printable values do not compress, so blocks are stored
 /// raw as LevelDB would store them).
-fn default_opts() -> TableOptions {
-    TableOptions::default()
+fn default_opts() -> BuildOptions {
+    BuildOptions::default()
 }
 
 // ---------------------------------------------------------------------------
@@ -519,7 +519,7 @@ fn table_file_key_range_is_exact() {
 /// intact writes, which itself salvages clean.
 #[test]
 fn table_file_repair() {
-    let opts = TableOptions {
+    let opts = BuildOptions {
         block_size: 2 * VALUE_SIZE,
         ..default_opts()
     };
@@ -880,7 +880,7 @@ fn every_block_in_turn() {
         let ents: Vec<Ent> = (0..60u64)
             .map(|i| Ent::put(&key(i), i + 1, &vec![b'a' + (i % 26) as u8; 700]))
             .collect();
-        let opts = TableOptions {
+        let opts = BuildOptions {
             block_size: 2048,
             restart_interval: 4,
             compression,

@@ -18,7 +18,7 @@ mod support;
 
 use common::{Rec, EXIT_DAMAGE};
 use ldbsalvage::format::batch::Kind;
-use ldbsalvage::salvage::table_builder::TableOptions;
+use ldbsalvage::format::table_writer::BuildOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use support::*;
@@ -83,7 +83,7 @@ fn store(whole_range_torn: bool) -> Store {
     // The same entries in a second file.
     tables.push(tables[2].clone());
     for (n, ents) in tables.iter().enumerate() {
-        let t = table(&table_order(ents.clone()), TableOptions::default());
+        let t = table(&table_order(ents.clone()), BuildOptions::default());
         files.put(format!("{:06}.ldb", 10 + n), t.bytes);
         intact.extend(ents.iter().cloned());
     }
@@ -99,7 +99,7 @@ fn store(whole_range_torn: bool) -> Store {
             .map(|i| Ent::put(&k(i), next(), &v(&mut rng, i, 100)))
             .collect()
     };
-    let t = table(&table_order(torn.clone()), TableOptions::default());
+    let t = table(&table_order(torn.clone()), BuildOptions::default());
     let l = layout(&t.bytes);
     let last = l.data.last().expect("data blocks");
     let cut = (last.offset + last.len) as usize;

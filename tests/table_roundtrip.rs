@@ -15,8 +15,8 @@ mod support;
 
 use ldbsalvage::format::batch::Kind;
 use ldbsalvage::format::ikey;
+use ldbsalvage::format::table_writer::{BuildOptions, Compression, TableBuilder};
 use ldbsalvage::report::Counts;
-use ldbsalvage::salvage::table_builder::{Compression, TableBuilder, TableOptions};
 use ldbsalvage::scan::table::scan_table;
 use ldbsalvage::scan::Collect;
 use std::collections::BTreeSet;
@@ -26,11 +26,11 @@ const COMPRESSIONS: [Compression; 2] = [Compression::None, Compression::Snappy];
 const RESTARTS: [usize; 2] = [1, 16];
 
 /// Every combination of compression and restart interval over `block_size`.
-fn option_grid(block_size: usize) -> Vec<TableOptions> {
+fn option_grid(block_size: usize) -> Vec<BuildOptions> {
     let mut v = Vec::new();
     for compression in COMPRESSIONS {
         for restart_interval in RESTARTS {
-            v.push(TableOptions {
+            v.push(BuildOptions {
                 block_size,
                 restart_interval,
                 compression,
@@ -47,7 +47,7 @@ struct Trip {
 
 /// Write `ents` (sorted here into table order) and read them back.
 #[track_caller]
-fn roundtrip(ents: &[Ent], opts: TableOptions, what: &str) -> Trip {
+fn roundtrip(ents: &[Ent], opts: BuildOptions, what: &str) -> Trip {
     let ents = table_order(ents.to_vec());
     let t = table(&ents, opts);
     let layout = layout(&t.bytes);
@@ -258,12 +258,12 @@ fn many_entries_across_many_blocks() {
         }
     }
     // LevelDB's corruption_test data under its own options.
-    roundtrip(&build(0..2000, 1), TableOptions::default(), "Build(2000)");
+    roundtrip(&build(0..2000, 1), BuildOptions::default(), "Build(2000)");
 }
 
 #[test]
 fn empty_table() {
-    let bytes = TableBuilder::new(TableOptions::default()).finish();
+    let bytes = TableBuilder::new(BuildOptions::default()).finish();
     let mut sink = Collect::default();
     let scan = scan_table(&bytes, &mut sink);
     assert!(scan.footer);
@@ -315,7 +315,7 @@ fn random_key_sets() {
             };
             ents.push(e);
         }
-        let opts = TableOptions {
+        let opts = BuildOptions {
             block_size: [64, 256, 1024, 4096][r.below(4) as usize],
             restart_interval: [1, 2, 16][r.below(3) as usize],
             compression: COMPRESSIONS[r.below(2) as usize],
@@ -340,7 +340,7 @@ fn random_key_sets() {
 /// as it was, and it still reads back exactly.
 #[test]
 fn refused_entries_leave_the_table_intact() {
-    let mut b = TableBuilder::new(TableOptions::default());
+    let mut b = TableBuilder::new(BuildOptions::default());
     b.add(&ikey::encode(b"b", 5, Kind::Put), b"1").unwrap();
     assert!(b.add(&ikey::encode(b"a", 9, Kind::Put), b"x").is_err());
     assert!(b.add(&ikey::encode(b"b", 5, Kind::Put), b"x").is_err());

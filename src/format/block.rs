@@ -412,10 +412,10 @@ pub(crate) fn shared_prefix_block(
     buf
 }
 
-/// Builds blocks the way LevelDB's `BlockBuilder` does (tests and fixtures).
-#[cfg(test)]
+/// Builds blocks the way LevelDB's `BlockBuilder` does: the table writer's
+/// data, index and metaindex blocks, and blocks that tests craft.
 #[derive(Debug, Clone)]
-pub(crate) struct BlockBuilder {
+pub struct BlockBuilder {
     buf: Vec<u8>,
     restarts: Vec<u32>,
     interval: usize,
@@ -423,15 +423,21 @@ pub(crate) struct BlockBuilder {
     last_key: Vec<u8>,
 }
 
-#[cfg(test)]
-// Test-only: sizes the data it builds itself.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
+/// An entry the block format cannot describe: a key or value length, or the
+/// entry's offset, past what a fixed32/varint32 holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockTooLarge;
+
+impl fmt::Display for BlockTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a block entry needs a length or offset of 4 GiB or more")
+    }
+}
+
+impl std::error::Error for BlockTooLarge {}
+
 impl BlockBuilder {
-    pub(crate) fn new(interval: usize) -> Self {
+    pub fn new(interval: usize) -> Self {
         BlockBuilder {
             buf: Vec::new(),
             restarts: vec![0],
@@ -441,42 +447,68 @@ impl BlockBuilder {
         }
     }
 
-    pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
+    /// Append an entry; keys are taken in the order given. A refused entry
+    /// leaves the block unchanged.
+    pub fn try_add(&mut self, key: &[u8], value: &[u8]) -> Result<(), BlockTooLarge> {
         use super::coding::put_varint32;
-        let mut shared = 0;
-        if self.counter < self.interval {
-            shared = key
-                .iter()
+        let restart = self.counter >= self.interval;
+        let shared = if restart {
+            0
+        } else {
+            key.iter()
                 .zip(&self.last_key)
                 .take_while(|(a, b)| a == b)
-                .count();
-        } else {
-            self.restarts.push(self.buf.len() as u32);
+                .count()
+        };
+        let delta = key.get(shared..).unwrap_or_default();
+        let offset = u32::try_from(self.buf.len()).map_err(|_| BlockTooLarge)?;
+        let shared32 = u32::try_from(shared).map_err(|_| BlockTooLarge)?;
+        let delta32 = u32::try_from(delta.len()).map_err(|_| BlockTooLarge)?;
+        let value32 = u32::try_from(value.len()).map_err(|_| BlockTooLarge)?;
+        if restart {
+            self.restarts.push(offset);
             self.counter = 0;
         }
-        put_varint32(&mut self.buf, shared as u32);
-        put_varint32(&mut self.buf, (key.len() - shared) as u32);
-        put_varint32(&mut self.buf, value.len() as u32);
-        self.buf.extend_from_slice(&key[shared..]);
+        put_varint32(&mut self.buf, shared32);
+        put_varint32(&mut self.buf, delta32);
+        put_varint32(&mut self.buf, value32);
+        self.buf.extend_from_slice(delta);
         self.buf.extend_from_slice(value);
-        self.last_key = key.to_vec();
-        self.counter += 1;
+        self.last_key.truncate(shared);
+        self.last_key.extend_from_slice(delta);
+        self.counter = self.counter.saturating_add(1);
+        Ok(())
     }
 
-    pub(crate) fn size_estimate(&self) -> usize {
-        self.buf.len() + self.restarts.len() * 4 + 4
+    /// [`BlockBuilder::try_add`] for tests, whose entries always fit.
+    #[cfg(test)]
+    pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.try_add(key, value).expect("a test entry under 4 GiB");
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    /// The length [`BlockBuilder::finish`] would return; LevelDB cuts blocks
+    /// on this figure.
+    pub fn size_estimate(&self) -> usize {
+        self.restarts
+            .len()
+            .saturating_mul(4)
+            .saturating_add(self.buf.len())
+            .saturating_add(4)
+    }
+
+    pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
-    pub(crate) fn finish(self) -> Vec<u8> {
+    /// The block's bytes. There are at most one restart per entry and each
+    /// entry takes at least 3 bytes below 4 GiB, so the count fits a fixed32.
+    pub fn finish(self) -> Vec<u8> {
         let mut out = self.buf;
         for r in &self.restarts {
             out.extend_from_slice(&r.to_le_bytes());
         }
-        out.extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
+        let count = u32::try_from(self.restarts.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_le_bytes());
         out
     }
 }

@@ -11,3 +11,4 @@ pub mod ikey;
 pub mod log;
 pub mod manifest;
 pub mod table;
+pub mod table_writer;

@@ -11,6 +11,7 @@ use crate::progress::Progress;
 use crate::progress::Silent;
 use crate::report::{Report, SalvageCounts};
 use crate::scan::store::{self, FileScan, InputError, InputFile, StoreScan};
+use crate::scan::table::source;
 use crate::scan::{Entry, EntrySink};
 use crate::vocab::FileState;
 use rayon::prelude::*;
@@ -654,7 +655,7 @@ fn latest_in_ranges(
         let (f, s) = (&ctx.inputs[*i], &ctx.scans[*i]);
         let sampled = if s.index_bounds_blocks {
             std::fs::File::open(&f.path).and_then(|file| {
-                latest::index_marks(&file, &f.name, f.size, &s.intact_blocks, step)
+                source::index_marks(&file, &f.name, f.size, &s.intact_blocks, step)
             })
         } else {
             Ok(Vec::new())
@@ -686,8 +687,8 @@ fn latest_in_ranges(
             acc = 0;
         }
     }
-    let ranges: Vec<latest::KeyRange> = (0..=cuts.len())
-        .map(|r| latest::KeyRange {
+    let ranges: Vec<source::KeyRange> = (0..=cuts.len())
+        .map(|r| source::KeyRange {
             lo: r.checked_sub(1).map(|p| cuts[p].clone()),
             hi: cuts.get(r).cloned(),
         })
@@ -712,7 +713,7 @@ fn latest_in_ranges(
     let mut ranges = ranges.into_iter().peekable();
     // The next batch of ranges, each with the log entries and the tables
     // (input indices, in input order) that meet it.
-    let mut next_batch = || -> Vec<(latest::KeyRange, Vec<Item>, Vec<usize>)> {
+    let mut next_batch = || -> Vec<(source::KeyRange, Vec<Item>, Vec<usize>)> {
         ranges
             .by_ref()
             .take(per_batch)
@@ -733,7 +734,7 @@ fn latest_in_ranges(
             })
             .collect()
     };
-    let merge_batch = |batch: Vec<(latest::KeyRange, Vec<Item>, Vec<usize>)>| {
+    let merge_batch = |batch: Vec<(source::KeyRange, Vec<Item>, Vec<usize>)>| {
         batch
             .into_par_iter()
             .map(|(range, logs, tables)| {
@@ -780,7 +781,7 @@ fn latest_in_ranges(
 /// between sources by that order too.
 fn merge_range(
     ctx: &LatestCtx<'_>,
-    range: latest::KeyRange,
+    range: source::KeyRange,
     logs: Vec<Item>,
     tables: &[usize],
     lines: &mut Chunks,

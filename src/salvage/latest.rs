@@ -7,9 +7,13 @@
 //! The merge can also run one user-key range at a time ([`KeyRange`],
 //! [`TableSource::open_range`]): a table whose index bounds its blocks reads
 //! only the blocks that can hold keys in the range, so ranges are merged
-//! side by side (see `salvage::export`).
+//! side by side (see `salvage::export`). Reading the tables again is the
+//! table reader's job ([`crate::scan::table::source`]); this module only
+//! merges.
 
 use crate::format::batch::Kind;
+use crate::format::table::BlockHandle;
+use crate::scan::table::source::{KeyRange, TableBlocks};
 use std::cmp::Ordering;
 use std::io;
 
@@ -257,342 +261,79 @@ pub fn merge(
     Ok(())
 }
 
-/// A table's intact data blocks read again one at a time, for the merge.
+/// A table's intact data blocks read again by the table reader
+/// ([`TableBlocks`]), one block at a time, as a sorted source.
 pub struct TableSource {
-    file: std::fs::File,
-    name: String,
-    /// With the keys each block can hold when reading a range.
-    blocks: std::vec::IntoIter<(crate::format::table::BlockHandle, Option<BlockSpan>)>,
+    blocks: TableBlocks,
     index: u32,
-    /// The block as read, then its contents.
-    buf: Vec<u8>,
-    contents: Vec<u8>,
-    /// The loaded block's entries: user keys back to back in `keys`, values
-    /// where they lie in `contents`. Reused from block to block, so the
-    /// merge allocates nothing per entry.
-    keys: Vec<u8>,
-    entries: Vec<Loaded>,
-    /// One past the current entry.
+    /// One past the current entry of the loaded block.
     next: usize,
-    /// The loaded block's offset (every entry's provenance).
-    offset: u64,
-    /// Only user keys in this range are yielded.
-    range: KeyRange,
-}
-
-struct Loaded {
-    key: std::ops::Range<usize>,
-    value: std::ops::Range<usize>,
-    seq: u64,
-    kind: Kind,
-}
-
-/// User keys from `lo` (inclusive) to `hi` (exclusive); `None` is open.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyRange {
-    pub lo: Option<Vec<u8>>,
-    pub hi: Option<Vec<u8>>,
-}
-
-impl KeyRange {
-    pub fn contains(&self, k: &[u8]) -> bool {
-        self.lo.as_deref().is_none_or(|lo| lo <= k) && self.hi.as_deref().is_none_or(|hi| k < hi)
-    }
-}
-
-/// Walk a table's index, read again from the file: `f` gets each entry's
-/// separator as a user key and its block's handle, until it returns false.
-/// An index that no longer reads is a file that changed since the first
-/// read verified it.
-fn walk_index(
-    file: &std::fs::File,
-    name: &str,
-    len: u64,
-    mut f: impl FnMut(&[u8], crate::format::table::BlockHandle) -> bool,
-) -> io::Result<()> {
-    use crate::format::table::{read_block, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
-    use crate::format::{block::Block, compress, ikey};
-    use std::os::unix::fs::FileExt;
-    let changed = |what: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{name}: {what} on the second read (did the file change?)"),
-        )
-    };
-    let at = len
-        .checked_sub(FOOTER_SIZE as u64)
-        .ok_or_else(|| changed("no footer"))?;
-    let mut footer = [0u8; FOOTER_SIZE];
-    file.read_exact_at(&mut footer, at)?;
-    let foot = Footer::decode(&footer).map_err(|_| changed("the footer"))?;
-    // The index lies before the footer, so the file bounds its size.
-    let size = foot
-        .index
-        .end()
-        .filter(|&e| e <= at)
-        .and_then(|_| usize::try_from(foot.index.size).ok())
-        .ok_or_else(|| changed("the index handle"))?;
-    let mut buf = vec![0u8; size + TRAILER_SIZE];
-    file.read_exact_at(&mut buf, foot.index.offset)?;
-    let local = BlockHandle {
-        offset: 0,
-        size: foot.index.size,
-    };
-    let index = read_block(&buf, local, compress::DEFAULT_CAP).map_err(|_| changed("the index"))?;
-    let block = Block::new(&index.data).map_err(|_| changed("the index"))?;
-    let mut it = block.iter();
-    while let Some(r) = it.next() {
-        let (k, v) = r.map_err(|_| changed("the index"))?;
-        let h = BlockHandle::decode_exact(v).ok_or_else(|| changed("the index"))?;
-        if !f(ikey::user_key(k), h) {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// The intact data blocks of a table that can hold user keys in `range`,
-/// each with the keys it can hold, from the table's index: block `i` holds
-/// keys from separator `i-1`'s user key to separator `i`'s (both inclusive:
-/// a user key's versions can straddle a block edge). Only for a table whose
-/// first read found every intact block inside those bounds
-/// ([`crate::scan::table::TableScan::index_bounds_blocks`]); `intact` is in
-/// file order.
-pub fn blocks_in_range(
-    file: &std::fs::File,
-    name: &str,
-    len: u64,
-    intact: &[crate::format::table::BlockHandle],
-    range: &KeyRange,
-) -> io::Result<Vec<BlockSpan>> {
-    let mut out = Vec::new();
-    let mut prev: Option<Vec<u8>> = None;
-    walk_index(file, name, len, |last, h| {
-        let meets = range.lo.as_deref().is_none_or(|lo| lo <= last)
-            && range
-                .hi
-                .as_deref()
-                .is_none_or(|hi| prev.as_deref().is_none_or(|first| first < hi));
-        if meets
-            && intact
-                .binary_search_by_key(&h.offset, |b| b.offset)
-                .is_ok_and(|i| intact[i] == h)
-        {
-            out.push(BlockSpan {
-                handle: h,
-                first: prev.clone(),
-                last: last.to_vec(),
-            });
-        }
-        let p = prev.get_or_insert_with(Vec::new);
-        p.clear();
-        p.extend_from_slice(last);
-        // Later blocks start at or after this one's last key.
-        range.hi.as_deref().is_none_or(|hi| last < hi)
-    })?;
-    Ok(out)
-}
-
-/// Marks along a table's keys for cutting the key space into ranges: a
-/// separator's user key after about every `step` bytes of intact blocks,
-/// each with the bytes of blocks since the mark before.
-pub fn index_marks(
-    file: &std::fs::File,
-    name: &str,
-    len: u64,
-    intact: &[crate::format::table::BlockHandle],
-    step: u64,
-) -> io::Result<Vec<(Vec<u8>, u64)>> {
-    let mut out = Vec::new();
-    let mut bytes = 0u64;
-    let mut tail: Vec<u8> = Vec::new();
-    walk_index(file, name, len, |last, h| {
-        if intact
-            .binary_search_by_key(&h.offset, |b| b.offset)
-            .is_ok_and(|i| intact[i] == h)
-        {
-            bytes += h.size;
-            if bytes >= step {
-                out.push((last.to_vec(), bytes));
-                bytes = 0;
-            } else {
-                tail.clear();
-                tail.extend_from_slice(last);
-            }
-        }
-        true
-    })?;
-    if bytes > 0 {
-        out.push((tail, bytes));
-    }
-    Ok(out)
-}
-
-/// An intact block and the user keys it can hold (`first` open for the
-/// first block).
-#[derive(Debug, Clone)]
-pub struct BlockSpan {
-    pub handle: crate::format::table::BlockHandle,
-    pub first: Option<Vec<u8>>,
-    pub last: Vec<u8>,
 }
 
 impl TableSource {
+    /// Every block in `blocks` (the scan's intact blocks).
     pub fn open(
         path: &std::path::Path,
         name: &str,
         index: u32,
-        blocks: Vec<crate::format::table::BlockHandle>,
+        blocks: Vec<BlockHandle>,
     ) -> io::Result<Self> {
-        let blocks = blocks.into_iter().map(|h| (h, None)).collect();
-        let file = std::fs::File::open(path)?;
-        Ok(Self::with(file, name, index, blocks, KeyRange::default()))
+        Ok(Self::from(TableBlocks::open(path, name, blocks)?, index))
     }
 
-    fn with(
-        file: std::fs::File,
-        name: &str,
-        index: u32,
-        blocks: Vec<(crate::format::table::BlockHandle, Option<BlockSpan>)>,
-        range: KeyRange,
-    ) -> Self {
-        TableSource {
-            file,
-            name: name.to_string(),
-            blocks: blocks.into_iter(),
-            index,
-            buf: Vec::new(),
-            contents: Vec::new(),
-            keys: Vec::new(),
-            entries: Vec::new(),
-            next: 0,
-            offset: 0,
-            range,
-        }
-    }
-
-    /// Yield only the keys in `range` (every intact block is still read).
-    pub fn restrict(mut self, range: KeyRange) -> Self {
-        self.range = range;
-        self
-    }
-
-    /// The keys in `range` of a table whose index bounds its blocks (see
-    /// [`blocks_in_range`]): only the blocks that can hold them are read.
+    /// The keys in `range` of a table whose index bounds its blocks: only
+    /// the blocks that can hold them are read
+    /// ([`crate::scan::table::source::blocks_in_range`]).
     pub fn open_range(
         path: &std::path::Path,
         name: &str,
         index: u32,
         size: u64,
-        intact: &[crate::format::table::BlockHandle],
+        intact: &[BlockHandle],
         range: KeyRange,
     ) -> io::Result<Self> {
-        let file = std::fs::File::open(path)?;
-        let spans = blocks_in_range(&file, name, size, intact, &range)?;
-        let blocks = spans.into_iter().map(|s| (s.handle, Some(s))).collect();
-        Ok(Self::with(file, name, index, blocks, range))
+        let blocks = TableBlocks::open_range(path, name, size, intact, range)?;
+        Ok(Self::from(blocks, index))
     }
 
-    fn changed(&self, what: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{}: {what} on the second read (did the file change?)",
-                self.name
-            ),
-        )
-    }
-
-    fn load(
-        &mut self,
-        h: crate::format::table::BlockHandle,
-        span: Option<BlockSpan>,
-    ) -> io::Result<()> {
-        use crate::format::table::{read_block, BlockHandle, TRAILER_SIZE};
-        use crate::format::{block::Block, compress, ikey};
-        use std::os::unix::fs::FileExt;
-        // The handle was read from this file and verified on the first pass.
-        let len = usize::try_from(h.size)
-            .ok()
-            .and_then(|n| n.checked_add(TRAILER_SIZE))
-            .ok_or_else(|| self.changed("block size"))?;
-        self.buf.resize(len, 0);
-        self.file.read_exact_at(&mut self.buf, h.offset)?;
-        let local = BlockHandle {
-            offset: 0,
-            size: h.size,
-        };
-        let contents = read_block(&self.buf, local, compress::DEFAULT_CAP)
-            .map_err(|_| self.changed("a block no longer verifies"))?
-            .data
-            .into_owned();
-        self.contents = contents;
-        self.offset = h.offset;
-        self.keys.clear();
-        self.entries.clear();
-        let block = Block::new(&self.contents).map_err(|_| self.changed("a block"))?;
-        let base = self.contents.as_ptr() as usize;
-        let mut it = block.iter();
-        while let Some(r) = it.next() {
-            let (k, v) = r.map_err(|_| self.changed("an entry"))?;
-            let Some(p) = ikey::parse(k) else { continue };
-            if let Some(s) = &span {
-                // The first read found every key inside its block's span;
-                // a range reads only the blocks whose span meets it.
-                let inside =
-                    s.first.as_deref().is_none_or(|f| f <= p.user_key) && p.user_key <= &s.last[..];
-                if !inside {
-                    return Err(self.changed("a key outside its block's index bounds"));
-                }
-            }
-            if !self.range.contains(p.user_key) {
-                continue;
-            }
-            let at = self.keys.len();
-            self.keys.extend_from_slice(p.user_key);
-            // `v` lies inside `contents`.
-            let v0 = v.as_ptr() as usize - base;
-            let value = if p.kind == Kind::Put {
-                v0..v0 + v.len()
-            } else {
-                v0..v0
-            };
-            self.entries.push(Loaded {
-                key: at..self.keys.len(),
-                value,
-                seq: p.seq,
-                kind: p.kind,
-            });
+    fn from(blocks: TableBlocks, index: u32) -> Self {
+        TableSource {
+            blocks,
+            index,
+            next: 0,
         }
-        Ok(())
+    }
+
+    /// Yield only the keys in `range` (every intact block is still read).
+    pub fn restrict(self, range: KeyRange) -> Self {
+        TableSource {
+            blocks: self.blocks.restrict(range),
+            ..self
+        }
     }
 }
 
 impl SortedSource for TableSource {
     fn current(&self) -> Option<ItemRef<'_>> {
-        let e = self.entries.get(self.next.checked_sub(1)?)?;
+        let e = self.blocks.entries().get(self.next.checked_sub(1)?)?;
         Some(ItemRef {
-            key: &self.keys[e.key.clone()],
+            key: self.blocks.key(e),
             seq: e.seq,
             kind: e.kind,
-            value: &self.contents[e.value.clone()],
+            value: self.blocks.value(e),
             file: self.index,
-            offset: self.offset,
+            offset: self.blocks.offset(),
         })
     }
 
     fn advance(&mut self) -> io::Result<()> {
         self.next += 1;
-        while self.next > self.entries.len() {
-            match self.blocks.next() {
-                Some((h, span)) => {
-                    self.load(h, span)?;
-                    self.next = 1;
-                }
-                None => {
-                    self.next = self.entries.len() + 1;
-                    break;
-                }
+        while self.next > self.blocks.entries().len() {
+            if self.blocks.next_block()? {
+                self.next = 1;
+            } else {
+                self.next = 1;
+                break;
             }
         }
         Ok(())

@@ -9,4 +9,3 @@ pub mod latest;
 pub mod log_writer;
 pub mod ndjson;
 pub mod rebuild;
-pub mod table_builder;

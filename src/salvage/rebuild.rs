@@ -9,11 +9,11 @@
 
 use super::durable::sync_dir;
 use super::log_writer::LogWriter;
-use super::table_builder::{Compression, TableBuilder, TableOptions};
 use crate::format::batch::Kind;
 use crate::format::filename;
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, NUM_LEVELS};
+use crate::format::table_writer::{BuildOptions, Compression, TableBuilder};
 use crate::report::Rebuilt;
 use crate::scan::inventory::BYTEWISE;
 use std::fs::{self, File};
@@ -74,9 +74,9 @@ impl RebuildWriter {
         self.key_buf.clear();
         ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put);
         let b = self.builder.get_or_insert_with(|| {
-            TableBuilder::new(TableOptions {
+            TableBuilder::new(BuildOptions {
                 compression: Compression::Snappy,
-                ..TableOptions::default()
+                ..BuildOptions::default()
             })
         });
         b.add(&self.key_buf, value).map_err(invalid)?;

@@ -13,8 +13,8 @@ use crate::common::{self, code, describe, parse_ndjson, read_json, Rec};
 use ldbsalvage::format::batch::{BatchBuilder, Kind};
 use ldbsalvage::format::ikey;
 use ldbsalvage::format::manifest::{NewFile, VersionEdit};
+use ldbsalvage::format::table_writer::{BuildOptions, TableBuilder};
 use ldbsalvage::salvage::log_writer::LogWriter;
-use ldbsalvage::salvage::table_builder::{TableBuilder, TableOptions};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -188,7 +188,7 @@ impl Table {
 }
 
 /// A table holding `ents`, which must already be in table order.
-pub fn table(ents: &[Ent], opts: TableOptions) -> Table {
+pub fn table(ents: &[Ent], opts: BuildOptions) -> Table {
     let mut b = TableBuilder::new(opts);
     for e in ents {
         b.add(&e.ikey(), &e.value).expect("entries in table order");

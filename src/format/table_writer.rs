@@ -1,33 +1,36 @@
-//! A LevelDB table (`.ldb`) writer, following `table/table_builder.cc` and
-//! `table/block_builder.cc` closely enough that LevelDB 1.22 opens the result.
+//! Writing a LevelDB table (`.ldb`), the inverse of [`super::table`]'s
+//! reading, on the same [`BlockHandle`] and [`Footer`]. LevelDB 1.22 opens
+//! what it writes.
 //!
 //! ```text
-//! data block*        entries sorted by internal key
-//! metaindex block    empty: no filter is written
-//! index block        one entry per data block: separator key → BlockHandle
-//! footer (48 bytes)  metaindex handle, index handle, zero padding to 40,
-//!                    fixed64 magic 0xdb4775248b80fb57
+//! data block*        entries in strictly ascending internal-key order,
+//!                    cut once a block's size estimate reaches block_size
+//! meta block*        raw (never compressed), named in the metaindex
+//! metaindex block    name → handle, names ascending (empty by default)
+//! index block        one entry per data block: separator → handle,
+//!                    restart interval 1
+//! footer (48 bytes)  metaindex handle ++ index handle, zero padding to 40,
+//!                    magic: fixed64
+//! block trailer      compression type: u8 ++ masked CRC-32C of
+//!                    (stored bytes ++ type): fixed32
 //! ```
-//! Every block is followed by a 5-byte trailer: compression type (0 none,
-//! 1 snappy) and fixed32 masked CRC-32C of the stored block bytes ++ type.
-//! A BlockHandle is varint64 offset, varint64 size (trailer excluded).
-//!
-//! Inside a block each entry is varint32 shared-prefix length, varint32
-//! unshared length, varint32 value length, the unshared key bytes, the value;
-//! every `restart_interval` entries the prefix is reset to empty and the
-//! entry's offset recorded. The block ends with the fixed32 restart offsets
-//! and their fixed32 count.
+//! A separator is LevelDB's shortest key in `[last key of the block, first
+//! key of the next)`, and the last block's is the short successor of its
+//! last key, both tagged with the largest sequence number when shortened.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 
-use crate::format::coding::{put_fixed32, put_fixed64, put_varint32, put_varint64};
-use crate::format::{crc, ikey};
+use super::batch::Kind;
+use super::block::BlockBuilder;
+use super::coding::put_fixed64;
+use super::table::{BlockHandle, Footer, MAX_HANDLE_SIZE, MAX_SEQUENCE};
+use super::{compress, crc, ikey};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
-
-pub const FOOTER_SIZE: usize = 48;
-pub const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
-pub const BLOCK_TRAILER_SIZE: usize = 5;
-/// The longest a BlockHandle encodes to (two varint64s).
-pub const MAX_HANDLE_SIZE: usize = 20;
 
 /// Restart offsets are fixed32, so a block must stay well inside 4 GiB; this
 /// cap on the configured size keeps every entry's start offset representable.
@@ -37,19 +40,49 @@ const MAX_BLOCK_SIZE: usize = 1 << 30;
 pub enum Compression {
     None,
     Snappy,
+    /// Type 2 as upstream LevelDB writes it.
+    Zstd,
+    /// Type 2 as the Minecraft Bedrock fork writes it.
+    Zlib,
+    /// Type 4, Bedrock's "zlib raw".
+    RawDeflate,
 }
 
 impl Compression {
-    fn type_byte(self) -> u8 {
+    pub fn type_byte(self) -> u8 {
         match self {
-            Compression::None => 0,
-            Compression::Snappy => 1,
+            Compression::None => compress::NONE,
+            Compression::Snappy => compress::SNAPPY,
+            Compression::Zstd | Compression::Zlib => compress::ZSTD_OR_ZLIB,
+            Compression::RawDeflate => compress::RAW_DEFLATE,
+        }
+    }
+
+    /// `raw` compressed, or `None` when the codec fails or this is
+    /// [`Compression::None`].
+    fn compress(self, raw: &[u8]) -> Option<Vec<u8>> {
+        use std::io::Write;
+        let level = flate2::Compression::default();
+        match self {
+            Compression::None => None,
+            Compression::Snappy => snap::raw::Encoder::new().compress_vec(raw).ok(),
+            Compression::Zstd => zstd::bulk::compress(raw, 1).ok(),
+            Compression::Zlib => {
+                let mut z = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                z.write_all(raw).ok()?;
+                z.finish().ok()
+            }
+            Compression::RawDeflate => {
+                let mut z = flate2::write::DeflateEncoder::new(Vec::new(), level);
+                z.write_all(raw).ok()?;
+                z.finish().ok()
+            }
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableOptions {
+pub struct BuildOptions {
     /// Target uncompressed size of a data block; capped at 1 GiB.
     pub block_size: usize,
     /// Entries between restart points in data blocks; 0 is treated as 1.
@@ -57,10 +90,10 @@ pub struct TableOptions {
     pub compression: Compression,
 }
 
-impl Default for TableOptions {
+impl Default for BuildOptions {
     /// LevelDB's defaults, snappy included.
     fn default() -> Self {
-        TableOptions {
+        BuildOptions {
             block_size: 4096,
             restart_interval: 16,
             compression: Compression::Snappy,
@@ -69,7 +102,7 @@ impl Default for TableOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TableError {
+pub enum BuildError {
     /// The key does not sort strictly after the previous one.
     OutOfOrder { index: u64 },
     /// The key is not a valid internal key (under 8 bytes or unknown type),
@@ -79,124 +112,63 @@ pub enum TableError {
     TooLarge { index: u64 },
 }
 
-impl fmt::Display for TableError {
+impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TableError::OutOfOrder { index } => write!(
+            BuildError::OutOfOrder { index } => write!(
                 f,
                 "table entry {index} does not sort after the previous entry"
             ),
-            TableError::MalformedKey { index } => {
+            BuildError::MalformedKey { index } => {
                 write!(f, "table entry {index} is not a valid internal key")
             }
-            TableError::TooLarge { index } => {
+            BuildError::TooLarge { index } => {
                 write!(f, "table entry {index} has a key or value of 4 GiB or more")
             }
         }
     }
 }
 
-impl std::error::Error for TableError {}
+impl std::error::Error for BuildError {}
 
-/// Where a block lives in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockHandle {
-    pub offset: u64,
-    pub size: u64,
+/// One data block as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataBlock {
+    pub handle: BlockHandle,
+    /// Its index key.
+    pub separator: Vec<u8>,
+    pub entries: u64,
 }
 
-impl BlockHandle {
-    pub fn encode_to(&self, out: &mut Vec<u8>) {
-        put_varint64(out, self.offset);
-        put_varint64(out, self.size);
-    }
-}
-
-/// One block under construction.
-#[derive(Debug, Clone)]
-struct BlockBuilder {
-    restart_interval: usize,
-    buf: Vec<u8>,
-    restarts: Vec<u32>,
-    counter: usize,
-    last_key: Vec<u8>,
-}
-
-impl BlockBuilder {
-    fn new(restart_interval: usize) -> Self {
-        BlockBuilder {
-            restart_interval: restart_interval.max(1),
-            buf: Vec::new(),
-            restarts: vec![0],
-            counter: 0,
-            last_key: Vec::new(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// What `finish` would return's length; LevelDB flushes on this figure.
-    fn size_estimate(&self) -> usize {
-        self.buf.len() + self.restarts.len() * 4 + 4
-    }
-
-    /// Callers guarantee key and value lengths fit in u32, and that the block
-    /// was flushed before reaching `MAX_BLOCK_SIZE`, so offsets fit too.
-    fn add(&mut self, key: &[u8], value: &[u8]) {
-        let shared = if self.counter < self.restart_interval {
-            self.last_key
-                .iter()
-                .zip(key)
-                .take_while(|(a, b)| a == b)
-                .count()
-        } else {
-            self.restarts.push(self.buf.len() as u32);
-            self.counter = 0;
-            0
-        };
-        let unshared = &key[shared..];
-        put_varint32(&mut self.buf, shared as u32);
-        put_varint32(&mut self.buf, unshared.len() as u32);
-        put_varint32(&mut self.buf, value.len() as u32);
-        self.buf.extend_from_slice(unshared);
-        self.buf.extend_from_slice(value);
-        self.last_key.truncate(shared);
-        self.last_key.extend_from_slice(unshared);
-        self.counter += 1;
-    }
-
-    /// The finished block bytes; the builder is reset for reuse.
-    fn finish(&mut self) -> Vec<u8> {
-        let mut out = std::mem::take(&mut self.buf);
-        for &r in &self.restarts {
-            put_fixed32(&mut out, r);
-        }
-        put_fixed32(&mut out, self.restarts.len() as u32);
-        self.restarts = vec![0];
-        self.counter = 0;
-        self.last_key.clear();
-        out
-    }
+/// Where [`TableBuilder::finish_with_layout`] put every block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub data: Vec<DataBlock>,
+    /// Meta blocks by name, ascending.
+    pub meta: Vec<(Vec<u8>, BlockHandle)>,
+    pub metaindex: BlockHandle,
+    pub index: BlockHandle,
 }
 
 pub struct TableBuilder {
-    options: TableOptions,
+    options: BuildOptions,
     out: Vec<u8>,
     data_block: BlockBuilder,
-    index_block: BlockBuilder,
-    /// Handle of the last flushed data block, whose index entry waits for the
-    /// next key so that a shorter separator can be chosen.
-    pending_handle: Option<BlockHandle>,
+    /// Entries in the open data block.
+    open_entries: u64,
+    /// The last flushed data block, whose index entry waits for the next key
+    /// so that a shorter separator can be chosen.
+    pending: Option<(BlockHandle, u64)>,
+    blocks: Vec<DataBlock>,
+    meta: BTreeMap<Vec<u8>, Vec<u8>>,
     num_entries: u64,
     smallest: Option<Vec<u8>>,
     last_key: Vec<u8>,
 }
 
 impl TableBuilder {
-    pub fn new(options: TableOptions) -> Self {
-        let options = TableOptions {
+    pub fn new(options: BuildOptions) -> Self {
+        let options = BuildOptions {
             block_size: options.block_size.min(MAX_BLOCK_SIZE),
             restart_interval: options.restart_interval.max(1),
             ..options
@@ -205,10 +177,10 @@ impl TableBuilder {
             options,
             out: Vec::new(),
             data_block: BlockBuilder::new(options.restart_interval),
-            // LevelDB restarts every index entry so that lookups can binary
-            // search the index without decoding prefixes.
-            index_block: BlockBuilder::new(1),
-            pending_handle: None,
+            open_entries: 0,
+            pending: None,
+            blocks: Vec::new(),
+            meta: BTreeMap::new(),
             num_entries: 0,
             smallest: None,
             last_key: Vec::new(),
@@ -218,74 +190,60 @@ impl TableBuilder {
     /// Add an entry. Keys must be well-formed internal keys in strictly
     /// increasing [`ikey::compare`] order; a refused entry leaves the table
     /// unchanged.
-    pub fn add(&mut self, internal_key: &[u8], value: &[u8]) -> Result<(), TableError> {
+    pub fn add(&mut self, internal_key: &[u8], value: &[u8]) -> Result<(), BuildError> {
         let index = self.num_entries;
         if ikey::parse(internal_key).is_none() {
-            return Err(TableError::MalformedKey { index });
+            return Err(BuildError::MalformedKey { index });
         }
         if u32::try_from(internal_key.len()).is_err() || u32::try_from(value.len()).is_err() {
-            return Err(TableError::TooLarge { index });
+            return Err(BuildError::TooLarge { index });
         }
         if self.num_entries > 0 && ikey::compare(&self.last_key, internal_key) != Ordering::Less {
-            return Err(TableError::OutOfOrder { index });
+            return Err(BuildError::OutOfOrder { index });
         }
-
-        if let Some(handle) = self.pending_handle.take() {
-            let sep = shortest_separator(&self.last_key, internal_key);
-            self.add_index_entry(&sep, handle);
+        // The block is cut at MAX_BLOCK_SIZE and the lengths fit a u32, so
+        // only a single entry near 4 GiB is refused here.
+        self.data_block
+            .try_add(internal_key, value)
+            .map_err(|_| BuildError::TooLarge { index })?;
+        if let Some((handle, entries)) = self.pending.take() {
+            let separator = shortest_separator(&self.last_key, internal_key);
+            self.blocks.push(DataBlock {
+                handle,
+                separator,
+                entries,
+            });
         }
         if self.smallest.is_none() {
             self.smallest = Some(internal_key.to_vec());
         }
         self.last_key.clear();
         self.last_key.extend_from_slice(internal_key);
-        self.num_entries += 1;
-        self.data_block.add(internal_key, value);
+        self.num_entries = self.num_entries.saturating_add(1);
+        self.open_entries = self.open_entries.saturating_add(1);
         if self.data_block.size_estimate() >= self.options.block_size {
             self.flush_data_block();
         }
         Ok(())
     }
 
-    fn add_index_entry(&mut self, key: &[u8], handle: BlockHandle) {
-        let mut v = Vec::with_capacity(MAX_HANDLE_SIZE);
-        handle.encode_to(&mut v);
-        self.index_block.add(key, &v);
+    /// Write `contents` as the meta block `name` (raw, the way LevelDB writes
+    /// its filter block) before the metaindex; a second block of the same
+    /// name replaces the first.
+    pub fn add_meta_block(&mut self, name: &[u8], contents: &[u8]) {
+        self.meta.insert(name.to_vec(), contents.to_vec());
     }
 
     fn flush_data_block(&mut self) {
         if self.data_block.is_empty() {
             return;
         }
-        let raw = self.data_block.finish();
-        let handle = self.write_block(&raw);
-        self.pending_handle = Some(handle);
-    }
-
-    fn write_block(&mut self, raw: &[u8]) -> BlockHandle {
-        let compressed = match self.options.compression {
-            Compression::None => None,
-            Compression::Snappy => snap::raw::Encoder::new()
-                .compress_vec(raw)
-                .ok()
-                // As LevelDB: keep the compressed form only if it saves at
-                // least 12.5%, since decompression costs on every read.
-                .filter(|c| c.len() < raw.len() - raw.len() / 8),
-        };
-        let (contents, kind) = match &compressed {
-            Some(c) => (c.as_slice(), Compression::Snappy),
-            None => (raw, Compression::None),
-        };
-        let handle = BlockHandle {
-            offset: self.out.len() as u64,
-            size: contents.len() as u64,
-        };
-        let type_byte = kind.type_byte();
-        self.out.extend_from_slice(contents);
-        self.out.push(type_byte);
-        let sum = crc::mask(crc::extend(crc::value(contents), &[type_byte]));
-        put_fixed32(&mut self.out, sum);
-        handle
+        let block = std::mem::replace(
+            &mut self.data_block,
+            BlockBuilder::new(self.options.restart_interval),
+        );
+        let handle = append_block(&mut self.out, &block.finish(), self.options.compression);
+        self.pending = Some((handle, std::mem::take(&mut self.open_entries)));
     }
 
     /// Entries added so far.
@@ -300,11 +258,7 @@ impl TableBuilder {
 
     /// The last internal key added.
     pub fn largest_key(&self) -> Option<&[u8]> {
-        if self.num_entries == 0 {
-            None
-        } else {
-            Some(&self.last_key)
-        }
+        (self.num_entries > 0).then_some(self.last_key.as_slice())
     }
 
     /// Bytes written so far plus the open data block's uncompressed size: a
@@ -318,53 +272,107 @@ impl TableBuilder {
         (self.out.len() as u64).saturating_add(open as u64)
     }
 
-    /// Flush the last data block and write the metaindex, index and footer.
-    /// Read `num_entries`, `smallest_key` and `largest_key` before calling.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.flush_data_block();
-
-        let mut meta = BlockBuilder::new(self.options.restart_interval);
-        let metaindex = self.write_block(&meta.finish());
-
-        if let Some(handle) = self.pending_handle.take() {
-            let succ = short_successor(&self.last_key);
-            self.add_index_entry(&succ, handle);
-        }
-        let raw_index = self.index_block.finish();
-        let index = self.write_block(&raw_index);
-
-        let mut footer = Vec::with_capacity(FOOTER_SIZE);
-        metaindex.encode_to(&mut footer);
-        index.encode_to(&mut footer);
-        footer.resize(2 * MAX_HANDLE_SIZE, 0);
-        put_fixed64(&mut footer, TABLE_MAGIC);
-        self.out.extend_from_slice(&footer);
-        self.out
+    /// Flush the last data block and write the meta blocks, metaindex, index
+    /// and footer. Read `num_entries`, `smallest_key` and `largest_key`
+    /// before calling.
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_with_layout().0
     }
+
+    /// [`TableBuilder::finish`], also saying where every block went.
+    pub fn finish_with_layout(mut self) -> (Vec<u8>, Layout) {
+        self.flush_data_block();
+        if let Some((handle, entries)) = self.pending.take() {
+            let separator = short_successor(&self.last_key);
+            self.blocks.push(DataBlock {
+                handle,
+                separator,
+                entries,
+            });
+        }
+        let mut meta = Vec::with_capacity(self.meta.len());
+        for (name, contents) in std::mem::take(&mut self.meta) {
+            let h = append_raw(&mut self.out, &contents, compress::NONE);
+            meta.push((name, h));
+        }
+        let mut metaindex = BlockBuilder::new(self.options.restart_interval);
+        let mut index = BlockBuilder::new(1);
+        let mut handle_buf = Vec::with_capacity(MAX_HANDLE_SIZE);
+        // Names and separators were taken under 4 GiB and handles are at most
+        // 20 bytes, so neither block refuses an entry.
+        for (name, h) in &meta {
+            handle_buf.clear();
+            h.encode_to(&mut handle_buf);
+            let _ = metaindex.try_add(name, &handle_buf);
+        }
+        for b in &self.blocks {
+            handle_buf.clear();
+            b.handle.encode_to(&mut handle_buf);
+            let _ = index.try_add(&b.separator, &handle_buf);
+        }
+        let compression = self.options.compression;
+        let metaindex = append_block(&mut self.out, &metaindex.finish(), compression);
+        let index = append_block(&mut self.out, &index.finish(), compression);
+        let footer = Footer {
+            metaindex,
+            index,
+            padding_clean: true,
+        };
+        self.out.extend_from_slice(&footer.encode());
+        let layout = Layout {
+            data: self.blocks,
+            meta,
+            metaindex,
+            index,
+        };
+        (self.out, layout)
+    }
+}
+
+/// Append `raw` as a block with its trailer, compressed the way LevelDB
+/// does: kept raw unless compression saves at least an eighth, since
+/// decompression costs on every read.
+pub fn append_block(out: &mut Vec<u8>, raw: &[u8], compression: Compression) -> BlockHandle {
+    let limit = raw.len().saturating_sub(raw.len() / 8);
+    match compression.compress(raw).filter(|c| c.len() < limit) {
+        Some(c) => append_raw(out, &c, compression.type_byte()),
+        None => append_raw(out, raw, compress::NONE),
+    }
+}
+
+/// Append `data` verbatim with a valid trailer claiming type `kind`.
+pub fn append_raw(out: &mut Vec<u8>, data: &[u8], kind: u8) -> BlockHandle {
+    let h = BlockHandle {
+        offset: out.len() as u64,
+        size: data.len() as u64,
+    };
+    out.extend_from_slice(data);
+    out.push(kind);
+    let c = crc::extend(crc::value(data), &[kind]);
+    out.extend_from_slice(&crc::mask(c).to_le_bytes());
+    h
 }
 
 /// The tag LevelDB appends to a shortened user key: the largest sequence with
 /// the seek type (put), which sorts before every real entry of that user key.
 fn max_tag() -> u64 {
-    ikey::pack_tag(ikey::MAX_SEQUENCE, crate::format::batch::Kind::Put)
+    ikey::pack_tag(MAX_SEQUENCE, Kind::Put)
 }
 
 /// LevelDB's `InternalKeyComparator::FindShortestSeparator` over the bytewise
 /// comparator: a short key in `[start, limit)`, falling back to `start`.
 /// Both are valid internal keys with `start < limit`.
-fn shortest_separator(start: &[u8], limit: &[u8]) -> Vec<u8> {
+pub fn shortest_separator(start: &[u8], limit: &[u8]) -> Vec<u8> {
     let us = ikey::user_key(start);
     let ul = ikey::user_key(limit);
     let diff = us.iter().zip(ul).take_while(|(a, b)| a == b).count();
-    if let (Some(&s), Some(&l)) = (us.get(diff), ul.get(diff)) {
-        if s < 0xff && s + 1 < l {
-            let mut tmp = us[..=diff].to_vec();
-            if let Some(last) = tmp.last_mut() {
-                *last = s + 1;
-            }
+    if let (Some(&s), Some(&l), Some(head)) = (us.get(diff), ul.get(diff), us.get(..diff)) {
+        if let Some(next) = s.checked_add(1).filter(|&n| n < l) {
             // The user key grew by one at `diff` and lost its tail, so it is
-            // strictly between the two user keys; only keep it if shorter.
-            if tmp.len() < us.len() {
+            // strictly between the two user keys; only kept if shorter.
+            if diff < us.len().saturating_sub(1) {
+                let mut tmp = head.to_vec();
+                tmp.push(next);
                 put_fixed64(&mut tmp, max_tag());
                 return tmp;
             }
@@ -374,26 +382,159 @@ fn shortest_separator(start: &[u8], limit: &[u8]) -> Vec<u8> {
 }
 
 /// LevelDB's `FindShortSuccessor`: a short key `>= key`, for the last block.
-fn short_successor(key: &[u8]) -> Vec<u8> {
+pub fn short_successor(key: &[u8]) -> Vec<u8> {
     let uk = ikey::user_key(key);
     if let Some(i) = uk.iter().position(|&b| b != 0xff) {
-        let mut tmp = uk[..=i].to_vec();
-        if let Some(last) = tmp.last_mut() {
-            *last += 1;
-        }
-        if tmp.len() < uk.len() {
-            put_fixed64(&mut tmp, max_tag());
-            return tmp;
+        if let (Some(head), Some(&b)) = (uk.get(..i), uk.get(i)) {
+            if i < uk.len().saturating_sub(1) {
+                let mut tmp = head.to_vec();
+                // `b` is not 0xff, so this does not wrap.
+                tmp.push(b.wrapping_add(1));
+                put_fixed64(&mut tmp, max_tag());
+                return tmp;
+            }
         }
     }
     key.to_vec()
 }
 
+/// Tables for the crate's own tests, built by the one writer with small
+/// blocks and a stand-in filter block, and remembering what went where.
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
+pub(crate) mod sample {
+    use super::*;
+    pub(crate) use super::{append_block as append_with, append_raw};
+
+    /// (user key, seq, kind, value)
+    pub(crate) type Written = (Vec<u8>, u64, Kind, Vec<u8>);
+
+    /// Test-only codec id: type 2 written as zlib, the way Bedrock does.
+    pub(crate) const ZLIB: u8 = 0x82;
+
+    pub(crate) fn codec(compression: u8) -> Compression {
+        match compression {
+            compress::NONE => Compression::None,
+            compress::SNAPPY => Compression::Snappy,
+            compress::ZSTD_OR_ZLIB => Compression::Zstd,
+            ZLIB => Compression::Zlib,
+            compress::RAW_DEFLATE => Compression::RawDeflate,
+            other => panic!("no codec {other}"),
+        }
+    }
+
+    /// [`super::append_block`] by type byte ([`ZLIB`] for zlib).
+    pub(crate) fn append_block(out: &mut Vec<u8>, raw: &[u8], compression: u8) -> BlockHandle {
+        append_with(out, raw, codec(compression))
+    }
+
+    #[derive(Debug, Clone)]
+    pub(crate) struct Built {
+        pub bytes: Vec<u8>,
+        pub data: Vec<BlockHandle>,
+        /// Index separators (internal keys), one per data block.
+        pub separators: Vec<Vec<u8>>,
+        /// Entries per data block: (user key, seq, kind, value).
+        pub entries: Vec<Vec<Written>>,
+        pub filter: Option<BlockHandle>,
+        pub metaindex: BlockHandle,
+        pub index: BlockHandle,
+    }
+
+    pub(crate) struct TableWriter {
+        pub block_size: usize,
+        pub restart_interval: usize,
+        pub compression: u8,
+        pub filter: bool,
+        added: Vec<Written>,
+    }
+
+    impl TableWriter {
+        pub(crate) fn new(compression: u8) -> Self {
+            TableWriter {
+                block_size: 256,
+                restart_interval: 4,
+                compression,
+                filter: true,
+                added: Vec::new(),
+            }
+        }
+
+        pub(crate) fn add(&mut self, user_key: &[u8], seq: u64, kind: Kind, value: &[u8]) {
+            self.added
+                .push((user_key.to_vec(), seq, kind, value.to_vec()));
+        }
+
+        pub(crate) fn finish(self) -> Built {
+            let mut b = TableBuilder::new(BuildOptions {
+                block_size: self.block_size,
+                restart_interval: self.restart_interval,
+                compression: codec(self.compression),
+            });
+            for (k, seq, kind, v) in &self.added {
+                b.add(&ikey::encode(k, *seq, *kind), v).unwrap();
+            }
+            if self.filter {
+                // LevelDB's layout with stand-in filter bits: two filters,
+                // their offsets, the array offset, base_lg 11.
+                let mut f = vec![0xa5u8; 12];
+                f.extend_from_slice(&0u32.to_le_bytes());
+                f.extend_from_slice(&6u32.to_le_bytes());
+                f.extend_from_slice(&12u32.to_le_bytes());
+                f.push(11);
+                b.add_meta_block(b"filter.leveldb.BuiltinBloomFilter2", &f);
+            }
+            let (bytes, layout) = b.finish_with_layout();
+            let mut rest = self.added.into_iter();
+            let entries = layout
+                .data
+                .iter()
+                .map(|d| rest.by_ref().take(d.entries as usize).collect())
+                .collect();
+            Built {
+                bytes,
+                data: layout.data.iter().map(|d| d.handle).collect(),
+                separators: layout.data.iter().map(|d| d.separator.clone()).collect(),
+                entries,
+                filter: layout.meta.first().map(|m| m.1),
+                metaindex: layout.metaindex,
+                index: layout.index,
+            }
+        }
+    }
+
+    /// `n` puts with keys `key{i:06}` and values of varying size.
+    pub(crate) fn sample(compression: u8, n: u32) -> Built {
+        let mut w = TableWriter::new(compression);
+        for i in 0..n {
+            let k = format!("key{:06}", i * 3);
+            let v = format!("value {i} ").repeat(1 + (i as usize % 5));
+            let kind = if i % 7 == 3 { Kind::Delete } else { Kind::Put };
+            let v = if kind == Kind::Delete {
+                String::new()
+            } else {
+                v
+            };
+            w.add(k.as_bytes(), 1000 + u64::from(i), kind, v.as_bytes());
+        }
+        w.finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
-    use crate::format::batch::Kind;
     use crate::format::coding::Cursor;
+    use crate::format::table::{FOOTER_SIZE, MAGIC, TRAILER_SIZE};
 
     /// A deliberately independent, minimal table reader: footer → index →
     /// data blocks, checking every trailer CRC and decoding every entry.
@@ -405,6 +546,7 @@ mod tests {
     }
 
     fn read_block(file: &[u8], h: BlockHandle) -> (Vec<u8>, u8) {
+        use std::io::Read;
         let start = h.offset as usize;
         let end = start + h.size as usize;
         let contents = &file[start..end];
@@ -416,6 +558,23 @@ mod tests {
         let raw = match kind {
             0 => contents.to_vec(),
             1 => snap::raw::Decoder::new().decompress_vec(contents).unwrap(),
+            2 if contents.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) => {
+                zstd::stream::decode_all(contents).unwrap()
+            }
+            2 => {
+                let mut v = Vec::new();
+                flate2::read::ZlibDecoder::new(contents)
+                    .read_to_end(&mut v)
+                    .unwrap();
+                v
+            }
+            4 => {
+                let mut v = Vec::new();
+                flate2::read::DeflateDecoder::new(contents)
+                    .read_to_end(&mut v)
+                    .unwrap();
+                v
+            }
             k => panic!("unknown compression {k}"),
         };
         (raw, kind)
@@ -465,7 +624,7 @@ mod tests {
     fn parse_table(file: &[u8]) -> Parsed {
         assert!(file.len() >= FOOTER_SIZE);
         let footer = &file[file.len() - FOOTER_SIZE..];
-        assert_eq!(&footer[40..], &TABLE_MAGIC.to_le_bytes());
+        assert_eq!(&footer[40..], &MAGIC.to_le_bytes());
         let mut c = Cursor::new(&footer[..40]);
         let meta = BlockHandle {
             offset: c.varint64().unwrap(),
@@ -477,7 +636,7 @@ mod tests {
         };
         assert!(c.rest().iter().all(|&b| b == 0), "footer padding");
         assert_eq!(
-            idx.offset + idx.size + BLOCK_TRAILER_SIZE as u64,
+            idx.offset + idx.size + TRAILER_SIZE as u64,
             (file.len() - FOOTER_SIZE) as u64
         );
 
@@ -490,7 +649,7 @@ mod tests {
         for (sep, hv) in decode_block(&index_raw) {
             let h = handle(&hv);
             assert_eq!(h.offset, expect_offset, "data blocks are contiguous");
-            expect_offset = h.offset + h.size + BLOCK_TRAILER_SIZE as u64;
+            expect_offset = h.offset + h.size + TRAILER_SIZE as u64;
             let (raw, kind) = read_block(file, h);
             let block = decode_block(&raw);
             assert!(!block.is_empty());
@@ -517,7 +676,7 @@ mod tests {
         ikey::encode(user, seq, Kind::Put)
     }
 
-    fn build(opts: TableOptions, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    fn build(opts: BuildOptions, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
         let mut b = TableBuilder::new(opts);
         for (key, v) in entries {
             b.add(key, v).unwrap();
@@ -528,22 +687,22 @@ mod tests {
         b.finish()
     }
 
-    fn opts(compression: Compression) -> TableOptions {
-        TableOptions {
+    fn opts(compression: Compression) -> BuildOptions {
+        BuildOptions {
             compression,
-            ..TableOptions::default()
+            ..BuildOptions::default()
         }
     }
 
     #[test]
     fn empty_table() {
-        let file = build(TableOptions::default(), &[]);
+        let file = build(BuildOptions::default(), &[]);
         let p = parse_table(&file);
         assert!(p.entries.is_empty());
         assert!(p.index.is_empty());
         assert_eq!(p.metaindex_entries, 0);
         // Empty metaindex and index blocks: 8 bytes each plus trailers.
-        assert_eq!(file.len(), 2 * (8 + BLOCK_TRAILER_SIZE) + FOOTER_SIZE);
+        assert_eq!(file.len(), 2 * (8 + TRAILER_SIZE) + FOOTER_SIZE);
         assert_eq!(&file[..8], &[0, 0, 0, 0, 1, 0, 0, 0]);
     }
 
@@ -582,19 +741,22 @@ mod tests {
     }
 
     #[test]
-    fn many_entries_many_blocks_both_compressions() {
+    fn many_entries_many_blocks_every_codec() {
         let entries = many(5000);
-        for c in [Compression::None, Compression::Snappy] {
+        for c in [
+            Compression::None,
+            Compression::Snappy,
+            Compression::Zstd,
+            Compression::Zlib,
+            Compression::RawDeflate,
+        ] {
             let file = build(opts(c), &entries);
             let p = parse_table(&file);
             assert_eq!(p.entries, entries);
             assert!(p.index.len() > 50, "{} blocks", p.index.len());
             let kinds: Vec<u8> = p.index.iter().map(|e| e.2).collect();
-            match c {
-                Compression::None => assert!(kinds.iter().all(|&t| t == 0)),
-                // Repetitive values compress far beyond 12.5%.
-                Compression::Snappy => assert!(kinds.iter().all(|&t| t == 1)),
-            }
+            // Repetitive values compress far beyond 12.5%.
+            assert!(kinds.iter().all(|&t| t == c.type_byte()), "{c:?}");
             // Every block but the last reached the target size.
             for (_, h, _) in &p.index[..p.index.len() - 1] {
                 if c == Compression::None {
@@ -642,7 +804,7 @@ mod tests {
         entries.sort_by(|a, b| ikey::compare(&a.0, &b.0));
         for c in [Compression::None, Compression::Snappy] {
             for ri in [1, 2, 16] {
-                let o = TableOptions {
+                let o = BuildOptions {
                     block_size: 4096,
                     restart_interval: ri,
                     compression: c,
@@ -659,7 +821,7 @@ mod tests {
     #[test]
     fn restart_points_follow_interval() {
         let entries = many(40);
-        let o = TableOptions {
+        let o = BuildOptions {
             block_size: 1 << 20,
             restart_interval: 16,
             compression: Compression::None,
@@ -724,31 +886,31 @@ mod tests {
 
     #[test]
     fn out_of_order_and_malformed_keys_are_refused() {
-        let mut b = TableBuilder::new(TableOptions::default());
+        let mut b = TableBuilder::new(BuildOptions::default());
         b.add(&k(b"b", 5), b"1").unwrap();
         assert_eq!(
             b.add(&k(b"a", 9), b"x"),
-            Err(TableError::OutOfOrder { index: 1 })
+            Err(BuildError::OutOfOrder { index: 1 })
         );
         // Equal keys are not strictly increasing.
         assert_eq!(
             b.add(&k(b"b", 5), b"x"),
-            Err(TableError::OutOfOrder { index: 1 })
+            Err(BuildError::OutOfOrder { index: 1 })
         );
         // Same user key with a higher sequence sorts earlier.
         assert_eq!(
             b.add(&k(b"b", 6), b"x"),
-            Err(TableError::OutOfOrder { index: 1 })
+            Err(BuildError::OutOfOrder { index: 1 })
         );
         assert_eq!(
             b.add(b"short", b"x"),
-            Err(TableError::MalformedKey { index: 1 })
+            Err(BuildError::MalformedKey { index: 1 })
         );
         let mut bad_type = k(b"c", 1);
         bad_type[1] = 9;
         assert_eq!(
             b.add(&bad_type, b"x"),
-            Err(TableError::MalformedKey { index: 1 })
+            Err(BuildError::MalformedKey { index: 1 })
         );
         b.add(&k(b"b", 4), b"2").unwrap();
         b.add(&ikey::encode(b"b", 4, Kind::Delete), b"").unwrap();

@@ -1,0 +1,417 @@
+//! Reading a scanned table's intact blocks back from the file, one block at
+//! a time: every intact block by the handles the scan recorded, or (for a
+//! table whose index bounds its blocks) only the blocks that can hold a
+//! user-key range, found through the index the scan verified. The index is
+//! parsed by the scan's own [`parse_index`].
+//!
+//! A second read that no longer verifies what the first one did means the
+//! file changed in between: that is an I/O error, never a silent skip.
+
+use super::index::parse_index;
+use crate::format::batch::Kind;
+use crate::format::block::Block;
+use crate::format::table::{read_block, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
+use crate::format::{compress, ikey};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// User keys from `lo` (inclusive) to `hi` (exclusive); `None` is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    pub lo: Option<Vec<u8>>,
+    pub hi: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    pub fn contains(&self, k: &[u8]) -> bool {
+        self.lo.as_deref().is_none_or(|lo| lo <= k) && self.hi.as_deref().is_none_or(|hi| k < hi)
+    }
+}
+
+/// An intact block and the user keys it can hold (`first` open for the
+/// first block).
+#[derive(Debug, Clone)]
+pub struct BlockSpan {
+    pub handle: BlockHandle,
+    pub first: Option<Vec<u8>>,
+    pub last: Vec<u8>,
+}
+
+fn changed(name: &str, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{name}: {what} on the second read (did the file change?)"),
+    )
+}
+
+/// Read the block at `h` from `file` into `buf` and verify it again.
+fn reread(
+    file: &std::fs::File,
+    name: &str,
+    h: BlockHandle,
+    buf: &mut Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    // The handle was read from this file and verified on the first pass.
+    let len = usize::try_from(h.size)
+        .ok()
+        .and_then(|n| n.checked_add(TRAILER_SIZE))
+        .ok_or_else(|| changed(name, "block size"))?;
+    buf.resize(len, 0);
+    file.read_exact_at(buf, h.offset)?;
+    let local = BlockHandle {
+        offset: 0,
+        size: h.size,
+    };
+    read_block(buf, local, compress::DEFAULT_CAP)
+        .map(|b| b.data.into_owned())
+        .map_err(|_| changed(name, "a block no longer verifies"))
+}
+
+/// Walk a table's index, read again from the file: `f` gets each entry's
+/// separator as a user key and its block's handle, until it returns false.
+/// A separator the parse did not keep (see [`parse_index`]) comes as `None`;
+/// the scan found the blocks on both sides of it damaged, or it would not
+/// have let the table be read by range.
+fn walk_index(
+    file: &std::fs::File,
+    name: &str,
+    len: u64,
+    mut f: impl FnMut(Option<&[u8]>, BlockHandle) -> bool,
+) -> io::Result<()> {
+    let at = len
+        .checked_sub(FOOTER_SIZE as u64)
+        .ok_or_else(|| changed(name, "no footer"))?;
+    let mut footer = [0u8; FOOTER_SIZE];
+    file.read_exact_at(&mut footer, at)?;
+    let foot = Footer::decode(&footer).map_err(|_| changed(name, "the footer"))?;
+    // The index lies before the footer, so the file bounds its size.
+    if foot.index.end().is_none_or(|e| e > at) {
+        return Err(changed(name, "the index handle"));
+    }
+    let contents =
+        reread(file, name, foot.index, &mut Vec::new()).map_err(|_| changed(name, "the index"))?;
+    // Order was checked on the first read, under the store's comparator.
+    let index = parse_index(&contents, false).map_err(|_| changed(name, "the index"))?;
+    for (i, &h) in index.handles.iter().enumerate() {
+        if !f(index.separator(i).map(ikey::user_key), h) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `h` is one of the scan's intact blocks (in file order).
+fn is_intact(intact: &[BlockHandle], h: BlockHandle) -> bool {
+    intact
+        .binary_search_by_key(&h.offset, |b| b.offset)
+        .is_ok_and(|i| intact.get(i) == Some(&h))
+}
+
+/// The intact data blocks of a table that can hold user keys in `range`,
+/// each with the keys it can hold, from the table's index: block `i` holds
+/// keys from separator `i-1`'s user key to separator `i`'s (both inclusive:
+/// a user key's versions can straddle a block edge). Only for a table whose
+/// first read found every intact block inside those bounds
+/// ([`super::TableScan::index_bounds_blocks`]); `intact` is in file order.
+pub fn blocks_in_range(
+    file: &std::fs::File,
+    name: &str,
+    len: u64,
+    intact: &[BlockHandle],
+    range: &KeyRange,
+) -> io::Result<Vec<BlockSpan>> {
+    let mut out = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    walk_index(file, name, len, |last, h| {
+        let Some(last) = last else {
+            prev = None;
+            return true;
+        };
+        let meets = range.lo.as_deref().is_none_or(|lo| lo <= last)
+            && range
+                .hi
+                .as_deref()
+                .is_none_or(|hi| prev.as_deref().is_none_or(|first| first < hi));
+        if meets && is_intact(intact, h) {
+            out.push(BlockSpan {
+                handle: h,
+                first: prev.clone(),
+                last: last.to_vec(),
+            });
+        }
+        let p = prev.get_or_insert_with(Vec::new);
+        p.clear();
+        p.extend_from_slice(last);
+        // Later blocks start at or after this one's last key.
+        range.hi.as_deref().is_none_or(|hi| last < hi)
+    })?;
+    Ok(out)
+}
+
+/// Marks along a table's keys for cutting the key space into ranges: a
+/// separator's user key after about every `step` bytes of intact blocks,
+/// each with the bytes of blocks since the mark before.
+pub fn index_marks(
+    file: &std::fs::File,
+    name: &str,
+    len: u64,
+    intact: &[BlockHandle],
+    step: u64,
+) -> io::Result<Vec<(Vec<u8>, u64)>> {
+    let mut out = Vec::new();
+    let mut bytes = 0u64;
+    let mut tail: Vec<u8> = Vec::new();
+    walk_index(file, name, len, |last, h| {
+        let Some(last) = last else { return true };
+        if is_intact(intact, h) {
+            bytes = bytes.saturating_add(h.size);
+            if bytes >= step {
+                out.push((last.to_vec(), bytes));
+                bytes = 0;
+            } else {
+                tail.clear();
+                tail.extend_from_slice(last);
+            }
+        }
+        true
+    })?;
+    if bytes > 0 {
+        out.push((tail, bytes));
+    }
+    Ok(out)
+}
+
+/// One entry of the loaded block: its user key in [`TableBlocks::key`]'s
+/// buffer, its value in the block's contents.
+#[derive(Debug, Clone)]
+pub struct BlockEntry {
+    key: std::ops::Range<usize>,
+    value: std::ops::Range<usize>,
+    pub seq: u64,
+    pub kind: Kind,
+}
+
+/// A table's intact data blocks read again one at a time, each block's
+/// entries in a range decoded into reused buffers: nothing is allocated per
+/// entry.
+pub struct TableBlocks {
+    file: std::fs::File,
+    name: String,
+    /// With the keys each block can hold when reading a range.
+    blocks: std::vec::IntoIter<(BlockHandle, Option<BlockSpan>)>,
+    /// The block as read, then its contents.
+    buf: Vec<u8>,
+    contents: Vec<u8>,
+    /// User keys back to back.
+    keys: Vec<u8>,
+    entries: Vec<BlockEntry>,
+    /// The loaded block's offset (every entry's provenance).
+    offset: u64,
+    /// Only user keys in this range are decoded.
+    range: KeyRange,
+}
+
+impl TableBlocks {
+    /// Every block in `blocks` (the scan's intact blocks), in order.
+    pub fn open(path: &Path, name: &str, blocks: Vec<BlockHandle>) -> io::Result<Self> {
+        let blocks = blocks.into_iter().map(|h| (h, None)).collect();
+        let file = std::fs::File::open(path)?;
+        Ok(Self::with(file, name, blocks, KeyRange::default()))
+    }
+
+    /// The keys in `range` of a table whose index bounds its blocks (see
+    /// [`blocks_in_range`]): only the blocks that can hold them are read.
+    pub fn open_range(
+        path: &Path,
+        name: &str,
+        size: u64,
+        intact: &[BlockHandle],
+        range: KeyRange,
+    ) -> io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let spans = blocks_in_range(&file, name, size, intact, &range)?;
+        let blocks = spans.into_iter().map(|s| (s.handle, Some(s))).collect();
+        Ok(Self::with(file, name, blocks, range))
+    }
+
+    fn with(
+        file: std::fs::File,
+        name: &str,
+        blocks: Vec<(BlockHandle, Option<BlockSpan>)>,
+        range: KeyRange,
+    ) -> Self {
+        TableBlocks {
+            file,
+            name: name.to_string(),
+            blocks: blocks.into_iter(),
+            buf: Vec::new(),
+            contents: Vec::new(),
+            keys: Vec::new(),
+            entries: Vec::new(),
+            offset: 0,
+            range,
+        }
+    }
+
+    /// Decode only the keys in `range` (every block is still read).
+    pub fn restrict(mut self, range: KeyRange) -> Self {
+        self.range = range;
+        self
+    }
+
+    /// The loaded block's entries in range, in block order.
+    pub fn entries(&self) -> &[BlockEntry] {
+        &self.entries
+    }
+
+    pub fn key(&self, e: &BlockEntry) -> &[u8] {
+        self.keys.get(e.key.clone()).unwrap_or_default()
+    }
+
+    /// Empty for deletes.
+    pub fn value(&self, e: &BlockEntry) -> &[u8] {
+        self.contents.get(e.value.clone()).unwrap_or_default()
+    }
+
+    /// The loaded block's offset.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Load the next block; false when there is none. A block may have no
+    /// entries in range.
+    pub fn next_block(&mut self) -> io::Result<bool> {
+        let Some((h, span)) = self.blocks.next() else {
+            self.entries.clear();
+            return Ok(false);
+        };
+        self.contents = reread(&self.file, &self.name, h, &mut self.buf)?;
+        self.offset = h.offset;
+        self.keys.clear();
+        self.entries.clear();
+        let name = self.name.as_str();
+        let block = Block::new(&self.contents).map_err(|_| changed(name, "a block"))?;
+        let base = self.contents.as_ptr() as usize;
+        let mut it = block.iter();
+        while let Some(r) = it.next() {
+            let (k, v) = r.map_err(|_| changed(name, "an entry"))?;
+            let Some(p) = ikey::parse(k) else { continue };
+            if let Some(s) = &span {
+                // The first read found every key inside its block's span;
+                // a range reads only the blocks whose span meets it.
+                let inside =
+                    s.first.as_deref().is_none_or(|f| f <= p.user_key) && p.user_key <= &s.last[..];
+                if !inside {
+                    return Err(changed(name, "a key outside its block's index bounds"));
+                }
+            }
+            if !self.range.contains(p.user_key) {
+                continue;
+            }
+            let at = self.keys.len();
+            self.keys.extend_from_slice(p.user_key);
+            // `v` lies inside `contents`.
+            let v0 = (v.as_ptr() as usize).saturating_sub(base);
+            let value = if p.kind == Kind::Put {
+                v0..v0.saturating_add(v.len())
+            } else {
+                v0..v0
+            };
+            self.entries.push(BlockEntry {
+                key: at..self.keys.len(),
+                value,
+                seq: p.seq,
+                kind: p.kind,
+            });
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::table_writer::sample::sample;
+    use crate::scan::table::scan_table;
+    use crate::scan::{Collect, OwnedEntry};
+
+    /// Every entry `blocks` yields, block after block.
+    fn drain(mut blocks: TableBlocks) -> Vec<OwnedEntry> {
+        let mut out = Vec::new();
+        while blocks.next_block().unwrap() {
+            for e in blocks.entries() {
+                out.push(OwnedEntry {
+                    seq: e.seq,
+                    kind: e.kind,
+                    key: blocks.key(e).to_vec(),
+                    value: blocks.value(e).to_vec(),
+                    offset: blocks.offset(),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_read_back_by_handle_and_by_range_match_the_scan() {
+        let t = sample(compress::SNAPPY, 300);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000005.ldb");
+        std::fs::write(&path, &t.bytes).unwrap();
+        let mut c = Collect::default();
+        let s = scan_table(&t.bytes, &mut c);
+        assert!(s.index_bounds_blocks);
+        assert!(s.intact_blocks.len() > 10);
+
+        let all = TableBlocks::open(&path, "t", s.intact_blocks.clone()).unwrap();
+        assert_eq!(drain(all), c.intact);
+
+        let range = KeyRange {
+            lo: Some(b"key000300".to_vec()),
+            hi: Some(b"key000450".to_vec()),
+        };
+        let len = t.bytes.len() as u64;
+        let spans = {
+            let f = std::fs::File::open(&path).unwrap();
+            blocks_in_range(&f, "t", len, &s.intact_blocks, &range).unwrap()
+        };
+        // Only the blocks that can hold the range are read.
+        assert!(!spans.is_empty() && spans.len() < s.intact_blocks.len() / 2);
+        let want: Vec<OwnedEntry> = c
+            .intact
+            .iter()
+            .filter(|e| range.contains(&e.key))
+            .cloned()
+            .collect();
+        assert_eq!(want.len(), 50);
+        let ranged = TableBlocks::open_range(&path, "t", len, &s.intact_blocks, range).unwrap();
+        assert_eq!(drain(ranged), want);
+
+        // Marks every ~1 KiB of blocks cover every intact byte once.
+        let f = std::fs::File::open(&path).unwrap();
+        let marks = index_marks(&f, "t", len, &s.intact_blocks, 1024).unwrap();
+        let total: u64 = s.intact_blocks.iter().map(|h| h.size).sum();
+        assert_eq!(marks.iter().map(|m| m.1).sum::<u64>(), total);
+        assert!(marks.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_changed_file_is_an_error_not_a_skip() {
+        let t = sample(compress::NONE, 100);
+        let mut c = Collect::default();
+        let s = scan_table(&t.bytes, &mut c);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000005.ldb");
+        let mut changed = t.bytes.clone();
+        let h = s.intact_blocks[2];
+        changed[h.offset as usize + 1] ^= 0x20;
+        std::fs::write(&path, &changed).unwrap();
+        let mut blocks = TableBlocks::open(&path, "t", s.intact_blocks.clone()).unwrap();
+        assert!(blocks.next_block().unwrap());
+        assert!(blocks.next_block().unwrap());
+        let e = blocks.next_block().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("did the file change?"), "{e}");
+    }
+}
