@@ -5,14 +5,14 @@
 //! obtained by running the same code, and this module only lays them out
 //! with offsets.
 //!
-//! - **Logs** run through [`crate::scan::log::scan`] (classes, damaged ranges,
-//!   lost entries) with a sink that groups entries by the offset of their
-//!   record; a second, sequential pass over the blocks with
-//!   [`crate::format::log::parse_block`] recovers each record's fragments
-//!   (FULL, FIRST/MIDDLE/LAST) and its batch header. A complete fragment
-//!   chain that no damaged range covers is exactly an intact record.
+//! - **Logs** run through [`crate::scan::log::scan_with_layout`] (classes,
+//!   damaged ranges, lost entries) with a sink that groups entries by the
+//!   offset of their record; the stitcher's [`LayoutSink`] reports each
+//!   intact record's fragments (FULL, FIRST/MIDDLE/LAST) and payload, and the
+//!   verified fragments left inside damaged ranges.
 //! - **MANIFESTs** run through [`crate::scan::logfile::scan`] with a sink that
-//!   decodes every record as a [`VersionEdit`], as the store scan does.
+//!   decodes every record as a [`VersionEdit`], as the store scan does, and
+//!   takes each edit's extent from its layout.
 //! - **Tables** run through [`crate::scan::table::scan_table`] (classes,
 //!   damage, entries by block offset); the layout (every block with a valid
 //!   trailer, its size, compression and role) comes from
@@ -23,7 +23,7 @@ use crate::format::batch::{self, Kind};
 use crate::format::compress;
 use crate::format::filename::{self, FileKind};
 use crate::format::ikey;
-use crate::format::log::{parse_block, Piece, RecordType, BLOCK_SIZE};
+use crate::format::log::RecordType;
 use crate::format::manifest::{VersionEdit, VersionState};
 use crate::format::table::{
     check_data_block, find_blocks, parse_metaindex, read_block, BlockHandle, Footer, FoundKind,
@@ -31,7 +31,7 @@ use crate::format::table::{
 };
 use crate::report::summary::{human_size, show_key, show_key_range, Style};
 use crate::report::{Class, Counts, Damage, KeyRange};
-use crate::scan::logfile::{self, RecordSink, Source};
+use crate::scan::logfile::{self, Fragment, LayoutSink, RecordSink};
 use crate::scan::{self, Entry, EntrySink};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -305,110 +305,34 @@ fn base_json(name: &str, unit: &str, offset: u64, length: u64) -> Map<String, Va
 
 // ---------------------------------------------------------------- logs
 
-/// A verified fragment.
-#[derive(Debug, Clone, Copy)]
-struct Frag {
-    offset: u64,
-    end: u64,
-    rtype: RecordType,
-    len: usize,
+/// Where scan found each record's fragments: intact records with their
+/// batch headers, and the verified fragments left inside damaged ranges.
+#[derive(Default)]
+struct LogLayout {
+    /// Fragments of intact records, in file order.
+    frags: Vec<Fragment>,
+    /// Per intact record: its fragments in `frags`, its payload length and
+    /// batch header.
+    records: Vec<(std::ops::Range<usize>, usize, Option<batch::BatchHeader>)>,
+    damaged: Vec<Fragment>,
 }
 
-/// A complete FULL or FIRST..LAST chain of verified fragments.
-#[derive(Debug, Clone)]
-struct Chain {
-    frags: std::ops::Range<usize>,
-    /// The first bytes of the payload, enough for a batch header.
-    head: Vec<u8>,
-    payload_len: usize,
-}
-
-/// Read the blocks in order and list their verified fragments and the
-/// complete chains among them. Only fragment positions and the first 12
-/// payload bytes of each record are kept.
-fn fragments(src: &dyn Source, size: u64) -> (Vec<Frag>, Vec<Chain>, Option<String>) {
-    let mut frags = Vec::new();
-    let mut chains = Vec::new();
-    let mut open: Option<Chain> = None;
-    let mut buf = vec![0u8; BLOCK_SIZE];
-    let mut pieces = Vec::new();
-    let mut pos = 0u64;
-    let mut error = None;
-    while pos < size {
-        let want = (size - pos).min(BLOCK_SIZE as u64) as usize;
-        let n = match src.read_at(&mut buf[..want], pos) {
-            Ok(n) => n,
-            Err(e) => {
-                error = Some(format!("read error at offset {pos}: {e}"));
-                break;
-            }
-        };
-        let block = &buf[..n];
-        pieces.clear();
-        parse_block(block, pos + n as u64 >= size || n < want, &mut pieces);
-        for p in &pieces {
-            match *p {
-                Piece::Fragment {
-                    start,
-                    rtype,
-                    payload: (ps, pe),
-                } => {
-                    let i = frags.len();
-                    frags.push(Frag {
-                        offset: pos + start as u64,
-                        end: pos + pe as u64,
-                        rtype,
-                        len: pe - ps,
-                    });
-                    let take = |c: &mut Chain| {
-                        let room = batch::HEADER_SIZE.saturating_sub(c.head.len());
-                        c.head
-                            .extend_from_slice(&block[ps..pe.min(ps.saturating_add(room))]);
-                        c.payload_len += pe - ps;
-                        c.frags.end = i + 1;
-                    };
-                    match rtype {
-                        RecordType::Full | RecordType::First => {
-                            let mut c = Chain {
-                                frags: i..i + 1,
-                                head: Vec::new(),
-                                payload_len: 0,
-                            };
-                            take(&mut c);
-                            if rtype == RecordType::Full {
-                                chains.push(c);
-                                open = None;
-                            } else {
-                                open = Some(c);
-                            }
-                        }
-                        RecordType::Middle | RecordType::Last => {
-                            if let Some(c) = open.as_mut() {
-                                take(c);
-                                if rtype == RecordType::Last {
-                                    chains.extend(open.take());
-                                }
-                            }
-                        }
-                    }
-                }
-                // Anything else between fragments breaks a record.
-                Piece::Bad { .. } | Piece::Zeros { .. } => open = None,
-            }
-        }
-        if n < want {
-            error = Some(format!(
-                "file shrank while being read: ends at {} instead of {size}",
-                pos + n as u64
-            ));
-            break;
-        }
-        pos += n as u64;
+impl LayoutSink for LogLayout {
+    fn intact(&mut self, frags: &[Fragment], payload: &[u8]) {
+        let at = self.frags.len();
+        self.frags.extend_from_slice(frags);
+        self.records.push((
+            at..self.frags.len(),
+            payload.len(),
+            batch::header(payload).ok(),
+        ));
     }
-    (frags, chains, error)
+    fn damaged(&mut self, frags: &[Fragment]) {
+        self.damaged.extend_from_slice(frags);
+    }
 }
 
-fn frag_types(frags: &[Frag]) -> String {
+fn frag_types(frags: &[Fragment]) -> String {
     match frags {
         [] => "-".to_string(),
         [one] => one.rtype.as_str().to_string(),
@@ -436,7 +360,7 @@ fn frag_types(frags: &[Frag]) -> String {
     }
 }
 
-fn frags_json(frags: &[Frag]) -> Value {
+fn frags_json(frags: &[Fragment]) -> Value {
     Value::Array(
         frags
             .iter()
@@ -452,7 +376,7 @@ fn frags_json(frags: &[Frag]) -> Value {
 }
 
 /// The fragments whose header starts in `[start, end)`.
-fn frags_in(frags: &[Frag], start: u64, end: u64) -> &[Frag] {
+fn frags_in(frags: &[Fragment], start: u64, end: u64) -> &[Fragment] {
     let a = frags.partition_point(|f| f.offset < start);
     let b = frags.partition_point(|f| f.offset < end);
     &frags[a..b.max(a)]
@@ -467,26 +391,23 @@ fn in_damage(damage: &[Damage], start: u64, end: u64) -> bool {
 
 fn log_listing(name: &str, file: &std::fs::File, size: u64) -> Result<Listing, InspectError> {
     let mut entries = ByOffset::default();
-    let ls = scan::log::scan(file, size, &mut entries, &|_| {});
-    let (frags, chains, frag_error) = fragments(file, size);
+    let mut layout = LogLayout::default();
+    let ls = scan::log::scan_with_layout(file, size, &mut entries, Some(&mut layout), &|_| {});
     let damage = &ls.outcome.damage;
     let mut rows = Vec::new();
-    for c in &chains {
-        let fr = &frags[c.frags.clone()];
+    for (fr, payload_len, h) in &layout.records {
+        let fr = &layout.frags[fr.clone()];
         let (start, end) = (fr[0].offset, fr[fr.len() - 1].end);
-        if in_damage(damage, start, end) {
-            continue;
-        }
+        let h = *h;
         let e: Vec<&EntryInfo> = entries
             .intact
             .get(&start)
             .map(|v| v.iter().collect())
             .unwrap_or_default();
-        let h = batch::header(&c.head).ok();
         let mut m = base_json(name, "record", start, end - start);
         m.insert("class".into(), "intact".into());
         m.insert("fragments".into(), frags_json(fr));
-        m.insert("payload_length".into(), c.payload_len.into());
+        m.insert("payload_length".into(), (*payload_len).into());
         if let Some(h) = h {
             m.insert("sequence".into(), h.sequence.into());
             m.insert("count".into(), h.count.into());
@@ -513,7 +434,7 @@ fn log_listing(name: &str, file: &std::fs::File, size: u64) -> Result<Listing, I
         });
     }
     for d in damage {
-        let fr = frags_in(&frags, d.offset, d.end());
+        let fr = frags_in(&layout.damaged, d.offset, d.end());
         let u = entries.unverified_in(d.offset, d.end());
         let mut m = base_json(name, "record", d.offset, d.length);
         damage_json(&mut m, d);
@@ -560,7 +481,7 @@ fn log_listing(name: &str, file: &std::fs::File, size: u64) -> Result<Listing, I
         });
         notes.push(format!("Lost: sequence numbers {from} {to}."));
     }
-    let io_error = o.io_error.clone().or(frag_error);
+    let io_error = o.io_error.clone();
     if let Some(e) = &io_error {
         notes.push(format!("Error: {e}"));
     }
@@ -583,7 +504,8 @@ fn log_listing(name: &str, file: &std::fs::File, size: u64) -> Result<Listing, I
 /// each edit with its offset.
 #[derive(Default)]
 struct Edits {
-    edits: Vec<(u64, usize, VersionEdit)>,
+    /// Offset, end, payload length and the edit.
+    edits: Vec<(u64, u64, usize, VersionEdit)>,
     state: VersionState,
 }
 
@@ -591,9 +513,23 @@ impl RecordSink for Edits {
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
         let edit = VersionEdit::decode(payload).map_err(|e| e.to_string())?;
         self.state.apply(&edit);
-        self.edits.push((offset, payload.len(), edit));
+        self.edits.push((offset, offset, payload.len(), edit));
         Ok(())
     }
+
+    fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
+        Some(self)
+    }
+}
+
+impl LayoutSink for Edits {
+    /// Called right after `record` accepted the edit: where it ends.
+    fn intact(&mut self, frags: &[Fragment], _payload: &[u8]) {
+        if let (Some(e), Some(f)) = (self.edits.last_mut(), frags.last()) {
+            e.1 = f.end;
+        }
+    }
+    fn damaged(&mut self, _frags: &[Fragment]) {}
 }
 
 fn ikey_json(k: &[u8]) -> Value {
@@ -729,23 +665,10 @@ fn edit_row(name: &str, offset: u64, length: u64, payload_len: usize, e: &Versio
 fn manifest_listing(name: &str, file: &std::fs::File, size: u64) -> Listing {
     let mut sink = Edits::default();
     let o = logfile::scan(file, size, &mut sink, &|_| {});
-    // Record extents come from the fragment chains (the sink sees only the
-    // start and the payload).
-    let (frags, chains, frag_error) = fragments(file, size);
-    let ends: BTreeMap<u64, u64> = chains
-        .iter()
-        .map(|c| {
-            let fr = &frags[c.frags.clone()];
-            (fr[0].offset, fr[fr.len() - 1].end)
-        })
-        .collect();
     let mut rows: Vec<Row> = sink
         .edits
         .iter()
-        .map(|(offset, plen, e)| {
-            let end = ends.get(offset).copied().unwrap_or(*offset);
-            edit_row(name, *offset, end - offset, *plen, e)
-        })
+        .map(|(offset, end, plen, e)| edit_row(name, *offset, end - offset, *plen, e))
         .collect();
     for d in &o.damage {
         let mut m = base_json(name, "edit", d.offset, d.length);
@@ -788,7 +711,7 @@ fn manifest_listing(name: &str, file: &std::fs::File, size: u64) -> Listing {
             v.files.len()
         ));
     }
-    let io_error = o.io_error.clone().or(frag_error);
+    let io_error = o.io_error.clone();
     if let Some(e) = &io_error {
         notes.push(format!("Error: {e}"));
     }
@@ -1200,7 +1123,7 @@ mod tests {
     }
 
     #[test]
-    fn fragments_and_chains() {
+    fn log_rows_carry_the_fragments_scan_joined() {
         let mut f = Vec::new();
         encode_fragment(&mut f, RecordType::Full, &batch(1, &[b"a"]));
         let second = f.len() as u64;
@@ -1208,18 +1131,27 @@ mod tests {
         encode_fragment(&mut f, RecordType::First, &p[..5]);
         encode_fragment(&mut f, RecordType::Middle, &p[5..9]);
         encode_fragment(&mut f, RecordType::Last, &p[9..]);
-        let (frags, chains, err) = fragments(&logfile::Mem(&f), f.len() as u64);
-        assert!(err.is_none());
-        assert_eq!(frags.len(), 4);
-        assert_eq!(chains.len(), 2);
-        assert_eq!(frags[chains[1].frags.start].offset, second);
+        let orphan = f.len() as u64;
+        encode_fragment(&mut f, RecordType::Last, b"xyz");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.log");
+        std::fs::write(&path, &f).unwrap();
+        let l = inspect(&path, None).unwrap();
+        let cells: Vec<_> = l.rows.iter().map(|r| r.cells[..3].join(" ")).collect();
         assert_eq!(
-            frag_types(&frags[chains[1].frags.clone()]),
-            "FIRST,MIDDLE,LAST"
+            cells,
+            [
+                format!("0 {second} FULL"),
+                format!("{second} {} FIRST,MIDDLE,LAST", orphan - second),
+                format!("{orphan} 10 LAST"),
+            ]
         );
-        let h = batch::header(&chains[1].head).unwrap();
-        assert_eq!((h.sequence, h.count), (2, 2));
-        assert_eq!(chains[1].payload_len, p.len());
+        let r = &l.rows[1];
+        assert_eq!((r.cells[4].as_str(), r.cells[5].as_str()), ("2", "2"));
+        assert_eq!(r.json["payload_length"], p.len());
+        assert_eq!(r.json["fragments"][1]["length"], 4);
+        assert_eq!(l.rows[2].class, Some(Class::Garbled));
+        assert_eq!(l.rows[2].json["fragments"][0]["offset"], orphan);
     }
 
     #[test]

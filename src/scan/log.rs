@@ -3,7 +3,7 @@
 //! them as unverified; gaps in the sequence numbers between intact batches
 //! become lost sequence ranges.
 
-use super::logfile::{self, LogOutcome, Precheck, RecordSink, Source};
+use super::logfile::{self, LayoutSink, LogOutcome, Precheck, RecordSink, Source};
 use super::{Entry, EntrySink};
 use crate::format::batch;
 
@@ -38,6 +38,7 @@ struct BatchSink<'a> {
     damage_since: Vec<usize>,
     lost: Vec<(LostSeqs, Vec<usize>)>,
     seqs: Option<(u64, u64)>,
+    layout: Option<&'a mut dyn LayoutSink>,
 }
 
 fn precheck_batch(payload: &[u8]) -> Precheck {
@@ -128,6 +129,13 @@ impl RecordSink for BatchSink<'_> {
     fn damage(&mut self, index: usize) {
         self.damage_since.push(index);
     }
+
+    fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
+        match &mut self.layout {
+            Some(l) => Some(&mut **l),
+            None => None,
+        }
+    }
 }
 
 fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
@@ -147,7 +155,20 @@ pub fn scan(
     sink: &mut dyn EntrySink,
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogScan {
+    scan_with_layout(src, size, sink, None, progress)
+}
+
+/// [`scan`], also telling `layout` which fragments every record and damaged
+/// range was made of.
+pub fn scan_with_layout<'a>(
+    src: &dyn Source,
+    size: u64,
+    sink: &'a mut dyn EntrySink,
+    layout: Option<&'a mut dyn LayoutSink>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogScan {
     let mut bs = BatchSink {
+        layout,
         out: sink,
         entries: 0,
         unverified: 0,
