@@ -1,0 +1,490 @@
+//! Rows of logs and MANIFESTs, laid out from what the scan's stitcher
+//! reports: each intact record's fragments and payload, the verified
+//! fragments left in damaged ranges, and the damaged ranges themselves.
+//!
+//! - **Logs** run through [`crate::scan::log::scan_with_layout`] (classes,
+//!   damaged ranges, lost entries) with a sink that groups entries by the
+//!   offset of their record, and a [`LayoutSink`] for the fragments (FULL,
+//!   FIRST/MIDDLE/LAST) and each batch's header.
+//! - **MANIFESTs** run through [`crate::scan::logfile::scan`] with a sink that
+//!   decodes every record as a [`VersionEdit`], as the store scan does, and
+//!   takes each edit's extent from its layout.
+
+use super::{
+    base_json, damage_json, damage_text, ikey_text, keys_cell, plural, put_bytes, unverified_lines,
+    ByOffset, EntryInfo, InspectError, InspectKind, Listing, Row,
+};
+use crate::format::batch;
+use crate::format::filename;
+use crate::format::ikey;
+use crate::format::log::RecordType;
+use crate::format::manifest::{VersionEdit, VersionState};
+use crate::report::summary::human_size;
+use crate::scan;
+use crate::scan::logfile::{self, Fragment, LayoutSink, RecordSink};
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+
+/// Where scan found each record's fragments: intact records with their
+/// batch headers, and the verified fragments left inside damaged ranges.
+#[derive(Default)]
+struct LogLayout {
+    /// Fragments of intact records, in file order.
+    frags: Vec<Fragment>,
+    /// Per intact record: its fragments in `frags`, its payload length and
+    /// batch header.
+    records: Vec<(std::ops::Range<usize>, usize, Option<batch::BatchHeader>)>,
+    damaged: Vec<Fragment>,
+}
+
+impl LayoutSink for LogLayout {
+    fn intact(&mut self, frags: &[Fragment], payload: &[u8]) {
+        let at = self.frags.len();
+        self.frags.extend_from_slice(frags);
+        self.records.push((
+            at..self.frags.len(),
+            payload.len(),
+            batch::header(payload).ok(),
+        ));
+    }
+    fn damaged(&mut self, frags: &[Fragment]) {
+        self.damaged.extend_from_slice(frags);
+    }
+}
+
+fn frag_types(frags: &[Fragment]) -> String {
+    match frags {
+        [] => "-".to_string(),
+        [one] => one.rtype.as_str().to_string(),
+        _ => {
+            // FIRST,MIDDLE×3,LAST
+            let mut parts: Vec<(RecordType, usize)> = Vec::new();
+            for f in frags {
+                match parts.last_mut() {
+                    Some((t, n)) if *t == f.rtype => *n += 1,
+                    _ => parts.push((f.rtype, 1)),
+                }
+            }
+            parts
+                .iter()
+                .map(|(t, n)| {
+                    if *n == 1 {
+                        t.as_str().to_string()
+                    } else {
+                        format!("{}x{n}", t.as_str())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    }
+}
+
+fn frags_json(frags: &[Fragment]) -> Value {
+    Value::Array(
+        frags
+            .iter()
+            .map(|f| {
+                let mut m = Map::new();
+                m.insert("offset".into(), f.offset.into());
+                m.insert("type".into(), f.rtype.as_str().into());
+                m.insert("length".into(), f.len.into());
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+/// The fragments whose header starts in `[start, end)`.
+fn frags_in(frags: &[Fragment], start: u64, end: u64) -> &[Fragment] {
+    let a = frags.partition_point(|f| f.offset < start);
+    let b = frags.partition_point(|f| f.offset < end);
+    &frags[a..b.max(a)]
+}
+
+pub(super) fn log_listing(
+    name: &str,
+    file: &std::fs::File,
+    size: u64,
+) -> Result<Listing, InspectError> {
+    let mut entries = ByOffset::default();
+    let mut layout = LogLayout::default();
+    let ls = scan::log::scan_with_layout(file, size, &mut entries, Some(&mut layout), &|_| {});
+    let damage = &ls.outcome.damage;
+    let mut rows = Vec::new();
+    for (fr, payload_len, h) in &layout.records {
+        let fr = &layout.frags[fr.clone()];
+        let (start, end) = (fr[0].offset, fr[fr.len() - 1].end);
+        let h = *h;
+        let e: Vec<&EntryInfo> = entries
+            .intact
+            .get(&start)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        let mut m = base_json(name, "record", start, end - start);
+        m.insert("class".into(), "intact".into());
+        m.insert("fragments".into(), frags_json(fr));
+        m.insert("payload_length".into(), (*payload_len).into());
+        if let Some(h) = h {
+            m.insert("sequence".into(), h.sequence.into());
+            m.insert("count".into(), h.count.into());
+        }
+        m.insert(
+            "entries".into(),
+            Value::Array(e.iter().map(|x| x.json()).collect()),
+        );
+        rows.push(Row {
+            offset: start,
+            length: end - start,
+            class: None,
+            cells: vec![
+                start.to_string(),
+                (end - start).to_string(),
+                frag_types(fr),
+                String::new(),
+                h.map_or("-".into(), |h| h.sequence.to_string()),
+                h.map_or("-".into(), |h| h.count.to_string()),
+                keys_cell(&e),
+            ],
+            json: m,
+            more: Vec::new(),
+        });
+    }
+    for d in damage {
+        let fr = frags_in(&layout.damaged, d.offset, d.end());
+        let u = entries.unverified_in(d.offset, d.end());
+        let mut m = base_json(name, "record", d.offset, d.length);
+        damage_json(&mut m, d);
+        m.insert("fragments".into(), frags_json(fr));
+        m.insert(
+            "unverified_entries".into(),
+            Value::Array(u.iter().map(|x| x.json()).collect()),
+        );
+        rows.push(Row {
+            offset: d.offset,
+            length: d.length,
+            class: Some(d.class),
+            cells: vec![
+                d.offset.to_string(),
+                d.length.to_string(),
+                frag_types(fr),
+                String::new(),
+                "-".into(),
+                "-".into(),
+                damage_text(d),
+            ],
+            json: m,
+            more: unverified_lines(&u),
+        });
+    }
+    rows.sort_by_key(|r| (r.offset, r.class.is_some()));
+    let o = &ls.outcome;
+    let mut notes = vec![format!(
+        "{}: {} intact, {} torn, {} garbled; {} intact entries, {} unverified.",
+        plural(o.records.intact + o.records.damaged(), "record", "records"),
+        o.records.intact,
+        o.records.torn,
+        o.records.garbled,
+        ls.entries,
+        ls.unverified
+    )];
+    if let Some((a, b)) = ls.seqs {
+        notes.push(format!("Intact batches hold sequence numbers {a} to {b}."));
+    }
+    for l in &ls.lost {
+        let from = l.first.map_or("?".to_string(), |f| f.to_string());
+        let to = l.last.map_or("on (how many is unknown)".to_string(), |t| {
+            format!("to {t}")
+        });
+        notes.push(format!("Lost: sequence numbers {from} {to}."));
+    }
+    let io_error = o.io_error.clone();
+    if let Some(e) = &io_error {
+        notes.push(format!("Error: {e}"));
+    }
+    Ok(Listing {
+        name: name.to_string(),
+        kind: InspectKind::Log,
+        size,
+        columns: vec!["offset", "length", "type", "class", "seq", "count", "keys"],
+        rows,
+        counts: o.records,
+        damaged: !damage.is_empty() || io_error.is_some(),
+        notes,
+    })
+}
+
+// ---------------------------------------------------------------- MANIFEST
+
+/// Decodes every record as a VersionEdit, exactly as the store scan's
+/// `EditSink` does (a record that does not decode is damage), and keeps
+/// each edit with its offset.
+#[derive(Default)]
+struct Edits {
+    /// Offset, end, payload length and the edit.
+    edits: Vec<(u64, u64, usize, VersionEdit)>,
+    state: VersionState,
+}
+
+impl RecordSink for Edits {
+    fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
+        let edit = VersionEdit::decode(payload).map_err(|e| e.to_string())?;
+        self.state.apply(&edit);
+        self.edits.push((offset, offset, payload.len(), edit));
+        Ok(())
+    }
+
+    fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
+        Some(self)
+    }
+}
+
+impl LayoutSink for Edits {
+    /// Called right after `record` accepted the edit: where it ends.
+    fn intact(&mut self, frags: &[Fragment], _payload: &[u8]) {
+        if let (Some(e), Some(f)) = (self.edits.last_mut(), frags.last()) {
+            e.1 = f.end;
+        }
+    }
+    fn damaged(&mut self, _frags: &[Fragment]) {}
+}
+
+fn ikey_json(k: &[u8]) -> Value {
+    let mut m = Map::new();
+    match ikey::parse(k) {
+        Some(p) => {
+            put_bytes(&mut m, "key", p.user_key);
+            m.insert("seq".into(), p.seq.into());
+            m.insert("kind".into(), p.kind.as_str().into());
+        }
+        None => put_bytes(&mut m, "internal_key", k),
+    }
+    Value::Object(m)
+}
+
+fn edit_row(name: &str, offset: u64, length: u64, payload_len: usize, e: &VersionEdit) -> Row {
+    let mut m = base_json(name, "edit", offset, length);
+    m.insert("class".into(), "intact".into());
+    m.insert("payload_length".into(), payload_len.into());
+    let mut words = Vec::new();
+    if let Some(c) = &e.comparator {
+        put_bytes(&mut m, "comparator", c);
+        words.push(format!("comparator {}", String::from_utf8_lossy(c)));
+    }
+    for (field, label, v) in [
+        ("log_number", "log number", e.log_number),
+        ("prev_log_number", "prev log number", e.prev_log_number),
+        ("next_file_number", "next file", e.next_file_number),
+        ("last_sequence", "last sequence", e.last_sequence),
+    ] {
+        if let Some(v) = v {
+            m.insert(field.into(), v.into());
+            words.push(format!("{label} {v}"));
+        }
+    }
+    m.insert(
+        "compact_pointers".into(),
+        Value::Array(
+            e.compact_pointers
+                .iter()
+                .map(|(level, k)| {
+                    let mut o = Map::new();
+                    o.insert("level".into(), (*level).into());
+                    o.insert("key".into(), ikey_json(k));
+                    Value::Object(o)
+                })
+                .collect(),
+        ),
+    );
+    m.insert(
+        "deleted_files".into(),
+        Value::Array(
+            e.deleted_files
+                .iter()
+                .map(|(level, n)| {
+                    let mut o = Map::new();
+                    o.insert("level".into(), (*level).into());
+                    o.insert("number".into(), (*n).into());
+                    Value::Object(o)
+                })
+                .collect(),
+        ),
+    );
+    m.insert(
+        "new_files".into(),
+        Value::Array(
+            e.new_files
+                .iter()
+                .map(|f| {
+                    let mut o = Map::new();
+                    o.insert("level".into(), f.level.into());
+                    o.insert("number".into(), f.number.into());
+                    o.insert("size".into(), f.file_size.into());
+                    o.insert("smallest".into(), ikey_json(&f.smallest));
+                    o.insert("largest".into(), ikey_json(&f.largest));
+                    Value::Object(o)
+                })
+                .collect(),
+        ),
+    );
+    let mut more = Vec::new();
+    for f in &e.new_files {
+        more.push(format!(
+            "+ level {} {} ({}): {} .. {}",
+            f.level,
+            filename::table_name(f.number),
+            human_size(f.file_size),
+            ikey_text(&f.smallest),
+            ikey_text(&f.largest)
+        ));
+    }
+    for (level, n) in &e.deleted_files {
+        more.push(format!("- level {level} {}", filename::table_name(*n)));
+    }
+    for (level, k) in &e.compact_pointers {
+        more.push(format!("compact pointer level {level}: {}", ikey_text(k)));
+    }
+    let mut summary = words.join(", ");
+    let (added, deleted) = (e.new_files.len(), e.deleted_files.len());
+    if added + deleted > 0 {
+        if !summary.is_empty() {
+            summary.push_str("; ");
+        }
+        let _ = write!(summary, "{added} added, {deleted} deleted files");
+    }
+    if summary.is_empty() {
+        summary = "(empty edit)".into();
+    }
+    Row {
+        offset,
+        length,
+        class: None,
+        cells: vec![
+            offset.to_string(),
+            length.to_string(),
+            String::new(),
+            summary,
+        ],
+        json: m,
+        more,
+    }
+}
+
+pub(super) fn manifest_listing(name: &str, file: &std::fs::File, size: u64) -> Listing {
+    let mut sink = Edits::default();
+    let o = logfile::scan(file, size, &mut sink, &|_| {});
+    let mut rows: Vec<Row> = sink
+        .edits
+        .iter()
+        .map(|(offset, end, plen, e)| edit_row(name, *offset, end - offset, *plen, e))
+        .collect();
+    for d in &o.damage {
+        let mut m = base_json(name, "edit", d.offset, d.length);
+        damage_json(&mut m, d);
+        rows.push(Row {
+            offset: d.offset,
+            length: d.length,
+            class: Some(d.class),
+            cells: vec![
+                d.offset.to_string(),
+                d.length.to_string(),
+                String::new(),
+                damage_text(d),
+            ],
+            json: m,
+            more: Vec::new(),
+        });
+    }
+    rows.sort_by_key(|r| (r.offset, r.class.is_some()));
+    let mut notes = vec![format!(
+        "{}: {} intact, {} torn, {} garbled.",
+        plural(o.records.intact + o.records.damaged(), "edit", "edits"),
+        o.records.intact,
+        o.records.torn,
+        o.records.garbled
+    )];
+    let v = &sink.state;
+    if v.edits > 0 {
+        let opt = |x: Option<u64>| x.map_or("-".to_string(), |n| n.to_string());
+        notes.push(format!(
+            "Intact edits replayed: comparator {}, log number {}, prev log number {}, next file {}, \
+             last sequence {}, {} live tables.",
+            v.comparator
+                .as_ref()
+                .map_or("-".into(), |c| String::from_utf8_lossy(c).into_owned()),
+            opt(v.log_number),
+            opt(v.prev_log_number),
+            opt(v.next_file),
+            opt(v.last_sequence),
+            v.files.len()
+        ));
+    }
+    let io_error = o.io_error.clone();
+    if let Some(e) = &io_error {
+        notes.push(format!("Error: {e}"));
+    }
+    Listing {
+        name: name.to_string(),
+        kind: InspectKind::Manifest,
+        size,
+        columns: vec!["offset", "length", "class", "edit"],
+        rows,
+        counts: o.records,
+        damaged: !o.damage.is_empty() || io_error.is_some(),
+        notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::inspect;
+    use super::*;
+    use crate::format::log::encode_fragment;
+    use crate::report::Class;
+
+    fn batch(seq: u64, keys: &[&[u8]]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&seq.to_le_bytes());
+        b.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+        for k in keys {
+            b.push(1);
+            b.push(k.len() as u8);
+            b.extend_from_slice(k);
+            b.push(1);
+            b.push(b'v');
+        }
+        b
+    }
+
+    #[test]
+    fn log_rows_carry_the_fragments_scan_joined() {
+        let mut f = Vec::new();
+        encode_fragment(&mut f, RecordType::Full, &batch(1, &[b"a"]));
+        let second = f.len() as u64;
+        let p = batch(2, &[b"b", b"c"]);
+        encode_fragment(&mut f, RecordType::First, &p[..5]);
+        encode_fragment(&mut f, RecordType::Middle, &p[5..9]);
+        encode_fragment(&mut f, RecordType::Last, &p[9..]);
+        let orphan = f.len() as u64;
+        encode_fragment(&mut f, RecordType::Last, b"xyz");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.log");
+        std::fs::write(&path, &f).unwrap();
+        let l = inspect(&path, None).unwrap();
+        let cells: Vec<_> = l.rows.iter().map(|r| r.cells[..3].join(" ")).collect();
+        assert_eq!(
+            cells,
+            [
+                format!("0 {second} FULL"),
+                format!("{second} {} FIRST,MIDDLE,LAST", orphan - second),
+                format!("{orphan} 10 LAST"),
+            ]
+        );
+        let r = &l.rows[1];
+        assert_eq!((r.cells[4].as_str(), r.cells[5].as_str()), ("2", "2"));
+        assert_eq!(r.json["payload_length"], p.len());
+        assert_eq!(r.json["fragments"][1]["length"], 4);
+        assert_eq!(l.rows[2].class, Some(Class::Garbled));
+        assert_eq!(l.rows[2].json["fragments"][0]["offset"], orphan);
+    }
+}
