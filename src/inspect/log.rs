@@ -12,7 +12,7 @@
 
 use super::{
     base_json, damage_json, damage_text, ikey_text, keys_cell, plural, put_bytes, unverified_lines,
-    ByOffset, EntryInfo, InspectError, InspectKind, Listing, Row,
+    ByOffset, EntryInfo, Row, RowSink, Tail,
 };
 use crate::format::batch;
 use crate::format::filename;
@@ -20,35 +20,123 @@ use crate::format::ikey;
 use crate::format::log::RecordType;
 use crate::format::manifest::{VersionEdit, VersionState};
 use crate::report::summary::human_size;
-use crate::scan;
 use crate::scan::logfile::{self, Fragment, LayoutSink, RecordSink};
+use crate::scan::{self, Entry, EntrySink};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
-/// Where scan found each record's fragments: intact records with their
-/// batch headers, and the verified fragments left inside damaged ranges.
-#[derive(Default)]
-struct LogLayout {
-    /// Fragments of intact records, in file order.
-    frags: Vec<Fragment>,
-    /// Per intact record: its fragments in `frags`, its payload length and
-    /// batch header.
-    records: Vec<(std::ops::Range<usize>, usize, Option<batch::BatchHeader>)>,
-    damaged: Vec<Fragment>,
+pub(super) const LOG_COLUMNS: &[&str] =
+    &["offset", "length", "type", "class", "seq", "count", "keys"];
+pub(super) const MANIFEST_COLUMNS: &[&str] = &["offset", "length", "class", "edit"];
+
+/// Rows in file order, as the scan finds them: written at once until a
+/// damaged range opens, then held until the scan ends, when the ranges'
+/// extents, classes and lost entries are final and go in among them.
+struct InOrder<'o> {
+    out: &'o mut dyn RowSink,
+    held: Vec<Row>,
+    holding: bool,
 }
 
-impl LayoutSink for LogLayout {
-    fn intact(&mut self, frags: &[Fragment], payload: &[u8]) {
-        let at = self.frags.len();
-        self.frags.extend_from_slice(frags);
-        self.records.push((
-            at..self.frags.len(),
-            payload.len(),
-            batch::header(payload).ok(),
-        ));
+impl<'o> InOrder<'o> {
+    fn new(out: &'o mut dyn RowSink) -> Self {
+        InOrder {
+            out,
+            held: Vec::new(),
+            holding: false,
+        }
     }
+
+    fn push(&mut self, r: Row) {
+        if self.holding {
+            self.held.push(r);
+        } else {
+            self.out.row(r);
+        }
+    }
+
+    fn finish(mut self, damage: Vec<Row>) {
+        self.held.extend(damage);
+        // Stable: an intact unit before a damaged range at the same offset.
+        self.held.sort_by_key(|r| (r.offset, r.class.is_some()));
+        for r in self.held {
+            self.out.row(r);
+        }
+    }
+}
+
+/// The entries of the record being joined, and the unverified ones until
+/// the damaged ranges are known; shared between the entry sink and the
+/// layout sink, which scan holds apart.
+struct Shared<'a>(&'a RefCell<ByOffset>);
+
+impl EntrySink for Shared<'_> {
+    fn intact(&mut self, e: &Entry<'_>) {
+        self.0.borrow_mut().intact(e);
+    }
+    fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
+        self.0.borrow_mut().unverified(e, reason);
+    }
+}
+
+/// Turns each intact record into a row as the stitcher reports it; keeps
+/// the verified fragments left in damage for the damaged ranges' rows.
+struct LogRows<'a> {
+    name: &'a str,
+    entries: &'a RefCell<ByOffset>,
+    damaged: Vec<Fragment>,
+    rows: InOrder<'a>,
+}
+
+impl LayoutSink for LogRows<'_> {
+    fn intact(&mut self, fr: &[Fragment], payload: &[u8]) {
+        let (Some(first), Some(last)) = (fr.first(), fr.last()) else {
+            return;
+        };
+        let (start, end) = (first.offset, last.end);
+        // The batch's entries reached the entry sink just before this call.
+        let e = std::mem::take(&mut self.entries.borrow_mut().intact)
+            .remove(&start)
+            .unwrap_or_default();
+        let e: Vec<&EntryInfo> = e.iter().collect();
+        let h = batch::header(payload).ok();
+        let mut m = base_json(self.name, "record", start, end - start);
+        m.insert("class".into(), "intact".into());
+        m.insert("fragments".into(), frags_json(fr));
+        m.insert("payload_length".into(), payload.len().into());
+        if let Some(h) = h {
+            m.insert("sequence".into(), h.sequence.into());
+            m.insert("count".into(), h.count.into());
+        }
+        m.insert(
+            "entries".into(),
+            Value::Array(e.iter().map(|x| x.json()).collect()),
+        );
+        self.rows.push(Row {
+            offset: start,
+            length: end - start,
+            class: None,
+            cells: vec![
+                start.to_string(),
+                (end - start).to_string(),
+                frag_types(fr),
+                String::new(),
+                h.map_or("-".into(), |h| h.sequence.to_string()),
+                h.map_or("-".into(), |h| h.count.to_string()),
+                keys_cell(&e),
+            ],
+            json: m,
+            more: Vec::new(),
+        });
+    }
+
     fn damaged(&mut self, frags: &[Fragment]) {
         self.damaged.extend_from_slice(frags);
+    }
+
+    fn damage(&mut self, _offset: u64) {
+        self.rows.holding = true;
     }
 }
 
@@ -102,56 +190,21 @@ fn frags_in(frags: &[Fragment], start: u64, end: u64) -> &[Fragment] {
     &frags[a..b.max(a)]
 }
 
-pub(super) fn log_listing(
-    name: &str,
-    file: &std::fs::File,
-    size: u64,
-) -> Result<Listing, InspectError> {
-    let mut entries = ByOffset::default();
-    let mut layout = LogLayout::default();
-    let ls = scan::log::scan_with_layout(file, size, &mut entries, Some(&mut layout), &|_| {});
+/// List a log into `out`, record by record as the scan joins them.
+pub(super) fn log_rows(name: &str, file: &std::fs::File, size: u64, out: &mut dyn RowSink) -> Tail {
+    let entries = RefCell::new(ByOffset::default());
+    let mut lr = LogRows {
+        name,
+        entries: &entries,
+        damaged: Vec::new(),
+        rows: InOrder::new(out),
+    };
+    let ls = scan::log::scan_with_layout(file, size, &mut Shared(&entries), Some(&mut lr), &|_| {});
+    let entries = entries.take();
     let damage = &ls.outcome.damage;
     let mut rows = Vec::new();
-    for (fr, payload_len, h) in &layout.records {
-        let fr = &layout.frags[fr.clone()];
-        let (start, end) = (fr[0].offset, fr[fr.len() - 1].end);
-        let h = *h;
-        let e: Vec<&EntryInfo> = entries
-            .intact
-            .get(&start)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        let mut m = base_json(name, "record", start, end - start);
-        m.insert("class".into(), "intact".into());
-        m.insert("fragments".into(), frags_json(fr));
-        m.insert("payload_length".into(), (*payload_len).into());
-        if let Some(h) = h {
-            m.insert("sequence".into(), h.sequence.into());
-            m.insert("count".into(), h.count.into());
-        }
-        m.insert(
-            "entries".into(),
-            Value::Array(e.iter().map(|x| x.json()).collect()),
-        );
-        rows.push(Row {
-            offset: start,
-            length: end - start,
-            class: None,
-            cells: vec![
-                start.to_string(),
-                (end - start).to_string(),
-                frag_types(fr),
-                String::new(),
-                h.map_or("-".into(), |h| h.sequence.to_string()),
-                h.map_or("-".into(), |h| h.count.to_string()),
-                keys_cell(&e),
-            ],
-            json: m,
-            more: Vec::new(),
-        });
-    }
     for d in damage {
-        let fr = frags_in(&layout.damaged, d.offset, d.end());
+        let fr = frags_in(&lr.damaged, d.offset, d.end());
         let u = entries.unverified_in(d.offset, d.end());
         let mut m = base_json(name, "record", d.offset, d.length);
         damage_json(&mut m, d);
@@ -177,7 +230,7 @@ pub(super) fn log_listing(
             more: unverified_lines(&u),
         });
     }
-    rows.sort_by_key(|r| (r.offset, r.class.is_some()));
+    lr.rows.finish(rows);
     let o = &ls.outcome;
     let mut notes = vec![format!(
         "{}: {} intact, {} torn, {} garbled; {} intact entries, {} unverified.",
@@ -202,35 +255,31 @@ pub(super) fn log_listing(
     if let Some(e) = &io_error {
         notes.push(format!("Error: {e}"));
     }
-    Ok(Listing {
-        name: name.to_string(),
-        kind: InspectKind::Log,
-        size,
-        columns: vec!["offset", "length", "type", "class", "seq", "count", "keys"],
-        rows,
+    Tail {
         counts: o.records,
         damaged: !damage.is_empty() || io_error.is_some(),
         notes,
-    })
+    }
 }
 
 // ---------------------------------------------------------------- MANIFEST
 
 /// Decodes every record as a VersionEdit, exactly as the store scan's
-/// `EditSink` does (a record that does not decode is damage), and keeps
-/// each edit with its offset.
-#[derive(Default)]
-struct Edits {
-    /// Offset, end, payload length and the edit.
-    edits: Vec<(u64, u64, usize, VersionEdit)>,
+/// `EditSink` does (a record that does not decode is damage), and turns
+/// each into a row once its layout says where it ends.
+struct EditRows<'a> {
+    name: &'a str,
     state: VersionState,
+    /// The edit just decoded: offset, payload length, edit.
+    decoded: Option<(u64, usize, VersionEdit)>,
+    rows: InOrder<'a>,
 }
 
-impl RecordSink for Edits {
+impl RecordSink for EditRows<'_> {
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
         let edit = VersionEdit::decode(payload).map_err(|e| e.to_string())?;
         self.state.apply(&edit);
-        self.edits.push((offset, offset, payload.len(), edit));
+        self.decoded = Some((offset, payload.len(), edit));
         Ok(())
     }
 
@@ -239,14 +288,18 @@ impl RecordSink for Edits {
     }
 }
 
-impl LayoutSink for Edits {
+impl LayoutSink for EditRows<'_> {
     /// Called right after `record` accepted the edit: where it ends.
     fn intact(&mut self, frags: &[Fragment], _payload: &[u8]) {
-        if let (Some(e), Some(f)) = (self.edits.last_mut(), frags.last()) {
-            e.1 = f.end;
+        if let (Some((offset, plen, e)), Some(f)) = (self.decoded.take(), frags.last()) {
+            let row = edit_row(self.name, offset, f.end - offset, plen, &e);
+            self.rows.push(row);
         }
     }
     fn damaged(&mut self, _frags: &[Fragment]) {}
+    fn damage(&mut self, _offset: u64) {
+        self.rows.holding = true;
+    }
 }
 
 fn ikey_json(k: &[u8]) -> Value {
@@ -370,14 +423,21 @@ fn edit_row(name: &str, offset: u64, length: u64, payload_len: usize, e: &Versio
     }
 }
 
-pub(super) fn manifest_listing(name: &str, file: &std::fs::File, size: u64) -> Listing {
-    let mut sink = Edits::default();
+/// List a MANIFEST into `out`, edit by edit as the scan joins them.
+pub(super) fn manifest_rows(
+    name: &str,
+    file: &std::fs::File,
+    size: u64,
+    out: &mut dyn RowSink,
+) -> Tail {
+    let mut sink = EditRows {
+        name,
+        state: VersionState::default(),
+        decoded: None,
+        rows: InOrder::new(out),
+    };
     let o = logfile::scan(file, size, &mut sink, &|_| {});
-    let mut rows: Vec<Row> = sink
-        .edits
-        .iter()
-        .map(|(offset, end, plen, e)| edit_row(name, *offset, end - offset, *plen, e))
-        .collect();
+    let mut rows = Vec::new();
     for d in &o.damage {
         let mut m = base_json(name, "edit", d.offset, d.length);
         damage_json(&mut m, d);
@@ -395,7 +455,7 @@ pub(super) fn manifest_listing(name: &str, file: &std::fs::File, size: u64) -> L
             more: Vec::new(),
         });
     }
-    rows.sort_by_key(|r| (r.offset, r.class.is_some()));
+    sink.rows.finish(rows);
     let mut notes = vec![format!(
         "{}: {} intact, {} torn, {} garbled.",
         plural(o.records.intact + o.records.damaged(), "edit", "edits"),
@@ -423,12 +483,7 @@ pub(super) fn manifest_listing(name: &str, file: &std::fs::File, size: u64) -> L
     if let Some(e) = &io_error {
         notes.push(format!("Error: {e}"));
     }
-    Listing {
-        name: name.to_string(),
-        kind: InspectKind::Manifest,
-        size,
-        columns: vec!["offset", "length", "class", "edit"],
-        rows,
+    Tail {
         counts: o.records,
         damaged: !o.damage.is_empty() || io_error.is_some(),
         notes,

@@ -13,13 +13,13 @@ mod table;
 use crate::format::batch::Kind;
 use crate::format::filename::{self, FileKind};
 use crate::format::ikey;
-use crate::report::summary::show_key;
+use crate::report::summary::{show_key, Style};
 use crate::report::{Class, Counts, Damage, KeyRange};
 use crate::scan::{Entry, EntrySink};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,56 @@ pub struct Row {
     pub more: Vec<String>,
 }
 
-/// Everything `inspect` found in one file.
+/// What is known of a listing before its first row.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub name: String,
+    pub kind: InspectKind,
+    pub size: u64,
+    /// Column titles; the one named `class` is coloured by class.
+    pub columns: Vec<&'static str>,
+}
+
+/// What is known only after the last row.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    /// Units by class, as `scan` counts them.
+    pub counts: Counts,
+    /// Closing lines of the text form.
+    pub notes: Vec<String>,
+    pub damaged: bool,
+}
+
+/// Where a listing goes as it is produced: the head, then rows in file
+/// order.
+pub trait RowSink {
+    fn begin(&mut self, _head: &Head) {}
+    fn row(&mut self, row: Row);
+}
+
+impl RowSink for Vec<Row> {
+    fn row(&mut self, row: Row) {
+        self.push(row);
+    }
+}
+
+/// How `inspect_to` writes.
+#[derive(Clone, Copy)]
+pub enum Format<'a> {
+    /// One JSON object per line.
+    Json,
+    /// A table for people.
+    Text(&'a Style),
+}
+
+/// The end of `inspect_to`: the verdict, and whether writing succeeded.
+#[derive(Debug)]
+pub struct Inspected {
+    pub damaged: bool,
+    pub written: io::Result<()>,
+}
+
+/// Everything `inspect` found in one file, held in memory.
 #[derive(Debug, Clone)]
 pub struct Listing {
     pub name: String,
@@ -104,8 +153,45 @@ pub struct Listing {
     pub damaged: bool,
 }
 
-/// Inspect one file. `kind` overrides what the name says.
+/// Inspect one file and keep every row. `kind` overrides what the name
+/// says.
 pub fn inspect(path: &Path, kind: Option<InspectKind>) -> Result<Listing, InspectError> {
+    let mut rows = Vec::new();
+    let (head, tail) = run(path, kind, &mut rows)?;
+    Ok(Listing {
+        name: head.name,
+        kind: head.kind,
+        size: head.size,
+        columns: head.columns,
+        rows,
+        counts: tail.counts,
+        notes: tail.notes,
+        damaged: tail.damaged,
+    })
+}
+
+/// Inspect one file, writing each row as soon as it is known (see
+/// `render` for the bounds of the text form).
+pub fn inspect_to(
+    path: &Path,
+    kind: Option<InspectKind>,
+    out: &mut dyn Write,
+    format: Format<'_>,
+) -> Result<Inspected, InspectError> {
+    let mut w = render::Writer::new(out, format);
+    let (_, tail) = run(path, kind, &mut w)?;
+    Ok(Inspected {
+        damaged: tail.damaged,
+        written: w.finish(&tail),
+    })
+}
+
+/// Open the file, decide its kind and list it into `rows`.
+fn run(
+    path: &Path,
+    kind: Option<InspectKind>,
+    rows: &mut dyn RowSink,
+) -> Result<(Head, Tail), InspectError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -120,18 +206,44 @@ pub fn inspect(path: &Path, kind: Option<InspectKind>) -> Result<Listing, Inspec
         return Err(unreadable(io::Error::other("not a regular file")));
     }
     let size = md.len();
-    Ok(match kind {
-        InspectKind::Log => log::log_listing(&name, &file, size)?,
-        InspectKind::Manifest => log::manifest_listing(&name, &file, size),
+    let mut head = Head {
+        name,
+        kind,
+        size,
+        columns: Vec::new(),
+    };
+    let tail = match kind {
+        InspectKind::Log => {
+            head.columns = log::LOG_COLUMNS.to_vec();
+            rows.begin(&head);
+            log::log_rows(&head.name, &file, size, rows)
+        }
+        InspectKind::Manifest => {
+            head.columns = log::MANIFEST_COLUMNS.to_vec();
+            rows.begin(&head);
+            log::manifest_rows(&head.name, &file, size, rows)
+        }
         InspectKind::Table => {
             let mut data = Vec::new();
             (&file)
                 .take(size)
                 .read_to_end(&mut data)
                 .map_err(unreadable)?;
-            table::table_listing(&name, &data, size)
+            // The table listing is built whole (the table is in memory anyway).
+            let l = table::table_listing(&head.name, &data, size);
+            head.columns = l.columns;
+            rows.begin(&head);
+            for r in l.rows {
+                rows.row(r);
+            }
+            Tail {
+                counts: l.counts,
+                notes: l.notes,
+                damaged: l.damaged,
+            }
         }
-    })
+    };
+    Ok((head, tail))
 }
 
 // ---------------------------------------------------------------- entries

@@ -115,6 +115,10 @@ pub trait LayoutSink {
     /// orphan, a record whose payload did not decode): they lie inside one
     /// of the outcome's damaged ranges.
     fn damaged(&mut self, frags: &[Fragment]);
+    /// A new damaged range opens at `offset`. Its extent, class and reason
+    /// are final only in the outcome: later damage may join it, and whether
+    /// it is a torn tail depends on what follows.
+    fn damage(&mut self, _offset: u64) {}
 }
 
 /// What the layer above makes of records (write batches, version edits).
@@ -228,6 +232,11 @@ impl<'s> Stitcher<'s> {
             }
         }
         d.start = d.start.min(d.end);
+        if self.observe {
+            if let Some(l) = self.sink.layout() {
+                l.damage(d.start);
+            }
+        }
         self.damage.push(d);
         self.sink.damage(self.damage.len() - 1);
     }
@@ -753,6 +762,7 @@ mod tests {
         records: Vec<(u64, Vec<u8>)>,
         intact: Vec<(Vec<Fragment>, Vec<u8>)>,
         damaged: Vec<Vec<Fragment>>,
+        opened: Vec<u64>,
     }
 
     impl RecordSink for Seen {
@@ -778,6 +788,9 @@ mod tests {
         }
         fn damaged(&mut self, frags: &[Fragment]) {
             self.damaged.push(frags.to_vec());
+        }
+        fn damage(&mut self, offset: u64) {
+            self.opened.push(offset);
         }
     }
 
@@ -838,6 +851,11 @@ mod tests {
                 vec![frag(bad, RecordType::Full, 3)],
             ]
         );
+        assert_eq!(
+            seen.opened,
+            o.damage.iter().map(|d| d.offset).collect::<Vec<_>>()
+        );
+        assert_eq!(o.damage.len(), 1, "{:?}", o.damage);
         // Each damaged fragment lies inside a damaged range.
         for fr in seen.damaged.iter().flatten() {
             assert!(
@@ -855,7 +873,7 @@ mod tests {
         assert_eq!(quiet.records, seen.records);
         assert_eq!(q.records, o.records);
         assert_eq!(q.damage, o.damage);
-        assert!(quiet.intact.is_empty() && quiet.damaged.is_empty());
+        assert!(quiet.intact.is_empty() && quiet.damaged.is_empty() && quiet.opened.is_empty());
     }
 
     #[test]
