@@ -34,6 +34,8 @@ pub(super) struct Writer<'w> {
     /// Text rows waiting for the column widths to be fixed.
     waiting: Vec<TextRow>,
     widths: Option<Vec<usize>>,
+    /// Rows measured before the widths are fixed: [`MEASURED_ROWS`].
+    measured: usize,
     error: Option<io::Error>,
 }
 
@@ -45,6 +47,7 @@ impl<'w> Writer<'w> {
             head: None,
             waiting: Vec::new(),
             widths: None,
+            measured: MEASURED_ROWS,
             error: None,
         }
     }
@@ -174,7 +177,7 @@ impl RowSink for Writer<'_> {
         };
         if self.widths.is_none() {
             self.waiting.push(t);
-            if self.waiting.len() >= MEASURED_ROWS {
+            if self.waiting.len() >= self.measured {
                 self.settle();
             }
             return;
@@ -261,5 +264,69 @@ fn pad(s: &str, w: usize, right: bool) -> String {
         format!("{}{s}", " ".repeat(n))
     } else {
         format!("{s}{}", " ".repeat(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::InspectKind;
+    use super::*;
+
+    fn row(offset: u64, edit: &str) -> Row {
+        Row {
+            offset,
+            length: 1,
+            class: None,
+            json: serde_json::Map::new(),
+            cells: vec![offset.to_string(), "1".into(), String::new(), edit.into()],
+            more: Vec::new(),
+        }
+    }
+
+    /// The text of rows with offsets `offsets`, widths measured on `measured`.
+    fn text(offsets: &[u64], measured: usize) -> String {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out, Format::Text(&Style::PLAIN));
+        w.measured = measured;
+        w.begin(&Head {
+            name: "MANIFEST-000001".into(),
+            kind: InspectKind::Manifest,
+            size: 5,
+            columns: vec!["offset", "length", "class", "edit"],
+        });
+        for &o in offsets {
+            w.row(row(o, "e"));
+        }
+        let tail = Tail {
+            counts: Default::default(),
+            notes: vec!["note".into()],
+            damaged: false,
+        };
+        w.finish(&tail).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn widths_come_from_the_measured_rows() {
+        let rows = [1, 2, 1234567890];
+        // All rows measured: the offset column fits the widest.
+        let all = text(&rows, 10);
+        assert!(
+            all.contains("\n    offset  length  class   edit\n"),
+            "{all}"
+        );
+        assert!(all.contains("\n         1       1  intact  e\n"), "{all}");
+        assert!(all.contains("\n1234567890       1  intact  e\n"), "{all}");
+        // Fewer measured than written: the late wide cell pushes its line.
+        let two = text(&rows, 2);
+        assert!(two.contains("\noffset  length  class   edit\n"), "{two}");
+        assert!(two.contains("\n     1       1  intact  e\n"), "{two}");
+        assert!(two.contains("\n1234567890       1  intact  e\n"), "{two}");
+        assert!(
+            two.ends_with("\nnote\nNo damage found (exit status 0).\n"),
+            "{two}"
+        );
+        // Exactly as many rows as measured: laid out as if all were.
+        assert_eq!(text(&rows, 3), all);
     }
 }
