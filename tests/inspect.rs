@@ -577,6 +577,21 @@ fn a_large_log_is_listed_in_bounded_memory() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+    // Damage near the start: the rows after it wait only until an intact
+    // record shows the damaged range is final.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    let damaged = tmp.path().join("000008.log");
+    fs::write(&damaged, &bytes).unwrap();
+    drop(bytes);
+    let o = inspect_limited(&damaged, &["--json"], LARGE_LOG_ADDRESS_SPACE);
+    assert_eq!(
+        o.status.code(),
+        Some(EXIT_DAMAGE),
+        "damaged log within {LARGE_LOG_ADDRESS_SPACE} bytes: {:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The limit is what bounds it: a listing that kept every row fails.
     let o = inspect_limited(&path, &["--json"], 16 << 20);
     assert!(!o.status.success(), "16 MiB should be too little to start");

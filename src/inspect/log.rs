@@ -20,6 +20,7 @@ use crate::format::ikey;
 use crate::format::log::RecordType;
 use crate::format::manifest::{VersionEdit, VersionState};
 use crate::report::summary::human_size;
+use crate::report::Damage;
 use crate::scan::logfile::{self, Fragment, LayoutSink, RecordSink};
 use crate::scan::{self, Entry, EntrySink};
 use serde_json::{Map, Value};
@@ -30,13 +31,18 @@ pub(super) const LOG_COLUMNS: &[&str] =
     &["offset", "length", "type", "class", "seq", "count", "keys"];
 pub(super) const MANIFEST_COLUMNS: &[&str] = &["offset", "length", "class", "edit"];
 
-/// Rows in file order, as the scan finds them: written at once until a
-/// damaged range opens, then held until the scan ends, when the ranges'
-/// extents, classes and lost entries are final and go in among them.
+/// Rows in file order, as the scan finds them: written at once while no
+/// damaged range is open; after one opens, held until it is final (its
+/// extent, class and lost entries known: something intact followed it, or
+/// the scan ended) and its row goes in among them.
 struct InOrder<'o> {
     out: &'o mut dyn RowSink,
     held: Vec<Row>,
     holding: bool,
+    /// Ranges opened and not yet final.
+    open: usize,
+    /// Ranges whose rows are already in.
+    finalized: usize,
 }
 
 impl<'o> InOrder<'o> {
@@ -45,6 +51,27 @@ impl<'o> InOrder<'o> {
             out,
             held: Vec::new(),
             holding: false,
+            open: 0,
+            finalized: 0,
+        }
+    }
+
+    fn opened(&mut self) {
+        self.open += 1;
+        self.holding = true;
+    }
+
+    /// The row of a range that became final before the end of the scan.
+    fn settled(&mut self, r: Row) {
+        self.held.push(r);
+        self.finalized += 1;
+        self.open = self.open.saturating_sub(1);
+        if self.open == 0 {
+            self.holding = false;
+            self.held.sort_by_key(|r| (r.offset, r.class.is_some()));
+            for r in self.held.drain(..) {
+                self.out.row(r);
+            }
         }
     }
 
@@ -136,7 +163,54 @@ impl LayoutSink for LogRows<'_> {
     }
 
     fn damage(&mut self, _offset: u64) {
-        self.rows.holding = true;
+        self.rows.opened();
+    }
+
+    fn damage_final(&mut self, _index: usize, d: Damage) {
+        let end = d.end().max(d.offset + 1);
+        // The range's unverified entries and fragments are all in: take them.
+        let mine = {
+            let mut e = self.entries.borrow_mut();
+            let rest = e.unverified.split_off(&end);
+            ByOffset {
+                intact: Default::default(),
+                unverified: std::mem::replace(&mut e.unverified, rest),
+            }
+        };
+        let n = self.damaged.partition_point(|f| f.offset < end);
+        let fr: Vec<Fragment> = self.damaged.drain(..n).collect();
+        let row = log_damage_row(self.name, &d, &fr, &mine);
+        self.rows.settled(row);
+    }
+}
+
+/// The row of a damaged range: the verified fragments and the unverified
+/// entries inside it.
+fn log_damage_row(name: &str, d: &Damage, frags: &[Fragment], entries: &ByOffset) -> Row {
+    let fr = frags_in(frags, d.offset, d.end());
+    let u = entries.unverified_in(d.offset, d.end());
+    let mut m = base_json(name, "record", d.offset, d.length);
+    damage_json(&mut m, d);
+    m.insert("fragments".into(), frags_json(fr));
+    m.insert(
+        "unverified_entries".into(),
+        Value::Array(u.iter().map(|x| x.json()).collect()),
+    );
+    Row {
+        offset: d.offset,
+        length: d.length,
+        class: Some(d.class),
+        cells: vec![
+            d.offset.to_string(),
+            d.length.to_string(),
+            frag_types(fr),
+            String::new(),
+            "-".into(),
+            "-".into(),
+            damage_text(d),
+        ],
+        json: m,
+        more: unverified_lines(&u),
     }
 }
 
@@ -203,32 +277,8 @@ pub(super) fn log_rows(name: &str, file: &std::fs::File, size: u64, out: &mut dy
     let entries = entries.take();
     let damage = &ls.outcome.damage;
     let mut rows = Vec::new();
-    for d in damage {
-        let fr = frags_in(&lr.damaged, d.offset, d.end());
-        let u = entries.unverified_in(d.offset, d.end());
-        let mut m = base_json(name, "record", d.offset, d.length);
-        damage_json(&mut m, d);
-        m.insert("fragments".into(), frags_json(fr));
-        m.insert(
-            "unverified_entries".into(),
-            Value::Array(u.iter().map(|x| x.json()).collect()),
-        );
-        rows.push(Row {
-            offset: d.offset,
-            length: d.length,
-            class: Some(d.class),
-            cells: vec![
-                d.offset.to_string(),
-                d.length.to_string(),
-                frag_types(fr),
-                String::new(),
-                "-".into(),
-                "-".into(),
-                damage_text(d),
-            ],
-            json: m,
-            more: unverified_lines(&u),
-        });
+    for d in damage.iter().skip(lr.rows.finalized) {
+        rows.push(log_damage_row(name, d, &lr.damaged, &entries));
     }
     lr.rows.finish(rows);
     let o = &ls.outcome;
@@ -298,7 +348,29 @@ impl LayoutSink for EditRows<'_> {
     }
     fn damaged(&mut self, _frags: &[Fragment]) {}
     fn damage(&mut self, _offset: u64) {
-        self.rows.holding = true;
+        self.rows.opened();
+    }
+    fn damage_final(&mut self, _index: usize, d: Damage) {
+        let row = edit_damage_row(self.name, &d);
+        self.rows.settled(row);
+    }
+}
+
+fn edit_damage_row(name: &str, d: &Damage) -> Row {
+    let mut m = base_json(name, "edit", d.offset, d.length);
+    damage_json(&mut m, d);
+    Row {
+        offset: d.offset,
+        length: d.length,
+        class: Some(d.class),
+        cells: vec![
+            d.offset.to_string(),
+            d.length.to_string(),
+            String::new(),
+            damage_text(d),
+        ],
+        json: m,
+        more: Vec::new(),
     }
 }
 
@@ -438,22 +510,8 @@ pub(super) fn manifest_rows(
     };
     let o = logfile::scan(file, size, &mut sink, &|_| {});
     let mut rows = Vec::new();
-    for d in &o.damage {
-        let mut m = base_json(name, "edit", d.offset, d.length);
-        damage_json(&mut m, d);
-        rows.push(Row {
-            offset: d.offset,
-            length: d.length,
-            class: Some(d.class),
-            cells: vec![
-                d.offset.to_string(),
-                d.length.to_string(),
-                String::new(),
-                damage_text(d),
-            ],
-            json: m,
-            more: Vec::new(),
-        });
+    for d in o.damage.iter().skip(sink.rows.finalized) {
+        rows.push(edit_damage_row(name, d));
     }
     sink.rows.finish(rows);
     let mut notes = vec![format!(

@@ -6,6 +6,7 @@
 use super::logfile::{self, LayoutSink, LogOutcome, Precheck, RecordSink, Source};
 use super::{Entry, EntrySink};
 use crate::format::batch;
+use crate::report::Damage;
 
 /// Sequence numbers lost in one file. `first: None` when no intact batch
 /// before the damage tells where the loss starts (the store level fills it
@@ -39,6 +40,28 @@ struct BatchSink<'a> {
     lost: Vec<(LostSeqs, Vec<usize>)>,
     seqs: Option<(u64, u64)>,
     layout: Option<&'a mut dyn LayoutSink>,
+    /// Damaged ranges below this index know their lost entries.
+    settled: usize,
+    /// Lost entries of settled ranges not yet passed on to the layout.
+    lost_of: Vec<(usize, u64)>,
+    /// Final ranges waiting for their lost entries to be settled.
+    closed: Vec<(usize, Damage)>,
+}
+
+impl BatchSink<'_> {
+    /// Pass on the final ranges whose lost entries are known, in order.
+    fn forward_closed(&mut self) {
+        let Some(l) = self.layout.as_deref_mut() else {
+            return;
+        };
+        while self.closed.first().is_some_and(|(i, _)| *i < self.settled) {
+            let (i, mut d) = self.closed.remove(0);
+            if let Some(k) = self.lost_of.iter().position(|(j, _)| *j == i) {
+                d.lost_entries = Some(self.lost_of.swap_remove(k).1);
+            }
+            l.damage_final(i, d);
+        }
+    }
 }
 
 fn precheck_batch(payload: &[u8]) -> Precheck {
@@ -89,6 +112,8 @@ impl RecordSink for BatchSink<'_> {
         }
         let last = h.sequence + u64::from(h.count) - 1;
         let damage = std::mem::take(&mut self.damage_since);
+        let newest = damage.last().copied();
+        let groups = self.lost.len();
         match self.prev_end {
             Some(pe) if h.sequence > pe.saturating_add(1) => self.lost.push((
                 LostSeqs {
@@ -105,6 +130,23 @@ impl RecordSink for BatchSink<'_> {
                 damage,
             )),
             _ => {}
+        }
+        if let Some(n) = newest {
+            // As `scan` sets them at the end: a gap behind exactly one range.
+            if let Some((
+                LostSeqs {
+                    first: Some(f),
+                    last: Some(t),
+                },
+                d,
+            )) = self.lost.get(groups)
+            {
+                if let [i] = d.as_slice() {
+                    self.lost_of.push((*i, t - f + 1));
+                }
+            }
+            self.settled = n + 1;
+            self.forward_closed();
         }
         self.prev_end = Some(self.prev_end.map_or(last, |p| p.max(last)));
         self.seqs = Some(match self.seqs {
@@ -131,10 +173,34 @@ impl RecordSink for BatchSink<'_> {
     }
 
     fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
-        match &mut self.layout {
-            Some(l) => Some(&mut **l),
-            None => None,
+        if self.layout.is_some() {
+            Some(self)
+        } else {
+            None
         }
+    }
+}
+
+/// Passes the layout on, each final range once its lost entries are known.
+impl LayoutSink for BatchSink<'_> {
+    fn intact(&mut self, frags: &[logfile::Fragment], payload: &[u8]) {
+        if let Some(l) = self.layout.as_deref_mut() {
+            l.intact(frags, payload);
+        }
+    }
+    fn damaged(&mut self, frags: &[logfile::Fragment]) {
+        if let Some(l) = self.layout.as_deref_mut() {
+            l.damaged(frags);
+        }
+    }
+    fn damage(&mut self, offset: u64) {
+        if let Some(l) = self.layout.as_deref_mut() {
+            l.damage(offset);
+        }
+    }
+    fn damage_final(&mut self, index: usize, d: Damage) {
+        self.closed.push((index, d));
+        self.forward_closed();
     }
 }
 
@@ -169,6 +235,9 @@ pub fn scan_with_layout<'a>(
 ) -> LogScan {
     let mut bs = BatchSink {
         layout,
+        settled: 0,
+        lost_of: Vec::new(),
+        closed: Vec::new(),
         out: sink,
         entries: 0,
         unverified: 0,

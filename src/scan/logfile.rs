@@ -119,6 +119,11 @@ pub trait LayoutSink {
     /// are final only in the outcome: later damage may join it, and whether
     /// it is a torn tail depends on what follows.
     fn damage(&mut self, _offset: u64) {}
+    /// The damaged range `index` can grow no more, and is as it will be in
+    /// the outcome (a layer above may still add its lost entries): an intact
+    /// record or a separate range came after it. Ranges still open when the
+    /// file ends are final only in the outcome.
+    fn damage_final(&mut self, _index: usize, _d: Damage) {}
 }
 
 /// What the layer above makes of records (write batches, version edits).
@@ -198,6 +203,8 @@ struct Stitcher<'s> {
     /// The verified fragments of the open record (or of the FULL one being
     /// delivered).
     frags: Vec<Fragment>,
+    /// Damaged ranges told final to the layout.
+    finalized: usize,
     open: Option<Open>,
     spare: Vec<u8>,
     zeros: Option<(u64, u64)>,
@@ -208,6 +215,22 @@ struct Stitcher<'s> {
 }
 
 impl<'s> Stitcher<'s> {
+    /// The last damaged range can grow no more: tell the layout. Only a
+    /// range that runs to the end of the file can be torn, and that one is
+    /// never closed before `finish`.
+    fn close_damage(&mut self) {
+        if !self.observe || self.finalized == self.damage.len() {
+            return;
+        }
+        let i = self.damage.len() - 1;
+        let r = &self.damage[i];
+        let d = Damage::new(r.start, r.end - r.start, Class::Garbled, r.reason.clone());
+        self.finalized = self.damage.len();
+        if let Some(l) = self.sink.layout() {
+            l.damage_final(i, d);
+        }
+    }
+
     /// The fragments gathered so far joined no intact record.
     fn abandon(&mut self) {
         if self.observe && !self.frags.is_empty() {
@@ -232,6 +255,7 @@ impl<'s> Stitcher<'s> {
             }
         }
         d.start = d.start.min(d.end);
+        self.close_damage();
         if self.observe {
             if let Some(l) = self.sink.layout() {
                 l.damage(d.start);
@@ -285,6 +309,7 @@ impl<'s> Stitcher<'s> {
         match verdict {
             Ok(()) => {
                 self.intact += 1;
+                self.close_damage();
                 if self.observe {
                     if let Some(l) = self.sink.layout() {
                         l.intact(&self.frags, payload);
@@ -680,6 +705,7 @@ pub fn scan(
         sink,
         observe,
         frags: Vec::new(),
+        finalized: 0,
         open: None,
         spare: Vec::new(),
         zeros: None,
@@ -763,6 +789,7 @@ mod tests {
         intact: Vec<(Vec<Fragment>, Vec<u8>)>,
         damaged: Vec<Vec<Fragment>>,
         opened: Vec<u64>,
+        finals: Vec<(usize, Damage)>,
     }
 
     impl RecordSink for Seen {
@@ -791,6 +818,9 @@ mod tests {
         }
         fn damage(&mut self, offset: u64) {
             self.opened.push(offset);
+        }
+        fn damage_final(&mut self, index: usize, d: Damage) {
+            self.finals.push((index, d));
         }
     }
 
@@ -856,6 +886,8 @@ mod tests {
             o.damage.iter().map(|d| d.offset).collect::<Vec<_>>()
         );
         assert_eq!(o.damage.len(), 1, "{:?}", o.damage);
+        // The intact record after it closed the range before the end.
+        assert_eq!(seen.finals, vec![(0, o.damage[0].clone())]);
         // Each damaged fragment lies inside a damaged range.
         for fr in seen.damaged.iter().flatten() {
             assert!(
@@ -888,5 +920,7 @@ mod tests {
         assert_eq!(o.records.torn, 1);
         assert!(seen.intact.is_empty());
         assert_eq!(seen.damaged, vec![vec![frag(0, RecordType::First, 4)]]);
+        // Running to the end of the file, it is final only in the outcome.
+        assert!(seen.finals.is_empty());
     }
 }
