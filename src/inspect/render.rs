@@ -8,7 +8,7 @@
 //! (the columns stay separated by two spaces). Only those first rows are
 //! held, and only their cells.
 
-use super::{Format, Head, Listing, Row, RowSink, Tail};
+use super::{Format, Head, Row, RowSink, Tail};
 use crate::report::summary::{human_size, Style};
 use crate::report::Class;
 use serde_json::Value;
@@ -226,36 +226,6 @@ fn text_row(
         writeln!(out, "{}{m}", " ".repeat(indent))?;
     }
     Ok(())
-}
-
-impl Listing {
-    fn write(&self, out: &mut dyn Write, format: Format<'_>) -> io::Result<()> {
-        let mut w = Writer::new(out, format);
-        w.begin(&Head {
-            name: self.name.clone(),
-            kind: self.kind,
-            size: self.size,
-            columns: self.columns.clone(),
-        });
-        for r in &self.rows {
-            w.row(r.clone());
-        }
-        w.finish(&Tail {
-            counts: self.counts,
-            notes: self.notes.clone(),
-            damaged: self.damaged,
-        })
-    }
-
-    /// One JSON object per row, one per line.
-    pub fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
-        self.write(out, Format::Json)
-    }
-
-    /// A table for people, then the counts and a verdict.
-    pub fn write_text(&self, out: &mut dyn Write, st: &Style) -> io::Result<()> {
-        self.write(out, Format::Text(st))
-    }
 }
 
 fn pad(s: &str, w: usize, right: bool) -> String {
