@@ -131,7 +131,7 @@ impl RecordSink for BatchSink<'_> {
             )),
             _ => {}
         }
-        if let Some(n) = newest {
+        if let Some(n) = newest.filter(|_| self.layout.is_some()) {
             // As `scan` sets them at the end: a gap behind exactly one range.
             if let Some((
                 LostSeqs {
@@ -225,7 +225,8 @@ pub fn scan(
 }
 
 /// [`scan`], also telling `layout` which fragments every record and damaged
-/// range was made of.
+/// range was made of, and each damaged range as soon as it is final, with
+/// its lost entries (see [`LayoutSink::damage_final`]).
 pub fn scan_with_layout<'a>(
     src: &dyn Source,
     size: u64,
@@ -285,4 +286,71 @@ pub fn scan_with_layout<'a>(
 /// Scan a log held in memory (tests, small files).
 pub fn scan_bytes(data: &[u8], sink: &mut dyn EntrySink) -> LogScan {
     scan(&logfile::Mem(data), data.len() as u64, sink, &|_| {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::batch::BatchBuilder;
+    use crate::format::log::{encode_fragment, RecordType};
+    use crate::scan::Discard;
+
+    /// What the layout heard, in order: `i` for intact, `d` for final damage.
+    #[derive(Default)]
+    struct Heard(Vec<(char, u64, Option<u64>)>);
+
+    impl LayoutSink for Heard {
+        fn intact(&mut self, frags: &[logfile::Fragment], _payload: &[u8]) {
+            self.0.push(('i', frags[0].offset, None));
+        }
+        fn damaged(&mut self, _frags: &[logfile::Fragment]) {}
+        fn damage_final(&mut self, _index: usize, d: Damage) {
+            self.0.push(('d', d.offset, d.lost_entries));
+        }
+    }
+
+    fn batch(seq: u64, count: u64) -> Vec<u8> {
+        let mut b = BatchBuilder::new(seq);
+        for i in 0..count {
+            b.put(format!("k{i}").as_bytes(), b"v");
+        }
+        b.build()
+    }
+
+    #[test]
+    fn final_damage_waits_for_its_lost_entries() {
+        let mut f = Vec::new();
+        encode_fragment(&mut f, RecordType::Full, &batch(1, 1));
+        let hit = f.len();
+        encode_fragment(&mut f, RecordType::Full, &batch(2, 3));
+        let empty = f.len();
+        // A batch of no entries does not tell where the loss ends.
+        encode_fragment(&mut f, RecordType::Full, &batch(9, 0));
+        let after = f.len();
+        encode_fragment(&mut f, RecordType::Full, &batch(5, 1));
+        f[hit + 10] ^= 1;
+        let mut heard = Heard::default();
+        let ls = scan_with_layout(
+            &logfile::Mem(&f),
+            f.len() as u64,
+            &mut Discard,
+            Some(&mut heard),
+            &|_| {},
+        );
+        let d = &ls.outcome.damage;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].lost_entries, Some(3));
+        // Final once the empty batch follows it, but passed on only when the
+        // next batch tells how many entries were lost; the layout orders
+        // rows itself while a range it was told of is open.
+        assert_eq!(
+            heard.0,
+            vec![
+                ('i', 0, None),
+                ('i', empty as u64, None),
+                ('d', hit as u64, Some(3)),
+                ('i', after as u64, None),
+            ]
+        );
+    }
 }
