@@ -428,20 +428,17 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(code)
         }
         Command::Inspect { file, json, kind } => {
-            let listing = inspect::inspect(&file, kind.map(InspectKind::from))
-                .map_err(|e| CliError::usage(e.to_string()))?;
-            let mut out = std::io::stdout().lock();
-            let written = if json {
-                listing.write_json(&mut out)
+            let style = Style::for_stdout();
+            let format = if json {
+                inspect::Format::Json
             } else {
-                listing.write_text(&mut out, &Style::for_stdout())
+                inspect::Format::Text(&style)
             };
-            ignore_broken_pipe(written)?;
-            Ok(if listing.damaged {
-                EXIT_DAMAGE
-            } else {
-                EXIT_OK
-            })
+            let mut out = std::io::stdout().lock();
+            let done = inspect::inspect_to(&file, kind.map(InspectKind::from), &mut out, format)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            ignore_broken_pipe(done.written)?;
+            Ok(if done.damaged { EXIT_DAMAGE } else { EXIT_OK })
         }
         Command::Completions { shell } => {
             let mut buf = Vec::new();

@@ -3,6 +3,7 @@
 //! fixtures' ground truth.
 
 mod common;
+mod support;
 
 use common::*;
 use serde_json::Value;
@@ -523,4 +524,75 @@ fn unreadable_and_usage_errors_exit_2() {
         assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&a, &o));
         assert!(o.stdout.is_empty(), "{}", describe(&a, &o));
     }
+}
+
+/// Address space the binary may reserve while listing the large log below:
+/// its threads' stacks and allocator arenas, one window of blocks and the
+/// rows of one record, with room to spare; far below what holding every row
+/// of that log (millions of entries) would take.
+const LARGE_LOG_ADDRESS_SPACE: u64 = 1 << 30;
+
+/// Run `inspect` under an address-space limit, stdout thrown away.
+fn inspect_limited(file: &Path, extra: &[&str], limit: u64) -> std::process::Output {
+    let mut c = std::process::Command::new("bash");
+    c.arg("-c")
+        .arg(format!("ulimit -v {}; exec \"$0\" \"$@\"", limit / 1024))
+        .arg(bin())
+        .arg("inspect")
+        .arg(file)
+        .args(extra)
+        .stdout(std::process::Stdio::null());
+    c.output().expect("cannot start bash")
+}
+
+/// One batch of a thousand small entries written again and again (~48 MB,
+/// 4.8 million entries): rows go out as they are produced, so memory does
+/// not grow with the file.
+#[test]
+fn a_large_log_is_listed_in_bounded_memory() {
+    use ldbsalvage::format::batch::BatchBuilder;
+    use ldbsalvage::salvage::log_writer::LogWriter;
+    let mut b = BatchBuilder::new(1);
+    for i in 0..1000u32 {
+        b.put(format!("k{i:05}").as_bytes(), b"v");
+    }
+    let payload = b.build();
+    let mut w = LogWriter::new();
+    let records = 48_000_000 / payload.len();
+    for _ in 0..records {
+        w.add_record(&payload);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("000007.log");
+    fs::write(&path, w.as_bytes()).unwrap();
+    drop(w);
+
+    for extra in [&["--json"][..], &[]] {
+        let o = inspect_limited(&path, extra, LARGE_LOG_ADDRESS_SPACE);
+        assert_eq!(
+            o.status.code(),
+            Some(EXIT_OK),
+            "inspect {extra:?} within {LARGE_LOG_ADDRESS_SPACE} bytes: {:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // Damage near the start: the rows after it wait only until an intact
+    // record shows the damaged range is final.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    let damaged = tmp.path().join("000008.log");
+    fs::write(&damaged, &bytes).unwrap();
+    drop(bytes);
+    let o = inspect_limited(&damaged, &["--json"], LARGE_LOG_ADDRESS_SPACE);
+    assert_eq!(
+        o.status.code(),
+        Some(EXIT_DAMAGE),
+        "damaged log within {LARGE_LOG_ADDRESS_SPACE} bytes: {:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The limit is what bounds it: a listing that kept every row fails.
+    let o = inspect_limited(&path, &["--json"], 16 << 20);
+    assert!(!o.status.success(), "16 MiB should be too little to start");
 }

@@ -3,9 +3,10 @@
 //! them as unverified; gaps in the sequence numbers between intact batches
 //! become lost sequence ranges.
 
-use super::logfile::{self, LogOutcome, Precheck, RecordSink, Source};
+use super::logfile::{self, LayoutSink, LogOutcome, Precheck, RecordSink, Source};
 use super::{Entry, EntrySink};
 use crate::format::batch;
+use crate::report::Damage;
 
 /// Sequence numbers lost in one file. `first: None` when no intact batch
 /// before the damage tells where the loss starts (the store level fills it
@@ -38,6 +39,29 @@ struct BatchSink<'a> {
     damage_since: Vec<usize>,
     lost: Vec<(LostSeqs, Vec<usize>)>,
     seqs: Option<(u64, u64)>,
+    layout: Option<&'a mut dyn LayoutSink>,
+    /// Damaged ranges below this index know their lost entries.
+    settled: usize,
+    /// Lost entries of settled ranges not yet passed on to the layout.
+    lost_of: Vec<(usize, u64)>,
+    /// Final ranges waiting for their lost entries to be settled.
+    closed: Vec<(usize, Damage)>,
+}
+
+impl BatchSink<'_> {
+    /// Pass on the final ranges whose lost entries are known, in order.
+    fn forward_closed(&mut self) {
+        let Some(l) = self.layout.as_deref_mut() else {
+            return;
+        };
+        while self.closed.first().is_some_and(|(i, _)| *i < self.settled) {
+            let (i, mut d) = self.closed.remove(0);
+            if let Some(k) = self.lost_of.iter().position(|(j, _)| *j == i) {
+                d.lost_entries = Some(self.lost_of.swap_remove(k).1);
+            }
+            l.damage_final(i, d);
+        }
+    }
 }
 
 fn precheck_batch(payload: &[u8]) -> Precheck {
@@ -88,6 +112,8 @@ impl RecordSink for BatchSink<'_> {
         }
         let last = h.sequence + u64::from(h.count) - 1;
         let damage = std::mem::take(&mut self.damage_since);
+        let newest = damage.last().copied();
+        let groups = self.lost.len();
         match self.prev_end {
             Some(pe) if h.sequence > pe.saturating_add(1) => self.lost.push((
                 LostSeqs {
@@ -104,6 +130,23 @@ impl RecordSink for BatchSink<'_> {
                 damage,
             )),
             _ => {}
+        }
+        if let Some(n) = newest.filter(|_| self.layout.is_some()) {
+            // As `scan` sets them at the end: a gap behind exactly one range.
+            if let Some((
+                LostSeqs {
+                    first: Some(f),
+                    last: Some(t),
+                },
+                d,
+            )) = self.lost.get(groups)
+            {
+                if let [i] = d.as_slice() {
+                    self.lost_of.push((*i, t - f + 1));
+                }
+            }
+            self.settled = n + 1;
+            self.forward_closed();
         }
         self.prev_end = Some(self.prev_end.map_or(last, |p| p.max(last)));
         self.seqs = Some(match self.seqs {
@@ -128,6 +171,37 @@ impl RecordSink for BatchSink<'_> {
     fn damage(&mut self, index: usize) {
         self.damage_since.push(index);
     }
+
+    fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
+        if self.layout.is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+/// Passes the layout on, each final range once its lost entries are known.
+impl LayoutSink for BatchSink<'_> {
+    fn intact(&mut self, frags: &[logfile::Fragment], payload: &[u8]) {
+        if let Some(l) = self.layout.as_deref_mut() {
+            l.intact(frags, payload);
+        }
+    }
+    fn damaged(&mut self, frags: &[logfile::Fragment]) {
+        if let Some(l) = self.layout.as_deref_mut() {
+            l.damaged(frags);
+        }
+    }
+    fn damage(&mut self, offset: u64) {
+        if let Some(l) = self.layout.as_deref_mut() {
+            l.damage(offset);
+        }
+    }
+    fn damage_final(&mut self, index: usize, d: Damage) {
+        self.closed.push((index, d));
+        self.forward_closed();
+    }
 }
 
 fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
@@ -147,7 +221,24 @@ pub fn scan(
     sink: &mut dyn EntrySink,
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogScan {
+    scan_with_layout(src, size, sink, None, progress)
+}
+
+/// [`scan`], also telling `layout` which fragments every record and damaged
+/// range was made of, and each damaged range as soon as it is final, with
+/// its lost entries (see [`LayoutSink::damage_final`]).
+pub fn scan_with_layout<'a>(
+    src: &dyn Source,
+    size: u64,
+    sink: &'a mut dyn EntrySink,
+    layout: Option<&'a mut dyn LayoutSink>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogScan {
     let mut bs = BatchSink {
+        layout,
+        settled: 0,
+        lost_of: Vec::new(),
+        closed: Vec::new(),
         out: sink,
         entries: 0,
         unverified: 0,
@@ -195,4 +286,71 @@ pub fn scan(
 /// Scan a log held in memory (tests, small files).
 pub fn scan_bytes(data: &[u8], sink: &mut dyn EntrySink) -> LogScan {
     scan(&logfile::Mem(data), data.len() as u64, sink, &|_| {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::batch::BatchBuilder;
+    use crate::format::log::{encode_fragment, RecordType};
+    use crate::scan::Discard;
+
+    /// What the layout heard, in order: `i` for intact, `d` for final damage.
+    #[derive(Default)]
+    struct Heard(Vec<(char, u64, Option<u64>)>);
+
+    impl LayoutSink for Heard {
+        fn intact(&mut self, frags: &[logfile::Fragment], _payload: &[u8]) {
+            self.0.push(('i', frags[0].offset, None));
+        }
+        fn damaged(&mut self, _frags: &[logfile::Fragment]) {}
+        fn damage_final(&mut self, _index: usize, d: Damage) {
+            self.0.push(('d', d.offset, d.lost_entries));
+        }
+    }
+
+    fn batch(seq: u64, count: u64) -> Vec<u8> {
+        let mut b = BatchBuilder::new(seq);
+        for i in 0..count {
+            b.put(format!("k{i}").as_bytes(), b"v");
+        }
+        b.build()
+    }
+
+    #[test]
+    fn final_damage_waits_for_its_lost_entries() {
+        let mut f = Vec::new();
+        encode_fragment(&mut f, RecordType::Full, &batch(1, 1));
+        let hit = f.len();
+        encode_fragment(&mut f, RecordType::Full, &batch(2, 3));
+        let empty = f.len();
+        // A batch of no entries does not tell where the loss ends.
+        encode_fragment(&mut f, RecordType::Full, &batch(9, 0));
+        let after = f.len();
+        encode_fragment(&mut f, RecordType::Full, &batch(5, 1));
+        f[hit + 10] ^= 1;
+        let mut heard = Heard::default();
+        let ls = scan_with_layout(
+            &logfile::Mem(&f),
+            f.len() as u64,
+            &mut Discard,
+            Some(&mut heard),
+            &|_| {},
+        );
+        let d = &ls.outcome.damage;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].lost_entries, Some(3));
+        // Final once the empty batch follows it, but passed on only when the
+        // next batch tells how many entries were lost; the layout orders
+        // rows itself while a range it was told of is open.
+        assert_eq!(
+            heard.0,
+            vec![
+                ('i', 0, None),
+                ('i', empty as u64, None),
+                ('d', hit as u64, Some(3)),
+                ('i', after as u64, None),
+            ]
+        );
+    }
 }

@@ -90,6 +90,42 @@ impl Source for std::fs::File {
 /// batch, its sequence and count), or why it does not decode.
 pub type Precheck = Result<(u64, u32), String>;
 
+/// A fragment whose checksum verified, where the stitcher found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// Offset of its header.
+    pub offset: u64,
+    /// End of its payload.
+    pub end: u64,
+    pub rtype: RecordType,
+    /// Payload bytes it carries.
+    pub len: usize,
+}
+
+/// Told what every verified fragment became, for laying a file out unit by
+/// unit (`inspect`). A scan without one keeps no fragment list at all.
+///
+/// Every verified fragment is reported exactly once, in file order of the
+/// records and ranges they end up in.
+pub trait LayoutSink {
+    /// The record just accepted by [`RecordSink::record`]: its fragments (one
+    /// FULL, or FIRST, MIDDLEs, LAST) and its joined payload.
+    fn intact(&mut self, frags: &[Fragment], payload: &[u8]);
+    /// Verified fragments that joined no intact record (a broken chain, an
+    /// orphan, a record whose payload did not decode): they lie inside one
+    /// of the outcome's damaged ranges.
+    fn damaged(&mut self, frags: &[Fragment]);
+    /// A new damaged range opens at `offset`. Its extent, class and reason
+    /// are final only in the outcome: later damage may join it, and whether
+    /// it is a torn tail depends on what follows.
+    fn damage(&mut self, _offset: u64) {}
+    /// The damaged range `index` can grow no more, and is as it will be in
+    /// the outcome (a layer above may still add its lost entries): an intact
+    /// record or a separate range came after it. Ranges still open when the
+    /// file ends are final only in the outcome.
+    fn damage_final(&mut self, _index: usize, _d: Damage) {}
+}
+
 /// What the layer above makes of records (write batches, version edits).
 pub trait RecordSink {
     /// A pure function that decodes a record's payload: run on the worker
@@ -120,6 +156,11 @@ pub trait RecordSink {
     /// A damaged range was recorded (it is `damage[index]`); records after
     /// this call come after it in the file.
     fn damage(&mut self, _index: usize) {}
+    /// Who wants the layout of records and damage; asked once, before the
+    /// first block, so that an unobserved scan pays nothing per fragment.
+    fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
+        None
+    }
 }
 
 /// The verdict on a whole log-format file.
@@ -157,6 +198,13 @@ struct Raw {
 
 struct Stitcher<'s> {
     sink: &'s mut dyn RecordSink,
+    /// Whether the sink observes the layout; `frags` stays empty otherwise.
+    observe: bool,
+    /// The verified fragments of the open record (or of the FULL one being
+    /// delivered).
+    frags: Vec<Fragment>,
+    /// Damaged ranges told final to the layout.
+    finalized: usize,
     open: Option<Open>,
     spare: Vec<u8>,
     zeros: Option<(u64, u64)>,
@@ -167,6 +215,32 @@ struct Stitcher<'s> {
 }
 
 impl<'s> Stitcher<'s> {
+    /// The last damaged range can grow no more: tell the layout. Only a
+    /// range that runs to the end of the file can be torn, and that one is
+    /// never closed before `finish`.
+    fn close_damage(&mut self) {
+        if !self.observe || self.finalized == self.damage.len() {
+            return;
+        }
+        let i = self.damage.len() - 1;
+        let r = &self.damage[i];
+        let d = Damage::new(r.start, r.end - r.start, Class::Garbled, r.reason.clone());
+        self.finalized = self.damage.len();
+        if let Some(l) = self.sink.layout() {
+            l.damage_final(i, d);
+        }
+    }
+
+    /// The fragments gathered so far joined no intact record.
+    fn abandon(&mut self) {
+        if self.observe && !self.frags.is_empty() {
+            if let Some(l) = self.sink.layout() {
+                l.damaged(&self.frags);
+            }
+            self.frags.clear();
+        }
+    }
+
     fn add_damage(&mut self, mut d: Raw) {
         if let Some(last) = self.damage.last_mut() {
             if d.start <= last.end {
@@ -181,12 +255,19 @@ impl<'s> Stitcher<'s> {
             }
         }
         d.start = d.start.min(d.end);
+        self.close_damage();
+        if self.observe {
+            if let Some(l) = self.sink.layout() {
+                l.damage(d.start);
+            }
+        }
         self.damage.push(d);
         self.sink.damage(self.damage.len() - 1);
     }
 
     fn break_open(&mut self, end: u64, reason: &str) {
         if let Some(o) = self.open.take() {
+            self.abandon();
             self.add_damage(Raw {
                 start: o.start,
                 end,
@@ -205,6 +286,7 @@ impl<'s> Stitcher<'s> {
         if let Some((s, e)) = self.zeros.take() {
             let start = self.open.as_ref().map_or(s, |o| o.start);
             if let Some(o) = self.open.take() {
+                self.abandon();
                 self.spare = o.buf;
             }
             self.spare.clear();
@@ -225,15 +307,27 @@ impl<'s> Stitcher<'s> {
             None => self.sink.record(start, payload),
         };
         match verdict {
-            Ok(()) => self.intact += 1,
-            Err(reason) => self.add_damage(Raw {
-                start,
-                end,
-                reason,
-                cut: false,
-                tear: false,
-                zero_ended: false,
-            }),
+            Ok(()) => {
+                self.intact += 1;
+                self.close_damage();
+                if self.observe {
+                    if let Some(l) = self.sink.layout() {
+                        l.intact(&self.frags, payload);
+                    }
+                    self.frags.clear();
+                }
+            }
+            Err(reason) => {
+                self.abandon();
+                self.add_damage(Raw {
+                    start,
+                    end,
+                    reason,
+                    cut: false,
+                    tear: false,
+                    zero_ended: false,
+                })
+            }
         }
     }
 
@@ -268,29 +362,53 @@ impl<'s> Stitcher<'s> {
                     let (fs, fe) = (base + start as u64, base + pe as u64);
                     let payload = &block[ps..pe];
                     self.verified_end = fe;
+                    // Pushed after `break_open` has abandoned the fragments of
+                    // a record this one interrupts.
+                    let frag = Fragment {
+                        offset: fs,
+                        end: fe,
+                        rtype,
+                        len: pe - ps,
+                    };
                     match rtype {
                         RecordType::Full => {
                             self.break_open(fs, "record interrupted by a new record");
+                            if self.observe {
+                                self.frags.push(frag);
+                            }
                             let check = checks.next().flatten();
                             self.deliver(fs, fe, payload, check);
                         }
                         RecordType::First => {
                             self.break_open(fs, "record interrupted by a new record");
+                            if self.observe {
+                                self.frags.push(frag);
+                            }
                             let mut buf = std::mem::take(&mut self.spare);
                             buf.extend_from_slice(payload);
                             self.open = Some(Open { start: fs, buf });
                         }
                         RecordType::Middle | RecordType::Last => match self.open.as_mut() {
-                            None => self.add_damage(Raw {
-                                start: fs,
-                                end: fe,
-                                reason: format!("{} fragment without a FIRST", rtype.as_str()),
-                                cut: false,
-                                tear: false,
-                                zero_ended: false,
-                            }),
+                            None => {
+                                if self.observe {
+                                    if let Some(l) = self.sink.layout() {
+                                        l.damaged(&[frag]);
+                                    }
+                                }
+                                self.add_damage(Raw {
+                                    start: fs,
+                                    end: fe,
+                                    reason: format!("{} fragment without a FIRST", rtype.as_str()),
+                                    cut: false,
+                                    tear: false,
+                                    zero_ended: false,
+                                })
+                            }
                             Some(o) => {
                                 o.buf.extend_from_slice(payload);
+                                if self.observe {
+                                    self.frags.push(frag);
+                                }
                                 if rtype == RecordType::Last {
                                     let o = self.open.take().expect("checked above");
                                     self.deliver(o.start, fe, &o.buf, None);
@@ -337,6 +455,7 @@ impl<'s> Stitcher<'s> {
                     });
                     let start = match self.open.take() {
                         Some(o) => {
+                            self.abandon();
                             self.spare = o.buf;
                             self.spare.clear();
                             o.start
@@ -361,6 +480,7 @@ impl<'s> Stitcher<'s> {
         if let Some(o) = self.open.take() {
             // A FIRST/MIDDLE chain that the end of the file (or unwritten
             // zeros up to it) interrupted.
+            self.abandon();
             self.add_damage(Raw {
                 start: o.start,
                 end: file_end,
@@ -580,8 +700,12 @@ pub fn scan(
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogOutcome {
     let precheck = sink.precheck();
+    let observe = sink.layout().is_some();
     let mut st = Stitcher {
         sink,
+        observe,
+        frags: Vec::new(),
+        finalized: 0,
         open: None,
         spare: Vec::new(),
         zeros: None,
@@ -649,5 +773,154 @@ pub fn scan(
         damage,
         bytes_read: pos,
         io_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::log::encode_fragment;
+
+    /// Accepts every payload but `bad`; keeps what the layout said.
+    #[derive(Default)]
+    struct Seen {
+        observe: bool,
+        records: Vec<(u64, Vec<u8>)>,
+        intact: Vec<(Vec<Fragment>, Vec<u8>)>,
+        damaged: Vec<Vec<Fragment>>,
+        opened: Vec<u64>,
+        finals: Vec<(usize, Damage)>,
+    }
+
+    impl RecordSink for Seen {
+        fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
+            if payload == b"bad" {
+                return Err("does not decode".into());
+            }
+            self.records.push((offset, payload.to_vec()));
+            Ok(())
+        }
+        fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
+            if self.observe {
+                Some(self)
+            } else {
+                None
+            }
+        }
+    }
+
+    impl LayoutSink for Seen {
+        fn intact(&mut self, frags: &[Fragment], payload: &[u8]) {
+            self.intact.push((frags.to_vec(), payload.to_vec()));
+        }
+        fn damaged(&mut self, frags: &[Fragment]) {
+            self.damaged.push(frags.to_vec());
+        }
+        fn damage(&mut self, offset: u64) {
+            self.opened.push(offset);
+        }
+        fn damage_final(&mut self, index: usize, d: Damage) {
+            self.finals.push((index, d));
+        }
+    }
+
+    fn frag(offset: usize, rtype: RecordType, len: usize) -> Fragment {
+        Fragment {
+            offset: offset as u64,
+            end: (offset + HEADER_SIZE + len) as u64,
+            rtype,
+            len,
+        }
+    }
+
+    #[test]
+    fn layout_names_the_fragments_of_records_and_of_damage() {
+        let mut f = Vec::new();
+        encode_fragment(&mut f, RecordType::Full, b"one");
+        let two = f.len();
+        encode_fragment(&mut f, RecordType::First, b"tw");
+        let two_mid = f.len();
+        encode_fragment(&mut f, RecordType::Middle, b"o-");
+        let two_last = f.len();
+        encode_fragment(&mut f, RecordType::Last, b"2");
+        let orphan = f.len();
+        encode_fragment(&mut f, RecordType::Middle, b"orphan");
+        let broken = f.len();
+        encode_fragment(&mut f, RecordType::First, b"broken");
+        let bad = f.len();
+        encode_fragment(&mut f, RecordType::Full, b"bad");
+        let three = f.len();
+        encode_fragment(&mut f, RecordType::Full, b"three");
+
+        let mut seen = Seen {
+            observe: true,
+            ..Seen::default()
+        };
+        let o = scan(&Mem(&f), f.len() as u64, &mut seen, &|_| {});
+        assert_eq!(o.records.intact, 3);
+        assert_eq!(
+            seen.intact,
+            vec![
+                (vec![frag(0, RecordType::Full, 3)], b"one".to_vec()),
+                (
+                    vec![
+                        frag(two, RecordType::First, 2),
+                        frag(two_mid, RecordType::Middle, 2),
+                        frag(two_last, RecordType::Last, 1),
+                    ],
+                    b"two-2".to_vec()
+                ),
+                (vec![frag(three, RecordType::Full, 5)], b"three".to_vec()),
+            ]
+        );
+        assert_eq!(
+            seen.damaged,
+            vec![
+                vec![frag(orphan, RecordType::Middle, 6)],
+                vec![frag(broken, RecordType::First, 6)],
+                vec![frag(bad, RecordType::Full, 3)],
+            ]
+        );
+        assert_eq!(
+            seen.opened,
+            o.damage.iter().map(|d| d.offset).collect::<Vec<_>>()
+        );
+        assert_eq!(o.damage.len(), 1, "{:?}", o.damage);
+        // The intact record after it closed the range before the end.
+        assert_eq!(seen.finals, vec![(0, o.damage[0].clone())]);
+        // Each damaged fragment lies inside a damaged range.
+        for fr in seen.damaged.iter().flatten() {
+            assert!(
+                o.damage
+                    .iter()
+                    .any(|d| d.offset <= fr.offset && fr.end <= d.end()),
+                "{fr:?} outside {:?}",
+                o.damage
+            );
+        }
+
+        // Unobserved, the verdicts are the same.
+        let mut quiet = Seen::default();
+        let q = scan(&Mem(&f), f.len() as u64, &mut quiet, &|_| {});
+        assert_eq!(quiet.records, seen.records);
+        assert_eq!(q.records, o.records);
+        assert_eq!(q.damage, o.damage);
+        assert!(quiet.intact.is_empty() && quiet.damaged.is_empty() && quiet.opened.is_empty());
+    }
+
+    #[test]
+    fn a_chain_cut_by_the_end_of_the_file_is_reported_damaged() {
+        let mut f = Vec::new();
+        encode_fragment(&mut f, RecordType::First, b"head");
+        let mut seen = Seen {
+            observe: true,
+            ..Seen::default()
+        };
+        let o = scan(&Mem(&f), f.len() as u64, &mut seen, &|_| {});
+        assert_eq!(o.records.torn, 1);
+        assert!(seen.intact.is_empty());
+        assert_eq!(seen.damaged, vec![vec![frag(0, RecordType::First, 4)]]);
+        // Running to the end of the file, it is final only in the outcome.
+        assert!(seen.finals.is_empty());
     }
 }
