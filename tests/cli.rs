@@ -515,3 +515,108 @@ fn version_and_help() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Special files: nothing blocks.
+
+/// Run with a deadline: a run that blocks fails the test instead of
+/// stalling the suite.
+fn run_bounded(a: &[OsString], what: &str) -> Output {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(bin())
+        .args(a)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: blocks ({a:?})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(p: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "mkfifo {} failed", p.display());
+}
+
+/// A FIFO under each kind of store name, with and without `CURRENT`: scan,
+/// salvage and inspect finish, and the FIFO is named with a clear error.
+#[test]
+fn fifos_under_store_names_never_block() {
+    for name in [
+        "CURRENT",
+        "MANIFEST-000009",
+        "000010.log",
+        "000011.ldb",
+        "LOG",
+    ] {
+        for with_current in [true, false] {
+            if name == "CURRENT" && !with_current {
+                continue;
+            }
+            let what = format!("a FIFO named {name}, CURRENT kept: {with_current}");
+            let (tmp, db) = copy_fixture_db(HEALTHY);
+            if !with_current || name == "CURRENT" {
+                fs::remove_file(db.join("CURRENT")).unwrap();
+            }
+            mkfifo(&db.join(name));
+            let report = tmp.path().join("scan.json");
+            let out = tmp.path().join("out");
+            let scan = args([
+                "scan".as_ref(),
+                db.as_os_str(),
+                "--quiet".as_ref(),
+                "--report".as_ref(),
+                report.as_os_str(),
+            ]);
+            let salvage = args([
+                "salvage".as_ref(),
+                db.as_os_str(),
+                "--quiet".as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ]);
+            for (a, rp) in [(scan, report.clone()), (salvage, out.join("report.json"))] {
+                let o = run_bounded(&a, &what);
+                let c = code(&o);
+                assert!(
+                    c == EXIT_OK || c == EXIT_DAMAGE,
+                    "{what}: {}",
+                    describe(&a, &o)
+                );
+                let r = read_json(&rp);
+                let errors = report_errors(&r);
+                if name == "LOG" {
+                    // Not a store file: left out, as a regular LOG is not read.
+                    continue;
+                }
+                assert!(
+                    errors
+                        .iter()
+                        .any(|(n, e)| n == name && e.contains("a FIFO, not a regular file")),
+                    "{what}: errors {errors:?}"
+                );
+                assert_eq!(c, EXIT_DAMAGE, "{what}: {}", describe(&a, &o));
+            }
+            if name != "CURRENT" && name != "LOG" {
+                let a = args(["inspect".as_ref(), db.join(name).as_os_str()]);
+                let o = run_bounded(&a, &what);
+                assert_eq!(code(&o), EXIT_USAGE, "{what}: {}", describe(&a, &o));
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("a FIFO, not a regular file"), "{what}: {err}");
+            }
+        }
+    }
+}

@@ -490,7 +490,7 @@ fn latest_in_ranges(
         if s.index_bounds_blocks {
             let reopen =
                 |e: io::Error| io::Error::new(e.kind(), format!("reopening {}: {e}", f.name));
-            let file = std::fs::File::open(&f.path).map_err(reopen)?;
+            let (file, _) = crate::scan::open::open_store_file(&f.path).map_err(reopen)?;
             marks.extend(latest::index_marks(
                 &file,
                 &f.name,

@@ -385,7 +385,7 @@ impl TableSource {
         blocks: Vec<crate::format::table::BlockHandle>,
     ) -> io::Result<Self> {
         let blocks = blocks.into_iter().map(|h| (h, None)).collect();
-        let file = std::fs::File::open(path)?;
+        let (file, _) = crate::scan::open::open_store_file(path)?;
         Ok(Self::with(file, name, index, blocks, KeyRange::default()))
     }
 
@@ -427,7 +427,7 @@ impl TableSource {
         intact: &[crate::format::table::BlockHandle],
         range: KeyRange,
     ) -> io::Result<Self> {
-        let file = std::fs::File::open(path)?;
+        let (file, _) = crate::scan::open::open_store_file(path)?;
         let spans = blocks_in_range(&file, name, size, intact, &range)?;
         let blocks = spans.into_iter().map(|s| (s.handle, Some(s))).collect();
         Ok(Self::with(file, name, index, blocks, range))

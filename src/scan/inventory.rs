@@ -41,7 +41,7 @@ fn read_current(inputs: &[InputFile]) -> (Option<String>, Option<String>) {
     if c.size > 4096 {
         return (None, Some(format!("CURRENT is {} bytes long", c.size)));
     }
-    match std::fs::read(&c.path) {
+    match read_small(&c.path) {
         Ok(b) => {
             let s = String::from_utf8_lossy(&b);
             let name = s.trim_end_matches('\n');
@@ -58,6 +58,14 @@ fn read_current(inputs: &[InputFile]) -> (Option<String>, Option<String>) {
     }
 }
 
+fn read_small(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, _) = super::open::open_store_file(path)?;
+    let mut b = Vec::new();
+    file.take(4097).read_to_end(&mut b)?;
+    Ok(b)
+}
+
 /// The comparator the store names, read before anything else is scanned:
 /// tables are checked for order only when it is LevelDB's bytewise one.
 /// From the MANIFEST `CURRENT` names, else the newest one; `None` when none
@@ -70,7 +78,7 @@ pub fn peek_comparator(inputs: &[InputFile]) -> Option<String> {
         .collect();
     manifests.sort_by_key(|f| (current.as_deref() == Some(f.name.as_str()), f.number));
     for m in manifests.into_iter().rev() {
-        let Ok(file) = std::fs::File::open(&m.path) else {
+        let Ok((file, _)) = super::open::open_store_file(&m.path) else {
             continue;
         };
         let mut edits = EditSink::default();

@@ -10,7 +10,6 @@ use crate::format::filename::{self, FileKind};
 use crate::progress::Progress;
 use crate::report::{FileReport, Lost, LostSeqRange, Report, SeqSpan};
 use rayon::prelude::*;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -72,7 +71,10 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
                     // Something else under a store file's name is a fault to
                     // report, not a file to skip in silence.
                     let mut f = input_file(ent.path(), 0);
-                    if matches!(f.kind, FileKind::Log | FileKind::Table | FileKind::Manifest) {
+                    if matches!(
+                        f.kind,
+                        FileKind::Log | FileKind::Table | FileKind::Manifest | FileKind::Current
+                    ) {
                         f.not_regular = Some(file_type_name(&md.file_type()));
                         here.push(f);
                     }
@@ -83,7 +85,15 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
             here.sort_by(|a, b| a.name.cmp(&b.name));
             out.extend(here);
         } else if md.is_file() {
-            out.push(input_file(p.clone(), md.len()));
+            let mut f = input_file(p.clone(), md.len());
+            // A file named on the command line is followed once, here: the
+            // open reads the real path and follows nothing itself.
+            if p.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+                if let Ok(real) = p.canonicalize() {
+                    f.path = real;
+                }
+            }
+            out.push(f);
         } else {
             return Err(InputError::NotAFile(p.clone()));
         }
@@ -222,7 +232,7 @@ pub fn scan_file_with(
         index_bounds_blocks: false,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
-    if !scanned_kind {
+    if !scanned_kind && f.not_regular.is_none() {
         progress(f.size);
         return unread(report);
     }
@@ -230,7 +240,9 @@ pub fn scan_file_with(
         Some(what) => Err(format!(
             "not read: {what}, not a regular file (links are not followed)"
         )),
-        None => File::open(&f.path).map_err(|e| format!("cannot open: {e}")),
+        None => super::open::open_store_file(&f.path)
+            .map(|(file, _)| file)
+            .map_err(|e| format!("cannot open: {e}")),
     };
     let file = match opened {
         Ok(file) => file,
