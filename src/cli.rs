@@ -51,7 +51,8 @@ pub enum Command {
         /// Write the JSON report here (`-` for stdout, which then gets no summary).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// Worker threads (default: all cores).
+        /// Worker threads (default: all cores; at most 1024, and never more
+        /// than the input has work for: the output is the same for any N).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// No progress and no summary.
@@ -84,7 +85,8 @@ pub enum Command {
         /// Also write the JSON report here (with `--out -`, the only report).
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// Worker threads (default: all cores).
+        /// Worker threads (default: all cores; at most 1024, and never more
+        /// than the input has work for: the output is the same for any N).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
         /// No progress and no summary.
@@ -174,12 +176,32 @@ impl std::fmt::Display for CliError {
     }
 }
 
-fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, CliError> {
-    let n = match jobs {
-        Some(0) => return Err(CliError::usage("--jobs must be at least 1")),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+/// The most `--jobs` takes. Far more threads than any machine has cores
+/// only costs time to start them (100000 took minutes), never helps.
+pub const MAX_JOBS: usize = 1024;
+
+/// A pool thread gets at least this many input bytes: the parallel units
+/// (32 KiB log blocks, table blocks of a few KiB) are not smaller, so more
+/// threads than that would have nothing to do.
+const BYTES_PER_JOB: u64 = 4096;
+
+/// `--jobs` checked, before anything is read or written.
+fn jobs_wanted(jobs: Option<usize>) -> Result<usize, CliError> {
+    match jobs {
+        Some(0) => Err(CliError::usage("--jobs must be at least 1")),
+        Some(n) if n > MAX_JOBS => Err(CliError::usage(format!(
+            "--jobs {n} is more than {MAX_JOBS}, the most allowed"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The pool for `n` jobs over `bytes` of input. The output never depends
+/// on the pool's size, so it is capped at the work there is.
+fn pool(n: usize, bytes: u64) -> Result<rayon::ThreadPool, CliError> {
+    let work = usize::try_from(bytes.div_ceil(BYTES_PER_JOB)).unwrap_or(usize::MAX);
+    let n = n.min(work.max(1));
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -279,11 +301,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
         } => {
-            let pool = pool(jobs)?;
+            let jobs = jobs_wanted(jobs)?;
             if let Some(rp) = &report {
                 refuse_inside(rp, &paths)?;
             }
             let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
+            let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
             let r = pool.install(|| store::scan_all(&inputs, &paths, &bar));
             bar.finish();
@@ -313,7 +336,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
         } => {
-            let pool = pool(jobs)?;
+            let jobs = jobs_wanted(jobs)?;
             let to_stdout = out.as_os_str() == "-";
             if !path.exists() {
                 return Err(CliError::usage(format!(
@@ -350,6 +373,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             };
             let inputs = store::list_inputs(std::slice::from_ref(&path))
                 .map_err(|e| CliError::usage(e.to_string()))?;
+            let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
             let s = pool.install(|| export::salvage(&inputs, &opts, &bar));
             bar.finish();

@@ -620,3 +620,38 @@ fn fifos_under_store_names_never_block() {
         }
     }
 }
+
+/// `--jobs` above 1024 is refused at once (100000 threads took minutes to
+/// start on a tiny store); 1024 itself runs and reports as `--jobs 1` does.
+#[test]
+fn jobs_above_the_maximum_are_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let out = tmp.path().join("out");
+    for cmd in ["scan", "salvage"] {
+        let mut a = args([
+            cmd.as_ref(),
+            db.as_os_str(),
+            "--jobs".as_ref(),
+            "100000".as_ref(),
+        ]);
+        if cmd == "salvage" {
+            a.extend(args(["--out".as_ref(), out.as_os_str()]));
+        }
+        let o = run_bounded(&a, "--jobs 100000");
+        assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&a, &o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--jobs 100000 is more than 1024"), "{err}");
+        assert!(o.stdout.is_empty());
+        assert!(!out.exists(), "--out created although --jobs was refused");
+    }
+    let reports: Vec<Value> = ["1", "1024"]
+        .iter()
+        .map(|j| {
+            let a = args(["scan", db.to_str().unwrap(), "--jobs", j, "--report", "-"]);
+            let o = run_bounded(&a, "--jobs");
+            assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+            serde_json::from_slice(&o.stdout).unwrap()
+        })
+        .collect();
+    assert_eq!(reports[0]["files"], reports[1]["files"]);
+}
