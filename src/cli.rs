@@ -222,7 +222,7 @@ fn write_report(r: &Report, dest: &std::path::Path) -> Result<(), CliError> {
 }
 
 /// The input is evidence: no output may land inside it.
-fn refuse_inside(out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliError> {
+fn refuse_inside(flag: &str, out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliError> {
     if out.as_os_str() == "-" {
         return Ok(());
     }
@@ -230,7 +230,7 @@ fn refuse_inside(out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliErr
         let dir = store::evidence_dir(p);
         if store::is_inside(out, &dir) {
             return Err(CliError::usage(format!(
-                "{} lies inside the input {}: the input is evidence and is never written to",
+                "{flag} {} lies inside the input's directory {}: the input is evidence and is never written to",
                 out.display(),
                 dir.display()
             )));
@@ -303,7 +303,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         } => {
             let jobs = jobs_wanted(jobs)?;
             if let Some(rp) = &report {
-                refuse_inside(rp, &paths)?;
+                refuse_inside("--report", rp, &paths)?;
             }
             let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
             let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
@@ -345,7 +345,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 )));
             }
             if let Some(rp) = &report {
-                refuse_inside(rp, std::slice::from_ref(&path))?;
+                refuse_inside("--report", rp, std::slice::from_ref(&path))?;
                 if to_stdout && rp.as_os_str() == "-" {
                     return Err(CliError::usage(
                         "--out - and --report - would both write to stdout",

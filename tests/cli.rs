@@ -655,3 +655,78 @@ fn jobs_above_the_maximum_are_refused() {
         .collect();
     assert_eq!(reports[0]["files"], reports[1]["files"]);
 }
+
+/// A single file named through a link into the evidence: the directory that
+/// counts is the one the link leads to, and the refusal names it. The file
+/// itself is still read through the link.
+#[test]
+fn input_named_through_a_symlink_protects_its_real_directory() {
+    let (tmp, evidence) = copy_fixture_db("table-healthy-snappy");
+    let links = tmp.path().join("links");
+    fs::create_dir(&links).unwrap();
+    let link = links.join("000005.ldb");
+    std::os::unix::fs::symlink(evidence.join("000005.ldb"), &link).unwrap();
+    let before = snapshot(&evidence);
+    let real = evidence.canonicalize().unwrap();
+    let salvaged = evidence.join("salvaged");
+    let report = evidence.join("scan.json");
+    let runs = [
+        (
+            "--out",
+            args([
+                "salvage".as_ref(),
+                link.as_os_str(),
+                "--out".as_ref(),
+                salvaged.as_os_str(),
+            ]),
+        ),
+        (
+            "--report",
+            args([
+                "scan".as_ref(),
+                link.as_os_str(),
+                "--report".as_ref(),
+                report.as_os_str(),
+            ]),
+        ),
+        (
+            "--report",
+            args([
+                "salvage".as_ref(),
+                link.as_os_str(),
+                "--out".as_ref(),
+                tmp.path().join("elsewhere").as_os_str(),
+                "--report".as_ref(),
+                report.as_os_str(),
+            ]),
+        ),
+    ];
+    for (flag, a) in &runs {
+        let o = expect_code(a, EXIT_USAGE);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let want = format!("lies inside the input's directory {}", real.display());
+        assert!(
+            err.contains(flag) && err.contains(&want),
+            "{}",
+            describe(a, &o)
+        );
+        assert_unchanged(&evidence, &before);
+    }
+    // Read through the link, written elsewhere: that is fine.
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        link.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let o = run(&a);
+    assert!(
+        code(&o) == EXIT_OK || code(&o) == EXIT_DAMAGE,
+        "{}",
+        describe(&a, &o)
+    );
+    let r = read_json(&out.join("report.json"));
+    assert!(r["files"][0]["entries"].as_u64().unwrap() > 0, "{r}");
+    assert_unchanged(&evidence, &before);
+}

@@ -80,11 +80,12 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> SalvageError {
 /// Refuse an output directory inside the input, or one that already holds
 /// something; create it otherwise. Runs before anything is written.
 pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
-    if store::is_inside(out, &store::evidence_dir(input)) {
+    let dir = store::evidence_dir(input);
+    if store::is_inside(out, &dir) {
         return Err(SalvageError::Out(format!(
-            "--out {} lies inside the input {}: the input is evidence and is never written to",
+            "--out {} lies inside the input's directory {}: the input is evidence and is never written to",
             out.display(),
-            input.display()
+            dir.display()
         )));
     }
     match std::fs::read_dir(out) {

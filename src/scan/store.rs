@@ -444,12 +444,15 @@ pub fn scan_all(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress
     )
 }
 
-/// The directory an input path protects: itself, or a single file's folder.
+/// The directory an input path protects: itself, or a single file's folder,
+/// where they really are. An input named through a link protects what the
+/// link leads to: that is the evidence being read.
 pub fn evidence_dir(input: &Path) -> PathBuf {
-    if input.is_dir() {
-        return input.to_path_buf();
+    let real = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
+    if real.is_dir() {
+        return real;
     }
-    match input.parent() {
+    match real.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
