@@ -55,6 +55,11 @@ pub enum Command {
         /// than the input has work for: the output is the same for any N).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        /// Replace an existing regular file at `--report FILE` (without it,
+        /// that is refused; `/dev/null`, `-` and other non-regular files are
+        /// written through).
+        #[arg(long)]
+        force: bool,
         /// No progress and no summary.
         #[arg(long)]
         quiet: bool,
@@ -89,6 +94,11 @@ pub enum Command {
         /// than the input has work for: the output is the same for any N).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        /// Replace an existing regular file at `--report FILE` (without it,
+        /// that is refused; `/dev/null`, `-` and other non-regular files are
+        /// written through).
+        #[arg(long)]
+        force: bool,
         /// No progress and no summary.
         #[arg(long)]
         quiet: bool,
@@ -239,6 +249,40 @@ fn refuse_inside(flag: &str, out: &std::path::Path, inputs: &[PathBuf]) -> Resul
     Ok(())
 }
 
+/// A report must not take the place of anything the run writes or of a
+/// file already there: `--report OUT/records.jsonl` once replaced the export
+/// it was meant to describe, and a repeated `scan --report FILE` the earlier
+/// evidence. Non-regular destinations (`/dev/null`, a FIFO) are written
+/// through, never replaced, so they need no `--force`.
+fn check_report_dest(
+    rp: &std::path::Path,
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> Result<(), CliError> {
+    if rp.as_os_str() == "-" {
+        return Ok(());
+    }
+    if let Some(out) = out.filter(|o| o.as_os_str() != "-") {
+        let inside = store::resolve_as_created(rp)
+            .zip(store::resolve_as_created(out))
+            .is_some_and(|(r, o)| r.starts_with(o));
+        if inside {
+            return Err(CliError::usage(format!(
+                "--report {} lies inside --out {}: it would take the place of the run's own outputs",
+                rp.display(),
+                out.display()
+            )));
+        }
+    }
+    if !force && std::fs::metadata(rp).is_ok_and(|m| m.is_file()) {
+        return Err(CliError::usage(format!(
+            "--report {} already exists; give --force to replace it",
+            rp.display()
+        )));
+    }
+    Ok(())
+}
+
 fn exit_for(r: &Report) -> u8 {
     let readable = r.files.iter().any(|f| f.scanned && f.error.is_none());
     if !readable {
@@ -300,10 +344,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             report,
             jobs,
             quiet,
+            force,
         } => {
             let jobs = jobs_wanted(jobs)?;
             if let Some(rp) = &report {
                 refuse_inside("--report", rp, &paths)?;
+                check_report_dest(rp, None, force)?;
             }
             let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
             let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
@@ -335,6 +381,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             report,
             jobs,
             quiet,
+            force,
         } => {
             let jobs = jobs_wanted(jobs)?;
             let to_stdout = out.as_os_str() == "-";
@@ -346,6 +393,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             }
             if let Some(rp) = &report {
                 refuse_inside("--report", rp, std::slice::from_ref(&path))?;
+                check_report_dest(rp, Some(&out), force)?;
                 if to_stdout && rp.as_os_str() == "-" {
                     return Err(CliError::usage(
                         "--out - and --report - would both write to stdout",

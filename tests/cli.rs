@@ -730,3 +730,70 @@ fn input_named_through_a_symlink_protects_its_real_directory() {
     assert!(r["files"][0]["entries"].as_u64().unwrap() > 0, "{r}");
     assert_unchanged(&evidence, &before);
 }
+
+/// `--report` never takes the place of the run's own outputs, and an
+/// existing file is replaced only with `--force`; `/dev/null` is written
+/// through as before.
+#[test]
+fn report_paths_that_would_replace_something_are_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let out = tmp.path().join("out");
+    // Inside --out: refused before --out is made.
+    for inner in ["records.jsonl", "report.json", "sub/r.json", "."] {
+        let rp = out.join(inner);
+        let a = args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--report".as_ref(),
+            rp.as_os_str(),
+        ]);
+        let o = expect_code(&a, EXIT_USAGE);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("lies inside --out"), "{}", describe(&a, &o));
+        assert!(!out.exists(), "--out made although the report was refused");
+    }
+    // An existing file, for scan and salvage.
+    let rp = tmp.path().join("earlier.json");
+    let out2 = tmp.path().join("out2");
+    let scan = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        rp.as_os_str(),
+    ]);
+    let salvage = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out2.as_os_str(),
+        "--report".as_ref(),
+        rp.as_os_str(),
+    ]);
+    for a in [scan, salvage] {
+        fs::write(&rp, b"earlier evidence").unwrap();
+        let o = expect_code(&a, EXIT_USAGE);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("already exists; give --force"),
+            "{}",
+            describe(&a, &o)
+        );
+        assert_eq!(fs::read(&rp).unwrap(), b"earlier evidence");
+        assert!(!out2.exists());
+        let mut forced = a.clone();
+        forced.push("--force".into());
+        expect_code(&forced, EXIT_DAMAGE);
+        let r = read_json(&rp);
+        assert!(r["files"].is_array(), "{r}");
+    }
+    // Not a regular file: written through, no --force needed.
+    let a = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "/dev/null".as_ref(),
+    ]);
+    expect_code(&a, EXIT_DAMAGE);
+}

@@ -463,13 +463,17 @@ pub fn evidence_dir(input: &Path) -> PathBuf {
 /// creating it would resolve it (a `..` after a missing directory steps back
 /// out of it; a link that exists is followed).
 pub fn is_inside(path: &Path, dir: &Path) -> bool {
-    use std::path::Component;
     let Ok(dir) = dir.canonicalize() else {
         return false;
     };
-    let Ok(mut cur) = std::env::current_dir() else {
-        return false;
-    };
+    resolve_as_created(path).is_some_and(|p| p.starts_with(&dir))
+}
+
+/// `path` made absolute the way creating it would resolve it: see
+/// [`is_inside`].
+pub fn resolve_as_created(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut cur = std::env::current_dir().ok()?;
     for c in path.components() {
         match c {
             Component::RootDir | Component::Prefix(_) => cur = PathBuf::from(c.as_os_str()),
@@ -485,5 +489,5 @@ pub fn is_inside(path: &Path, dir: &Path) -> bool {
             }
         }
     }
-    cur.starts_with(&dir)
+    Some(cur)
 }
