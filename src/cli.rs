@@ -221,9 +221,10 @@ fn pool(n: usize, bytes: u64) -> Result<rayon::ThreadPool, CliError> {
 fn write_report(r: &Report, dest: &std::path::Path) -> Result<(), CliError> {
     let json = serde_json::to_vec_pretty(r).map_err(|e| CliError::usage(e.to_string()))?;
     if dest.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::salvage::pipe::PipeOut::new();
         out.write_all(&json)
             .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush())
             .map_err(|e| CliError::usage(format!("writing report: {e}")))
     } else {
         crate::salvage::durable::write_file(dest, &json)

@@ -424,3 +424,65 @@ fn pointing_at_a_stores_parent_names_the_store() {
     assert!(err.contains("nothing readable"), "{err}");
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+/// A reader that closes the pipe of `salvage --out -` or `scan --report -`
+/// ends what is sent, not the run: exit status as the store earns it,
+/// nothing on stderr, and a `--report FILE` beside `--out -` says the
+/// export stopped early.
+#[test]
+fn a_closed_pipe_ends_the_export_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // log-healthy's full export is larger than a pipe's buffer, so the
+    // writer meets the closed end whenever the close happens.
+    let healthy = fixture("log-healthy");
+    let (_dtmp, damaged) = copy_fixture_db("log-healthy");
+    let log = damaged.join("000003.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[40_000] ^= 0x40;
+    std::fs::write(&log, bytes).unwrap();
+    for (db, want) in [(&healthy, EXIT_OK), (&damaged, EXIT_DAMAGE)] {
+        let rp = tmp.path().join(format!("report-{want}.json"));
+        let runs: [Vec<OsString>; 2] = [
+            vec![
+                "salvage".into(),
+                db.into(),
+                "--out".into(),
+                "-".into(),
+                "--view".into(),
+                "all".into(),
+                "--report".into(),
+                rp.clone().into(),
+            ],
+            vec!["scan".into(), db.into(), "--report".into(), "-".into()],
+        ];
+        for a in runs {
+            let mut child = Command::new(bin())
+                .args(&a)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let o = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(want), "{a:?}: {err}");
+            assert!(err.is_empty(), "{a:?}: stderr {err}");
+        }
+        let r = read_json(&rp);
+        assert_eq!(r["salvage"]["stopped_early"], true, "{}", r["salvage"]);
+    }
+    // A reader that takes everything: no such field.
+    let rp = tmp.path().join("whole.json");
+    let a = [
+        OsStr::new("salvage"),
+        healthy.as_os_str(),
+        "--out".as_ref(),
+        "-".as_ref(),
+        "--report".as_ref(),
+        rp.as_os_str(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_OK, "{}", describe(&a, &o));
+    assert!(read_json(&rp)["salvage"].get("stopped_early").is_none());
+}

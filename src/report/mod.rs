@@ -148,6 +148,10 @@ pub struct SalvageCounts {
     pub suspect_newer_keys: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuilt: Option<Rebuilt>,
+    /// `--out -` whose reader closed the pipe before the end: `records`
+    /// lines were produced, fewer were read. Left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_early: bool,
 }
 
 impl Report {

@@ -125,7 +125,7 @@ pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<(), SalvageError> {
 
 enum Out {
     File(DurableFile),
-    Stdout(io::Stdout),
+    Stdout(super::pipe::PipeOut),
 }
 
 impl Out {
@@ -746,7 +746,7 @@ pub fn salvage(
     };
     let records_w = match records_file {
         Some(f) => Out::File(f),
-        None => Out::Stdout(io::stdout()),
+        None => Out::Stdout(super::pipe::PipeOut::new()),
     };
     let mut ex = Exporter {
         view: opts.view,
@@ -943,6 +943,7 @@ pub fn salvage(
         unverified: unverified_count,
         suspect_newer_keys: suspect_keys,
         rebuilt,
+        stopped_early: matches!(opts.out, OutDest::Stdout) && super::pipe::stdout_closed(),
     });
     Ok(Salvaged {
         report,

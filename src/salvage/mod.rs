@@ -7,5 +7,6 @@ pub mod export;
 pub mod latest;
 pub mod log_writer;
 pub mod ndjson;
+pub mod pipe;
 pub mod rebuild;
 pub mod table_builder;
