@@ -6,6 +6,7 @@ use crate::report::summary::{self, Style, Written};
 use crate::report::Report;
 use crate::salvage::export::{self, OutDest, SalvageOptions, View};
 use crate::scan::store;
+use crate::vocab::text::printable;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -370,7 +371,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 print_stdout(&summary::render(&r, Style::for_stdout(), &written))?;
             }
             if code == EXIT_USAGE {
-                eprintln!("ldbsalvage: {}", nothing_readable(&r, &paths));
+                eprintln!("ldbsalvage: {}", printable(&nothing_readable(&r, &paths)));
             }
             Ok(code)
         }
@@ -453,12 +454,15 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 print_stdout(&summary::render(r, Style::for_stdout(), &written))?;
             }
             if let Some(why) = &s.rebuild_refused {
-                eprintln!("ldbsalvage: {why}");
+                eprintln!("ldbsalvage: {}", printable(why));
                 return Ok(EXIT_USAGE);
             }
             if code == EXIT_USAGE {
                 let why = nothing_readable(&s.report, std::slice::from_ref(&path));
-                eprintln!("ldbsalvage: {}: {why}", path.display());
+                eprintln!(
+                    "ldbsalvage: {}",
+                    printable(&format!("{}: {why}", path.display()))
+                );
             }
             Ok(code)
         }

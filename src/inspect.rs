@@ -1086,8 +1086,11 @@ impl Listing {
             None => "intact",
             Some(c) => c.as_str(),
         };
+        use crate::vocab::text::printable;
+        // Cells quote what the file holds (keys, a comparator's name): no
+        // byte of it may reach the terminal as a control character.
         let cells = |r: &Row| -> Vec<String> {
-            let mut c = r.cells.clone();
+            let mut c: Vec<String> = r.cells.iter().map(|c| printable(c).into_owned()).collect();
             if let Some(i) = class_col {
                 c[i] = class_word(r).to_string();
             }
@@ -1107,7 +1110,7 @@ impl Listing {
             "{}",
             st.bold(&format!(
                 "{}: {}, {} ({} bytes)",
-                self.name,
+                printable(&self.name),
                 self.kind.as_str(),
                 human_size(self.size),
                 self.size
@@ -1146,12 +1149,12 @@ impl Listing {
             }
             writeln!(out, "{}", line.trim_end())?;
             for m in &r.more {
-                writeln!(out, "{}{m}", " ".repeat(indent))?;
+                writeln!(out, "{}{}", " ".repeat(indent), printable(m))?;
             }
         }
         writeln!(out)?;
         for n in &self.notes {
-            writeln!(out, "{n}")?;
+            writeln!(out, "{}", printable(n))?;
         }
         if self.damaged {
             writeln!(

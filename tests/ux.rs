@@ -486,3 +486,88 @@ fn a_closed_pipe_ends_the_export_quietly() {
     assert_eq!(code(&o), EXIT_OK, "{}", describe(&a, &o));
     assert!(read_json(&rp)["salvage"].get("stopped_early").is_none());
 }
+
+/// File names with control characters or bytes that are not UTF-8: the
+/// summary, inspect and error messages show them escaped (no escape
+/// sequence reaches the terminal, no forged row), and the report keeps a
+/// name that is not UTF-8 losslessly in `name_base64` / `path_base64`.
+#[test]
+fn control_characters_in_names_are_escaped() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (_tmp, db) = copy_fixture_db("stale-resurrect");
+    let clear = "evil\x1b[2J";
+    let forged = "x\ntotal            99 files";
+    std::fs::write(db.join(clear), b"junk").unwrap();
+    std::fs::write(db.join(forged), b"junk").unwrap();
+    let raw: &[u8] = b"bad\xff\x9b2J.bin";
+    std::fs::write(db.join(OsStr::from_bytes(raw)), b"junk").unwrap();
+    let o = run([OsStr::new("scan"), db.as_os_str()]);
+    assert_eq!(code(&o), EXIT_DAMAGE);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "an escape reached stdout:\n{out}"
+    );
+    assert!(
+        !o.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
+        "a C1 CSI reached stdout"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("total")).count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("evil\\x1b[2J"), "{out}");
+    assert!(out.contains("x\\x0atotal"), "{out}");
+    assert!(out.contains("bad\\xff\\x9b2J.bin"), "{out}");
+    // The report: text with U+FFFD, and every byte in base64.
+    let o = run([
+        OsStr::new("scan"),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().starts_with("bad"))
+        .unwrap();
+    let b64 = |v: &serde_json::Value| {
+        ldbsalvage::report::bytes::decode_base64(v.as_str().expect("base64 field")).unwrap()
+    };
+    assert_eq!(b64(&f["name_base64"]), raw);
+    assert_eq!(
+        b64(&f["path_base64"]),
+        db.join(OsStr::from_bytes(raw)).into_os_string().into_vec()
+    );
+    for f in r["files"].as_array().unwrap() {
+        if !f["name"].as_str().unwrap().starts_with("bad") {
+            assert!(f.get("name_base64").is_none(), "{f}");
+        }
+    }
+    // inspect, and an error naming a path.
+    let log = db.join("000004\x1b[2J.log");
+    std::fs::copy(db.join("000004.log"), &log).unwrap();
+    let o = run([
+        OsStr::new("inspect"),
+        log.as_os_str(),
+        "--kind".as_ref(),
+        "log".as_ref(),
+    ]);
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("000004\\x1b[2J.log: log"));
+    let o = run([OsStr::new("scan"), db.join("gone\x1b[2J").as_os_str()]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    assert!(
+        !o.stderr.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("gone\\x1b[2J"));
+}

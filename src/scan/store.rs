@@ -9,6 +9,7 @@ use super::{Discard, EntrySink};
 use crate::format::filename::{self, FileKind};
 use crate::progress::Progress;
 use crate::report::{FileReport, Lost, LostSeqRange, Report, SeqSpan};
+use crate::vocab::bytes::base64_unless_utf8;
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -150,7 +151,12 @@ pub struct FileScan {
 fn base_report(f: &InputFile) -> FileReport {
     FileReport {
         name: f.name.clone(),
+        name_base64: f
+            .path
+            .file_name()
+            .and_then(|n| base64_unless_utf8(n.as_encoded_bytes())),
         path: f.path.display().to_string(),
+        path_base64: base64_unless_utf8(f.path.as_os_str().as_encoded_bytes()),
         kind: f.kind,
         state: None,
         size: f.size,
