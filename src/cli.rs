@@ -20,7 +20,8 @@ const TOP_HELP: &str = concat!(
     "  ldbsalvage scan /quarantine/db\n",
     "  ldbsalvage salvage /quarantine/db --out /srv/salvage --rebuild\n",
     "  ldbsalvage inspect /quarantine/db/000003.log\n",
-    "  ldbsalvage completions bash > /etc/bash_completion.d/ldbsalvage\n\n",
+    "  ldbsalvage completions bash > /etc/bash_completion.d/ldbsalvage\n",
+    "  ldbsalvage manpage > ~/.local/share/man/man1/ldbsalvage.1\n\n",
     "The input is only ever read. Colour only on a terminal, never with NO_COLOR set.\n\n",
     "Exit status: 0 nothing damaged, 1 damage found (the output is still complete), 2 usage error or nothing readable."
 );
@@ -50,11 +51,11 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Write the JSON report here (`-` for stdout, which then gets no summary).
-        #[arg(long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE")]
         report: Option<PathBuf>,
         /// Worker threads (default: all cores; at most 1024, and never more
         /// than the input has work for: the output is the same for any N).
-        #[arg(long, value_name = "N")]
+        #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
         /// Replace an existing regular file at `--report FILE` (without it,
         /// that is refused; `/dev/null`, `-` and other non-regular files are
@@ -62,7 +63,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
         /// No progress and no summary.
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
     /// Export every intact entry of a store into a new directory, with a
@@ -79,7 +80,7 @@ pub enum Command {
         path: PathBuf,
         /// Output directory (created; must be empty and outside PATH), or `-` to
         /// stream records.jsonl to stdout.
-        #[arg(long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
         /// `latest`: per key its newest intact write, deletes left out, in key
         /// order. `all`: every intact entry, in file and offset order.
@@ -89,11 +90,11 @@ pub enum Command {
         #[arg(long)]
         rebuild: bool,
         /// Also write the JSON report here (with `--out -`, the only report).
-        #[arg(long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE")]
         report: Option<PathBuf>,
         /// Worker threads (default: all cores; at most 1024, and never more
         /// than the input has work for: the output is the same for any N).
-        #[arg(long, value_name = "N")]
+        #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
         /// Replace an existing regular file at `--report FILE` (without it,
         /// that is refused; `/dev/null`, `-` and other non-regular files are
@@ -101,7 +102,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
         /// No progress and no summary.
-        #[arg(long)]
+        #[arg(short, long)]
         quiet: bool,
     },
     /// List one log, table or MANIFEST unit by unit, with offsets and classes.
@@ -141,6 +142,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff) to stdout.
+    #[command(after_help = concat!(
+        "Example:\n",
+        "  ldbsalvage manpage > ~/.local/share/man/man1/ldbsalvage.1\n\n",
+        "Exit status: 0 page printed, 2 usage error."
+    ))]
+    Manpage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -467,6 +475,16 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(code)
         }
         Command::Inspect { file, json, kind } => {
+            // Said before the name is judged: "not a LevelDB name" about a
+            // file that is not there at all would send the reader astray.
+            if let Err(e) = file.symlink_metadata() {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return Err(CliError::usage(format!(
+                        "{}: no such file (nothing to inspect)",
+                        file.display()
+                    )));
+                }
+            }
             let listing = inspect::inspect(&file, kind.map(InspectKind::from))
                 .map_err(|e| CliError::usage(e.to_string()))?;
             let mut out = std::io::stdout().lock();
@@ -482,6 +500,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 EXIT_OK
             })
         }
+        Command::Manpage => {
+            let buf = manpage()?;
+            let mut out = std::io::stdout().lock();
+            ignore_broken_pipe(out.write_all(&buf).and_then(|_| out.flush()))?;
+            Ok(EXIT_OK)
+        }
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "ldbsalvage", &mut buf);
@@ -490,6 +514,44 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// The manual page, generated from the same definitions as `--help`: one
+/// page, each command in a section of its own (clap_mangen alone would
+/// point at an `ldbsalvage-scan(1)` page per command, which nobody installs).
+fn manpage() -> Result<Vec<u8>, CliError> {
+    let fail = |e: std::io::Error| CliError::usage(format!("rendering the manual page: {e}"));
+    let mut cmd = Cli::command();
+    cmd.build();
+    let top = clap_mangen::Man::new(cmd.clone());
+    let mut buf = Vec::new();
+    top.render_title(&mut buf).map_err(fail)?;
+    top.render_name_section(&mut buf).map_err(fail)?;
+    top.render_synopsis_section(&mut buf).map_err(fail)?;
+    top.render_description_section(&mut buf).map_err(fail)?;
+    top.render_options_section(&mut buf).map_err(fail)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    {
+        let name = format!("ldbsalvage {}", sub.get_name());
+        buf.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        let man = clap_mangen::Man::new(sub.clone().bin_name(name));
+        let mut part = Vec::new();
+        man.render_synopsis_section(&mut part).map_err(fail)?;
+        man.render_description_section(&mut part).map_err(fail)?;
+        man.render_options_section(&mut part).map_err(fail)?;
+        man.render_extra_section(&mut part).map_err(fail)?;
+        // The command's own sections become subsections of its section.
+        let part = String::from_utf8_lossy(&part).replace("\n.SH ", "\n.SS ");
+        let part = part
+            .strip_prefix(".SH ")
+            .map_or(part.clone(), |p| format!(".SS {p}"));
+        buf.extend_from_slice(part.as_bytes());
+    }
+    top.render_extra_section(&mut buf).map_err(fail)?;
+    top.render_version_section(&mut buf).map_err(fail)?;
+    Ok(buf)
 }
 
 /// A reader that stops early (`| head`) is not an error of ours.

@@ -571,3 +571,64 @@ fn control_characters_in_names_are_escaped() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("gone\\x1b[2J"));
 }
+
+/// `-o`, `-r`, `-j`, `-q` are `--out`, `--report`, `--jobs`, `--quiet`; the
+/// man page is generated with every command in it; inspecting a file that
+/// is not there says so.
+#[test]
+fn short_flags_man_page_and_a_missing_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = fixture("log-bad-crc");
+    let out = tmp.path().join("out");
+    let rp = tmp.path().join("r.json");
+    let a = [
+        OsStr::new("salvage"),
+        db.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-r".as_ref(),
+        rp.as_os_str(),
+        "-j".as_ref(),
+        "2".as_ref(),
+        "-q".as_ref(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+    assert!(o.stdout.is_empty(), "-q printed a summary");
+    assert!(out.join("records.jsonl").is_file() && rp.is_file());
+    let a = [
+        OsStr::new("scan"),
+        db.as_os_str(),
+        "-r".as_ref(),
+        "-".as_ref(),
+        "-q".as_ref(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+
+    let o = run(["manpage"]);
+    assert_eq!(code(&o), EXIT_OK);
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(page.contains(".TH ldbsalvage 1"), "{page}");
+    for w in [
+        "LDBSALVAGE SCAN",
+        "LDBSALVAGE SALVAGE",
+        "LDBSALVAGE INSPECT",
+        "\\-o\\fR, \\fB\\-\\-out",
+        "\\-\\-rebuild",
+        "Exit status",
+    ] {
+        assert!(page.contains(w), "the man page lacks {w:?}");
+    }
+
+    for name in ["000003.log", "evidence.bin"] {
+        let missing = tmp.path().join(name);
+        let a = [OsStr::new("inspect"), missing.as_os_str()];
+        let o = run(a);
+        assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&a, &o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("no such file"), "{err}");
+        assert!(!err.contains("--kind"), "{err}");
+    }
+}
