@@ -226,7 +226,7 @@ pub fn scan_file_with(
     progress: &dyn Progress,
     opts: &ScanOptions,
 ) -> FileScan {
-    progress.file(&f.name);
+    let _in_flight = crate::progress::InFlight::start(progress, &f.name, f.size);
     let progress = &|n| progress.bytes(n);
     let mut report = base_report(f);
     // What a file that is not (or cannot be) read yields.
