@@ -76,7 +76,7 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
                         f.kind,
                         FileKind::Log | FileKind::Table | FileKind::Manifest | FileKind::Current
                     ) {
-                        f.not_regular = Some(file_type_name(&md.file_type()));
+                        f.not_regular = Some(super::open::type_name(&md.file_type()));
                         here.push(f);
                     }
                     continue;
@@ -100,23 +100,6 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
         }
     }
     Ok(out)
-}
-
-fn file_type_name(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "of an unknown type"
-    }
 }
 
 fn input_file(path: PathBuf, size: u64) -> InputFile {
