@@ -632,3 +632,53 @@ fn short_flags_man_page_and_a_missing_file() {
         assert!(!err.contains("--kind"), "{err}");
     }
 }
+
+/// The progress bar names a file being read: while a large log is read
+/// beside `CURRENT` and the MANIFEST (both done in a blink), every frame
+/// drawn names the log, not whichever file started last. Drawn on a
+/// pseudo-terminal (util-linux `script`); skipped without one.
+#[test]
+fn progress_names_the_file_being_read() {
+    let (_tmp, db) = copy_fixture_db("log-healthy");
+    let log = db.join("000003.log");
+    // Three whole 32 KiB blocks, repeated: about 48 MB, long enough to
+    // draw many frames.
+    let blocks = std::fs::read(&log).unwrap()[..3 * 32768].to_vec();
+    std::fs::write(&log, blocks.repeat(500)).unwrap();
+    let cmd = format!(
+        "stty cols 200 2>/dev/null; exec {} scan {} --jobs 4 --report /dev/null >/dev/null",
+        shell_quote(OsStr::new(bin())),
+        shell_quote(db.as_os_str())
+    );
+    let o = match Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) if o.status.code().is_some_and(|c| c <= 1) => o,
+        other => {
+            eprintln!("skipping the progress check: no usable `script`: {other:?}");
+            return;
+        }
+    };
+    let drawn = String::from_utf8_lossy(&o.stdout);
+    let labels: Vec<&str> = drawn
+        .split(['\r', '\n'])
+        .flat_map(|s| s.split("\x1b[2K"))
+        .filter(|f| f.contains(" ETA "))
+        .filter_map(|f| f.split(" ETA ").nth(1))
+        .filter_map(|rest| rest.split_once(' ').map(|(_, label)| label.trim()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if labels.is_empty() {
+        eprintln!("skipping the progress check: no frame drawn:\n{drawn:?}");
+        return;
+    }
+    for l in &labels {
+        assert!(
+            l.starts_with("000003.lo"),
+            "a frame names {l:?}; all: {labels:?}"
+        );
+    }
+}
