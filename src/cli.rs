@@ -6,6 +6,7 @@ use crate::report::summary::{self, Style, Written};
 use crate::report::Report;
 use crate::salvage::export::{self, OutDest, SalvageOptions, View};
 use crate::scan::store;
+use crate::vocab::text::printable;
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +20,8 @@ const TOP_HELP: &str = concat!(
     "  ldbsalvage scan /quarantine/db\n",
     "  ldbsalvage salvage /quarantine/db --out /srv/salvage --rebuild\n",
     "  ldbsalvage inspect /quarantine/db/000003.log\n",
-    "  ldbsalvage completions bash > /etc/bash_completion.d/ldbsalvage\n\n",
+    "  ldbsalvage completions bash > /etc/bash_completion.d/ldbsalvage\n",
+    "  ldbsalvage manpage > ~/.local/share/man/man1/ldbsalvage.1\n\n",
     "The input is only ever read. Colour only on a terminal, never with NO_COLOR set.\n\n",
     "Exit status: 0 nothing damaged, 1 damage found (the output is still complete), 2 usage error or nothing readable."
 );
@@ -49,13 +51,19 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Write the JSON report here (`-` for stdout, which then gets no summary).
-        #[arg(long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// Worker threads (default: all cores).
-        #[arg(long, value_name = "N")]
+        /// Worker threads (default: all cores; at most 1024, and never more
+        /// than the input has work for: the output is the same for any N).
+        #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
-        /// No progress and no summary.
+        /// Replace an existing regular file at `--report FILE` (without it,
+        /// that is refused; `/dev/null`, `-` and other non-regular files are
+        /// written through).
         #[arg(long)]
+        force: bool,
+        /// No progress and no summary.
+        #[arg(short, long)]
         quiet: bool,
     },
     /// Export every intact entry of a store into a new directory, with a
@@ -72,7 +80,7 @@ pub enum Command {
         path: PathBuf,
         /// Output directory (created; must be empty and outside PATH), or `-` to
         /// stream records.jsonl to stdout.
-        #[arg(long, value_name = "DIR")]
+        #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
         /// `latest`: per key its newest intact write, deletes left out, in key
         /// order. `all`: every intact entry, in file and offset order.
@@ -82,13 +90,19 @@ pub enum Command {
         #[arg(long)]
         rebuild: bool,
         /// Also write the JSON report here (with `--out -`, the only report).
-        #[arg(long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE")]
         report: Option<PathBuf>,
-        /// Worker threads (default: all cores).
-        #[arg(long, value_name = "N")]
+        /// Worker threads (default: all cores; at most 1024, and never more
+        /// than the input has work for: the output is the same for any N).
+        #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
-        /// No progress and no summary.
+        /// Replace an existing regular file at `--report FILE` (without it,
+        /// that is refused; `/dev/null`, `-` and other non-regular files are
+        /// written through).
         #[arg(long)]
+        force: bool,
+        /// No progress and no summary.
+        #[arg(short, long)]
         quiet: bool,
     },
     /// List one log, table or MANIFEST unit by unit, with offsets and classes.
@@ -128,6 +142,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (roff) to stdout.
+    #[command(after_help = concat!(
+        "Example:\n",
+        "  ldbsalvage manpage > ~/.local/share/man/man1/ldbsalvage.1\n\n",
+        "Exit status: 0 page printed, 2 usage error."
+    ))]
+    Manpage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -174,12 +195,32 @@ impl std::fmt::Display for CliError {
     }
 }
 
-fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, CliError> {
-    let n = match jobs {
-        Some(0) => return Err(CliError::usage("--jobs must be at least 1")),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+/// The most `--jobs` takes. Far more threads than any machine has cores
+/// only costs time to start them (100000 took minutes), never helps.
+pub const MAX_JOBS: usize = 1024;
+
+/// A pool thread gets at least this many input bytes: the parallel units
+/// (32 KiB log blocks, table blocks of a few KiB) are not smaller, so more
+/// threads than that would have nothing to do.
+const BYTES_PER_JOB: u64 = 4096;
+
+/// `--jobs` checked, before anything is read or written.
+fn jobs_wanted(jobs: Option<usize>) -> Result<usize, CliError> {
+    match jobs {
+        Some(0) => Err(CliError::usage("--jobs must be at least 1")),
+        Some(n) if n > MAX_JOBS => Err(CliError::usage(format!(
+            "--jobs {n} is more than {MAX_JOBS}, the most allowed"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The pool for `n` jobs over `bytes` of input. The output never depends
+/// on the pool's size, so it is capped at the work there is.
+fn pool(n: usize, bytes: u64) -> Result<rayon::ThreadPool, CliError> {
+    let work = usize::try_from(bytes.div_ceil(BYTES_PER_JOB)).unwrap_or(usize::MAX);
+    let n = n.min(work.max(1));
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -189,9 +230,10 @@ fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, CliError> {
 fn write_report(r: &Report, dest: &std::path::Path) -> Result<(), CliError> {
     let json = serde_json::to_vec_pretty(r).map_err(|e| CliError::usage(e.to_string()))?;
     if dest.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::salvage::pipe::PipeOut::new();
         out.write_all(&json)
             .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush())
             .map_err(|e| CliError::usage(format!("writing report: {e}")))
     } else {
         crate::salvage::durable::write_file(dest, &json)
@@ -200,7 +242,7 @@ fn write_report(r: &Report, dest: &std::path::Path) -> Result<(), CliError> {
 }
 
 /// The input is evidence: no output may land inside it.
-fn refuse_inside(out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliError> {
+fn refuse_inside(flag: &str, out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliError> {
     if out.as_os_str() == "-" {
         return Ok(());
     }
@@ -208,11 +250,45 @@ fn refuse_inside(out: &std::path::Path, inputs: &[PathBuf]) -> Result<(), CliErr
         let dir = store::evidence_dir(p);
         if store::is_inside(out, &dir) {
             return Err(CliError::usage(format!(
-                "{} lies inside the input {}: the input is evidence and is never written to",
+                "{flag} {} lies inside the input's directory {}: the input is evidence and is never written to",
                 out.display(),
                 dir.display()
             )));
         }
+    }
+    Ok(())
+}
+
+/// A report must not take the place of anything the run writes or of a
+/// file already there: `--report OUT/records.jsonl` once replaced the export
+/// it was meant to describe, and a repeated `scan --report FILE` the earlier
+/// evidence. Non-regular destinations (`/dev/null`, a FIFO) are written
+/// through, never replaced, so they need no `--force`.
+fn check_report_dest(
+    rp: &std::path::Path,
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> Result<(), CliError> {
+    if rp.as_os_str() == "-" {
+        return Ok(());
+    }
+    if let Some(out) = out.filter(|o| o.as_os_str() != "-") {
+        let inside = store::resolve_as_created(rp)
+            .zip(store::resolve_as_created(out))
+            .is_some_and(|(r, o)| r.starts_with(o));
+        if inside {
+            return Err(CliError::usage(format!(
+                "--report {} lies inside --out {}: it would take the place of the run's own outputs",
+                rp.display(),
+                out.display()
+            )));
+        }
+    }
+    if !force && std::fs::metadata(rp).is_ok_and(|m| m.is_file()) {
+        return Err(CliError::usage(format!(
+            "--report {} already exists; give --force to replace it",
+            rp.display()
+        )));
     }
     Ok(())
 }
@@ -278,12 +354,15 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             report,
             jobs,
             quiet,
+            force,
         } => {
-            let pool = pool(jobs)?;
+            let jobs = jobs_wanted(jobs)?;
             if let Some(rp) = &report {
-                refuse_inside(rp, &paths)?;
+                refuse_inside("--report", rp, &paths)?;
+                check_report_dest(rp, None, force)?;
             }
             let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
+            let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
             let r = pool.install(|| store::scan_store(&inputs, &paths, &bar));
             bar.finish();
@@ -300,7 +379,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 print_stdout(&summary::render(&r, Style::for_stdout(), &written))?;
             }
             if code == EXIT_USAGE {
-                eprintln!("ldbsalvage: {}", nothing_readable(&r, &paths));
+                eprintln!("ldbsalvage: {}", printable(&nothing_readable(&r, &paths)));
             }
             Ok(code)
         }
@@ -312,11 +391,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             report,
             jobs,
             quiet,
+            force,
         } => {
             // Before any thread starts: an interrupted salvage removes its
             // temporaries (salvage::cleanup).
             crate::salvage::cleanup::install();
-            let pool = pool(jobs)?;
+            let jobs = jobs_wanted(jobs)?;
             let to_stdout = out.as_os_str() == "-";
             if !path.exists() {
                 return Err(CliError::usage(format!(
@@ -325,7 +405,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 )));
             }
             if let Some(rp) = &report {
-                refuse_inside(rp, std::slice::from_ref(&path))?;
+                refuse_inside("--report", rp, std::slice::from_ref(&path))?;
+                check_report_dest(rp, Some(&out), force)?;
                 if to_stdout && rp.as_os_str() == "-" {
                     return Err(CliError::usage(
                         "--out - and --report - would both write to stdout",
@@ -362,6 +443,13 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 Err(e) => {
                     abandon(claim);
                     return Err(CliError::usage(e.to_string()));
+                }
+            };
+            let pool = match pool(jobs, inputs.iter().map(|f| f.size).sum()) {
+                Ok(p) => p,
+                Err(e) => {
+                    abandon(claim);
+                    return Err(e);
                 }
             };
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
@@ -418,16 +506,29 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 print_stdout(&summary::render(r, Style::for_stdout(), &written))?;
             }
             if let Some(why) = &s.rebuild_refused {
-                eprintln!("ldbsalvage: {why}");
+                eprintln!("ldbsalvage: {}", printable(why));
                 return Ok(EXIT_USAGE);
             }
             if code == EXIT_USAGE {
                 let why = nothing_readable(&s.report, std::slice::from_ref(&path));
-                eprintln!("ldbsalvage: {}: {why}", path.display());
+                eprintln!(
+                    "ldbsalvage: {}",
+                    printable(&format!("{}: {why}", path.display()))
+                );
             }
             Ok(code)
         }
         Command::Inspect { file, json, kind } => {
+            // Said before the name is judged: "not a LevelDB name" about a
+            // file that is not there at all would send the reader astray.
+            if let Err(e) = file.symlink_metadata() {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return Err(CliError::usage(format!(
+                        "{}: no such file (nothing to inspect)",
+                        file.display()
+                    )));
+                }
+            }
             let style = Style::for_stdout();
             let format = if json {
                 inspect::Format::Json
@@ -440,6 +541,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             ignore_broken_pipe(done.written)?;
             Ok(if done.damaged { EXIT_DAMAGE } else { EXIT_OK })
         }
+        Command::Manpage => {
+            let buf = manpage()?;
+            let mut out = std::io::stdout().lock();
+            ignore_broken_pipe(out.write_all(&buf).and_then(|_| out.flush()))?;
+            Ok(EXIT_OK)
+        }
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "ldbsalvage", &mut buf);
@@ -448,6 +555,44 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// The manual page, generated from the same definitions as `--help`: one
+/// page, each command in a section of its own (clap_mangen alone would
+/// point at an `ldbsalvage-scan(1)` page per command, which nobody installs).
+fn manpage() -> Result<Vec<u8>, CliError> {
+    let fail = |e: std::io::Error| CliError::usage(format!("rendering the manual page: {e}"));
+    let mut cmd = Cli::command();
+    cmd.build();
+    let top = clap_mangen::Man::new(cmd.clone());
+    let mut buf = Vec::new();
+    top.render_title(&mut buf).map_err(fail)?;
+    top.render_name_section(&mut buf).map_err(fail)?;
+    top.render_synopsis_section(&mut buf).map_err(fail)?;
+    top.render_description_section(&mut buf).map_err(fail)?;
+    top.render_options_section(&mut buf).map_err(fail)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    {
+        let name = format!("ldbsalvage {}", sub.get_name());
+        buf.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        let man = clap_mangen::Man::new(sub.clone().bin_name(name));
+        let mut part = Vec::new();
+        man.render_synopsis_section(&mut part).map_err(fail)?;
+        man.render_description_section(&mut part).map_err(fail)?;
+        man.render_options_section(&mut part).map_err(fail)?;
+        man.render_extra_section(&mut part).map_err(fail)?;
+        // The command's own sections become subsections of its section.
+        let part = String::from_utf8_lossy(&part).replace("\n.SH ", "\n.SS ");
+        let part = part
+            .strip_prefix(".SH ")
+            .map_or(part.clone(), |p| format!(".SS {p}"));
+        buf.extend_from_slice(part.as_bytes());
+    }
+    top.render_extra_section(&mut buf).map_err(fail)?;
+    top.render_version_section(&mut buf).map_err(fail)?;
+    Ok(buf)
 }
 
 /// A reader that stops early (`| head`) is not an error of ours.

@@ -6,7 +6,11 @@ fn main() -> ExitCode {
     match ldbsalvage::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ldbsalvage: {e}");
+            // Messages name paths from the command line and the input.
+            eprintln!(
+                "ldbsalvage: {}",
+                ldbsalvage::vocab::text::printable(&e.to_string())
+            );
             ExitCode::from(e.code)
         }
     }

@@ -4,13 +4,76 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 /// What the scanning code reports as it goes.
 pub trait Progress: Sync {
     /// A file is starting.
     fn file(&self, _name: &str) {}
+    /// A file of `size` bytes is starting; [`Progress::file_done`] follows.
+    fn file_started(&self, name: &str, _size: u64) {
+        self.file(name);
+    }
+    /// A file started with [`Progress::file_started`] is done.
+    fn file_done(&self, _name: &str) {}
     /// `n` more bytes were read.
     fn bytes(&self, _n: u64) {}
+}
+
+/// A file being read, from [`InFlight::start`] until dropped: every way out
+/// of a scan says it is done.
+pub struct InFlight<'a> {
+    progress: &'a dyn Progress,
+    name: &'a str,
+}
+
+impl<'a> InFlight<'a> {
+    pub fn start(progress: &'a dyn Progress, name: &'a str, size: u64) -> Self {
+        progress.file_started(name, size);
+        InFlight { progress, name }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.progress.file_done(self.name);
+    }
+}
+
+/// The files being read at once (`scan` reads them side by side) and the
+/// label that names them: the one file, or the largest with how many more.
+/// A label set by whichever file started last named `CURRENT`, read in a
+/// blink, for the whole time the log took.
+#[derive(Default)]
+pub struct Reading {
+    files: Mutex<Vec<(String, u64)>>,
+}
+
+impl Reading {
+    pub fn start(&self, name: &str, size: u64) -> String {
+        let mut f = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        f.push((name.to_string(), size));
+        label(&f)
+    }
+
+    pub fn done(&self, name: &str) -> String {
+        let mut f = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = f.iter().position(|(n, _)| n == name) {
+            f.remove(i);
+        }
+        label(&f)
+    }
+}
+
+fn label(files: &[(String, u64)]) -> String {
+    // The first of the largest: a stable label while sizes tie.
+    let Some((name, _)) = files.iter().rev().max_by_key(|(_, size)| *size) else {
+        return String::new();
+    };
+    match files.len() {
+        1 => name.clone(),
+        n => format!("{name} (+{} more)", n - 1),
+    }
 }
 
 /// Reports nothing.
@@ -20,6 +83,7 @@ impl Progress for Silent {}
 /// An indicatif bar, or nothing when stderr is not a terminal.
 pub struct Bar {
     bar: Option<ProgressBar>,
+    reading: Reading,
 }
 
 impl Bar {
@@ -35,7 +99,10 @@ impl Bar {
             );
             b
         });
-        Bar { bar }
+        Bar {
+            bar,
+            reading: Reading::default(),
+        }
     }
 
     pub fn finish(&self) {
@@ -48,13 +115,65 @@ impl Bar {
 impl Progress for Bar {
     fn file(&self, name: &str) {
         if let Some(b) = &self.bar {
-            b.set_message(name.to_string());
+            b.set_message(crate::vocab::text::printable(name).into_owned());
         }
+    }
+
+    fn file_started(&self, name: &str, size: u64) {
+        let label = self.reading.start(name, size);
+        self.file(&label);
+    }
+
+    fn file_done(&self, name: &str) {
+        let label = self.reading.done(name);
+        self.file(&label);
     }
 
     fn bytes(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `scan` starts the log, then CURRENT (done at once): the label is the
+    /// log's all along, not CURRENT's.
+    #[test]
+    fn the_label_names_a_file_being_read() {
+        let r = Reading::default();
+        assert_eq!(r.start("000003.log", 100_000), "000003.log");
+        assert_eq!(r.start("CURRENT", 16), "000003.log (+1 more)");
+        assert_eq!(r.done("CURRENT"), "000003.log");
+        assert_eq!(r.start("000005.ldb", 2_000_000), "000005.ldb (+1 more)");
+        assert_eq!(r.done("000005.ldb"), "000003.log");
+        assert_eq!(r.done("000003.log"), "");
+    }
+
+    /// Through the trait, as scan_file_with drives it.
+    #[test]
+    fn in_flight_files_leave_the_label_when_done() {
+        struct Seen(Reading, Mutex<Vec<String>>);
+        impl Progress for Seen {
+            fn file_started(&self, name: &str, size: u64) {
+                let l = self.0.start(name, size);
+                self.1.lock().unwrap().push(l);
+            }
+            fn file_done(&self, name: &str) {
+                let l = self.0.done(name);
+                self.1.lock().unwrap().push(l);
+            }
+        }
+        let p = Seen(Reading::default(), Mutex::new(Vec::new()));
+        let log = InFlight::start(&p, "000003.log", 100_000);
+        drop(InFlight::start(&p, "CURRENT", 16));
+        drop(log);
+        assert_eq!(
+            *p.1.lock().unwrap(),
+            ["000003.log", "000003.log (+1 more)", "000003.log", ""]
+        );
     }
 }

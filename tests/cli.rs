@@ -610,3 +610,285 @@ fn a_failed_salvage_leaves_out_as_it_was() {
     assert_eq!(code(&o), EXIT_OK, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("records.jsonl").is_file());
 }
+
+// ---------------------------------------------------------------------------
+// Special files: nothing blocks.
+
+/// Run with a deadline: a run that blocks fails the test instead of
+/// stalling the suite.
+fn run_bounded(a: &[OsString], what: &str) -> Output {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(bin())
+        .args(a)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: blocks ({a:?})");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(p: &Path) {
+    let ok = std::process::Command::new("mkfifo")
+        .arg(p)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "mkfifo {} failed", p.display());
+}
+
+/// A FIFO under each kind of store name, with and without `CURRENT`: scan,
+/// salvage and inspect finish, and the FIFO is named with a clear error.
+#[test]
+fn fifos_under_store_names_never_block() {
+    for name in [
+        "CURRENT",
+        "MANIFEST-000009",
+        "000010.log",
+        "000011.ldb",
+        "LOG",
+    ] {
+        for with_current in [true, false] {
+            if name == "CURRENT" && !with_current {
+                continue;
+            }
+            let what = format!("a FIFO named {name}, CURRENT kept: {with_current}");
+            let (tmp, db) = copy_fixture_db(HEALTHY);
+            if !with_current || name == "CURRENT" {
+                fs::remove_file(db.join("CURRENT")).unwrap();
+            }
+            mkfifo(&db.join(name));
+            let report = tmp.path().join("scan.json");
+            let out = tmp.path().join("out");
+            let scan = args([
+                "scan".as_ref(),
+                db.as_os_str(),
+                "--quiet".as_ref(),
+                "--report".as_ref(),
+                report.as_os_str(),
+            ]);
+            let salvage = args([
+                "salvage".as_ref(),
+                db.as_os_str(),
+                "--quiet".as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ]);
+            for (a, rp) in [(scan, report.clone()), (salvage, out.join("report.json"))] {
+                let o = run_bounded(&a, &what);
+                let c = code(&o);
+                assert!(
+                    c == EXIT_OK || c == EXIT_DAMAGE,
+                    "{what}: {}",
+                    describe(&a, &o)
+                );
+                let r = read_json(&rp);
+                let errors = report_errors(&r);
+                if name == "LOG" {
+                    // Not a store file: left out, as a regular LOG is not read.
+                    continue;
+                }
+                assert!(
+                    errors
+                        .iter()
+                        .any(|(n, e)| n == name && e.contains("a FIFO, not a regular file")),
+                    "{what}: errors {errors:?}"
+                );
+                assert_eq!(c, EXIT_DAMAGE, "{what}: {}", describe(&a, &o));
+            }
+            if name != "CURRENT" && name != "LOG" {
+                let a = args(["inspect".as_ref(), db.join(name).as_os_str()]);
+                let o = run_bounded(&a, &what);
+                assert_eq!(code(&o), EXIT_USAGE, "{what}: {}", describe(&a, &o));
+                let err = String::from_utf8_lossy(&o.stderr);
+                assert!(err.contains("a FIFO, not a regular file"), "{what}: {err}");
+            }
+        }
+    }
+}
+
+/// `--jobs` above 1024 is refused at once (100000 threads took minutes to
+/// start on a tiny store); 1024 itself runs and reports as `--jobs 1` does.
+#[test]
+fn jobs_above_the_maximum_are_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let out = tmp.path().join("out");
+    for cmd in ["scan", "salvage"] {
+        let mut a = args([
+            cmd.as_ref(),
+            db.as_os_str(),
+            "--jobs".as_ref(),
+            "100000".as_ref(),
+        ]);
+        if cmd == "salvage" {
+            a.extend(args(["--out".as_ref(), out.as_os_str()]));
+        }
+        let o = run_bounded(&a, "--jobs 100000");
+        assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&a, &o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--jobs 100000 is more than 1024"), "{err}");
+        assert!(o.stdout.is_empty());
+        assert!(!out.exists(), "--out created although --jobs was refused");
+    }
+    let reports: Vec<Value> = ["1", "1024"]
+        .iter()
+        .map(|j| {
+            let a = args(["scan", db.to_str().unwrap(), "--jobs", j, "--report", "-"]);
+            let o = run_bounded(&a, "--jobs");
+            assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+            serde_json::from_slice(&o.stdout).unwrap()
+        })
+        .collect();
+    assert_eq!(reports[0]["files"], reports[1]["files"]);
+}
+
+/// A single file named through a link into the evidence: the directory that
+/// counts is the one the link leads to, and the refusal names it. The file
+/// itself is still read through the link.
+#[test]
+fn input_named_through_a_symlink_protects_its_real_directory() {
+    let (tmp, evidence) = copy_fixture_db("table-healthy-snappy");
+    let links = tmp.path().join("links");
+    fs::create_dir(&links).unwrap();
+    let link = links.join("000005.ldb");
+    std::os::unix::fs::symlink(evidence.join("000005.ldb"), &link).unwrap();
+    let before = snapshot(&evidence);
+    let real = evidence.canonicalize().unwrap();
+    let salvaged = evidence.join("salvaged");
+    let report = evidence.join("scan.json");
+    let runs = [
+        (
+            "--out",
+            args([
+                "salvage".as_ref(),
+                link.as_os_str(),
+                "--out".as_ref(),
+                salvaged.as_os_str(),
+            ]),
+        ),
+        (
+            "--report",
+            args([
+                "scan".as_ref(),
+                link.as_os_str(),
+                "--report".as_ref(),
+                report.as_os_str(),
+            ]),
+        ),
+        (
+            "--report",
+            args([
+                "salvage".as_ref(),
+                link.as_os_str(),
+                "--out".as_ref(),
+                tmp.path().join("elsewhere").as_os_str(),
+                "--report".as_ref(),
+                report.as_os_str(),
+            ]),
+        ),
+    ];
+    for (flag, a) in &runs {
+        let o = expect_code(a, EXIT_USAGE);
+        let err = String::from_utf8_lossy(&o.stderr);
+        let want = format!("lies inside the input's directory {}", real.display());
+        assert!(
+            err.contains(flag) && err.contains(&want),
+            "{}",
+            describe(a, &o)
+        );
+        assert_unchanged(&evidence, &before);
+    }
+    // Read through the link, written elsewhere: that is fine.
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        link.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let o = run(&a);
+    assert!(
+        code(&o) == EXIT_OK || code(&o) == EXIT_DAMAGE,
+        "{}",
+        describe(&a, &o)
+    );
+    let r = read_json(&out.join("report.json"));
+    assert!(r["files"][0]["entries"].as_u64().unwrap() > 0, "{r}");
+    assert_unchanged(&evidence, &before);
+}
+
+/// `--report` never takes the place of the run's own outputs, and an
+/// existing file is replaced only with `--force`; `/dev/null` is written
+/// through as before.
+#[test]
+fn report_paths_that_would_replace_something_are_refused() {
+    let (tmp, db) = copy_fixture_db(DAMAGED);
+    let out = tmp.path().join("out");
+    // Inside --out: refused before --out is made.
+    for inner in ["records.jsonl", "report.json", "sub/r.json", "."] {
+        let rp = out.join(inner);
+        let a = args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--report".as_ref(),
+            rp.as_os_str(),
+        ]);
+        let o = expect_code(&a, EXIT_USAGE);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("lies inside --out"), "{}", describe(&a, &o));
+        assert!(!out.exists(), "--out made although the report was refused");
+    }
+    // An existing file, for scan and salvage.
+    let rp = tmp.path().join("earlier.json");
+    let out2 = tmp.path().join("out2");
+    let scan = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        rp.as_os_str(),
+    ]);
+    let salvage = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out2.as_os_str(),
+        "--report".as_ref(),
+        rp.as_os_str(),
+    ]);
+    for a in [scan, salvage] {
+        fs::write(&rp, b"earlier evidence").unwrap();
+        let o = expect_code(&a, EXIT_USAGE);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("already exists; give --force"),
+            "{}",
+            describe(&a, &o)
+        );
+        assert_eq!(fs::read(&rp).unwrap(), b"earlier evidence");
+        assert!(!out2.exists());
+        let mut forced = a.clone();
+        forced.push("--force".into());
+        expect_code(&forced, EXIT_DAMAGE);
+        let r = read_json(&rp);
+        assert!(r["files"].is_array(), "{r}");
+    }
+    // Not a regular file: written through, no --force needed.
+    let a = args([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "/dev/null".as_ref(),
+    ]);
+    expect_code(&a, EXIT_DAMAGE);
+}

@@ -424,3 +424,269 @@ fn pointing_at_a_stores_parent_names_the_store() {
     assert!(err.contains("nothing readable"), "{err}");
     assert!(!err.contains("did you mean"), "{err}");
 }
+
+/// A reader that closes the pipe of `salvage --out -` or `scan --report -`
+/// ends what is sent, not the run: exit status as the store earns it,
+/// nothing on stderr, and a `--report FILE` beside `--out -` says the
+/// export stopped early.
+#[test]
+fn a_closed_pipe_ends_the_export_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // log-healthy's full export is larger than a pipe's buffer, so the
+    // writer meets the closed end whenever the close happens.
+    let healthy = fixture("log-healthy");
+    let (_dtmp, damaged) = copy_fixture_db("log-healthy");
+    let log = damaged.join("000003.log");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[40_000] ^= 0x40;
+    std::fs::write(&log, bytes).unwrap();
+    for (db, want) in [(&healthy, EXIT_OK), (&damaged, EXIT_DAMAGE)] {
+        let rp = tmp.path().join(format!("report-{want}.json"));
+        let runs: [Vec<OsString>; 2] = [
+            vec![
+                "salvage".into(),
+                db.into(),
+                "--out".into(),
+                "-".into(),
+                "--view".into(),
+                "all".into(),
+                "--report".into(),
+                rp.clone().into(),
+            ],
+            vec!["scan".into(), db.into(), "--report".into(), "-".into()],
+        ];
+        for a in runs {
+            let mut child = Command::new(bin())
+                .args(&a)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let o = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(want), "{a:?}: {err}");
+            assert!(err.is_empty(), "{a:?}: stderr {err}");
+        }
+        let r = read_json(&rp);
+        assert_eq!(r["salvage"]["stopped_early"], true, "{}", r["salvage"]);
+    }
+    // A reader that takes everything: no such field.
+    let rp = tmp.path().join("whole.json");
+    let a = [
+        OsStr::new("salvage"),
+        healthy.as_os_str(),
+        "--out".as_ref(),
+        "-".as_ref(),
+        "--report".as_ref(),
+        rp.as_os_str(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_OK, "{}", describe(&a, &o));
+    assert!(read_json(&rp)["salvage"].get("stopped_early").is_none());
+}
+
+/// File names with control characters or bytes that are not UTF-8: the
+/// summary, inspect and error messages show them escaped (no escape
+/// sequence reaches the terminal, no forged row), and the report keeps a
+/// name that is not UTF-8 losslessly in `name_base64` / `path_base64`.
+#[test]
+fn control_characters_in_names_are_escaped() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (_tmp, db) = copy_fixture_db("stale-resurrect");
+    let clear = "evil\x1b[2J";
+    let forged = "x\ntotal            99 files";
+    std::fs::write(db.join(clear), b"junk").unwrap();
+    std::fs::write(db.join(forged), b"junk").unwrap();
+    let raw: &[u8] = b"bad\xff\x9b2J.bin";
+    std::fs::write(db.join(OsStr::from_bytes(raw)), b"junk").unwrap();
+    let o = run([OsStr::new("scan"), db.as_os_str()]);
+    assert_eq!(code(&o), EXIT_DAMAGE);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "an escape reached stdout:\n{out}"
+    );
+    assert!(
+        !o.stdout.windows(2).any(|w| w == b"\xc2\x9b"),
+        "a C1 CSI reached stdout"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("total")).count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("evil\\x1b[2J"), "{out}");
+    assert!(out.contains("x\\x0atotal"), "{out}");
+    assert!(out.contains("bad\\xff\\x9b2J.bin"), "{out}");
+    // The report: text with U+FFFD, and every byte in base64.
+    let o = run([
+        OsStr::new("scan"),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().starts_with("bad"))
+        .unwrap();
+    let b64 = |v: &serde_json::Value| {
+        ldbsalvage::report::bytes::decode_base64(v.as_str().expect("base64 field")).unwrap()
+    };
+    assert_eq!(b64(&f["name_base64"]), raw);
+    assert_eq!(
+        b64(&f["path_base64"]),
+        db.join(OsStr::from_bytes(raw)).into_os_string().into_vec()
+    );
+    for f in r["files"].as_array().unwrap() {
+        if !f["name"].as_str().unwrap().starts_with("bad") {
+            assert!(f.get("name_base64").is_none(), "{f}");
+        }
+    }
+    // inspect, and an error naming a path.
+    let log = db.join("000004\x1b[2J.log");
+    std::fs::copy(db.join("000004.log"), &log).unwrap();
+    let o = run([
+        OsStr::new("inspect"),
+        log.as_os_str(),
+        "--kind".as_ref(),
+        "log".as_ref(),
+    ]);
+    assert!(
+        !o.stdout.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("000004\\x1b[2J.log: log"));
+    let o = run([OsStr::new("scan"), db.join("gone\x1b[2J").as_os_str()]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    assert!(
+        !o.stderr.contains(&0x1b),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("gone\\x1b[2J"));
+}
+
+/// `-o`, `-r`, `-j`, `-q` are `--out`, `--report`, `--jobs`, `--quiet`; the
+/// man page is generated with every command in it; inspecting a file that
+/// is not there says so.
+#[test]
+fn short_flags_man_page_and_a_missing_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = fixture("log-bad-crc");
+    let out = tmp.path().join("out");
+    let rp = tmp.path().join("r.json");
+    let a = [
+        OsStr::new("salvage"),
+        db.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-r".as_ref(),
+        rp.as_os_str(),
+        "-j".as_ref(),
+        "2".as_ref(),
+        "-q".as_ref(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+    assert!(o.stdout.is_empty(), "-q printed a summary");
+    assert!(out.join("records.jsonl").is_file() && rp.is_file());
+    let a = [
+        OsStr::new("scan"),
+        db.as_os_str(),
+        "-r".as_ref(),
+        "-".as_ref(),
+        "-q".as_ref(),
+    ];
+    let o = run(a);
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap();
+
+    let o = run(["manpage"]);
+    assert_eq!(code(&o), EXIT_OK);
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(page.contains(".TH ldbsalvage 1"), "{page}");
+    for w in [
+        "LDBSALVAGE SCAN",
+        "LDBSALVAGE SALVAGE",
+        "LDBSALVAGE INSPECT",
+        "\\-o\\fR, \\fB\\-\\-out",
+        "\\-\\-rebuild",
+        "Exit status",
+    ] {
+        assert!(page.contains(w), "the man page lacks {w:?}");
+    }
+
+    for name in ["000003.log", "evidence.bin"] {
+        let missing = tmp.path().join(name);
+        let a = [OsStr::new("inspect"), missing.as_os_str()];
+        let o = run(a);
+        assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&a, &o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("no such file"), "{err}");
+        assert!(!err.contains("--kind"), "{err}");
+    }
+}
+
+/// The progress bar names a file being read: while a large log is read
+/// beside `CURRENT` and the MANIFEST (both done in a blink), every frame
+/// drawn names the log, not whichever file started last. Drawn on a
+/// pseudo-terminal (util-linux `script`); skipped without one.
+#[test]
+fn progress_names_the_file_being_read() {
+    let (_tmp, db) = copy_fixture_db("log-healthy");
+    let log = db.join("000003.log");
+    // Three whole 32 KiB blocks, repeated: about 48 MB, long enough to
+    // draw many frames.
+    let blocks = std::fs::read(&log).unwrap()[..3 * 32768].to_vec();
+    std::fs::write(&log, blocks.repeat(500)).unwrap();
+    let cmd = format!(
+        "stty cols 200 2>/dev/null; exec {} scan {} --jobs 4 --report /dev/null >/dev/null",
+        shell_quote(OsStr::new(bin())),
+        shell_quote(db.as_os_str())
+    );
+    let o = match Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) if o.status.code().is_some_and(|c| c <= 1) => o,
+        other => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI needs `script` (util-linux) for the progress check: {other:?}"
+            );
+            eprintln!("skipping the progress check: no usable `script`: {other:?}");
+            return;
+        }
+    };
+    let drawn = String::from_utf8_lossy(&o.stdout);
+    let labels: Vec<&str> = drawn
+        .split(['\r', '\n'])
+        .flat_map(|s| s.split("\x1b[2K"))
+        .filter(|f| f.contains(" ETA "))
+        .filter_map(|f| f.split(" ETA ").nth(1))
+        .filter_map(|rest| rest.split_once(' ').map(|(_, label)| label.trim()))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(!labels.is_empty(), "no frame drawn:\n{drawn:?}");
+    // The inventory reads the MANIFEST first, then the log is read: each
+    // frame names one of them, never CURRENT (read by nobody), and most
+    // name the log, where the bytes are.
+    // A frame may cut its label anywhere (the bar fits the terminal).
+    let names = |l: &str, name: &str| name.starts_with(l) || l.starts_with(name);
+    for l in &labels {
+        assert!(
+            names(l, "000003.log") || names(l, "MANIFEST-000002"),
+            "a frame names {l:?}; all: {labels:?}"
+        );
+    }
+    let log_frames = labels.iter().filter(|l| names(l, "000003.log")).count();
+    assert!(log_frames * 2 > labels.len(), "{labels:?}");
+}

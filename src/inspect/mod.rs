@@ -200,11 +200,10 @@ fn run(
         .or_else(|| InspectKind::from_name(&name))
         .ok_or_else(|| InspectError::UnknownKind(name.clone()))?;
     let unreadable = |e| InspectError::Unreadable(path.display().to_string(), e);
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let md = file.metadata().map_err(unreadable)?;
-    if !md.is_file() {
-        return Err(unreadable(io::Error::other("not a regular file")));
-    }
+    // The file named on the command line is the one meant, link or not; the
+    // open that follows still refuses anything swapped in since.
+    let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let (file, md) = crate::scan::open::open_store_file(&real).map_err(unreadable)?;
     let size = md.len();
     let mut head = Head {
         name,

@@ -11,6 +11,7 @@
 use super::{Format, Head, Row, RowSink, Tail};
 use crate::report::summary::{human_size, Style};
 use crate::report::Class;
+use crate::vocab::text::printable;
 use serde_json::Value;
 use std::io::{self, Write};
 
@@ -88,7 +89,7 @@ impl<'w> Writer<'w> {
                 "{}",
                 st.bold(&format!(
                     "{}: {}, {} ({} bytes)",
-                    head.name,
+                    printable(&head.name),
                     head.kind.as_str(),
                     human_size(head.size),
                     head.size
@@ -116,7 +117,7 @@ impl<'w> Writer<'w> {
             self.attempt(|out, _, _| {
                 writeln!(out)?;
                 for n in &tail.notes {
-                    writeln!(out, "{n}")?;
+                    writeln!(out, "{}", printable(n))?;
                 }
                 if tail.damaged {
                     writeln!(
@@ -161,7 +162,9 @@ impl RowSink for Writer<'_> {
         let Some(head) = &self.head else {
             return;
         };
-        let mut cells = r.cells;
+        // Cells quote what the file holds (keys, a comparator's name): no
+        // byte of it may reach the terminal as a control character.
+        let mut cells: Vec<String> = r.cells.iter().map(|c| printable(c).into_owned()).collect();
         if let Some(i) = head.columns.iter().position(|c| *c == "class") {
             cells[i] = match r.class {
                 None if r.json.get("unit").and_then(Value::as_str) == Some("gap") => "-",
@@ -173,7 +176,7 @@ impl RowSink for Writer<'_> {
         let t = TextRow {
             cells,
             class: r.class,
-            more: r.more,
+            more: r.more.iter().map(|m| printable(m).into_owned()).collect(),
         };
         if self.widths.is_none() {
             self.waiting.push(t);

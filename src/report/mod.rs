@@ -13,9 +13,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// One input file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
-    /// File name (relative to the store directory).
+    /// File name (relative to the store directory). Bytes that are not
+    /// UTF-8 are replaced with U+FFFD here; `name_base64` then has them all.
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_base64: Option<String>,
     pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_base64: Option<String>,
     pub kind: FileKind,
     /// Inventory state when known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,6 +160,10 @@ pub struct SalvageCounts {
     pub suspect_newer_keys: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuilt: Option<Rebuilt>,
+    /// `--out -` whose reader closed the pipe before the end: `records`
+    /// lines were produced, fewer were read. Left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_early: bool,
 }
 
 impl Report {

@@ -9,6 +9,7 @@
 //! are cut after [`MAX_LINES`] items with a pointer to `report.json`.
 
 use super::{Class, FileKind, FileReport, FileState, KeyRange, Report, Requeue};
+use crate::vocab::text::{printable, printable_bytes};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::fmt::Write;
@@ -175,6 +176,15 @@ pub struct Written {
 
 /// Render the summary.
 pub fn render(r: &Report, style: Style, written: &Written) -> String {
+    let r = &printable_report(r);
+    let written = &Written {
+        reports: written
+            .reports
+            .iter()
+            .map(|p| printable(p).into_owned())
+            .collect(),
+        exit_code: written.exit_code,
+    };
     let mut s = String::new();
     table(&mut s, r, &style);
     store(&mut s, r, &style);
@@ -183,6 +193,76 @@ pub fn render(r: &Report, style: Style, written: &Written) -> String {
     outputs(&mut s, r, &style, written);
     verdict(&mut s, r, &style, written.exit_code);
     s
+}
+
+/// The report with everything that came from the input or the command line
+/// made printable (see [`crate::vocab::text`]), so that no name can move
+/// the cursor or forge a line. A name that is not UTF-8 is shown from its
+/// bytes, escaped, instead of with U+FFFD.
+fn printable_report(r: &Report) -> Report {
+    let mut r = r.clone();
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    for f in &mut r.files {
+        let shown = match f
+            .name_base64
+            .as_deref()
+            .and_then(|b| STANDARD.decode(b).ok())
+        {
+            Some(raw) => printable_bytes(&raw),
+            None => printable(&f.name).into_owned(),
+        };
+        if shown != f.name {
+            names.insert(f.name.clone(), shown.clone());
+        }
+        f.name = shown;
+        f.path = printable(&f.path).into_owned();
+        fix(&mut f.error);
+        for d in &mut f.damage {
+            d.reason = printable(&d.reason).into_owned();
+        }
+    }
+    let name = |n: &mut String| {
+        *n = match names.get(n.as_str()) {
+            Some(shown) => shown.clone(),
+            None => printable(n).into_owned(),
+        }
+    };
+    for l in &mut r.lost.sequence_ranges {
+        name(&mut l.file);
+        l.reason = printable(&l.reason).into_owned();
+    }
+    for l in r.lost.key_ranges.iter_mut().flatten() {
+        name(&mut l.file);
+        l.reason = printable(&l.reason).into_owned();
+    }
+    for q in r.requeue.iter_mut().flatten() {
+        let (Requeue::SequenceRange { file, reason, .. } | Requeue::KeyRange { file, reason, .. }) =
+            q;
+        name(file);
+        *reason = printable(reason).into_owned();
+    }
+    if let Some(st) = &mut r.store {
+        fix(&mut st.current);
+        fix(&mut st.current_error);
+        fix(&mut st.manifest);
+        fix(&mut st.comparator);
+    }
+    if let Some(c) = &mut r.salvage {
+        c.out = printable(&c.out).into_owned();
+        if let Some(rb) = &mut c.rebuilt {
+            rb.path = printable(&rb.path).into_owned();
+        }
+    }
+    for i in &mut r.input {
+        *i = printable(i).into_owned();
+    }
+    r
+}
+
+fn fix(s: &mut Option<String>) {
+    if let Some(v) = s {
+        *v = printable(v).into_owned();
+    }
 }
 
 const HEAD: [&str; 10] = [
@@ -648,7 +728,9 @@ mod tests {
         }
         FileReport {
             name: name.into(),
+            name_base64: None,
             path: format!("db/{name}"),
+            path_base64: None,
             kind,
             state: Some(FileState::Live),
             state_reason: None,

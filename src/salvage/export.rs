@@ -136,11 +136,12 @@ fn lock_dir(out: &Path) -> Result<std::fs::File, SalvageError> {
 /// something, or one another run is writing; create and claim it otherwise.
 /// Runs before anything is written.
 pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<OutClaim, SalvageError> {
-    if store::is_inside(out, &store::evidence_dir(input)) {
+    let dir = store::evidence_dir(input);
+    if store::is_inside(out, &dir) {
         return Err(SalvageError::Out(format!(
-            "--out {} lies inside the input {}: the input is evidence and is never written to",
+            "--out {} lies inside the input's directory {}: the input is evidence and is never written to",
             out.display(),
-            input.display()
+            dir.display()
         )));
     }
     let mut created = Vec::new();
@@ -199,7 +200,7 @@ pub fn prepare_out_dir(out: &Path, input: &Path) -> Result<OutClaim, SalvageErro
 
 enum Out {
     File(DurableFile),
-    Stdout(io::Stdout),
+    Stdout(super::pipe::PipeOut),
 }
 
 impl Out {
@@ -654,7 +655,7 @@ fn latest_in_ranges(
     for (i, first, _) in spans {
         let (f, s) = (&ctx.inputs[*i], &ctx.scans[*i]);
         let sampled = if s.index_bounds_blocks {
-            std::fs::File::open(&f.path).and_then(|file| {
+            crate::scan::open::open_store_file(&f.path).and_then(|(file, _)| {
                 source::index_marks(&file, &f.name, f.size, &s.intact_blocks, step)
             })
         } else {
@@ -874,7 +875,7 @@ pub fn salvage(
     };
     let records_w = match records_file {
         Some(f) => Out::File(f),
-        None => Out::Stdout(io::stdout()),
+        None => Out::Stdout(super::pipe::PipeOut::new()),
     };
     // The store's account first: which files are state, which history.
     let (inventories, mut done) = store::inventories(inputs, progress);
@@ -1123,6 +1124,7 @@ pub fn salvage(
         unverified: unverified_count,
         suspect_newer_keys: suspect_keys,
         rebuilt,
+        stopped_early: matches!(opts.out, OutDest::Stdout) && super::pipe::stdout_closed(),
     });
     Ok(Salvaged {
         report,

@@ -8,4 +8,5 @@ pub mod export;
 pub mod latest;
 pub mod log_writer;
 pub mod ndjson;
+pub mod pipe;
 pub mod rebuild;

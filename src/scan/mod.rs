@@ -4,6 +4,7 @@ pub mod inventory;
 pub mod log;
 pub mod logfile;
 pub mod mapped;
+pub mod open;
 pub mod store;
 pub mod table;
 

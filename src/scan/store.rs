@@ -11,9 +11,9 @@ use crate::progress::Progress;
 use crate::report::{
     FileReport, KeyRange, Lost, LostKeyRange, LostSeqRange, Report, Requeue, SeqSpan, StoreInfo,
 };
+use crate::vocab::bytes::base64_unless_utf8;
 use crate::vocab::FileState;
 use rayon::prelude::*;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -75,8 +75,11 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
                     // Something else under a store file's name is a fault to
                     // report, not a file to skip in silence.
                     let mut f = input_file(ent.path(), 0);
-                    if matches!(f.kind, FileKind::Log | FileKind::Table | FileKind::Manifest) {
-                        f.not_regular = Some(file_type_name(&md.file_type()));
+                    if matches!(
+                        f.kind,
+                        FileKind::Log | FileKind::Table | FileKind::Manifest | FileKind::Current
+                    ) {
+                        f.not_regular = Some(super::open::type_name(&md.file_type()));
                         here.push(f);
                     }
                     continue;
@@ -86,29 +89,20 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
             here.sort_by(|a, b| a.name.cmp(&b.name));
             out.extend(here);
         } else if md.is_file() {
-            out.push(input_file(p.clone(), md.len()));
+            let mut f = input_file(p.clone(), md.len());
+            // A file named on the command line is followed once, here: the
+            // open reads the real path and follows nothing itself.
+            if p.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+                if let Ok(real) = p.canonicalize() {
+                    f.path = real;
+                }
+            }
+            out.push(f);
         } else {
             return Err(InputError::NotAFile(p.clone()));
         }
     }
     Ok(out)
-}
-
-fn file_type_name(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "of an unknown type"
-    }
 }
 
 fn input_file(path: PathBuf, size: u64) -> InputFile {
@@ -147,7 +141,12 @@ pub struct FileScan {
 fn base_report(f: &InputFile) -> FileReport {
     FileReport {
         name: f.name.clone(),
+        name_base64: f
+            .path
+            .file_name()
+            .and_then(|n| base64_unless_utf8(n.as_encoded_bytes())),
         path: f.path.display().to_string(),
+        path_base64: base64_unless_utf8(f.path.as_os_str().as_encoded_bytes()),
         kind: f.kind,
         state: None,
         state_reason: None,
@@ -198,7 +197,7 @@ impl Default for ScanOptions {
 
 /// Read a small file whole (CURRENT), refusing more than `cap` bytes.
 pub fn read_small(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    let file = File::open(path)?;
+    let (file, _) = super::open::open_store_file(path)?;
     let mut out = Vec::new();
     file.take(cap).read_to_end(&mut out)?;
     Ok(out)
@@ -216,7 +215,7 @@ pub fn scan_file_with(
     progress: &dyn Progress,
     opts: &ScanOptions,
 ) -> FileScan {
-    progress.file(&f.name);
+    let _in_flight = crate::progress::InFlight::start(progress, &f.name, f.size);
     let progress = &|n| progress.bytes(n);
     let mut report = base_report(f);
     // What a file that is not (or cannot be) read yields.
@@ -229,7 +228,7 @@ pub fn scan_file_with(
         late_error: None,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
-    if !scanned_kind {
+    if !scanned_kind && f.not_regular.is_none() {
         progress(f.size);
         return unread(report);
     }
@@ -237,7 +236,9 @@ pub fn scan_file_with(
         Some(what) => Err(format!(
             "not read: {what}, not a regular file (links are not followed)"
         )),
-        None => File::open(&f.path).map_err(|e| format!("cannot open: {e}")),
+        None => super::open::open_store_file(&f.path)
+            .map(|(file, _)| file)
+            .map_err(|e| format!("cannot open: {e}")),
     };
     let file = match opened {
         Ok(file) => file,
@@ -667,12 +668,15 @@ fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
     out
 }
 
-/// The directory an input path protects: itself, or a single file's folder.
+/// The directory an input path protects: itself, or a single file's folder,
+/// where they really are. An input named through a link protects what the
+/// link leads to: that is the evidence being read.
 pub fn evidence_dir(input: &Path) -> PathBuf {
-    if input.is_dir() {
-        return input.to_path_buf();
+    let real = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
+    if real.is_dir() {
+        return real;
     }
-    match input.parent() {
+    match real.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     }
@@ -683,13 +687,17 @@ pub fn evidence_dir(input: &Path) -> PathBuf {
 /// creating it would resolve it (a `..` after a missing directory steps back
 /// out of it; a link that exists is followed).
 pub fn is_inside(path: &Path, dir: &Path) -> bool {
-    use std::path::Component;
     let Ok(dir) = dir.canonicalize() else {
         return false;
     };
-    let Ok(mut cur) = std::env::current_dir() else {
-        return false;
-    };
+    resolve_as_created(path).is_some_and(|p| p.starts_with(&dir))
+}
+
+/// `path` made absolute the way creating it would resolve it: see
+/// [`is_inside`].
+pub fn resolve_as_created(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut cur = std::env::current_dir().ok()?;
     for c in path.components() {
         match c {
             Component::RootDir | Component::Prefix(_) => cur = PathBuf::from(c.as_os_str()),
@@ -705,5 +713,5 @@ pub fn is_inside(path: &Path, dir: &Path) -> bool {
             }
         }
     }
-    cur.starts_with(&dir)
+    Some(cur)
 }

@@ -13,6 +13,12 @@ pub fn serialize_field<M: SerializeMap>(m: &mut M, name: &str, b: &[u8]) -> Resu
     }
 }
 
+/// The bytes in base64 when they are not UTF-8: the lossless companion of a
+/// text field that had to replace them (a file name, say).
+pub fn base64_unless_utf8(b: &[u8]) -> Option<String> {
+    std::str::from_utf8(b).err().map(|_| STANDARD.encode(b))
+}
+
 /// As [`serialize_field`], with `null` for `None`.
 pub fn serialize_opt_field<M: SerializeMap>(
     m: &mut M,

@@ -216,7 +216,7 @@ impl TableBlocks {
     /// Every block in `blocks` (the scan's intact blocks), in order.
     pub fn open(path: &Path, name: &str, blocks: Vec<BlockHandle>) -> io::Result<Self> {
         let blocks = blocks.into_iter().map(|h| (h, None)).collect();
-        let file = std::fs::File::open(path)?;
+        let (file, _) = crate::scan::open::open_store_file(path)?;
         Ok(Self::with(file, name, blocks, KeyRange::default()))
     }
 
@@ -229,7 +229,7 @@ impl TableBlocks {
         intact: &[BlockHandle],
         range: KeyRange,
     ) -> io::Result<Self> {
-        let file = std::fs::File::open(path)?;
+        let (file, _) = crate::scan::open::open_store_file(path)?;
         let spans = blocks_in_range(&file, name, size, intact, &range)?;
         let blocks = spans.into_iter().map(|s| (s.handle, Some(s))).collect();
         Ok(Self::with(file, name, blocks, range))

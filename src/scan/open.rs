@@ -1,0 +1,123 @@
+//! The one way a store file is opened.
+//!
+//! A directory listing cannot promise what a later `open` finds: an entry can
+//! be swapped for a FIFO or a link in between, and a plain `open` would then
+//! block on the FIFO (no writer ever comes) or read through the link. So the
+//! open itself refuses to block or follow, and what it got is judged from the
+//! descriptor, not from the name.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+/// Open `path` read-only as a regular file, without following a link in its
+/// last component and without blocking; anything else is an error whose
+/// message says what was found instead.
+pub fn open_store_file(path: &Path) -> io::Result<(File, Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            // O_NOFOLLOW reports a link as ELOOP, which would read as "too
+            // many levels of symbolic links": say what it is.
+            if e.raw_os_error() == Some(libc::ELOOP)
+                && path.symlink_metadata().is_ok_and(|m| m.is_symlink())
+            {
+                refused("a symbolic link")
+            } else {
+                e
+            }
+        })?;
+    let md = file.metadata()?;
+    if !md.is_file() {
+        return Err(refused(type_name(&md.file_type())));
+    }
+    // Reads of a regular file never block anyway; clearing the flag keeps
+    // the descriptor ordinary for whoever reads it next.
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns, with integer arguments.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok((file, md))
+}
+
+fn refused(what: &str) -> io::Error {
+    io::Error::other(format!(
+        "{what}, not a regular file (links are not followed)"
+    ))
+}
+
+/// What a non-regular file is, in words.
+pub fn type_name(t: &std::fs::FileType) -> &'static str {
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "of an unknown type"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn mkfifo(p: &Path) -> bool {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) == 0 }
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fifo = tmp.path().join("MANIFEST-000009");
+        assert!(mkfifo(&fifo));
+        let t0 = Instant::now();
+        let e = open_store_file(&fifo).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            e.to_string(),
+            "a FIFO, not a regular file (links are not followed)"
+        );
+    }
+
+    #[test]
+    fn a_link_to_a_regular_file_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real.ldb");
+        std::fs::write(&real, b"bytes").unwrap();
+        let link = tmp.path().join("000005.ldb");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = open_store_file(&link).unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("a symbolic link, not a regular file"));
+        let (f, md) = open_store_file(&real).unwrap();
+        assert_eq!(md.len(), 5);
+        // SAFETY: F_GETFL on an open descriptor.
+        let flags = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = open_store_file(tmp.path()).unwrap_err();
+        assert!(e.to_string().starts_with("a directory, not"));
+    }
+}
