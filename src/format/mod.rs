@@ -1,5 +1,17 @@
 //! Pure parsers of LevelDB's on-disk bytes. Nothing in here does I/O, and no
 //! input, however damaged, makes any of it panic, loop or over-allocate.
+//!
+//! The compiler holds that line for the whole module: no indexing or
+//! slicing that could panic, no arithmetic that could overflow, no cast that
+//! could truncate. Offsets read from a file become checked spans
+//! ([`coding::Span`]) or `get` calls; tests, which index data they build
+//! themselves, allow the lints in their own modules.
+
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation
+)]
 
 pub mod batch;
 pub mod block;
