@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -620,6 +620,43 @@ fn durability_protocol_under_strace() {
     );
 }
 
+/// Start `salvage ARGS --out OUT DB`, wait until it has a temporary of its
+/// own in OUT, and send it `sig`; its exit status.
+fn interrupt_salvage(args: &[&str], out: &Path, db: &Path, sig: i32, name: &str) -> ExitStatus {
+    let mut child: Child = Command::new(bin())
+        .args(["salvage", "--quiet"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg(db)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let has_temp = || {
+        fs::read_dir(out).is_ok_and(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        })
+    };
+    while !has_temp() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{name}: finished too soon"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{name}: no temporary"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: a signal to the child we started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    child.wait().unwrap()
+}
+
 /// SIGINT or SIGTERM in the middle of a salvage: the run removes its own
 /// temporaries (`.NAME.tmp-PID`, `.db.tmp-PID`) and the `--out` it created,
 /// and exits with 128 + the signal, so the retry into the same `--out`
@@ -630,37 +667,7 @@ fn an_interrupted_salvage_leaves_nothing_of_its_own() {
     for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let mut child: Child = Command::new(bin())
-            .args(["salvage", "--quiet", "--rebuild", "--out"])
-            .arg(&out)
-            .arg(db)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Wait until the run has temporaries of its own in --out.
-        let t0 = Instant::now();
-        let has_temp = || {
-            fs::read_dir(&out).is_ok_and(|d| {
-                d.filter_map(|e| e.ok())
-                    .any(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-            })
-        };
-        while !has_temp() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{name}: finished too soon"
-            );
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "{name}: no temporary"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // SAFETY: a signal to the child we started.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        let st = child.wait().unwrap();
+        let st = interrupt_salvage(&["--rebuild"], &out, db, sig, name);
         assert_eq!(st.code(), Some(128 + sig), "{name}: exit {st:?}");
         assert!(
             !out.exists(),
@@ -672,29 +679,8 @@ fn an_interrupted_salvage_leaves_nothing_of_its_own() {
         );
         // An --out that existed (empty) before the run is left empty.
         fs::create_dir(&out).unwrap();
-        let mut child = Command::new(bin())
-            .args(["salvage", "--quiet", "--out"])
-            .arg(&out)
-            .arg(db)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while !has_temp() {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{name}: finished too soon"
-            );
-            assert!(
-                t0.elapsed() < Duration::from_secs(60),
-                "{name}: no temporary"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-        child.wait().unwrap();
+        let st = interrupt_salvage(&[], &out, db, sig, name);
+        assert_eq!(st.code(), Some(128 + sig), "{name}: exit {st:?}");
         let left: Vec<_> = fs::read_dir(&out).unwrap().collect();
         assert!(left.is_empty(), "{name}: {left:?}");
     }
