@@ -316,6 +316,23 @@ fn nothing_readable(r: &Report, paths: &[PathBuf]) -> String {
             FileKind::Log | FileKind::Table | FileKind::Manifest | FileKind::Current
         )
     });
+    let unsupported: Vec<&crate::report::StoreInfo> = r
+        .store
+        .iter()
+        .chain(r.stores.iter().flatten())
+        .filter(|s| !s.dialect.supported)
+        .collect();
+    if let Some(s) = unsupported.first() {
+        return format!(
+            "a {} store, which this version does not read ({}); nothing was read",
+            if s.dialect.name == "rocksdb" {
+                "RocksDB"
+            } else {
+                s.dialect.name
+            },
+            s.dialect.evidence.join("; ")
+        );
+    }
     let mut msg = format!("nothing readable in {} file(s)", r.files.len());
     if any_store_file {
         return msg;

@@ -312,3 +312,55 @@ fn scan_and_salvage_agree_on_a_fifo_log() {
         .unwrap()
         .is_empty());
 }
+
+/// A RocksDB store (written by RocksDB itself: testdata/rocksdb, made by
+/// testdata/gen/make_rocksdb.py) is recognised and said to be unsupported:
+/// exit 2, the dialect with its evidence, and no damage, loss or requeue
+/// item (read as LevelDB, every table and the MANIFEST looked garbled).
+#[test]
+fn a_rocksdb_store_is_recognised_not_called_damaged() {
+    let db = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/rocksdb/healthy/db");
+    let o = run([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = &r["store"]["dialect"];
+    assert_eq!(d["name"], "rocksdb", "{d}");
+    assert_eq!(d["supported"], false);
+    let evidence = d["evidence"].to_string();
+    assert!(
+        evidence.contains("OPTIONS-") && evidence.contains("0x88e241b785f4cff7"),
+        "{evidence}"
+    );
+    assert_eq!(r["summary"]["damaged_files"], 0);
+    assert!(r["files"].as_array().unwrap().iter().all(|f| f["damage"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+        && f.get("error").is_none()));
+    assert_eq!(r["lost"]["sequence_ranges"], serde_json::json!([]));
+    assert_eq!(r["lost"]["key_ranges"], serde_json::json!([]));
+    assert_eq!(r["requeue"], serde_json::json!([]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("RocksDB store"), "{err}");
+    // salvage says the same and writes nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run([
+        "salvage".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        db.as_os_str(),
+    ]);
+    assert_eq!(code(&o), EXIT_USAGE);
+    assert!(!out.exists());
+    // Every LevelDB store says which dialect it is, and why.
+    let (_tmp, db) = copy_history("goleveldb-deleted");
+    let (_, r) = scan_report(&db);
+    assert_eq!(r["store"]["dialect"]["name"], "leveldb");
+    assert_eq!(r["store"]["dialect"]["supported"], true);
+}

@@ -215,6 +215,8 @@ pub struct StoreInfo {
     pub states_known: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Which writer family the store comes from, and the evidence.
+    pub dialect: Dialect,
     /// The store's directory, when the run covered several stores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -246,4 +248,15 @@ pub struct Rebuilt {
     pub keys: u64,
     pub tables: u64,
     pub last_sequence: u64,
+}
+
+/// The writer family a store comes from, decided from what is on disk.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Dialect {
+    /// `leveldb`, or `rocksdb` (recognised, not read by this version).
+    pub name: &'static str,
+    /// What decided it, in words.
+    pub evidence: Vec<String>,
+    /// Whether this version reads the store's files.
+    pub supported: bool,
 }

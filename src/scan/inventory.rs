@@ -50,7 +50,77 @@ impl Inventory {
     pub fn scan_options(&self) -> ScanOptions {
         ScanOptions {
             ordered: self.ordered,
+            unsupported: !self.info.dialect.supported,
         }
+    }
+}
+
+/// RocksDB's block-based table magic (`table/format.h`,
+/// kBlockBasedTableMagicNumber), the last 8 bytes of its tables.
+const ROCKSDB_TABLE_MAGIC: u64 = 0x88e2_41b7_85f4_cff7;
+/// LevelDB's table magic (`table/format.h`, kTableMagicNumber).
+const LEVELDB_TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
+/// Tables whose footers are looked at to tell the dialect: enough to see
+/// which writer made the store, cheap on a store of thousands.
+const TABLES_SAMPLED: usize = 8;
+
+/// The last 8 bytes of a file, read without following links or blocking.
+fn tail_magic(f: &InputFile) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    if f.not_regular.is_some() || f.size < 8 {
+        return None;
+    }
+    let (file, md) = super::open::open_store_file(&f.path).ok()?;
+    let at = md.len().checked_sub(8)?;
+    let mut b = [0u8; 8];
+    file.read_exact_at(&mut b, at).ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+/// Which writer family the store comes from. RocksDB leaves files LevelDB
+/// never writes (`OPTIONS-N`, `IDENTITY`) and ends its tables with its own
+/// magic; either is enough to say so.
+fn dialect(inputs: &[InputFile], members: &[usize]) -> crate::report::Dialect {
+    let mut rocks = Vec::new();
+    for f in members.iter().map(|&i| &inputs[i]) {
+        if f.name.starts_with("OPTIONS-") || f.name == "IDENTITY" {
+            rocks.push(format!("{}: a file only RocksDB writes", f.name));
+        }
+    }
+    let (mut leveldb_tables, mut sampled) = (0usize, 0usize);
+    for f in members
+        .iter()
+        .map(|&i| &inputs[i])
+        .filter(|f| f.kind == FileKind::Table)
+        .take(TABLES_SAMPLED)
+    {
+        sampled += 1;
+        match tail_magic(f) {
+            Some(ROCKSDB_TABLE_MAGIC) => rocks.push(format!(
+                "{}: ends with RocksDB's table magic 0x{ROCKSDB_TABLE_MAGIC:016x}",
+                f.name
+            )),
+            Some(LEVELDB_TABLE_MAGIC) => leveldb_tables += 1,
+            _ => {}
+        }
+    }
+    if !rocks.is_empty() {
+        return crate::report::Dialect {
+            name: "rocksdb",
+            evidence: rocks,
+            supported: false,
+        };
+    }
+    let mut evidence = vec!["no OPTIONS-* or IDENTITY file, which RocksDB writes".to_string()];
+    if sampled > 0 {
+        evidence.push(format!(
+            "{leveldb_tables} of {sampled} table(s) looked at end with LevelDB's table magic"
+        ));
+    }
+    crate::report::Dialect {
+        name: "leveldb",
+        evidence,
+        supported: true,
     }
 }
 
@@ -108,6 +178,10 @@ pub fn build(
     progress: &dyn Progress,
 ) -> (Inventory, Vec<(usize, FileScan)>) {
     let (current, current_error) = read_current(inputs, &members);
+    let dialect = dialect(inputs, &members);
+    if !dialect.supported {
+        return unsupported(members, dialect, current, current_error);
+    }
     // The comparator is not known before the MANIFEST is read, and a
     // MANIFEST holds no table keys: ordering does not matter for it.
     let manifests: Vec<(usize, FileScan)> = members
@@ -124,6 +198,7 @@ pub fn build(
     let mut info = StoreInfo {
         current: current.clone(),
         current_error,
+        dialect,
         ..Default::default()
     };
     let usable = |s: &FileScan| s.manifest.as_ref().is_some_and(|v| v.edits > 0);
@@ -182,7 +257,7 @@ pub fn build(
     });
     if manifest_damaged {
         info.note = Some(format!(
-            "{} is damaged: edits in its damaged bytes are lost, so tables no intact edit              names were used as state (each key's newest intact entry wins), not as orphans",
+            "{} is damaged: edits in its damaged bytes are lost, so tables no intact edit names were used as state (each key's newest intact entry wins), not as orphans",
             chosen_name.as_deref().unwrap_or("the MANIFEST")
         ));
     }
@@ -206,6 +281,48 @@ pub fn build(
             ordered,
         },
         manifests,
+    )
+}
+
+/// A store of a dialect this version does not read: every file listed,
+/// none parsed, nothing called damaged or lost.
+fn unsupported(
+    members: Vec<usize>,
+    dialect: crate::report::Dialect,
+    current: Option<String>,
+    current_error: Option<String>,
+) -> (Inventory, Vec<(usize, FileScan)>) {
+    let why = format!(
+        "a {} store: not read by this version of ldbsalvage",
+        if dialect.name == "rocksdb" {
+            "RocksDB"
+        } else {
+            dialect.name
+        }
+    );
+    let info = StoreInfo {
+        current,
+        current_error,
+        note: Some(format!(
+            "{why} (its tables, logs and MANIFEST are not LevelDB's); nothing in it was \
+             read, and nothing is reported damaged or lost"
+        )),
+        dialect,
+        ..Default::default()
+    };
+    let states = members
+        .iter()
+        .map(|_| (FileState::Unknown, Some(why.clone())))
+        .collect();
+    (
+        Inventory {
+            info,
+            version: None,
+            members,
+            states,
+            ordered: true,
+        },
+        Vec::new(),
     )
 }
 

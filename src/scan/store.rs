@@ -187,11 +187,18 @@ pub struct ScanOptions {
     /// Table keys are in bytewise order (the store's comparator is
     /// LevelDB's default); the inventory says so before tables are read.
     pub ordered: bool,
+    /// The store is of a dialect this version does not read (RocksDB): its
+    /// files are listed, not parsed as LevelDB's (which would call every
+    /// one of them damaged).
+    pub unsupported: bool,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { ordered: true }
+        ScanOptions {
+            ordered: true,
+            unsupported: false,
+        }
     }
 }
 
@@ -228,7 +235,7 @@ pub fn scan_file_with(
         late_error: None,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
-    if !scanned_kind && f.not_regular.is_none() {
+    if opts.unsupported || (!scanned_kind && f.not_regular.is_none()) {
         progress(f.size);
         return unread(report);
     }
@@ -547,7 +554,7 @@ impl StoreScan {
         }
         let mut lost = Lost::default();
         let mut key_ranges = Vec::new();
-        for inv in &inventories {
+        for inv in inventories.iter().filter(|inv| inv.info.dialect.supported) {
             let sc: Vec<&FileScan> = inv.members.iter().map(|&i| &scans[i]).collect();
             let ins: Vec<&InputFile> = inv.members.iter().map(|&i| &inputs[i]).collect();
             lost.sequence_ranges
