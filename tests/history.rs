@@ -364,3 +364,61 @@ fn a_rocksdb_store_is_recognised_not_called_damaged() {
     assert_eq!(r["store"]["dialect"]["name"], "leveldb");
     assert_eq!(r["store"]["dialect"]["supported"], true);
 }
+
+/// The requeue list is the whole answer: every key whose exported value
+/// may be stale (`suspect_newer`) and every key of an unverified entry is
+/// a `key` item, once per file, and nothing else is.
+#[test]
+fn the_requeue_list_names_every_key_that_may_be_stale() {
+    let (_tmp, db) = copy_fixture_db("stale-resurrect");
+    let s = salvage(&db, &[]);
+    let requeue = s.report["requeue"].as_array().unwrap();
+    let keys: Vec<&str> = requeue
+        .iter()
+        .filter(|q| q["type"] == "key")
+        .map(|q| q["key"].as_str().unwrap())
+        .collect();
+    let suspect: Vec<&str> = s
+        .lines
+        .iter()
+        .filter(|l| l.get("suspect_newer").is_some())
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
+    assert!(!suspect.is_empty());
+    for k in &suspect {
+        assert!(keys.contains(k), "suspect_newer {k} is not in requeue");
+    }
+    let out = s._out.path().join("o/unverified.jsonl");
+    let mut unverified: Vec<String> = std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    unverified.sort();
+    unverified.dedup();
+    let mut named: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    named.sort();
+    assert_eq!(
+        named, unverified,
+        "key items are exactly the unverified keys"
+    );
+    // A history file's damaged entries were superseded: no key items.
+    let (_tmp, db) = copy_history("deleted");
+    let t = db.join("000005.ldb");
+    let mut b = std::fs::read(&t).unwrap();
+    b[30] ^= 0x10;
+    std::fs::write(&t, &b).unwrap();
+    let s = salvage(&db, &[]);
+    let t1 = s.report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "000005.ldb")
+        .unwrap();
+    assert!(!t1["damage"].as_array().unwrap().is_empty(), "{t1}");
+    assert!(t1["unverified_entries"].as_u64().unwrap() > 0, "{t1}");
+    assert_eq!(s.report["requeue"], serde_json::json!([]));
+}

@@ -114,6 +114,27 @@ pub enum Requeue {
         file: String,
         reason: String,
     },
+    /// One key to re-fetch: a write of it was read from damaged bytes, so
+    /// its latest value may be stale or missing.
+    Key {
+        #[serde(flatten)]
+        key: UserKey,
+        file: String,
+        reason: String,
+    },
+}
+
+/// A user key in JSON: `key` (UTF-8) or `key_base64`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserKey(pub Vec<u8>);
+
+impl Serialize for UserKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        bytes::serialize_field(&mut m, "key", &self.0)?;
+        m.end()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -236,8 +236,9 @@ fn printable_report(r: &Report) -> Report {
         l.reason = printable(&l.reason).into_owned();
     }
     for q in r.requeue.iter_mut().flatten() {
-        let (Requeue::SequenceRange { file, reason, .. } | Requeue::KeyRange { file, reason, .. }) =
-            q;
+        let (Requeue::SequenceRange { file, reason, .. }
+        | Requeue::KeyRange { file, reason, .. }
+        | Requeue::Key { file, reason, .. }) = q;
         name(file);
         *reason = printable(reason).into_owned();
     }
@@ -487,6 +488,9 @@ fn requeue_line(q: &Requeue) -> String {
             file,
             reason,
         } => format!("{} in {file}: {reason}", show_key_range(range)),
+        Requeue::Key { key, file, reason } => {
+            format!("the key {} in {file}: {reason}", show_key(&key.0))
+        }
     }
 }
 
@@ -545,19 +549,29 @@ fn store(s: &mut String, r: &Report, st: &Style) {
 }
 
 fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
-    // Both commands build the same requeue list.
-    let items: Vec<Requeue> = r.requeue.clone().unwrap_or_default();
+    // Both commands build the same requeue list. Ranges get a line each;
+    // keys (one per key read from damaged bytes, possibly thousands) one
+    // line for all of them.
+    let all: Vec<Requeue> = r.requeue.clone().unwrap_or_default();
+    let keys = all
+        .iter()
+        .filter(|q| matches!(q, Requeue::Key { .. }))
+        .count();
+    let items: Vec<Requeue> = all
+        .into_iter()
+        .filter(|q| !matches!(q, Requeue::Key { .. }))
+        .collect();
     let unverified = r.summary.unverified_entries;
     let suspect = r.salvage.as_ref().map_or(0, |c| c.suspect_newer_keys);
     let store_lost = r
         .store
         .as_ref()
         .is_some_and(|i| !i.missing_tables.is_empty());
-    if items.is_empty() && unverified == 0 && suspect == 0 && !store_lost {
+    if items.is_empty() && keys == 0 && unverified == 0 && suspect == 0 && !store_lost {
         return;
     }
     let _ = writeln!(s, "\n{}", st.bold("What was lost, and what to requeue"));
-    if items.is_empty() {
+    if items.is_empty() && keys == 0 {
         let _ = writeln!(
             s,
             "  No lost writes could be located by sequence number or key."
@@ -571,6 +585,12 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
             s,
             "  ... and {} more (all of them are in the report)",
             items.len() - MAX_LINES
+        );
+    }
+    if keys > 0 {
+        let _ = writeln!(
+            s,
+            "  - {keys} keys to re-fetch: a write of each was read from damaged bytes (\"key\" items)"
         );
     }
     if unverified > 0 {
@@ -592,7 +612,7 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
              was among the damaged bytes, so their exported value may be stale."
         );
     }
-    if !items.is_empty() {
+    if !items.is_empty() || keys > 0 {
         match (r.requeue.is_some(), written.reports.first()) {
             (true, Some(p)) => {
                 let _ = writeln!(

@@ -10,6 +10,7 @@ use crate::format::filename::{self, FileKind};
 use crate::progress::Progress;
 use crate::report::{
     FileReport, KeyRange, Lost, LostKeyRange, LostSeqRange, Report, Requeue, SeqSpan, StoreInfo,
+    UserKey,
 };
 use crate::vocab::bytes::base64_unless_utf8;
 use crate::vocab::FileState;
@@ -132,6 +133,8 @@ pub struct FileScan {
     pub intact_blocks: Vec<crate::format::table::BlockHandle>,
     /// See [`table::TableScan::index_bounds_blocks`].
     pub index_bounds_blocks: bool,
+    /// The distinct keys of the unverified entries read from the file.
+    pub unverified_keys: std::collections::BTreeSet<Vec<u8>>,
     /// Set by `salvage` when the file failed on its second read (it shrank
     /// or changed after the scan): why, and the keys whose latest entries
     /// may be missing from the export because of it.
@@ -162,10 +165,22 @@ fn base_report(f: &InputFile) -> FileReport {
     }
 }
 
-/// Counts unverified entries on their way through.
+/// Counts unverified entries on their way through, and keeps their keys:
+/// every command's requeue list names them (`Requeue::Key`).
 struct Counting<'a> {
     inner: &'a mut dyn EntrySink,
     unverified: u64,
+    keys: std::collections::BTreeSet<Vec<u8>>,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: &'a mut dyn EntrySink) -> Self {
+        Counting {
+            inner,
+            unverified: 0,
+            keys: Default::default(),
+        }
+    }
 }
 
 impl EntrySink for Counting<'_> {
@@ -177,6 +192,9 @@ impl EntrySink for Counting<'_> {
     }
     fn unverified(&mut self, e: &super::Entry<'_>, reason: &str) {
         self.unverified += 1;
+        if !self.keys.contains(e.key) {
+            self.keys.insert(e.key.to_vec());
+        }
         self.inner.unverified(e, reason);
     }
 }
@@ -232,6 +250,7 @@ pub fn scan_file_with(
         manifest: None,
         intact_blocks: Vec::new(),
         index_bounds_blocks: false,
+        unverified_keys: Default::default(),
         late_error: None,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
@@ -260,16 +279,19 @@ pub fn scan_file_with(
     let mut manifest = None;
     let mut intact_blocks = Vec::new();
     let mut index_bounds_blocks = false;
+    let mut unverified_keys = Default::default();
     match f.kind {
         FileKind::Log => {
             // Counting only (`scan`): read through mappings, saving the copy
             // out of the page cache. Anything exported is read, never mapped
             // (see scan::mapped).
-            let s = if sink.wants_entries() {
-                logscan::scan(&file, f.size, sink, progress)
+            let mut counting = Counting::new(sink);
+            let s = if counting.wants_entries() {
+                logscan::scan(&file, f.size, &mut counting, progress)
             } else {
-                logscan::scan(&logfile::MappedFile(&file), f.size, sink, progress)
+                logscan::scan(&logfile::MappedFile(&file), f.size, &mut counting, progress)
             };
+            unverified_keys = counting.keys;
             report.records = s.outcome.records;
             report.entries = s.entries;
             report.unverified_entries = s.unverified;
@@ -313,10 +335,7 @@ pub fn scan_file_with(
                             f.size
                         ));
                     }
-                    let mut counting = Counting {
-                        inner: sink,
-                        unverified: 0,
-                    };
+                    let mut counting = Counting::new(sink);
                     let topts = table::TableOptions {
                         ordered: opts.ordered,
                         ..Default::default()
@@ -326,6 +345,7 @@ pub fn scan_file_with(
                     report.blocks = Some(t.blocks);
                     report.entries = t.entries;
                     report.unverified_entries = counting.unverified;
+                    unverified_keys = counting.keys;
                     report.damage = t.damage;
                     intact_blocks = t.intact_blocks;
                     index_bounds_blocks = t.index_bounds_blocks;
@@ -346,6 +366,7 @@ pub fn scan_file_with(
         manifest,
         intact_blocks,
         index_bounds_blocks,
+        unverified_keys,
         late_error: None,
     }
 }
@@ -561,7 +582,25 @@ impl StoreScan {
                 .extend(lost_ranges(&sc, &ins).sequence_ranges);
             key_ranges.extend(lost_key_ranges(&ins, &sc, inv));
         }
-        let requeue = requeue_list(&lost, &key_ranges);
+        let mut requeue = requeue_list(&lost, &key_ranges);
+        // Keys read from damaged bytes: their latest value may be stale or
+        // missing. History's do not count: it was superseded.
+        for inv in inventories.iter().filter(|inv| inv.info.dialect.supported) {
+            for (&i, (state, _)) in inv.members.iter().zip(&inv.states) {
+                if state.is_history() {
+                    continue;
+                }
+                for k in &scans[i].unverified_keys {
+                    requeue.push(Requeue::Key {
+                        key: UserKey(k.clone()),
+                        file: inputs[i].name.clone(),
+                        reason: "a write of this key was read from damaged bytes: its latest \
+                                 value may be stale or missing"
+                            .to_string(),
+                    });
+                }
+            }
+        }
         let files: Vec<FileReport> = scans.into_iter().map(|s| s.report).collect();
         let mut report = Report::new(
             paths.iter().map(|p| p.display().to_string()).collect(),
