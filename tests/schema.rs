@@ -86,6 +86,34 @@ fn scan_reports_match() {
     }
 }
 
+/// The reports that are not of one LevelDB store: several stores in one
+/// run (`stores[]`), the stores holding history (`state`, `state_reason`),
+/// and a RocksDB store (`dialect`, nothing read).
+#[test]
+fn several_stores_history_and_rocksdb_reports_match() {
+    let v = validator(None);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    let mut runs: Vec<Vec<std::path::PathBuf>> = vec![vec![
+        fixtures_dir().join("log-bad-crc/db"),
+        fixtures_dir().join("table-bitflip/db"),
+    ]];
+    for h in ["deleted", "obsolete", "orphan", "goleveldb-deleted"] {
+        runs.push(vec![root.join("history").join(h).join("db")]);
+    }
+    runs.push(vec![root.join("rocksdb/healthy/db")]);
+    for dbs in runs {
+        let mut a: Vec<&std::ffi::OsStr> = vec!["scan".as_ref()];
+        a.extend(dbs.iter().map(|d| d.as_os_str()));
+        a.extend([std::ffi::OsStr::new("--report"), std::ffi::OsStr::new("-")]);
+        let o = run(&a);
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_valid(&v, &r, &format!("the scan report of {dbs:?}"));
+        if dbs.len() > 1 {
+            assert_eq!(r["stores"].as_array().unwrap().len(), dbs.len());
+        }
+    }
+}
+
 /// Salvage `name` with `extra` arguments; validate the report and every line.
 fn salvage_and_validate(name: &str, extra: &[&str]) -> (Value, usize, usize) {
     let report_v = validator(None);
