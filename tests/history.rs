@@ -422,3 +422,63 @@ fn the_requeue_list_names_every_key_that_may_be_stale() {
     assert!(t1["unverified_entries"].as_u64().unwrap() > 0, "{t1}");
     assert_eq!(s.report["requeue"], serde_json::json!([]));
 }
+
+/// Several stores in one run (a fleet's shards copied to one host): every
+/// reference to a file names its store, the summary shows which store each
+/// damaged file is in, and the exit status is the worst of them.
+#[test]
+fn several_stores_in_one_run_are_told_apart() {
+    let (_a, a) = copy_fixture_db("log-bad-crc");
+    let (_b, b) = copy_fixture_db("log-healthy");
+    let o = run([
+        "scan".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    assert_eq!(
+        code(&o),
+        EXIT_DAMAGE,
+        "the worst of a damaged and a healthy store"
+    );
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r.get("store").is_none());
+    let stores: Vec<&str> = r["stores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(stores, [a.to_str().unwrap(), b.to_str().unwrap()]);
+    for f in r["files"].as_array().unwrap() {
+        let st = f["store"].as_str().unwrap();
+        assert!(f["path"].as_str().unwrap().starts_with(st), "{f}");
+    }
+    let refs = r["lost"]["sequence_ranges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(r["requeue"].as_array().unwrap());
+    let mut n = 0;
+    for x in refs {
+        assert_eq!(
+            x["store"],
+            a.to_str().unwrap(),
+            "only the damaged store lost: {x}"
+        );
+        n += 1;
+    }
+    assert!(n > 0);
+    // The summary says which store each damaged file is in.
+    let o = run([a.as_os_str(), b.as_os_str()].iter().fold(
+        vec![std::ffi::OsStr::new("scan")],
+        |mut v, p| {
+            v.push(p);
+            v
+        },
+    ));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let damaged = format!("{}/000003.log", a.display());
+    assert!(text.contains(&format!("  {damaged}  garbled")), "{text}");
+}

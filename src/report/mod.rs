@@ -18,6 +18,9 @@ pub struct FileReport {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name_base64: Option<String>,
+    /// The store (its directory), when the run covered several stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_base64: Option<String>,
@@ -94,6 +97,10 @@ pub struct LostKeyRange {
     #[serde(flatten)]
     pub range: KeyRange,
     pub file: String,
+    /// The store (its directory) the file belongs to, when the run covered
+    /// several stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     pub reason: String,
 }
 
@@ -106,12 +113,16 @@ pub enum Requeue {
         first: u64,
         last: Option<u64>,
         file: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        store: Option<String>,
         reason: String,
     },
     KeyRange {
         #[serde(flatten)]
         range: KeyRange,
         file: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        store: Option<String>,
         reason: String,
     },
     /// One key to re-fetch: a write of it was read from damaged bytes, so
@@ -120,6 +131,8 @@ pub enum Requeue {
         #[serde(flatten)]
         key: UserKey,
         file: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        store: Option<String>,
         reason: String,
     },
 }
@@ -144,6 +157,10 @@ pub struct LostSeqRange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writes: Option<u64>,
     pub file: String,
+    /// The store (its directory) the file belongs to, when the run covered
+    /// several stores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
     pub reason: String,
 }
 

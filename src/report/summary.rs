@@ -214,7 +214,11 @@ fn printable_report(r: &Report) -> Report {
         if shown != f.name {
             names.insert(f.name.clone(), shown.clone());
         }
-        f.name = shown;
+        f.name = match &f.store {
+            // Several stores in one run: the store tells same-named files apart.
+            Some(st) => format!("{}/{shown}", printable(st)),
+            None => shown,
+        };
         f.path = printable(&f.path).into_owned();
         fix(&mut f.error);
         for d in &mut f.damage {
@@ -227,19 +231,42 @@ fn printable_report(r: &Report) -> Report {
             None => printable(n).into_owned(),
         }
     };
+    let in_store = |file: &mut String, store: &Option<String>| {
+        if let Some(st) = store {
+            *file = format!("{}/{file}", printable(st));
+        }
+    };
     for l in &mut r.lost.sequence_ranges {
         name(&mut l.file);
+        in_store(&mut l.file, &l.store);
         l.reason = printable(&l.reason).into_owned();
     }
     for l in r.lost.key_ranges.iter_mut().flatten() {
         name(&mut l.file);
+        in_store(&mut l.file, &l.store);
         l.reason = printable(&l.reason).into_owned();
     }
     for q in r.requeue.iter_mut().flatten() {
-        let (Requeue::SequenceRange { file, reason, .. }
-        | Requeue::KeyRange { file, reason, .. }
-        | Requeue::Key { file, reason, .. }) = q;
+        let (Requeue::SequenceRange {
+            file,
+            reason,
+            store,
+            ..
+        }
+        | Requeue::KeyRange {
+            file,
+            reason,
+            store,
+            ..
+        }
+        | Requeue::Key {
+            file,
+            reason,
+            store,
+            ..
+        }) = q;
         name(file);
+        in_store(file, store);
         *reason = printable(reason).into_owned();
     }
     if let Some(st) = &mut r.store {
@@ -482,13 +509,17 @@ fn requeue_line(q: &Requeue) -> String {
             last,
             file,
             reason,
+            ..
         } => format!("{} in {file}: {reason}", seq_range(*first, *last)),
         Requeue::KeyRange {
             range,
             file,
             reason,
+            ..
         } => format!("{} in {file}: {reason}", show_key_range(range)),
-        Requeue::Key { key, file, reason } => {
+        Requeue::Key {
+            key, file, reason, ..
+        } => {
             format!("the key {} in {file}: {reason}", show_key(&key.0))
         }
     }
@@ -749,6 +780,7 @@ mod tests {
         FileReport {
             name: name.into(),
             name_base64: None,
+            store: None,
             path: format!("db/{name}"),
             path_base64: None,
             kind,
@@ -776,6 +808,7 @@ mod tests {
                 last: Some(88),
                 writes: Some(5),
                 file: "000004.log".into(),
+                store: None,
                 reason: "checksum mismatch".into(),
             }],
             ..Default::default()
@@ -789,6 +822,7 @@ mod tests {
             first: 84,
             last: Some(88),
             file: "000004.log".into(),
+            store: None,
             reason: "checksum mismatch".into(),
         }]);
         r

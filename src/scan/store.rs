@@ -148,6 +148,7 @@ fn base_report(f: &InputFile) -> FileReport {
             .path
             .file_name()
             .and_then(|n| base64_unless_utf8(n.as_encoded_bytes())),
+        store: None,
         path: f.path.display().to_string(),
         path_base64: base64_unless_utf8(f.path.as_os_str().as_encoded_bytes()),
         kind: f.kind,
@@ -409,6 +410,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
                 last: None,
                 writes: None,
                 file: inputs[i].name.clone(),
+                store: None,
                 reason: format!("log could not be read ({why}): all of its writes"),
             });
             pending = Some(ranges.len() - 1);
@@ -440,6 +442,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
                 last: l.last,
                 writes: l.last.map(|last| last - first + 1),
                 file: inputs[i].name.clone(),
+                store: None,
                 reason: reason.clone(),
             });
         }
@@ -573,19 +576,49 @@ impl StoreScan {
                 });
             }
         }
+        // With several stores in one run, every reference to a file also
+        // names its store (the directory), so that two stores' files of the
+        // same name are told apart.
+        let several = inventories.len() > 1;
+        let store_of = |inv: &Inventory| -> Option<String> {
+            several
+                .then(|| inv.members.first())
+                .flatten()
+                .and_then(|&i| inputs[i].path.parent())
+                .map(|d| d.display().to_string())
+        };
+        for inv in &inventories {
+            let store = store_of(inv);
+            for &i in &inv.members {
+                scans[i].report.store = store.clone();
+            }
+        }
         let mut lost = Lost::default();
         let mut key_ranges = Vec::new();
         for inv in inventories.iter().filter(|inv| inv.info.dialect.supported) {
             let sc: Vec<&FileScan> = inv.members.iter().map(|&i| &scans[i]).collect();
             let ins: Vec<&InputFile> = inv.members.iter().map(|&i| &inputs[i]).collect();
+            let store = store_of(inv);
             lost.sequence_ranges
-                .extend(lost_ranges(&sc, &ins).sequence_ranges);
-            key_ranges.extend(lost_key_ranges(&ins, &sc, inv));
+                .extend(
+                    lost_ranges(&sc, &ins)
+                        .sequence_ranges
+                        .into_iter()
+                        .map(|mut l| {
+                            l.store = store.clone();
+                            l
+                        }),
+                );
+            key_ranges.extend(lost_key_ranges(&ins, &sc, inv).into_iter().map(|mut k| {
+                k.store = store.clone();
+                k
+            }));
         }
         let mut requeue = requeue_list(&lost, &key_ranges);
         // Keys read from damaged bytes: their latest value may be stale or
         // missing. History's do not count: it was superseded.
         for inv in inventories.iter().filter(|inv| inv.info.dialect.supported) {
+            let store = store_of(inv);
             for (&i, (state, _)) in inv.members.iter().zip(&inv.states) {
                 if state.is_history() {
                     continue;
@@ -594,6 +627,7 @@ impl StoreScan {
                     requeue.push(Requeue::Key {
                         key: UserKey(k.clone()),
                         file: inputs[i].name.clone(),
+                        store: store.clone(),
                         reason: "a write of this key was read from damaged bytes: its latest \
                                  value may be stale or missing"
                             .to_string(),
@@ -610,7 +644,6 @@ impl StoreScan {
         report.lost.key_ranges = Some(key_ranges);
         report.lost.unverified_entries = Some(report.summary.unverified_entries);
         report.requeue = Some(requeue);
-        let several = inventories.len() > 1;
         let mut infos: Vec<StoreInfo> = inventories
             .into_iter()
             .map(|inv| {
@@ -650,6 +683,7 @@ fn lost_key_ranges(
             out.push(LostKeyRange {
                 range: range.clone().unwrap_or_default(),
                 file: s.report.name.clone(),
+                store: None,
                 reason: format!("changed while being salvaged: {why}"),
             });
         }
@@ -671,6 +705,7 @@ fn lost_key_ranges(
                     last: Some(crate::format::ikey::user_key(&nf.largest).to_vec()),
                 },
                 file: s.report.name.clone(),
+                store: None,
                 reason: format!("live table could not be read: {err}"),
             });
         }
@@ -679,6 +714,7 @@ fn lost_key_ranges(
                 out.push(LostKeyRange {
                     range: r.clone(),
                     file: s.report.name.clone(),
+                    store: None,
                     reason: d.reason.clone(),
                 });
             }
@@ -688,6 +724,7 @@ fn lost_key_ranges(
         out.push(LostKeyRange {
             range: m.key_range.clone(),
             file: inventory::table_name(m.number),
+            store: None,
             reason: "live table named by the MANIFEST is missing".to_string(),
         });
     }
@@ -701,6 +738,7 @@ fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
             first: r.first,
             last: r.last,
             file: r.file.clone(),
+            store: r.store.clone(),
             reason: r.reason.clone(),
         });
     }
@@ -708,6 +746,7 @@ fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
         out.push(Requeue::KeyRange {
             range: k.range.clone(),
             file: k.file.clone(),
+            store: k.store.clone(),
             reason: k.reason.clone(),
         });
     }
