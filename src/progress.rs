@@ -84,6 +84,9 @@ impl Progress for Silent {}
 pub struct Bar {
     bar: Option<ProgressBar>,
     reading: Reading,
+    /// Held from working out a label to showing it: otherwise a file that
+    /// started first could show its label last (CURRENT's, over the log's).
+    draw: Mutex<()>,
 }
 
 impl Bar {
@@ -102,6 +105,7 @@ impl Bar {
         Bar {
             bar,
             reading: Reading::default(),
+            draw: Mutex::new(()),
         }
     }
 
@@ -120,11 +124,13 @@ impl Progress for Bar {
     }
 
     fn file_started(&self, name: &str, size: u64) {
+        let _draw = self.draw.lock().unwrap_or_else(|e| e.into_inner());
         let label = self.reading.start(name, size);
         self.file(&label);
     }
 
     fn file_done(&self, name: &str) {
+        let _draw = self.draw.lock().unwrap_or_else(|e| e.into_inner());
         let label = self.reading.done(name);
         self.file(&label);
     }
