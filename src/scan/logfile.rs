@@ -420,10 +420,10 @@ impl<'s> Stitcher<'s> {
                             Some(o)
                                 if o.buf.len().saturating_add(payload.len()) > MAX_RECORD_SIZE =>
                             {
-                                // Never valid, however it would end: joined no
-                                // further, so memory stays bounded by the cap.
-                                // The fragments after it are orphans that join
-                                // this range until something verifies.
+                                // Refused however it would end, and joined no
+                                // further, so that memory stays bounded by the
+                                // cap. The fragments after it are orphans that
+                                // join this range until something verifies.
                                 if self.observe {
                                     self.frags.push(frag);
                                 }
