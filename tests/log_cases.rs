@@ -1537,3 +1537,278 @@ fn checksum_mismatch_on_a_record_ending_in_its_own_zeros_is_garbled() {
     let (s, _) = scan(&d);
     assert_eq!(ranges(&s), vec![(r.start, end - r.start, Class::Torn)]);
 }
+
+// ---------------------------------------------------------------------------
+// Through the binary
+// ---------------------------------------------------------------------------
+
+/// Run the binary (under `ulimit -v` when `limit`, in bytes, is given),
+/// killed and failed past a deadline so that no run stalls the suite.
+///
+/// Under a limit, glibc is held to one malloc arena: each thread's arena
+/// otherwise reserves 64 MiB of address space it never uses, so whether a
+/// run fits would depend on which threads happened to allocate.
+fn run_bounded(args: &[&std::ffi::OsStr], limit: Option<u64>) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let ulimit = limit.map_or(String::new(), |l| {
+        format!("ulimit -v {} || exit 99; ", l / 1024)
+    });
+    let mut cmd = Command::new("bash");
+    if limit.is_some() {
+        cmd.env("MALLOC_ARENA_MAX", "1");
+    }
+    let mut child = cmd
+        .arg("-c")
+        .arg(format!("{ulimit}exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ldbsalvage"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start bash");
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ldbsalvage {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn read_json(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn read_ndjson(p: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// How many of `r`'s entries lie wholly within its first `len` payload bytes.
+fn entries_within(r: &Rec, len: usize) -> usize {
+    let mut at = 12;
+    r.puts
+        .iter()
+        .take_while(|(k, v)| {
+            at += 1 + varint_len(k.len()) + k.len() + varint_len(v.len()) + v.len();
+            at <= len
+        })
+        .count()
+}
+
+/// A batch of 500 puts written as FIRST (block 0), MIDDLE (block 1), MIDDLE
+/// (block 2), LAST (block 3), with a MIDDLE garbled: the verified fragments
+/// before it still hold a batch header and whole entries.
+#[test]
+fn a_damaged_middle_fragment_leaves_the_entries_before_it_unverified() {
+    let mut log = Log::new();
+    log.write(b"before"); // 1
+    let puts = (0..500)
+        .map(|i| {
+            let v = big_string(&number_string(i), 200);
+            (format!("m{i:04}").into_bytes(), v)
+        })
+        .collect();
+    log.write_batch(puts); // 2..=501
+    log.write(b"after"); // 502
+    let r = log.recs[1].clone();
+    assert!(r.start < B && r.end > 3 * B && r.end < 4 * B);
+    let first_len = (B - r.start - H) as usize;
+    let middle_len = BLOCK_SIZE - HEADER_SIZE;
+    for (block, verified) in [(1, first_len), (2, first_len + middle_len)] {
+        let mut d = log.bytes();
+        increment_byte(&mut d, block * B + 100, 1);
+        let (s, sink) = scan(&d);
+        let k = entries_within(&r, verified);
+        assert!(k > 0 && k < r.puts.len(), "{k}");
+        assert_eq!(s.outcome.records, counts(2, 0, 1));
+        assert_eq!(ranges(&s), vec![(r.start, r.end - r.start, Class::Garbled)]);
+        assert_eq!(sink.intact, entries(all_but(&log, &[1])));
+        let unverified: Vec<OwnedEntry> = sink.unverified.iter().map(|u| u.0.clone()).collect();
+        assert!(
+            unverified == entries([&r])[..k],
+            "MIDDLE in block {block}: {} unverified entries, {k} expected",
+            unverified.len()
+        );
+        assert!(sink.unverified.iter().all(|u| u.1 == "checksum mismatch"));
+        // The batch as a whole is lost: its sequence numbers stay so.
+        assert_eq!(s.lost, vec![lost(Some(2), Some(501))]);
+        assert_eq!(lost_entries(&s), vec![Some(500)]);
+    }
+
+    // Through `salvage` and `inspect`: the first MIDDLE garbled.
+    let k = entries_within(&r, first_len) as u64;
+    let mut d = log.bytes();
+    increment_byte(&mut d, B + 100, 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    let file = db.join("000003.log");
+    std::fs::write(&file, &d).unwrap();
+    let out = tmp.path().join("out");
+    let args = [
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--view".as_ref(),
+        "all".as_ref(),
+        "-q".as_ref(),
+    ];
+    let o = run_bounded(&args, None);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let seqs = |v: &[serde_json::Value]| {
+        v.iter()
+            .map(|l| l["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seqs(&read_ndjson(&out.join("records.jsonl"))), vec![1, 502]);
+    let unverified = read_ndjson(&out.join("unverified.jsonl"));
+    assert_eq!(seqs(&unverified), (2..2 + k).collect::<Vec<_>>());
+    for (u, (key, value)) in unverified.iter().zip(&r.puts) {
+        assert_eq!(u["key"].as_str().unwrap().as_bytes(), key.as_slice());
+        assert_eq!(u["value"].as_str().unwrap().as_bytes(), value.as_slice());
+        assert_eq!(u["offset"].as_u64(), Some(r.start));
+        assert_eq!(u["reason"], "checksum mismatch");
+    }
+    let report = read_json(&out.join("report.json"));
+    let ranges = report["lost"]["sequence_ranges"].as_array().unwrap();
+    assert_eq!(ranges.len(), 1, "{ranges:?}");
+    assert_eq!(
+        (ranges[0]["first"].as_u64(), ranges[0]["last"].as_u64()),
+        (Some(2), Some(501))
+    );
+    assert_eq!(report["lost"]["unverified_entries"].as_u64(), Some(k));
+
+    // `inspect` puts the same entries in the damaged record's row.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ldbsalvage"))
+        .arg("inspect")
+        .arg(&file)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let rows: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let damaged: Vec<_> = rows.iter().filter(|l| l["class"] == "garbled").collect();
+    assert_eq!(damaged.len(), 1, "{rows:?}");
+    assert_eq!(damaged[0]["offset"].as_u64(), Some(r.start));
+    let shown = damaged[0]["unverified_entries"].as_array().unwrap();
+    assert_eq!(seqs(shown), (2..2 + k).collect::<Vec<_>>());
+}
+
+/// Address space `scan --jobs 2` gets for the log below: the binary, its
+/// threads' stacks, two 4 MiB windows, and the record being joined, which
+/// the cap holds to 64 MiB (it runs in 96 MiB). Less than the 300 MiB
+/// chain itself, which a scan that joined it whole had to hold (it
+/// reserved 512 MiB).
+const ENDLESS_CHAIN_ADDRESS_SPACE: u64 = 256 << 20;
+
+/// A FIRST fragment, then 300 MiB of MIDDLE fragments whose checksums
+/// verify and no LAST, then an intact record: the chain is cut at the cap,
+/// reported as one garbled range from the FIRST to the intact record, and
+/// memory stays bounded by the cap, not by the chain.
+#[test]
+fn a_record_that_never_ends_is_cut_at_the_cap() {
+    use ldbsalvage::format::log::encode_fragment;
+    use std::io::Write;
+    const CHAIN_BLOCKS: u64 = 9600;
+    let mut head = Vec::new();
+    let one = BatchBuilder::new(1).put(b"a", b"1").build();
+    encode_fragment(&mut head, RecordType::Full, &one);
+    let first = head.len() as u64;
+    // The FIRST holds a batch header and ten whole puts, then bytes that are
+    // no entry; the header's count says the chain holds a million.
+    let mut b = BatchBuilder::new(2);
+    for i in 0..10 {
+        b.put(format!("p{i}").as_bytes(), b"x");
+    }
+    let mut payload = b.build();
+    payload[8..12].copy_from_slice(&1_000_000u32.to_le_bytes());
+    payload.resize(BLOCK_SIZE - head.len() - HEADER_SIZE, b'x');
+    encode_fragment(&mut head, RecordType::First, &payload);
+    assert_eq!(head.len(), BLOCK_SIZE);
+    let mut middle = Vec::new();
+    encode_fragment(
+        &mut middle,
+        RecordType::Middle,
+        &[b'x'; BLOCK_SIZE - HEADER_SIZE],
+    );
+    let mut tail = Vec::new();
+    let after = BatchBuilder::new(1_000_002).put(b"z", b"2").build();
+    encode_fragment(&mut tail, RecordType::Full, &after);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    let path = db.join("000003.log");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    w.write_all(&head).unwrap();
+    for _ in 0..CHAIN_BLOCKS {
+        w.write_all(&middle).unwrap();
+    }
+    w.write_all(&tail).unwrap();
+    w.into_inner().unwrap().sync_all().unwrap();
+    let chain_end = (1 + CHAIN_BLOCKS) * B;
+    assert!(chain_end - first > ENDLESS_CHAIN_ADDRESS_SPACE);
+
+    let report = tmp.path().join("report.json");
+    let args = [
+        "scan".as_ref(),
+        path.as_os_str(),
+        "--report".as_ref(),
+        report.as_os_str(),
+        "--jobs".as_ref(),
+        "2".as_ref(),
+        "-q".as_ref(),
+    ];
+    let o = run_bounded(&args, Some(ENDLESS_CHAIN_ADDRESS_SPACE));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "scan within {ENDLESS_CHAIN_ADDRESS_SPACE} bytes: {:?} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = read_json(&report);
+    let f = &r["files"][0];
+    assert_eq!(
+        f["records"],
+        serde_json::json!({"intact": 2, "torn": 0, "garbled": 1})
+    );
+    assert_eq!(f["entries"].as_u64(), Some(2));
+    let damage = f["damage"].as_array().unwrap();
+    assert_eq!(damage.len(), 1, "{damage:?}");
+    assert_eq!(damage[0]["offset"].as_u64(), Some(first));
+    assert_eq!(damage[0]["length"].as_u64(), Some(chain_end - first));
+    assert_eq!(damage[0]["class"], "garbled");
+    assert_eq!(
+        damage[0]["reason"],
+        "record longer than 64 MiB, the most a record is joined to"
+    );
+    // What the FIRST fragment held, unverified; the batch's sequence
+    // numbers lost, from both intact neighbours.
+    assert_eq!(f["unverified_entries"].as_u64(), Some(10));
+    let lost = r["lost"]["sequence_ranges"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(
+        (lost[0]["first"].as_u64(), lost[0]["last"].as_u64()),
+        (Some(2), Some(1_000_001))
+    );
+}

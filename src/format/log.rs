@@ -27,6 +27,13 @@ use super::crc;
 pub const BLOCK_SIZE: usize = 32 * 1024;
 pub const HEADER_SIZE: usize = 7;
 
+/// The most payload bytes joined into one record. The format itself sets no
+/// bound (a FIRST may be followed by MIDDLE fragments without end, and a
+/// batch's keys and values may each be up to 4 GiB), so without one a chain
+/// that never ends holds its whole length in memory. Why 64 MiB: see
+/// docs/FORMAT.md ("A cap on records").
+pub const MAX_RECORD_SIZE: usize = 64 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordType {
     Full = 1,

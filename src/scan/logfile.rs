@@ -4,10 +4,13 @@
 //! a verified record is accounted for as damage.
 //!
 //! Memory is one window (a few MiB) plus the record being joined, whatever
-//! the size of the file.
+//! the size of the file: a record is never joined past
+//! [`MAX_RECORD_SIZE`], since a chain of fragments need not end.
 
 use super::mapped::Mapped;
-use crate::format::log::{parse_block, BadReason, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE};
+use crate::format::log::{
+    parse_block, BadReason, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE, MAX_RECORD_SIZE,
+};
 use crate::report::{Class, Counts, Damage};
 use rayon::prelude::*;
 use std::io;
@@ -150,8 +153,11 @@ pub trait RecordSink {
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String>;
     /// The payload (or, for a record cut by the end of the file or one
     /// spanning blocks, the first part of it) of a record whose checksum
-    /// failed but whose header was plausible: what of it decodes is
-    /// unverified data.
+    /// failed but whose header was plausible; or the verified fragments of
+    /// a multi-fragment record joined up to the damage that broke it (a
+    /// damaged or zeroed fragment, the end of the file, the cap on its
+    /// length). What of it decodes is unverified data: the record as a
+    /// whole did not verify.
     fn suspect(&mut self, _offset: u64, _payload: &[u8], _reason: &str) {}
     /// A damaged range was recorded (it is `damage[index]`); records after
     /// this call come after it in the file.
@@ -241,6 +247,18 @@ impl<'s> Stitcher<'s> {
         }
     }
 
+    /// The open record can never be completed: what its verified fragments
+    /// hold up to here is offered as unverified data, and its start is
+    /// returned (the damage it becomes starts there).
+    fn salvage_open(&mut self, reason: &str) -> Option<u64> {
+        let o = self.open.take()?;
+        self.sink.suspect(o.start, &o.buf, reason);
+        self.abandon();
+        self.spare = o.buf;
+        self.spare.clear();
+        Some(o.start)
+    }
+
     fn add_damage(&mut self, mut d: Raw) {
         if let Some(last) = self.damage.last_mut() {
             if d.start <= last.end {
@@ -284,12 +302,7 @@ impl<'s> Stitcher<'s> {
     /// Zeros followed by more data are a zeroed run, not an unwritten tail.
     fn flush_zeros(&mut self) {
         if let Some((s, e)) = self.zeros.take() {
-            let start = self.open.as_ref().map_or(s, |o| o.start);
-            if let Some(o) = self.open.take() {
-                self.abandon();
-                self.spare = o.buf;
-            }
-            self.spare.clear();
+            let start = self.salvage_open(BadReason::ZeroRun.as_str()).unwrap_or(s);
             self.add_damage(Raw {
                 start,
                 end: e,
@@ -385,7 +398,7 @@ impl<'s> Stitcher<'s> {
                                 self.frags.push(frag);
                             }
                             let mut buf = std::mem::take(&mut self.spare);
-                            buf.extend_from_slice(payload);
+                            join(&mut buf, payload);
                             self.open = Some(Open { start: fs, buf });
                         }
                         RecordType::Middle | RecordType::Last => match self.open.as_mut() {
@@ -404,8 +417,29 @@ impl<'s> Stitcher<'s> {
                                     zero_ended: false,
                                 })
                             }
+                            Some(o)
+                                if o.buf.len().saturating_add(payload.len()) > MAX_RECORD_SIZE =>
+                            {
+                                // Refused however it would end, and joined no
+                                // further, so that memory stays bounded by the
+                                // cap. The fragments after it are orphans that
+                                // join this range until something verifies.
+                                if self.observe {
+                                    self.frags.push(frag);
+                                }
+                                let reason = overlong_reason();
+                                let start = self.salvage_open(&reason).unwrap_or(fs);
+                                self.add_damage(Raw {
+                                    start,
+                                    end: fe,
+                                    reason,
+                                    cut: false,
+                                    tear: false,
+                                    zero_ended: false,
+                                });
+                            }
                             Some(o) => {
-                                o.buf.extend_from_slice(payload);
+                                join(&mut o.buf, payload);
                                 if self.observe {
                                     self.frags.push(frag);
                                 }
@@ -453,15 +487,7 @@ impl<'s> Stitcher<'s> {
                         (BadReason::UnknownType(0), _) => z < start + HEADER_SIZE,
                         _ => false,
                     });
-                    let start = match self.open.take() {
-                        Some(o) => {
-                            self.abandon();
-                            self.spare = o.buf;
-                            self.spare.clear();
-                            o.start
-                        }
-                        None => bs,
-                    };
+                    let start = self.salvage_open(reason.as_str()).unwrap_or(bs);
                     self.add_damage(Raw {
                         start,
                         end: be,
@@ -477,14 +503,14 @@ impl<'s> Stitcher<'s> {
 
     fn finish(mut self, file_end: u64) -> (Counts, Vec<Damage>) {
         let zeros = self.zeros.take();
-        if let Some(o) = self.open.take() {
+        let cut_short = "record cut short by end of file";
+        if let Some(start) = self.salvage_open(cut_short) {
             // A FIRST/MIDDLE chain that the end of the file (or unwritten
             // zeros up to it) interrupted.
-            self.abandon();
             self.add_damage(Raw {
-                start: o.start,
+                start,
                 end: file_end,
-                reason: "record cut short by end of file".to_string(),
+                reason: cut_short.to_string(),
                 cut: true,
                 tear: true,
                 zero_ended: false,
@@ -527,6 +553,28 @@ impl<'s> Stitcher<'s> {
             .collect();
         (records, damage)
     }
+}
+
+/// Why a chain of fragments joined past [`MAX_RECORD_SIZE`] is damage.
+fn overlong_reason() -> String {
+    format!(
+        "record longer than {} MiB, the most a record is joined to",
+        MAX_RECORD_SIZE >> 20
+    )
+}
+
+/// Append a fragment's payload to the record being joined, never letting
+/// the buffer reserve past the cap: plain doubling could reserve twice it.
+fn join(buf: &mut Vec<u8>, payload: &[u8]) {
+    let need = buf.len().saturating_add(payload.len());
+    if need > buf.capacity() {
+        let grown = buf
+            .capacity()
+            .saturating_mul(2)
+            .clamp(need, MAX_RECORD_SIZE.max(need));
+        buf.reserve_exact(grown - buf.len());
+    }
+    buf.extend_from_slice(payload);
 }
 
 /// One window of blocks: its bytes, each block's pieces and prechecks.
