@@ -45,7 +45,9 @@ pub struct TableUnit {
     /// `None`: intact. A block's own verdict, or a damaged range's class.
     pub damage: Option<(Class, String)>,
     /// Entries of a data block, separators of an index, names of a
-    /// metaindex; `None` when they did not decode.
+    /// metaindex; `None` when they did not decode, or for a block that
+    /// looks like data where the scan expects none (its entries are not
+    /// exported).
     pub entries: Option<u64>,
     /// Internal keys: a data block's first and last entry, an index's first
     /// and last separator.
@@ -60,11 +62,15 @@ pub struct TableUnit {
 }
 
 impl TableUnit {
+    /// A block at `h`, its extent clipped to the file as its damage would
+    /// be (a torn block's handle runs past the end).
     pub(super) fn block(h: BlockHandle, role: UnitRole, file: &[u8]) -> TableUnit {
-        let end = h.end().unwrap_or(u64::MAX);
+        let len = file.len() as u64;
+        let start = h.offset.min(len);
+        let end = h.end().unwrap_or(u64::MAX).min(len).max(start);
         TableUnit {
-            offset: h.offset,
-            length: end.saturating_sub(h.offset),
+            offset: start,
+            length: end - start,
             role,
             discovered: false,
             compression: usize::try_from(h.offset.saturating_add(h.size))

@@ -947,3 +947,44 @@ fn the_layout_shows_each_verdict_and_the_damaged_range() {
         .all(|u| u.discovered && u.damage.is_none()));
     assert_eq!(l[l.len() - 2].entries, Some(t.data.len() as u64));
 }
+
+#[test]
+fn the_layout_of_every_prefix_and_mutation_agrees_with_the_scan() {
+    let t = sample(compress::SNAPPY, 60);
+    let check = |bytes: &[u8]| {
+        let mut c = Collect::default();
+        let (s, l) = scan_table_layout(bytes, &mut c, &TableOptions::default());
+        assert_eq!(s, scan(bytes).0);
+        for w in l.windows(2) {
+            assert!(w[0].offset <= w[1].offset, "{l:?}");
+        }
+        for u in &l {
+            assert!(u.offset + u.length <= bytes.len() as u64, "{u:?}");
+        }
+        let ranges: Vec<Damage> = l.iter().filter_map(|u| u.range.clone()).collect();
+        assert_eq!(ranges, s.damage);
+        // Every intact data block the scan counted, with its entries.
+        let intact: Vec<&TableUnit> = l
+            .iter()
+            .filter(|u| u.role == UnitRole::Data && u.damage.is_none() && u.entries.is_some())
+            .collect();
+        assert_eq!(intact.len() as u64, s.blocks.intact);
+        assert_eq!(
+            intact.iter().map(|u| u.entries.unwrap()).sum::<u64>(),
+            s.entries
+        );
+        let damaged = l
+            .iter()
+            .filter(|u| u.role == UnitRole::Data && u.damage.is_some())
+            .count() as u64;
+        assert!(damaged <= s.blocks.damaged());
+    };
+    for cut in (0..=t.bytes.len()).step_by(7) {
+        check(&t.bytes[..cut]);
+    }
+    for i in (0..t.bytes.len()).step_by(5) {
+        let mut b = t.bytes.clone();
+        b[i] ^= 0x5a;
+        check(&b);
+    }
+}
