@@ -185,7 +185,9 @@ impl Scanner<'_> {
         // A filter the metaindex names is also found in the bytes the index
         // leaves out: list it once.
         l.dedup_by(|b, a| {
-            a.offset == b.offset && a.role != UnitRole::Damaged && b.role != UnitRole::Damaged
+            (a.offset, a.length) == (b.offset, b.length)
+                && a.role != UnitRole::Damaged
+                && b.role != UnitRole::Damaged
         });
         l
     }
