@@ -253,6 +253,20 @@ pub fn table(data: &[u8]) {
     let mut counting = CountOnly::default();
     let c = stable::scan_table(data, &mut counting);
     assert_eq!(c, t, "table: a counting scan differs from a collecting one");
+    // Asking for the layout (as `inspect` does) changes nothing found, and
+    // the units it lists lie in the file, in order.
+    let mut observed = CountOnly::default();
+    let (o, layout) = stable::scan_table_layout(data, &mut observed, &TableOptions::default());
+    assert_eq!(o, t, "table: a scan publishing its layout differs");
+    for w in layout.windows(2) {
+        assert!(w[0].offset <= w[1].offset, "table: layout out of order");
+    }
+    for u in &layout {
+        assert!(
+            u.offset.checked_add(u.length).is_some_and(|e| e <= len),
+            "table: layout unit past the end of the file: {u:?}"
+        );
+    }
     assert_eq!(
         counting.unverified,
         sink.unverified.len() as u64,

@@ -596,3 +596,40 @@ fn a_large_log_is_listed_in_bounded_memory() {
     let o = inspect_limited(&path, &["--json"], 16 << 20);
     assert!(!o.status.success(), "16 MiB should be too little to start");
 }
+
+/// A footer whose handles were zeroed names offset 0 as both index and
+/// metaindex. The scan then finds the blocks by their checksums and exports
+/// the block at 0 as intact data: inspect lists it as such, with its
+/// entries, rather than in the role the damaged footer gives it.
+#[test]
+fn a_data_block_a_damaged_footer_names_is_listed_as_the_scan_read_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bytes = fs::read(fixtures_dir().join("no-manifest/db/000007.ldb")).unwrap();
+    let n = bytes.len();
+    bytes[n - 48..n - 8].fill(0);
+    let path = tmp.path().join("000007.ldb");
+    fs::write(&path, &bytes).unwrap();
+
+    let (code, lines) = inspect_json(&path, &[]);
+    assert_eq!(code, EXIT_DAMAGE);
+    let first = &lines[0];
+    assert_eq!(u(first, "offset"), 0, "{first}");
+    assert_eq!(first["block"], "data", "{first}");
+    let listed = first["entries"].as_array().unwrap().len() as u64;
+    assert!(listed > 0, "{first}");
+    assert_eq!(u(first, "count"), listed, "{first}");
+    // The data rows hold every entry the scan counts as intact.
+    let o = run([
+        "scan".as_ref(),
+        path.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let data_entries: u64 = lines
+        .iter()
+        .filter(|l| l["block"] == "data")
+        .map(|l| u(l, "count"))
+        .sum();
+    assert_eq!(data_entries, u(&r["files"][0], "entries"), "{r}");
+}

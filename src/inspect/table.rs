@@ -1,21 +1,19 @@
-//! Rows of tables: [`crate::scan::table::scan_table`] gives the classes,
-//! damage and entries by block offset; the layout (every block with a valid
-//! trailer, its size, compression and role) comes from
-//! [`crate::format::table::find_blocks`] and the footer from
-//! [`Footer::decode`]. Blocks inside a damaged range are shown as that range.
+//! Rows of tables, laid out from what the table scan publishes
+//! ([`crate::scan::table::scan_table_layout`]): every block it read through
+//! the footer and index or found by its trailer (role, compression, what it
+//! holds), the footer, and the damaged ranges. Entries come through the
+//! entry sink, grouped by the offset of their block. Blocks that meet a
+//! damaged range are shown as that range.
 
 use super::{
     base_json, damage_json, damage_text, ikey_text, plural, unverified_lines, ByOffset, EntryInfo,
     InspectKind, Listing, Row,
 };
 use crate::format::compress;
-use crate::format::table::{
-    check_data_block, find_blocks, parse_metaindex, read_block, BlockHandle, Footer, FoundKind,
-    DEFAULT_WINDOW, FOOTER_SIZE,
-};
+use crate::format::table::{FOOTER_SIZE, TRAILER_SIZE};
 use crate::report::summary::{show_key, show_key_range};
 use crate::report::Damage;
-use crate::scan;
+use crate::scan::table::{self as stable, TableOptions, TableUnit, UnitRole};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -26,12 +24,12 @@ fn in_damage(damage: &[Damage], start: u64, end: u64) -> bool {
         .any(|d| d.offset < end.max(start + 1) && start < d.end().max(d.offset + 1))
 }
 
-fn compression_name(file: &[u8], h: BlockHandle, t: u8) -> String {
+fn compression_name(file: &[u8], offset: u64, t: u8) -> String {
     match t {
         compress::NONE => "none".into(),
         compress::SNAPPY => "snappy".into(),
         compress::ZSTD_OR_ZLIB => {
-            let start = h.offset as usize;
+            let start = offset as usize;
             match file.get(start..start + 4) {
                 Some([0x28, 0xb5, 0x2f, 0xfd]) => "zstd".into(),
                 _ => "zlib".into(),
@@ -42,174 +40,170 @@ fn compression_name(file: &[u8], h: BlockHandle, t: u8) -> String {
     }
 }
 
+/// The row of an intact block.
+fn block_row(name: &str, file: &[u8], u: &TableUnit, entries: &ByOffset) -> Row {
+    let (start, len) = (u.offset, u.length);
+    let role = u.role.as_str();
+    let comp = compression_name(file, start, u.compression.unwrap_or(compress::NONE));
+    let mut m = base_json(name, "block", start, len);
+    m.insert("block".into(), role.into());
+    m.insert(
+        "size".into(),
+        len.saturating_sub(TRAILER_SIZE as u64).into(),
+    );
+    m.insert("compression".into(), comp.clone().into());
+    m.insert("class".into(), "intact".into());
+    let mut count = String::from("-");
+    let mut keys = String::new();
+    match u.role {
+        UnitRole::Data => {
+            let e: Vec<&EntryInfo> = entries
+                .intact
+                .get(&start)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            count = e.len().to_string();
+            if let (Some(a), Some(z)) = (e.first(), e.last()) {
+                keys = format!("{} .. {}", show_key(&a.key), show_key(&z.key));
+            }
+            m.insert("count".into(), e.len().into());
+            m.insert(
+                "entries".into(),
+                Value::Array(e.iter().map(|x| x.json()).collect()),
+            );
+        }
+        UnitRole::Index => {
+            if let Some(n) = u.entries {
+                count = n.to_string();
+                m.insert("count".into(), n.into());
+                keys = format!(
+                    "separators {} .. {}",
+                    ikey_text(u.first_key.as_deref().unwrap_or_default()),
+                    ikey_text(u.last_key.as_deref().unwrap_or_default())
+                );
+            }
+        }
+        UnitRole::Metaindex => {
+            if let Some(n) = u.entries {
+                let names: Vec<String> = u
+                    .names
+                    .iter()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .collect();
+                count = n.to_string();
+                m.insert("count".into(), n.into());
+                keys = names.join(", ");
+                m.insert(
+                    "names".into(),
+                    Value::Array(names.into_iter().map(Value::String).collect()),
+                );
+            }
+        }
+        _ => {}
+    }
+    Row {
+        offset: start,
+        length: len,
+        class: None,
+        cells: vec![
+            start.to_string(),
+            len.to_string(),
+            role.into(),
+            comp,
+            String::new(),
+            count,
+            keys,
+        ],
+        json: m,
+        more: Vec::new(),
+    }
+}
+
+fn footer_row(name: &str, u: &TableUnit) -> Option<Row> {
+    let f = u.footer?;
+    let at = u.offset;
+    let mut m = base_json(name, "footer", at, FOOTER_SIZE as u64);
+    m.insert("class".into(), "intact".into());
+    for (k, h) in [("metaindex", f.metaindex), ("index", f.index)] {
+        let mut o = Map::new();
+        o.insert("offset".into(), h.offset.into());
+        o.insert("size".into(), h.size.into());
+        m.insert(k.into(), Value::Object(o));
+    }
+    Some(Row {
+        offset: at,
+        length: FOOTER_SIZE as u64,
+        class: None,
+        cells: vec![
+            at.to_string(),
+            FOOTER_SIZE.to_string(),
+            "footer".into(),
+            "-".into(),
+            String::new(),
+            "-".into(),
+            format!(
+                "metaindex at {} ({} B), index at {} ({} B)",
+                f.metaindex.offset, f.metaindex.size, f.index.offset, f.index.size
+            ),
+        ],
+        json: m,
+        more: Vec::new(),
+    })
+}
+
+fn damage_row(name: &str, d: &Damage, entries: &ByOffset) -> Row {
+    let u = entries.unverified_in(d.offset, d.end());
+    let mut m = base_json(name, "damage", d.offset, d.length);
+    damage_json(&mut m, d);
+    m.insert(
+        "unverified_entries".into(),
+        Value::Array(u.iter().map(|x| x.json()).collect()),
+    );
+    let mut text = damage_text(d);
+    if let Some(k) = &d.key_range {
+        let _ = write!(text, "; {}", show_key_range(k));
+    }
+    Row {
+        offset: d.offset,
+        length: d.length,
+        class: Some(d.class),
+        cells: vec![
+            d.offset.to_string(),
+            d.length.to_string(),
+            "-".into(),
+            "-".into(),
+            String::new(),
+            "-".into(),
+            text,
+        ],
+        json: m,
+        more: unverified_lines(&u),
+    }
+}
+
 pub(super) fn table_listing(name: &str, file: &[u8], size: u64) -> Listing {
     let mut entries = ByOffset::default();
-    let t = scan::table::scan_table(file, &mut entries);
-    let footer = Footer::decode(file).ok();
-    let found = if file.is_empty() {
-        Vec::new()
-    } else {
-        find_blocks(file, 0, DEFAULT_WINDOW)
-    };
+    let (t, layout) = stable::scan_table_layout(file, &mut entries, &TableOptions::default());
     let damage = &t.damage;
     let mut rows = Vec::new();
     let mut covered: Vec<(u64, u64)> = damage.iter().map(|d| (d.offset, d.end())).collect();
-    for b in &found {
-        let (start, end) = (b.start() as u64, b.end() as u64);
-        if in_damage(damage, start, end) {
-            continue;
-        }
-        covered.push((start, end));
-        let role = match (b.kind, footer) {
-            (_, Some(f)) if f.index.offset == start => "index",
-            (_, Some(f)) if f.metaindex.offset == start => "metaindex",
-            (FoundKind::Data, _) => "data",
-            (FoundKind::Index, _) => "index",
-            (FoundKind::Meta, _) => "metaindex",
-            (FoundKind::Filter, _) => "filter",
-        };
-        let comp = compression_name(file, b.handle, b.compression);
-        let mut m = base_json(name, "block", start, end - start);
-        m.insert("block".into(), role.into());
-        m.insert("size".into(), b.handle.size.into());
-        m.insert("compression".into(), comp.clone().into());
-        m.insert("class".into(), "intact".into());
-        let mut count = String::from("-");
-        let mut keys = String::new();
-        match role {
-            "data" => {
-                let e: Vec<&EntryInfo> = entries
-                    .intact
-                    .get(&start)
-                    .map(|v| v.iter().collect())
-                    .unwrap_or_default();
-                count = e.len().to_string();
-                if let (Some(a), Some(z)) = (e.first(), e.last()) {
-                    keys = format!("{} .. {}", show_key(&a.key), show_key(&z.key));
-                }
-                m.insert("count".into(), e.len().into());
-                m.insert(
-                    "entries".into(),
-                    Value::Array(e.iter().map(|x| x.json()).collect()),
-                );
-            }
-            "index" => {
-                if let Ok(c) = read_block(file, b.handle, compress::DEFAULT_CAP) {
-                    if let Ok(s) = check_data_block(&c.data) {
-                        count = s.entries.to_string();
-                        m.insert("count".into(), s.entries.into());
-                        keys = format!(
-                            "separators {} .. {}",
-                            ikey_text(&s.first_key),
-                            ikey_text(&s.last_key)
-                        );
-                    }
+    for u in &layout {
+        let end = u.offset.saturating_add(u.length);
+        match (u.role, &u.range) {
+            (UnitRole::Damaged, Some(d)) => rows.push(damage_row(name, d, &entries)),
+            (UnitRole::Damaged, None) => {}
+            _ if u.damage.is_some() || in_damage(damage, u.offset, end) => {}
+            (UnitRole::Footer, _) => {
+                if let Some(r) = footer_row(name, u) {
+                    covered.push((u.offset, end));
+                    rows.push(r);
                 }
             }
-            "metaindex" => {
-                if let Ok(c) = read_block(file, b.handle, compress::DEFAULT_CAP) {
-                    if let Ok(names) = parse_metaindex(&c.data) {
-                        count = names.len().to_string();
-                        m.insert("count".into(), names.len().into());
-                        keys = names
-                            .iter()
-                            .map(|(n, _)| String::from_utf8_lossy(n).into_owned())
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        m.insert(
-                            "names".into(),
-                            Value::Array(
-                                names
-                                    .iter()
-                                    .map(|(n, _)| {
-                                        Value::String(String::from_utf8_lossy(n).into_owned())
-                                    })
-                                    .collect(),
-                            ),
-                        );
-                    }
-                }
+            _ => {
+                covered.push((u.offset, end));
+                rows.push(block_row(name, file, u, &entries));
             }
-            _ => {}
         }
-        rows.push(Row {
-            offset: start,
-            length: end - start,
-            class: None,
-            cells: vec![
-                start.to_string(),
-                (end - start).to_string(),
-                role.into(),
-                comp,
-                String::new(),
-                count,
-                keys,
-            ],
-            json: m,
-            more: Vec::new(),
-        });
-    }
-    if let Some(f) = footer {
-        let at = size.saturating_sub(FOOTER_SIZE as u64);
-        if !in_damage(damage, at, size) {
-            covered.push((at, size));
-            let mut m = base_json(name, "footer", at, FOOTER_SIZE as u64);
-            m.insert("class".into(), "intact".into());
-            for (k, h) in [("metaindex", f.metaindex), ("index", f.index)] {
-                let mut o = Map::new();
-                o.insert("offset".into(), h.offset.into());
-                o.insert("size".into(), h.size.into());
-                m.insert(k.into(), Value::Object(o));
-            }
-            rows.push(Row {
-                offset: at,
-                length: FOOTER_SIZE as u64,
-                class: None,
-                cells: vec![
-                    at.to_string(),
-                    FOOTER_SIZE.to_string(),
-                    "footer".into(),
-                    "-".into(),
-                    String::new(),
-                    "-".into(),
-                    format!(
-                        "metaindex at {} ({} B), index at {} ({} B)",
-                        f.metaindex.offset, f.metaindex.size, f.index.offset, f.index.size
-                    ),
-                ],
-                json: m,
-                more: Vec::new(),
-            });
-        }
-    }
-    for d in damage {
-        let u = entries.unverified_in(d.offset, d.end());
-        let mut m = base_json(name, "damage", d.offset, d.length);
-        damage_json(&mut m, d);
-        m.insert(
-            "unverified_entries".into(),
-            Value::Array(u.iter().map(|x| x.json()).collect()),
-        );
-        let mut text = damage_text(d);
-        if let Some(k) = &d.key_range {
-            let _ = write!(text, "; {}", show_key_range(k));
-        }
-        rows.push(Row {
-            offset: d.offset,
-            length: d.length,
-            class: Some(d.class),
-            cells: vec![
-                d.offset.to_string(),
-                d.length.to_string(),
-                "-".into(),
-                "-".into(),
-                String::new(),
-                "-".into(),
-                text,
-            ],
-            json: m,
-            more: unverified_lines(&u),
-        });
     }
     // Bytes that nothing above accounts for (not damage by the scan's rules,
     // but not a block either): shown so that every byte is listed.

@@ -55,6 +55,14 @@ impl Scanner<'_> {
             })
             .collect();
         self.run_units(&units, sink);
+        if self.observed() {
+            for f in found
+                .iter()
+                .filter(|f| f.kind != FoundKind::Data || is_meta(f))
+            {
+                self.publish_found(f);
+            }
+        }
 
         if found.is_empty() {
             let mut d = Damage::new(0, region_end as u64, Class::Garbled, "no table block found");

@@ -60,6 +60,16 @@ impl Scanner<'_> {
         match index {
             Ok(index) => {
                 self.out.footer = true;
+                if self.observed() {
+                    let mut u = TableUnit::block(f.index, UnitRole::Index, self.file);
+                    let n = index.handles.len();
+                    u.entries = Some(n as u64);
+                    if n > 0 {
+                        u.first_key = index.separator(0).map(<[u8]>::to_vec);
+                        u.last_key = index.separator(n - 1).map(<[u8]>::to_vec);
+                    }
+                    self.publish(u);
+                }
                 self.check_meta(f, footer_at);
                 self.index = index;
                 let mut units = self.units(f, footer_at);
@@ -107,6 +117,12 @@ impl Scanner<'_> {
                 format!("metaindex block: {reason}"),
             )),
             Ok(entries) => {
+                if self.observed() {
+                    let mut u = TableUnit::block(h, UnitRole::Metaindex, self.file);
+                    u.entries = Some(entries.len() as u64);
+                    u.names = entries.iter().map(|(n, _)| n.clone()).collect();
+                    self.publish(u);
+                }
                 // LevelDB names one filter; a metaindex naming many (or the
                 // same bytes many times) must not multiply the work.
                 let mut checked: Vec<BlockHandle> = Vec::new();
@@ -121,12 +137,13 @@ impl Scanner<'_> {
                         continue;
                     }
                     checked.push(fh);
-                    if let Err(e) = read_block(self.file, fh, self.opts.cap) {
-                        self.out.damage.push(meta_damage(
+                    match read_block(self.file, fh, self.opts.cap) {
+                        Err(e) => self.out.damage.push(meta_damage(
                             fh.offset,
                             fh.end().unwrap_or(0),
                             format!("filter block: {e}"),
-                        ));
+                        )),
+                        Ok(_) => self.publish(TableUnit::block(fh, UnitRole::Filter, self.file)),
                     }
                 }
             }
@@ -189,7 +206,7 @@ impl Scanner<'_> {
     /// meta blocks, so an index it wrote leaves no such bytes but the
     /// filter block; an index that names fewer blocks (a bug, a crafted
     /// file) would otherwise hide entries that are still on disk.
-    pub(super) fn unindexed(&self, units: &[Unit], f: &Footer) -> Vec<Unit> {
+    pub(super) fn unindexed(&mut self, units: &[Unit], f: &Footer) -> Vec<Unit> {
         let mut data_end = f.index.offset;
         if f.metaindex.end().is_some_and(|e| e <= f.index.offset) {
             data_end = data_end.min(f.metaindex.offset);
@@ -215,6 +232,26 @@ impl Scanner<'_> {
         if at < data_end {
             gaps.push((at, data_end));
         }
+        // Between the data and the index LevelDB puts only the metaindex.
+        // When the footer names it elsewhere (a damaged handle), what lies
+        // there is still listed, though it holds nothing to export.
+        if self.observed() && data_end < f.index.offset {
+            let (g0, g1) = (data_end as usize, f.index.offset as usize);
+            let found = find_blocks_ordered(
+                &self.file[g0..g1],
+                0,
+                self.opts.window,
+                self.opts.cap,
+                self.opts.ordered,
+            );
+            for mut b in found {
+                b.handle.offset += g0 as u64;
+                // A data block the index names is listed with its verdict.
+                if !units.iter().any(|u| u.handle.offset == b.handle.offset) {
+                    self.publish_found(&b);
+                }
+            }
+        }
         let mut out = Vec::new();
         for (g0, g1) in gaps {
             // Each gap is searched on its own, so that the search's budgets
@@ -229,19 +266,20 @@ impl Scanner<'_> {
                 self.opts.cap,
                 self.opts.ordered,
             );
-            out.extend(
-                found
-                    .into_iter()
-                    .filter(|b| b.kind == FoundKind::Data)
-                    .map(|b| Unit {
-                        handle: BlockHandle {
-                            offset: b.handle.offset + g0,
-                            size: b.handle.size,
-                        },
+            for mut b in found {
+                b.handle.offset += g0;
+                if b.kind == FoundKind::Data {
+                    out.push(Unit {
+                        handle: b.handle,
                         index_pos: None,
                         rejected: None,
-                    }),
-            );
+                    });
+                } else {
+                    // The filter block, as a rule: it lies between the data
+                    // blocks and the metaindex.
+                    self.publish_found(&b);
+                }
+            }
         }
         out
     }

@@ -46,6 +46,7 @@
 
 mod discover;
 mod index;
+mod layout;
 pub mod source;
 #[cfg(test)]
 mod tests;
@@ -63,6 +64,7 @@ use crate::format::table::{
 use crate::report::{Class, Counts, Damage, KeyRange};
 use crate::scan::{Entry, EntrySink};
 use index::Index;
+pub use layout::{TableUnit, UnitRole};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use verify::merge;
@@ -123,17 +125,27 @@ pub fn scan_table(file: &[u8], sink: &mut dyn EntrySink) -> TableScan {
 }
 
 pub fn scan_table_with(file: &[u8], sink: &mut dyn EntrySink, opts: &TableOptions) -> TableScan {
-    let mut s = Scanner {
-        file,
-        opts: *opts,
-        out: TableScan::default(),
-        keep_keys: false,
-        block_keys: Vec::new(),
-        index: Index::default(),
-    };
+    let mut s = Scanner::new(file, opts, None);
     s.run(sink);
     s.out.damage = merge(std::mem::take(&mut s.out.damage));
     s.out
+}
+
+/// [`scan_table_with`], also returning every unit it classified in file
+/// order: the blocks it read or found (with their roles, verdicts and what
+/// they hold), the footer, and the damaged ranges of [`TableScan::damage`].
+/// Blocks that meet a damaged range are listed too; the range is what the
+/// report counts.
+pub fn scan_table_layout(
+    file: &[u8],
+    sink: &mut dyn EntrySink,
+    opts: &TableOptions,
+) -> (TableScan, Vec<TableUnit>) {
+    let mut s = Scanner::new(file, opts, Some(Vec::new()));
+    s.run(sink);
+    s.out.damage = merge(std::mem::take(&mut s.out.damage));
+    let layout = s.finish_layout();
+    (s.out, layout)
 }
 
 /// One data block to check, with what the index says about it.
@@ -176,6 +188,10 @@ struct Scanner<'a> {
     block_keys: Vec<(u64, Vec<u8>, Vec<u8>)>,
     /// The verified index, in index mode.
     index: Index,
+    /// The footer, when its magic and handles decode.
+    footer: Option<Footer>,
+    /// The units classified so far, when someone asked for the layout.
+    layout: Option<Vec<TableUnit>>,
 }
 
 fn user_key(ikey: &[u8]) -> Vec<u8> {
@@ -192,6 +208,19 @@ fn meta_damage(offset: u64, end: u64, reason: String) -> Damage {
 }
 
 impl<'a> Scanner<'a> {
+    fn new(file: &'a [u8], opts: &TableOptions, layout: Option<Vec<TableUnit>>) -> Self {
+        Scanner {
+            file,
+            opts: *opts,
+            out: TableScan::default(),
+            keep_keys: false,
+            block_keys: Vec::new(),
+            index: Index::default(),
+            footer: None,
+            layout,
+        }
+    }
+
     fn len(&self) -> u64 {
         self.file.len() as u64
     }
@@ -210,6 +239,8 @@ impl<'a> Scanner<'a> {
         let footer_at = len.saturating_sub(FOOTER_SIZE as u64);
         match Footer::decode(self.file) {
             Ok(f) => {
+                self.footer = Some(f);
+                self.publish(TableUnit::footer(f, footer_at));
                 if !f.padding_clean {
                     self.out.damage.push(meta_damage(
                         footer_at,

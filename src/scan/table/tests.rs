@@ -849,3 +849,142 @@ fn every_prefix_and_mutation_is_safe_and_never_lies() {
         assert_eq!(s.damage.len(), 1);
     }
 }
+
+/// The layout's units, as (offset, length, role, damaged).
+fn shape(l: &[TableUnit]) -> Vec<(u64, u64, UnitRole, bool)> {
+    l.iter()
+        .map(|u| (u.offset, u.length, u.role, u.damage.is_some()))
+        .collect()
+}
+
+fn layout(bytes: &[u8]) -> Vec<TableUnit> {
+    let mut c = Collect::default();
+    let (s, l) = scan_table_layout(bytes, &mut c, &TableOptions::default());
+    // Asking for the layout changes nothing the scan finds.
+    assert_eq!(s, scan(bytes).0);
+    l
+}
+
+#[test]
+fn the_layout_is_every_unit_back_to_back() {
+    let t = sample(compress::SNAPPY, 300);
+    let l = layout(&t.bytes);
+    let mut want: Vec<(u64, u64, UnitRole, bool)> = t
+        .data
+        .iter()
+        .map(|h| (h.offset, h.size + 5, UnitRole::Data, false))
+        .collect();
+    if let Some(f) = t.filter {
+        want.push((f.offset, f.size + 5, UnitRole::Filter, false));
+    }
+    want.push((
+        t.metaindex.offset,
+        t.metaindex.size + 5,
+        UnitRole::Metaindex,
+        false,
+    ));
+    want.push((t.index.offset, t.index.size + 5, UnitRole::Index, false));
+    let footer_at = (t.bytes.len() - FOOTER_SIZE) as u64;
+    want.push((footer_at, FOOTER_SIZE as u64, UnitRole::Footer, false));
+    assert_eq!(shape(&l), want);
+    for (i, u) in l.iter().take(t.data.len()).enumerate() {
+        let e = &t.entries[i];
+        assert_eq!(u.entries, Some(e.len() as u64));
+        assert_eq!(
+            u.compression,
+            Some(t.bytes[(t.data[i].offset + t.data[i].size) as usize])
+        );
+        let first = u.first_key.as_deref().and_then(ikey::parse).unwrap();
+        assert_eq!((first.user_key, first.seq), (&e[0].0[..], e[0].1));
+        let last = u.last_key.as_deref().and_then(ikey::parse).unwrap();
+        assert_eq!(last.user_key, &e[e.len() - 1].0[..]);
+        assert!(!u.discovered);
+    }
+    let index = &l[l.len() - 2];
+    assert_eq!(index.entries, Some(t.data.len() as u64));
+    assert_eq!(index.first_key.as_ref(), t.separators.first());
+    assert_eq!(index.last_key.as_ref(), t.separators.last());
+    let meta = &l[l.len() - 3];
+    assert_eq!(meta.entries, Some(meta.names.len() as u64));
+    assert_eq!(meta.names.len(), usize::from(t.filter.is_some()));
+    let f = l[l.len() - 1].footer.unwrap();
+    assert_eq!((f.index, f.metaindex), (t.index, t.metaindex));
+}
+
+#[test]
+fn the_layout_shows_each_verdict_and_the_damaged_range() {
+    let t = sample(compress::NONE, 300);
+    let h = t.data[4];
+    let mut bad = t.bytes.clone();
+    bad[h.offset as usize + 3] ^= 0x10;
+    let l = layout(&bad);
+    let at: Vec<&TableUnit> = l.iter().filter(|u| u.offset == h.offset).collect();
+    assert_eq!(
+        shape(&at.iter().map(|u| (*u).clone()).collect::<Vec<_>>()),
+        [
+            (h.offset, h.size + 5, UnitRole::Data, true),
+            (h.offset, h.size + 5, UnitRole::Damaged, true),
+        ]
+    );
+    let (class, reason) = at[0].damage.clone().unwrap();
+    assert_eq!(class, Class::Garbled);
+    assert!(reason.contains("checksum mismatch"), "{reason}");
+    assert_eq!(at[1].range.as_ref().unwrap().class, Class::Garbled);
+    assert_eq!(l.iter().filter(|u| u.damage.is_some()).count(), 2);
+
+    // Without its footer: every block found by its trailer, in its role.
+    let n = t.bytes.len() - FOOTER_SIZE;
+    let l = layout(&t.bytes[..n]);
+    let roles: Vec<UnitRole> = l.iter().map(|u| u.role).collect();
+    let mut want = vec![UnitRole::Data; t.data.len()];
+    if t.filter.is_some() {
+        want.push(UnitRole::Filter);
+    }
+    want.extend([UnitRole::Metaindex, UnitRole::Index, UnitRole::Damaged]);
+    assert_eq!(roles, want);
+    assert!(l[..l.len() - 1]
+        .iter()
+        .all(|u| u.discovered && u.damage.is_none()));
+    assert_eq!(l[l.len() - 2].entries, Some(t.data.len() as u64));
+}
+
+#[test]
+fn the_layout_of_every_prefix_and_mutation_agrees_with_the_scan() {
+    let t = sample(compress::SNAPPY, 60);
+    let check = |bytes: &[u8]| {
+        let mut c = Collect::default();
+        let (s, l) = scan_table_layout(bytes, &mut c, &TableOptions::default());
+        assert_eq!(s, scan(bytes).0);
+        for w in l.windows(2) {
+            assert!(w[0].offset <= w[1].offset, "{l:?}");
+        }
+        for u in &l {
+            assert!(u.offset + u.length <= bytes.len() as u64, "{u:?}");
+        }
+        let ranges: Vec<Damage> = l.iter().filter_map(|u| u.range.clone()).collect();
+        assert_eq!(ranges, s.damage);
+        // Every intact data block the scan counted, with its entries.
+        let intact: Vec<&TableUnit> = l
+            .iter()
+            .filter(|u| u.role == UnitRole::Data && u.damage.is_none() && u.entries.is_some())
+            .collect();
+        assert_eq!(intact.len() as u64, s.blocks.intact);
+        assert_eq!(
+            intact.iter().map(|u| u.entries.unwrap()).sum::<u64>(),
+            s.entries
+        );
+        let damaged = l
+            .iter()
+            .filter(|u| u.role == UnitRole::Data && u.damage.is_some())
+            .count() as u64;
+        assert!(damaged <= s.blocks.damaged());
+    };
+    for cut in (0..=t.bytes.len()).step_by(7) {
+        check(&t.bytes[..cut]);
+    }
+    for i in (0..t.bytes.len()).step_by(5) {
+        let mut b = t.bytes.clone();
+        b[i] ^= 0x5a;
+        check(&b);
+    }
+}

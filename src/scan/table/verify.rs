@@ -66,6 +66,14 @@ impl<'a> Scanner<'a> {
                 if sink.wants_entries() {
                     emit(&data, offset, |e| sink.intact(e));
                 }
+                if self.observed() {
+                    let mut l = TableUnit::block(u.handle, UnitRole::Data, self.file);
+                    l.discovered = u.index_pos.is_none();
+                    l.entries = Some(summary.entries);
+                    l.first_key = Some(summary.first_key.clone());
+                    l.last_key = Some(summary.last_key.clone());
+                    self.publish(l);
+                }
                 if self.out.index_bounds_blocks && !self.index.bounds(u.index_pos, &summary) {
                     self.out.index_bounds_blocks = false;
                 }
@@ -85,6 +93,12 @@ impl<'a> Scanner<'a> {
                     format!("data block at {offset}: {reason}"),
                 );
                 d.key_range = u.index_pos.map(|i| self.index.key_range(i));
+                if self.observed() {
+                    let mut l = TableUnit::block(u.handle, UnitRole::Data, self.file);
+                    l.discovered = u.index_pos.is_none();
+                    l.damage = Some((class, reason.clone()));
+                    self.publish(l);
+                }
                 self.out.damage.push(d);
                 if let Some(data) = salvage {
                     emit(&data, offset, |e| sink.unverified(e, &reason));
