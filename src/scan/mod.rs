@@ -6,6 +6,7 @@ pub mod logfile;
 pub mod mapped;
 pub mod open;
 pub mod store;
+pub mod budget;
 pub mod table;
 
 use crate::format::batch::Kind;
