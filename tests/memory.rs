@@ -93,3 +93,77 @@ fn tables_held_at_once_stay_within_the_table_budget() {
     }
     assert_eq!(reports[0], reports[1], "output depends on --jobs");
 }
+
+/// A store of one table of `blocks` zlib blocks, each one value of
+/// `value_len` zero bytes: a few hundred KiB on disk, `6 * value_len`
+/// bytes of JSON per value (`\u0000` per byte).
+fn zlib_bomb(dir: &Path, blocks: usize, value_len: usize) {
+    use ldbsalvage::format::batch::Kind;
+    use ldbsalvage::format::ikey;
+    use ldbsalvage::format::table_writer::{BuildOptions, Compression, TableBuilder};
+    let mut t = TableBuilder::new(BuildOptions {
+        block_size: 4096,
+        restart_interval: 16,
+        compression: Compression::Zlib,
+    });
+    let value = vec![0u8; value_len];
+    for i in 0..blocks {
+        let key = ikey::encode(format!("key{i:03}").as_bytes(), 100 + i as u64, Kind::Put);
+        t.add(&key, &value).unwrap();
+    }
+    let table = t.finish();
+    assert!(table.len() < blocks * value_len / 500, "not a bomb");
+    std::fs::write(dir.join("000005.ldb"), table).unwrap();
+}
+
+/// Three zlib blocks of 32 MiB of zeros each (~100 KiB on disk): their
+/// values held decompressed together (the verification batch counted
+/// stored bytes) and their 576 MiB of JSON held whole until the table's
+/// turn took ~700 MiB. Now a batch is bounded by what its blocks can
+/// decompress to, held lines by the lines budget (16 MiB here), and a
+/// value is escaped into the output in pieces: at most two blocks
+/// decompressed at once plus the budgets, far under 400 MiB. The export
+/// must still be exact, and the same for any --jobs.
+#[test]
+fn a_decompression_bomb_is_exported_within_bounded_memory() {
+    const MIB: usize = 1 << 20;
+    let (blocks, value_len) = (3, 32 * MIB);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    std::fs::create_dir(&db).unwrap();
+    zlib_bomb(&db, blocks, value_len);
+    let budget = (16 * MIB).to_string();
+    let env = [("LDBSALVAGE_LINES_BUDGET", budget.as_str())];
+    let mut exports = Vec::new();
+    for jobs in ["3", "1"] {
+        let out = dir.path().join(format!("out{jobs}"));
+        let args = [
+            "salvage",
+            "--view",
+            "all",
+            "--jobs",
+            jobs,
+            "--quiet",
+            db.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let o = run_limited(400 * 1024, &env, &args);
+        assert_eq!(code(&o), EXIT_OK, "{}", describe(&args, &o));
+        let records = std::fs::read(out.join("records.jsonl")).unwrap();
+        let lines: Vec<&[u8]> = records
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), blocks);
+        for (i, line) in lines.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_slice(line).unwrap();
+            assert_eq!(v["key"], format!("key{i:03}"));
+            let value = v["value"].as_str().unwrap();
+            assert_eq!(value.len(), value_len);
+            assert!(value.bytes().all(|b| b == 0));
+        }
+        exports.push(records);
+    }
+    assert!(exports[0] == exports[1], "export depends on --jobs");
+}
