@@ -327,8 +327,7 @@ mod tests {
                     z.finish().unwrap()
                 }
                 _ => {
-                    let mut z =
-                        flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+                    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
                     z.write_all(&raw).unwrap();
                     z.finish().unwrap()
                 }

@@ -428,8 +428,10 @@ impl Chunks<'_> {
     /// The held bytes are about to be written: no longer held.
     fn release(&mut self) {
         if let Some(h) = self.held {
-            h.bytes
-                .fetch_sub(std::mem::take(&mut self.counted), std::sync::atomic::Ordering::Relaxed);
+            h.bytes.fetch_sub(
+                std::mem::take(&mut self.counted),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Files to verdicts and entries.
 
+pub mod budget;
 pub mod inventory;
 pub mod log;
 pub mod logfile;
 pub mod mapped;
 pub mod open;
 pub mod store;
-pub mod budget;
 pub mod table;
 
 use crate::format::batch::Kind;

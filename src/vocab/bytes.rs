@@ -66,7 +66,10 @@ pub fn push_field_in_pieces(
             // the pieces' encodings join into the whole's.
             for piece in b.chunks(PIECE) {
                 let start = out.len();
-                out.resize(start + base64::encoded_len(piece.len(), true).unwrap_or(0), 0);
+                out.resize(
+                    start + base64::encoded_len(piece.len(), true).unwrap_or(0),
+                    0,
+                );
                 let n = STANDARD.encode_slice(piece, &mut out[start..]).unwrap_or(0);
                 out.truncate(start + n);
                 if out.len() >= full {
