@@ -1037,11 +1037,11 @@ pub fn salvage(
         let view_all = opts.view == View::All;
         let slots: Vec<std::sync::Mutex<Option<(FileScan, Capture)>>> =
             (i..j).map(|_| std::sync::Mutex::new(None)).collect();
-        rayon::in_place_scope(|sc| {
+        rayon::in_place_scope_fifo(|sc| {
             for (k, slot) in (i..j).zip(&slots) {
                 let permit = store::table_permit(&inputs[k]);
                 let (f, state, o, held) = (&inputs[k], states[k], &scan_opts[k], &held);
-                sc.spawn(move |_| {
+                sc.spawn_fifo(move |_| {
                     let mut c = Capture::new(&f.name, state, view_all, Some(held));
                     let s = store::scan_file_with(f, &mut c, progress, o);
                     drop(permit);

@@ -517,14 +517,17 @@ pub fn scan_store(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progre
     let opts = options_by_input(inputs, &inventories);
     let slots: Vec<std::sync::Mutex<Option<FileScan>>> =
         done.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    rayon::in_place_scope(|sc| {
+    // FIFO: every thread takes the earliest file waiting, so no small file
+    // starts ahead of a large one before it and takes the progress bar's
+    // label alone.
+    rayon::in_place_scope_fifo(|sc| {
         for (i, d) in done.iter().enumerate() {
             if d.is_some() {
                 continue;
             }
             let permit = table_permit(&inputs[i]);
             let (f, o, slot) = (&inputs[i], &opts[i], &slots[i]);
-            sc.spawn(move |_| {
+            sc.spawn_fifo(move |_| {
                 let s = scan_file_with(f, &mut Discard, progress, o);
                 drop(permit);
                 *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
