@@ -99,6 +99,30 @@ pub fn decompress(kind: u8, data: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, Co
     }
 }
 
+/// The most bytes [`decompress`] can produce from `data` under `cap`,
+/// known without decompressing: the declared length where the stream has
+/// one (snappy, most zstd frames), else the codec's densest expansion.
+/// Lets a caller bound the decompressed bytes it is about to hold by what
+/// they can be, not by the compressed bytes (a zlib block of 64 KiB can
+/// expand to the cap).
+pub fn max_output(kind: u8, data: &[u8], cap: usize) -> usize {
+    let deflate = || cap.min(data.len().saturating_mul(1032).saturating_add(64));
+    match kind {
+        NONE => data.len(),
+        SNAPPY => snap::raw::decompress_len(data).map_or(0, |n| n.min(cap)),
+        ZSTD_OR_ZLIB if data.starts_with(&ZSTD_MAGIC) => {
+            let limit = cap.min(data.len().saturating_mul(ZSTD_MAX_RATIO));
+            match zstd::zstd_safe::get_frame_content_size(data) {
+                Ok(Some(n)) => usize::try_from(n).map_or(limit, |n| n.min(limit)),
+                _ => limit,
+            }
+        }
+        ZSTD_OR_ZLIB if is_zlib_header(data) => deflate(),
+        RAW_DEFLATE => deflate(),
+        _ => 0,
+    }
+}
+
 fn is_zlib_header(data: &[u8]) -> bool {
     match data {
         [cmf, flg, ..] => {
@@ -287,6 +311,37 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         (0..5000u32).flat_map(|i| (i % 97).to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn max_output_bounds_what_decompress_yields() {
+        let raw = vec![0u8; 3 << 20];
+        let cap = 64 << 20;
+        for kind in [NONE, SNAPPY, ZSTD_OR_ZLIB, RAW_DEFLATE] {
+            let packed = match kind {
+                NONE => raw.clone(),
+                SNAPPY => snap::raw::Encoder::new().compress_vec(&raw).unwrap(),
+                ZSTD_OR_ZLIB => {
+                    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+                    z.write_all(&raw).unwrap();
+                    z.finish().unwrap()
+                }
+                _ => {
+                    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+                    z.write_all(&raw).unwrap();
+                    z.finish().unwrap()
+                }
+            };
+            let bound = max_output(kind, &packed, cap);
+            let got = decompress(kind, &packed, cap).unwrap().len();
+            assert!(got <= bound && bound <= cap, "{kind}: {got} > {bound}");
+            // The bound is not the compressed size: 3 MiB of zeros packs
+            // into a few KiB.
+            assert!(bound >= got, "{kind}");
+        }
+        let z = zstd::bulk::compress(&raw, 3).unwrap();
+        assert_eq!(max_output(ZSTD_OR_ZLIB, &z, cap), raw.len());
+        assert_eq!(max_output(7, &raw, cap), 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::durable::DurableFile;
 use super::latest::{self, Item, SortedSource, TableSource, VecSource};
-use super::ndjson::{push_line, Marks};
+use super::ndjson::{push_line_in_pieces, Marks};
 use super::rebuild::RebuildWriter;
 use crate::format::batch::Kind;
 use crate::format::filename::FileKind;
@@ -260,10 +260,22 @@ impl Lines {
 
     fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
         self.count += 1;
-        if self.tx.is_none() {
+        let Some(tx) = &self.tx else {
             return;
-        }
-        push_line(&mut self.buf, e, file, marks, reason);
+        };
+        push_line_in_pieces(
+            &mut self.buf,
+            e,
+            file,
+            marks,
+            reason,
+            LINES_BUF,
+            &mut |buf| {
+                let full = std::mem::replace(buf, Vec::with_capacity(LINES_BUF));
+                // As in send(): only a writer that is gone fails.
+                let _ = tx.send(full);
+            },
+        );
         if self.buf.len() >= LINES_BUF {
             self.send();
         }
@@ -329,24 +341,97 @@ impl Drop for Lines {
     }
 }
 
+/// Formatted lines held by all the tables of a run that wait for their
+/// turn in file order, against a limit: what bounds memory when a table's
+/// lines are far larger than the table (values of zeros compressed a
+/// thousandfold, each byte six bytes of JSON).
+pub struct Held {
+    bytes: std::sync::atomic::AtomicU64,
+    limit: u64,
+}
+
+/// Default for [`Held`]'s limit: a LevelDB table of ~2 MiB formats into
+/// ~7 MiB of lines, so this holds a few dozen.
+pub const LINES_BUDGET: u64 = 256 << 20;
+
+impl Held {
+    fn new() -> Self {
+        // `LDBSALVAGE_LINES_BUDGET` overrides it, for tests only.
+        let limit = std::env::var("LDBSALVAGE_LINES_BUDGET")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &u64| n > 0)
+            .unwrap_or(LINES_BUDGET);
+        Held {
+            bytes: Default::default(),
+            limit,
+        }
+    }
+}
+
 /// Lines formatted on a worker thread, in chunks of about [`LINES_BUF`]:
 /// a growing buffer would copy everything it holds each time it doubles.
+/// With a [`Held`], full chunks count against it; one that would pass it
+/// gives up instead (`over`): its lines are dropped and the table is
+/// formatted again in its turn, straight into the output.
 #[derive(Default)]
-struct Chunks {
+struct Chunks<'h> {
     full: Vec<Vec<u8>>,
     cur: Vec<u8>,
     n: u64,
+    held: Option<&'h Held>,
+    counted: u64,
+    over: bool,
 }
 
-impl Chunks {
+impl Chunks<'_> {
     fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.n += 1;
+        if self.over {
+            return;
+        }
         if self.cur.capacity() == 0 {
             self.cur.reserve(LINES_BUF + LINES_BUF / 8);
         }
-        push_line(&mut self.cur, e, file, marks, reason);
-        self.n += 1;
-        if self.cur.len() >= LINES_BUF {
-            self.full.push(std::mem::take(&mut self.cur));
+        let Chunks {
+            full,
+            cur,
+            held,
+            counted,
+            over,
+            ..
+        } = self;
+        push_line_in_pieces(cur, e, file, marks, reason, LINES_BUF, &mut |cur| {
+            let chunk = std::mem::replace(cur, Vec::with_capacity(LINES_BUF + LINES_BUF / 8));
+            if *over {
+                return;
+            }
+            if let Some(h) = held {
+                let n = chunk.len() as u64;
+                if h.bytes.fetch_add(n, Relaxed).saturating_add(n) > h.limit {
+                    h.bytes.fetch_sub(n.saturating_add(*counted), Relaxed);
+                    *counted = 0;
+                    *over = true;
+                    *full = Vec::new();
+                    return;
+                }
+                *counted += n;
+            }
+            full.push(chunk);
+        });
+        if self.over {
+            self.cur = Vec::new();
+        }
+    }
+
+    /// The held bytes are about to be written: no longer held.
+    fn release(&mut self) {
+        if let Some(h) = self.held {
+            h.bytes.fetch_sub(
+                std::mem::take(&mut self.counted),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 }
@@ -412,7 +497,9 @@ impl EntrySink for Exporter<'_> {
 
 impl Exporter<'_> {
     /// Take in a table's share, in file order.
-    fn absorb(&mut self, c: Capture<'_>) {
+    fn absorb(&mut self, mut c: Capture<'_>) {
+        c.lines.release();
+        c.unverified.release();
         self.max_seq = self.max_seq.max(c.max_seq);
         self.records.append(c.lines);
         self.unverified.append(c.unverified);
@@ -464,8 +551,11 @@ struct Capture<'a> {
     file: &'a str,
     state: FileState,
     view_all: bool,
-    lines: Chunks,
-    unverified: Chunks,
+    lines: Chunks<'a>,
+    unverified: Chunks<'a>,
+    /// The run's outputs (records, unverified), when the table writes its
+    /// lines straight into them instead of holding them for its turn.
+    direct: Option<(Lines, Lines)>,
     unverified_keys: Vec<(Vec<u8>, u64)>,
     /// The first intact user key; with `prev`'s, the range of keys a
     /// second read of the intact blocks yields.
@@ -476,13 +566,18 @@ struct Capture<'a> {
 }
 
 impl<'a> Capture<'a> {
-    fn new(file: &'a str, state: FileState, view_all: bool) -> Self {
+    fn new(file: &'a str, state: FileState, view_all: bool, held: Option<&'a Held>) -> Self {
+        let chunks = || Chunks {
+            held,
+            ..Chunks::default()
+        };
         Capture {
             file,
             state,
             view_all,
-            lines: Chunks::default(),
-            unverified: Chunks::default(),
+            lines: chunks(),
+            unverified: chunks(),
+            direct: None,
             unverified_keys: Vec::new(),
             first: None,
             prev: None,
@@ -496,8 +591,11 @@ impl EntrySink for Capture<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
-            self.lines
-                .push(e, self.file, Marks::of_state(self.state), None);
+            let marks = Marks::of_state(self.state);
+            match &mut self.direct {
+                Some((records, _)) => records.push(e, self.file, marks, None),
+                None => self.lines.push(e, self.file, marks, None),
+            }
         }
         let in_order = match &self.prev {
             None => true,
@@ -519,8 +617,11 @@ impl EntrySink for Capture<'_> {
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         self.max_seq = self.max_seq.max(e.seq);
-        self.unverified
-            .push(e, self.file, Marks::of_state(self.state), Some(reason));
+        let marks = Marks::of_state(self.state);
+        match &mut self.direct {
+            Some((_, unverified)) => unverified.push(e, self.file, marks, Some(reason)),
+            None => self.unverified.push(e, self.file, marks, Some(reason)),
+        }
         if !self.state.is_history() {
             self.unverified_keys.push((e.key.to_vec(), e.seq));
         }
@@ -901,6 +1002,7 @@ pub fn salvage(
     // Per table, the user keys its intact entries span: (input, first, last).
     let mut key_spans: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
     let batch = 4 * rayon::current_num_threads();
+    let held = Held::new();
     let mut i = 0;
     while i < inputs.len() {
         if done[i].is_some() {
@@ -919,21 +1021,55 @@ pub fn salvage(
             continue;
         }
         // Runs of tables are scanned several at a time, each into a buffer
-        // of formatted lines that is then appended in file order.
+        // of formatted lines that is then appended in file order. A run
+        // holds about a quarter of the lines budget in tables (their lines
+        // are ~3.5 times their size), so that ordinary tables fit in it.
         let mut j = i;
-        while j < inputs.len() && inputs[j].kind == FileKind::Table && j - i < batch {
+        let mut run_bytes = 0u64;
+        while j < inputs.len()
+            && inputs[j].kind == FileKind::Table
+            && j - i < batch
+            && (j == i || run_bytes.saturating_add(inputs[j].size) <= held.limit / 4)
+        {
+            run_bytes = run_bytes.saturating_add(inputs[j].size);
             j += 1;
         }
         let view_all = opts.view == View::All;
-        let scanned: Vec<(FileScan, Capture)> = (i..j)
-            .into_par_iter()
-            .map(|k| {
-                let mut c = Capture::new(&inputs[k].name, states[k], view_all);
-                let s = store::scan_file_with(&inputs[k], &mut c, progress, &scan_opts[k]);
-                (s, c)
-            })
-            .collect();
-        for (k, (s, mut c)) in (i..j).zip(scanned) {
+        let slots: Vec<std::sync::Mutex<Option<(FileScan, Capture)>>> =
+            (i..j).map(|_| std::sync::Mutex::new(None)).collect();
+        rayon::in_place_scope_fifo(|sc| {
+            for (k, slot) in (i..j).zip(&slots) {
+                let permit = store::table_permit(&inputs[k]);
+                let (f, state, o, held) = (&inputs[k], states[k], &scan_opts[k], &held);
+                sc.spawn_fifo(move |_| {
+                    let mut c = Capture::new(&f.name, state, view_all, Some(held));
+                    let s = store::scan_file_with(f, &mut c, progress, o);
+                    drop(permit);
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((s, c));
+                });
+            }
+        });
+        for (k, slot) in (i..j).zip(slots) {
+            let (mut s, mut c) = slot
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("every table scanned");
+            if c.lines.over || c.unverified.over {
+                // Its lines outgrew the budget: scanned again now that it
+                // is its turn, writing them as they come. Alone, so the
+                // table is the only one in memory.
+                let direct = (
+                    std::mem::replace(&mut ex.records, Lines::new(None)),
+                    std::mem::replace(&mut ex.unverified, Lines::new(None)),
+                );
+                c = Capture::new(&inputs[k].name, states[k], view_all, None);
+                c.direct = Some(direct);
+                s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
+                if let Some((records, unverified)) = c.direct.take() {
+                    ex.records = records;
+                    ex.unverified = unverified;
+                }
+            }
             if !c.sorted {
                 unsorted.push(k);
             }

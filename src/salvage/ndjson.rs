@@ -7,7 +7,7 @@
 
 use crate::format::batch::Kind;
 use crate::scan::Entry;
-use crate::vocab::bytes::{push_field, push_str};
+use crate::vocab::bytes::{push_field_in_pieces, push_str};
 use crate::vocab::FileState;
 
 /// What a line says beyond the entry and where it came from.
@@ -35,15 +35,30 @@ impl Marks {
 
 /// Append one line (with its newline) to `out`.
 pub fn push_line(out: &mut Vec<u8>, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+    push_line_in_pieces(out, e, file, marks, reason, usize::MAX, &mut |_| {});
+}
+
+/// [`push_line`] that hands `out` to `spill` whenever it reaches `full`
+/// bytes while a key or value is written: a 64 MiB value of control
+/// characters is a 384 MiB line, which is never built whole.
+pub fn push_line_in_pieces(
+    out: &mut Vec<u8>,
+    e: &Entry<'_>,
+    file: &str,
+    marks: Marks,
+    reason: Option<&str>,
+    full: usize,
+    spill: &mut dyn FnMut(&mut Vec<u8>),
+) {
     out.extend_from_slice(b"{\"seq\":");
     let mut num = itoa::Buffer::new();
     out.extend_from_slice(num.format(e.seq).as_bytes());
     out.extend_from_slice(b",\"kind\":\"");
     out.extend_from_slice(e.kind.as_str().as_bytes());
     out.push(b'"');
-    push_field(out, "key", e.key);
+    push_field_in_pieces(out, "key", e.key, full, spill);
     if e.kind == Kind::Put {
-        push_field(out, "value", e.value);
+        push_field_in_pieces(out, "value", e.value, full, spill);
     }
     out.extend_from_slice(b",\"file\":");
     push_str(out, file);

@@ -1,5 +1,6 @@
 //! Files to verdicts and entries.
 
+pub mod budget;
 pub mod inventory;
 pub mod log;
 pub mod logfile;

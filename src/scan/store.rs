@@ -1,6 +1,7 @@
 //! A store directory (or a list of files) to a report: find the files, scan
 //! each by its kind, and put the lost sequence ranges of all logs together.
 
+use super::budget;
 use super::inventory::{self, EditSink, Inventory};
 use super::log::{self as logscan, LogScan};
 use super::logfile;
@@ -14,7 +15,6 @@ use crate::report::{
 };
 use crate::vocab::bytes::base64_unless_utf8;
 use crate::vocab::FileState;
-use rayon::prelude::*;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -312,9 +312,11 @@ pub fn scan_file_with(
         FileKind::Table => {
             // A table is read whole: its blocks are verified in parallel and
             // discovery without a footer needs random access. LevelDB keeps
-            // tables near 2 MiB, so this is a per-file constant; a file far
-            // beyond any table LevelDB writes (a sparse file, say) is not
-            // allowed to take the machine's memory.
+            // tables near 2 MiB; a file far beyond any table LevelDB writes
+            // is not read at all. Callers that scan tables side by side
+            // hold a `table_permit` around this call, so the tables in
+            // memory at once stay within the table budget (or one table,
+            // if it is larger), however many threads there are.
             if f.size > MAX_TABLE_SIZE {
                 report.scanned = false;
                 report.error = Some(format!(
@@ -529,22 +531,43 @@ pub fn options_by_input(inputs: &[InputFile], invs: &[Inventory]) -> Vec<ScanOpt
     out
 }
 
+/// The table budget's claim for scanning `f` side by side with other
+/// files: its whole size for a table that will be read whole, nothing
+/// otherwise (logs are read a window at a time). Taken before the scan is
+/// handed to the pool (see [`budget::Budget::acquire`]) and held until
+/// it returns.
+pub fn table_permit(f: &InputFile) -> Option<budget::Permit> {
+    (f.kind == FileKind::Table && f.not_regular.is_none() && f.size <= MAX_TABLE_SIZE)
+        .then(|| budget::tables().acquire(f.size))
+}
+
 /// `scan`: list → inventory → every other file scanned side by side
 /// (entries dropped: `scan` keeps verdicts) → the report.
 pub fn scan_store(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress) -> Report {
     let (inventories, mut done) = inventories(inputs, progress);
     let opts = options_by_input(inputs, &inventories);
-    let scanned: Vec<Option<FileScan>> = done
-        .par_iter()
-        .enumerate()
-        .map(|(i, d)| match d {
-            Some(_) => None,
-            None => Some(scan_file_with(&inputs[i], &mut Discard, progress, &opts[i])),
-        })
-        .collect();
-    for (slot, s) in done.iter_mut().zip(scanned) {
-        if s.is_some() {
-            *slot = s;
+    let slots: Vec<std::sync::Mutex<Option<FileScan>>> =
+        done.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    // FIFO: every thread takes the earliest file waiting, so no small file
+    // starts ahead of a large one before it and takes the progress bar's
+    // label alone.
+    rayon::in_place_scope_fifo(|sc| {
+        for (i, d) in done.iter().enumerate() {
+            if d.is_some() {
+                continue;
+            }
+            let permit = table_permit(&inputs[i]);
+            let (f, o, slot) = (&inputs[i], &opts[i], &slots[i]);
+            sc.spawn_fifo(move |_| {
+                let s = scan_file_with(f, &mut Discard, progress, o);
+                drop(permit);
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(s);
+            });
+        }
+    });
+    for (slot, s) in done.iter_mut().zip(slots) {
+        if let Some(s) = s.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            *slot = Some(s);
         }
     }
     let scans = done

@@ -34,19 +34,48 @@ pub fn serialize_opt_field<M: SerializeMap>(
 /// Append `"name":"…"` or `"name_base64":"…"` (with a leading comma) to a
 /// JSON line being built by hand, for the hot NDJSON path.
 pub fn push_field(out: &mut Vec<u8>, name: &str, b: &[u8]) {
+    push_field_in_pieces(out, name, b, usize::MAX, &mut |_| {});
+}
+
+/// Input bytes turned into JSON between two looks at the output's size:
+/// small enough that a huge value never sits in `out` whole, large enough
+/// that the look costs nothing.
+const PIECE: usize = 48 << 10;
+
+/// [`push_field`] for values of any size: whenever `out` reaches `full`
+/// bytes, `spill` is given it to take what it holds (and leave it empty or
+/// shorter). The bytes handed over, concatenated, are exactly what
+/// [`push_field`] appends.
+pub fn push_field_in_pieces(
+    out: &mut Vec<u8>,
+    name: &str,
+    b: &[u8],
+    full: usize,
+    spill: &mut dyn FnMut(&mut Vec<u8>),
+) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
     match std::str::from_utf8(b) {
         Ok(s) => {
             out.extend_from_slice(b"\":");
-            push_str(out, s);
+            push_str_in_pieces(out, s, full, spill);
         }
         Err(_) => {
             out.extend_from_slice(b"_base64\":\"");
-            let start = out.len();
-            out.resize(start + base64::encoded_len(b.len(), true).unwrap_or(0), 0);
-            let n = STANDARD.encode_slice(b, &mut out[start..]).unwrap_or(0);
-            out.truncate(start + n);
+            // PIECE is a multiple of 3: only the last piece is padded, so
+            // the pieces' encodings join into the whole's.
+            for piece in b.chunks(PIECE) {
+                let start = out.len();
+                out.resize(
+                    start + base64::encoded_len(piece.len(), true).unwrap_or(0),
+                    0,
+                );
+                let n = STANDARD.encode_slice(piece, &mut out[start..]).unwrap_or(0);
+                out.truncate(start + n);
+                if out.len() >= full {
+                    spill(out);
+                }
+            }
             out.push(b'"');
         }
     }
@@ -59,9 +88,31 @@ pub fn push_field(out: &mut Vec<u8>, name: &str, b: &[u8]) {
 /// that holds quotes (JSON stored as a value), so unescaped runs are found
 /// eight bytes at a time and copied whole.
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    push_str_in_pieces(out, s, usize::MAX, &mut |_| {});
+}
+
+/// [`push_str`] with `full` and `spill` as in [`push_field_in_pieces`].
+/// Only ASCII bytes are ever escaped, so cutting the input anywhere (even
+/// inside a character) escapes the same bytes.
+pub fn push_str_in_pieces(
+    out: &mut Vec<u8>,
+    s: &str,
+    full: usize,
+    spill: &mut dyn FnMut(&mut Vec<u8>),
+) {
     let b = s.as_bytes();
-    out.reserve(b.len() + 2);
+    out.reserve(b.len().min(PIECE) + 2);
     out.push(b'"');
+    for piece in b.chunks(PIECE) {
+        escape_into(out, piece);
+        if out.len() >= full {
+            spill(out);
+        }
+    }
+    out.push(b'"');
+}
+
+fn escape_into(out: &mut Vec<u8>, b: &[u8]) {
     let mut run = 0;
     let mut i = 0;
     while let Some(j) = next_escape(b, i) {
@@ -72,7 +123,6 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
         i = j + 1;
     }
     out.extend_from_slice(&b[run..]);
-    out.push(b'"');
 }
 
 /// The first byte at or after `i` that JSON requires escaped.
@@ -225,6 +275,36 @@ mod tests {
             }
         }
         assert_eq!(escape_mask(u64::from_le_bytes(*b"plain ok")), 0);
+    }
+
+    #[test]
+    fn pieces_join_into_the_whole() {
+        let mut x = 7u64;
+        let text: String = (0..300_000)
+            .map(|i| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                match (x >> 40) % 5 {
+                    0 => '"',
+                    1 => '\u{1}',
+                    2 => 'é',
+                    _ => char::from(b'a' + (i % 26) as u8),
+                }
+            })
+            .collect();
+        let binary: Vec<u8> = (0..200_001u32).map(|i| (i * 7 + i / 255) as u8).collect();
+        for full in [1, 1000, 1 << 20] {
+            let (mut whole, mut out, mut got) = (Vec::new(), Vec::new(), Vec::new());
+            push_field(&mut whole, "value", text.as_bytes());
+            push_field(&mut whole, "value", &binary);
+            let mut spill = |o: &mut Vec<u8>| {
+                assert!(o.len() >= full);
+                got.append(o);
+            };
+            push_field_in_pieces(&mut out, "value", text.as_bytes(), full, &mut spill);
+            push_field_in_pieces(&mut out, "value", &binary, full, &mut spill);
+            got.append(&mut out);
+            assert!(got == whole, "full {full}");
+        }
     }
 
     #[test]

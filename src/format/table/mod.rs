@@ -273,6 +273,14 @@ fn locate(file: &[u8], h: BlockHandle) -> Option<(&[u8], u8, u32)> {
     Some((raw, kind, read_fixed32(sum, 0)?))
 }
 
+/// The most bytes reading the block at `h` can hold decompressed (see
+/// [`compress::max_output`]); 0 for a block that cannot be located.
+pub fn decompressed_bound(file: &[u8], h: BlockHandle, cap: usize) -> u64 {
+    locate(file, h).map_or(0, |(raw, kind, _)| {
+        u64::try_from(compress::max_output(kind, raw, cap)).unwrap_or(u64::MAX)
+    })
+}
+
 /// Read, verify and decompress the block at `h`, producing at most `cap`
 /// bytes.
 pub fn read_block(

@@ -14,7 +14,9 @@ impl<'a> Scanner<'a> {
     /// tables scanned side by side cannot starve each other.
     pub(super) fn run_units(&mut self, units: &[Unit], sink: &mut dyn EntrySink) {
         // Bounds the decompressed bytes held: the batch being reported and
-        // the one being verified.
+        // the one being verified. Counted as the most each block can
+        // decompress to, not its stored size: 16 MiB of zlib blocks can
+        // hold 16 GiB.
         const BATCH_BLOCKS: usize = 256;
         const BATCH_BYTES: u64 = 16 << 20;
         let mut batches = Vec::new();
@@ -23,7 +25,9 @@ impl<'a> Scanner<'a> {
             let mut j = i;
             let mut bytes = 0u64;
             while j < units.len() && j - i < BATCH_BLOCKS && bytes < BATCH_BYTES {
-                bytes = bytes.saturating_add(units[j].handle.size);
+                let h = units[j].handle;
+                let bound = crate::format::table::decompressed_bound(self.file, h, self.opts.cap);
+                bytes = bytes.saturating_add(bound.max(h.size));
                 j += 1;
             }
             batches.push(i..j);
