@@ -1,0 +1,246 @@
+//! Where export lines go: formatted into large buffers and written by a
+//! thread of their own, in order; what tables formatted on worker threads
+//! hold until their turn, within a budget.
+
+use super::durable::DurableFile;
+use super::ndjson::{push_line_in_pieces, Marks};
+use crate::scan::Entry;
+use std::io::{self, Write};
+
+pub(super) enum Out {
+    File(DurableFile),
+    Stdout(super::pipe::PipeOut),
+}
+
+impl Out {
+    pub(super) fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.write_all(b),
+            Out::Stdout(s) => s.write_all(b),
+        }
+    }
+
+    /// Make the output complete and visible under its final name.
+    pub(super) fn commit(self) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.commit(),
+            Out::Stdout(mut s) => s.flush(),
+        }
+    }
+}
+
+/// Line output. Lines are formatted into large buffers on the scanning
+/// thread and written by a thread of their own, so formatting and the
+/// kernel's copy of the bytes overlap. Order is kept: one writer, one queue.
+pub(super) struct Lines {
+    pub(super) tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    pub(super) writer: Option<std::thread::JoinHandle<(Out, Option<io::Error>)>>,
+    pub(super) buf: Vec<u8>,
+    pub(super) count: u64,
+}
+
+pub(super) const LINES_BUF: usize = 1 << 20;
+
+impl Lines {
+    pub(super) fn new(w: Option<Out>) -> Self {
+        let (tx, writer) = match w {
+            Some(mut out) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+                let h = std::thread::spawn(move || {
+                    let mut error = None;
+                    for buf in rx {
+                        if error.is_none() {
+                            error = out.write_all(&buf).err();
+                        }
+                    }
+                    (out, error)
+                });
+                (Some(tx), Some(h))
+            }
+            None => (None, None),
+        };
+        Lines {
+            tx,
+            writer,
+            buf: Vec::with_capacity(LINES_BUF),
+            count: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+        self.count += 1;
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        push_line_in_pieces(
+            &mut self.buf,
+            e,
+            file,
+            marks,
+            reason,
+            LINES_BUF,
+            &mut |buf| {
+                let full = std::mem::replace(buf, Vec::with_capacity(LINES_BUF));
+                // As in send(): only a writer that is gone fails.
+                let _ = tx.send(full);
+            },
+        );
+        if self.buf.len() >= LINES_BUF {
+            self.send();
+        }
+    }
+
+    /// Append lines formatted elsewhere. Full chunks go to the writer as
+    /// they are (after what is already queued, so order is kept) instead of
+    /// being copied into our buffer; a short last chunk is copied.
+    pub(super) fn append(&mut self, lines: Chunks) {
+        self.count += lines.n;
+        if self.tx.is_none() {
+            return;
+        }
+        for chunk in lines.full {
+            if !self.buf.is_empty() {
+                self.send();
+            }
+            if let Some(tx) = &self.tx {
+                // As in send(): only a writer that is gone fails, and
+                // finish() says why.
+                let _ = tx.send(chunk);
+            }
+        }
+        self.buf.extend_from_slice(&lines.cur);
+        if self.buf.len() >= LINES_BUF {
+            self.send();
+        }
+    }
+
+    pub(super) fn send(&mut self) {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(LINES_BUF));
+        if let Some(tx) = &self.tx {
+            // A send fails only if the writer thread is gone; finish() says why.
+            let _ = tx.send(full);
+        }
+    }
+
+    /// Write what is left and hand back the output, not yet committed.
+    pub(super) fn finish(&mut self) -> io::Result<Option<Out>> {
+        if !self.buf.is_empty() {
+            self.send();
+        }
+        self.tx = None;
+        match self.writer.take() {
+            None => Ok(None),
+            Some(h) => match h.join() {
+                Ok((out, None)) => Ok(Some(out)),
+                Ok((_, Some(e))) => Err(e),
+                Err(_) => Err(io::Error::other("the output writer thread panicked")),
+            },
+        }
+    }
+}
+
+impl Drop for Lines {
+    /// On an early return the writer thread still owns its output: wait for
+    /// it, so the uncommitted temporary file is removed before we exit.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Formatted lines held by all the tables of a run that wait for their
+/// turn in file order, against a limit: what bounds memory when a table's
+/// lines are far larger than the table (values of zeros compressed a
+/// thousandfold, each byte six bytes of JSON).
+pub struct Held {
+    pub(super) bytes: std::sync::atomic::AtomicU64,
+    pub(super) limit: u64,
+}
+
+/// Default for [`Held`]'s limit: a LevelDB table of ~2 MiB formats into
+/// ~7 MiB of lines, so this holds a few dozen.
+pub const LINES_BUDGET: u64 = 256 << 20;
+
+impl Held {
+    pub(super) fn new() -> Self {
+        // `LDBSALVAGE_LINES_BUDGET` overrides it, for tests only.
+        let limit = std::env::var("LDBSALVAGE_LINES_BUDGET")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &u64| n > 0)
+            .unwrap_or(LINES_BUDGET);
+        Held {
+            bytes: Default::default(),
+            limit,
+        }
+    }
+}
+
+/// Lines formatted on a worker thread, in chunks of about [`LINES_BUF`]:
+/// a growing buffer would copy everything it holds each time it doubles.
+/// With a [`Held`], full chunks count against it; one that would pass it
+/// gives up instead (`over`): its lines are dropped and the table is
+/// formatted again in its turn, straight into the output.
+#[derive(Default)]
+pub(super) struct Chunks<'h> {
+    pub(super) full: Vec<Vec<u8>>,
+    pub(super) cur: Vec<u8>,
+    pub(super) n: u64,
+    pub(super) held: Option<&'h Held>,
+    pub(super) counted: u64,
+    pub(super) over: bool,
+}
+
+impl Chunks<'_> {
+    pub(super) fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.n += 1;
+        if self.over {
+            return;
+        }
+        if self.cur.capacity() == 0 {
+            self.cur.reserve(LINES_BUF + LINES_BUF / 8);
+        }
+        let Chunks {
+            full,
+            cur,
+            held,
+            counted,
+            over,
+            ..
+        } = self;
+        push_line_in_pieces(cur, e, file, marks, reason, LINES_BUF, &mut |cur| {
+            let chunk = std::mem::replace(cur, Vec::with_capacity(LINES_BUF + LINES_BUF / 8));
+            if *over {
+                return;
+            }
+            if let Some(h) = held {
+                let n = chunk.len() as u64;
+                if h.bytes.fetch_add(n, Relaxed).saturating_add(n) > h.limit {
+                    h.bytes.fetch_sub(n.saturating_add(*counted), Relaxed);
+                    *counted = 0;
+                    *over = true;
+                    *full = Vec::new();
+                    return;
+                }
+                *counted += n;
+            }
+            full.push(chunk);
+        });
+        if self.over {
+            self.cur = Vec::new();
+        }
+    }
+
+    /// The held bytes are about to be written: no longer held.
+    pub(super) fn release(&mut self) {
+        if let Some(h) = self.held {
+            h.bytes.fetch_sub(
+                std::mem::take(&mut self.counted),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+}
