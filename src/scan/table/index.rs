@@ -12,14 +12,11 @@ impl Scanner<'_> {
     pub(super) fn with_footer(&mut self, f: &Footer, footer_at: u64, sink: &mut dyn EntrySink) {
         // LevelDB writes the metaindex, then the index, then the footer, so
         // handles that say otherwise are the footer's bytes gone wrong.
-        let meta_fits = f.metaindex.end().is_some_and(|e| e <= f.index.offset);
+        let meta_end = f.metaindex.end().filter(|&e| e <= f.index.offset);
+        let meta_fits = meta_end.is_some();
         let mut meta: Vec<MetaRange> = Vec::new();
-        if meta_fits {
-            meta.push((
-                f.metaindex.offset,
-                f.metaindex.end().unwrap_or(0),
-                "metaindex block".into(),
-            ));
+        if let Some(end) = meta_end {
+            meta.push((f.metaindex.offset, end, "metaindex block".into()));
         }
         if f.index.end() != Some(footer_at) {
             self.out.damage.push(meta_damage(
@@ -44,7 +41,8 @@ impl Scanner<'_> {
                 ),
             ));
         }
-        let index_end = f.index.end().unwrap_or(0);
+        // Checked above: the index ends where the footer begins.
+        let index_end = footer_at;
         let index = match read_block(self.file, f.index, self.opts.cap) {
             Err(e) => Err(e.to_string()),
             Ok(b) => parse_index(&b.data, self.opts.ordered).map_err(|e| {
@@ -103,10 +101,9 @@ impl Scanner<'_> {
     /// there, but their damage is still damage.
     pub(super) fn check_meta(&mut self, f: &Footer, footer_at: u64) {
         let h = f.metaindex;
-        if h.end().is_none_or(|e| e > f.index.offset) {
+        let Some(end) = h.end().filter(|&e| e <= f.index.offset) else {
             return;
-        }
-        let end = h.end().unwrap_or(0);
+        };
         let entries = read_block(self.file, h, self.opts.cap)
             .map_err(|e| e.to_string())
             .and_then(|b| parse_metaindex(&b.data));
@@ -132,7 +129,7 @@ impl Scanner<'_> {
                     };
                     let overlaps = checked
                         .iter()
-                        .any(|c| fh.offset < c.end().unwrap_or(0) && c.offset < fend);
+                        .any(|c| c.end().is_some_and(|e| fh.offset < e) && c.offset < fend);
                     if !name.starts_with(b"filter.") || overlaps || checked.len() >= MAX_FILTERS {
                         continue;
                     }
@@ -140,7 +137,7 @@ impl Scanner<'_> {
                     match read_block(self.file, fh, self.opts.cap) {
                         Err(e) => self.out.damage.push(meta_damage(
                             fh.offset,
-                            fh.end().unwrap_or(0),
+                            fend,
                             format!("filter block: {e}"),
                         )),
                         Ok(_) => self.publish(TableUnit::block(fh, UnitRole::Filter, self.file)),
