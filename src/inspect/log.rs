@@ -196,22 +196,13 @@ fn log_damage_row(name: &str, d: &Damage, frags: &[Fragment], entries: &ByOffset
         "unverified_entries".into(),
         Value::Array(u.iter().map(|x| x.json()).collect()),
     );
-    Row {
-        offset: d.offset,
-        length: d.length,
-        class: Some(d.class),
-        cells: vec![
-            d.offset.to_string(),
-            d.length.to_string(),
-            frag_types(fr),
-            String::new(),
-            "-".into(),
-            "-".into(),
-            damage_text(d),
-        ],
-        json: m,
-        more: unverified_lines(&u),
-    }
+    Row::damaged(
+        d,
+        &[&frag_types(fr), "", "-", "-"],
+        damage_text(d),
+        m,
+        unverified_lines(&u),
+    )
 }
 
 fn frag_types(frags: &[Fragment]) -> String {
@@ -359,19 +350,7 @@ impl LayoutSink for EditRows<'_> {
 fn edit_damage_row(name: &str, d: &Damage) -> Row {
     let mut m = base_json(name, "edit", d.offset, d.length);
     damage_json(&mut m, d);
-    Row {
-        offset: d.offset,
-        length: d.length,
-        class: Some(d.class),
-        cells: vec![
-            d.offset.to_string(),
-            d.length.to_string(),
-            String::new(),
-            damage_text(d),
-        ],
-        json: m,
-        more: Vec::new(),
-    }
+    Row::damaged(d, &[""], damage_text(d), m, Vec::new())
 }
 
 fn ikey_json(k: &[u8]) -> Value {

@@ -88,6 +88,30 @@ pub struct Row {
     pub more: Vec<String>,
 }
 
+impl Row {
+    /// The row of a damaged range: its offset and length, then `middle`
+    /// (the kind's own columns), then `last` (what the damage was).
+    pub(crate) fn damaged(
+        d: &Damage,
+        middle: &[&str],
+        last: String,
+        json: Map<String, Value>,
+        more: Vec<String>,
+    ) -> Row {
+        let mut cells = vec![d.offset.to_string(), d.length.to_string()];
+        cells.extend(middle.iter().map(|c| c.to_string()));
+        cells.push(last);
+        Row {
+            offset: d.offset,
+            length: d.length,
+            class: Some(d.class),
+            cells,
+            json,
+            more,
+        }
+    }
+}
+
 /// What is known of a listing before its first row.
 #[derive(Debug, Clone)]
 pub struct Head {

@@ -163,22 +163,7 @@ fn damage_row(name: &str, d: &Damage, entries: &ByOffset) -> Row {
     if let Some(k) = &d.key_range {
         let _ = write!(text, "; {}", show_key_range(k));
     }
-    Row {
-        offset: d.offset,
-        length: d.length,
-        class: Some(d.class),
-        cells: vec![
-            d.offset.to_string(),
-            d.length.to_string(),
-            "-".into(),
-            "-".into(),
-            String::new(),
-            "-".into(),
-            text,
-        ],
-        json: m,
-        more: unverified_lines(&u),
-    }
+    Row::damaged(d, &["-", "-", "", "-"], text, m, unverified_lines(&u))
 }
 
 pub(super) fn table_listing(name: &str, file: &[u8], size: u64) -> Listing {
