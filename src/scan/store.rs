@@ -1,5 +1,9 @@
-//! A store directory (or a list of files) to a report: find the files, scan
-//! each by its kind, and put the lost sequence ranges of all logs together.
+//! The one pipeline every command runs, from paths to a report: list the
+//! files, group them into stores, take each store's inventory (CURRENT and
+//! the MANIFEST, first), scan every other file by its kind, then work out
+//! the lost sequence ranges, lost key ranges and requeue list
+//! ([`StoreScan::report`]). `scan` runs it with no sink; `salvage` with its
+//! export as the sink, and the same report comes out of both.
 
 use super::budget;
 use super::inventory::{self, EditSink, Inventory};
