@@ -633,3 +633,29 @@ fn a_data_block_a_damaged_footer_names_is_listed_as_the_scan_read_it() {
         .sum();
     assert_eq!(data_entries, u(&r["files"][0], "entries"), "{r}");
 }
+
+/// A "table" far larger than any a LevelDB-family writer makes (a sparse
+/// 2 GiB file here) is refused with the reason, not read into memory:
+/// `inspect` applies the same cap as `scan`. Run under a 512 MiB address
+/// space limit, which reading it whole would break.
+#[test]
+fn inspect_refuses_a_table_beyond_the_cap_without_reading_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("000005.ldb");
+    let f = std::fs::File::create(&t).unwrap();
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v {}; exec \"$0\" inspect \"$1\"",
+            512 * 1024
+        ))
+        .arg(bin())
+        .arg(&t)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), EXIT_USAGE);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("more than a LevelDB table can be"), "{err}");
+}

@@ -247,6 +247,14 @@ fn run(
             log::manifest_rows(&head.name, &file, size, rows)
         }
         InspectKind::Table => {
+            // As for `scan`: a file far beyond any table a LevelDB-family
+            // writer makes (a sparse file, say) is not read into memory.
+            let max = crate::scan::store::MAX_TABLE_SIZE;
+            if size > max {
+                return Err(unreadable(io::Error::other(format!(
+                    "not read: {size} bytes is more than a LevelDB table can be ({max} bytes at most)"
+                ))));
+            }
             let mut data = Vec::new();
             (&file)
                 .take(size)
