@@ -260,11 +260,16 @@ fn run(
                 .take(size)
                 .read_to_end(&mut data)
                 .map_err(unreadable)?;
-            // The table listing is built whole (the table is in memory anyway).
-            let l = table::table_listing(&head.name, &data, size);
+            // The rows are laid out whole (small: no entries in them); each
+            // intact data block's entries are read again as its row is
+            // written, so one block's are held at a time.
+            let (l, fills) = table::table_listing(&head.name, &data, size);
             head.columns = l.columns;
             rows.begin(&head);
-            for r in l.rows {
+            for mut r in l.rows {
+                if r.class.is_none() && fills.contains(&r.offset) {
+                    table::fill_data_row(&mut r, &data);
+                }
                 rows.row(r);
             }
             Tail {

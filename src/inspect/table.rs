@@ -10,10 +10,11 @@ use super::{
     InspectKind, Listing, Row,
 };
 use crate::format::compress;
-use crate::format::table::{FOOTER_SIZE, TRAILER_SIZE};
+use crate::format::table::{BlockHandle, FOOTER_SIZE, TRAILER_SIZE};
 use crate::report::summary::{show_key, show_key_range};
 use crate::report::Damage;
 use crate::scan::table::{self as stable, TableOptions, TableUnit, UnitRole};
+use crate::scan::{Entry, EntrySink};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -40,8 +41,33 @@ fn compression_name(file: &[u8], offset: u64, t: u8) -> String {
     }
 }
 
+/// The entries of an intact data block, read again through the table
+/// reader just before its row is written: its count, first and last keys,
+/// and the entries themselves in the JSON row.
+pub(super) fn fill_data_row(r: &mut Row, file: &[u8]) {
+    let h = BlockHandle {
+        offset: r.offset,
+        size: r.length.saturating_sub(TRAILER_SIZE as u64),
+    };
+    let mut e: Vec<EntryInfo> = Vec::new();
+    stable::block_entries(file, h, &TableOptions::default(), |x| {
+        e.push(EntryInfo::of(x))
+    });
+    if let Some(c) = r.cells.get_mut(5) {
+        *c = e.len().to_string();
+    }
+    if let (Some(a), Some(z), Some(c)) = (e.first(), e.last(), r.cells.get_mut(6)) {
+        *c = format!("{} .. {}", show_key(&a.key), show_key(&z.key));
+    }
+    r.json.insert("count".into(), e.len().into());
+    r.json.insert(
+        "entries".into(),
+        Value::Array(e.iter().map(|x| x.json()).collect()),
+    );
+}
+
 /// The row of an intact block.
-fn block_row(name: &str, file: &[u8], u: &TableUnit, entries: &ByOffset) -> Row {
+fn block_row(name: &str, file: &[u8], u: &TableUnit) -> Row {
     let (start, len) = (u.offset, u.length);
     let role = u.role.as_str();
     let comp = compression_name(file, start, u.compression.unwrap_or(compress::NONE));
@@ -56,22 +82,9 @@ fn block_row(name: &str, file: &[u8], u: &TableUnit, entries: &ByOffset) -> Row 
     let mut count = String::from("-");
     let mut keys = String::new();
     match u.role {
-        UnitRole::Data => {
-            let e: Vec<&EntryInfo> = entries
-                .intact
-                .get(&start)
-                .map(|v| v.iter().collect())
-                .unwrap_or_default();
-            count = e.len().to_string();
-            if let (Some(a), Some(z)) = (e.first(), e.last()) {
-                keys = format!("{} .. {}", show_key(&a.key), show_key(&z.key));
-            }
-            m.insert("count".into(), e.len().into());
-            m.insert(
-                "entries".into(),
-                Value::Array(e.iter().map(|x| x.json()).collect()),
-            );
-        }
+        // Filled in when the row is written (`fill_data_row`): one block's
+        // entries at a time, never the whole table's.
+        UnitRole::Data => {}
         UnitRole::Index => {
             if let Some(n) = u.entries {
                 count = n.to_string();
@@ -166,9 +179,31 @@ fn damage_row(name: &str, d: &Damage, entries: &ByOffset) -> Row {
     Row::damaged(d, &["-", "-", "", "-"], text, m, unverified_lines(&u))
 }
 
-pub(super) fn table_listing(name: &str, file: &[u8], size: u64) -> Listing {
+/// Keeps only the unverified entries: intact ones are read again a block at
+/// a time when their rows are written.
+struct UnverifiedOnly<'a>(&'a mut ByOffset);
+
+impl EntrySink for UnverifiedOnly<'_> {
+    fn intact(&mut self, _: &Entry<'_>) {}
+    fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
+        self.0.unverified(e, reason);
+    }
+}
+
+/// The listing of a table, with the offsets of the intact data rows whose
+/// entries [`fill_data_row`] adds as each is written.
+pub(super) fn table_listing(
+    name: &str,
+    file: &[u8],
+    size: u64,
+) -> (Listing, std::collections::BTreeSet<u64>) {
     let mut entries = ByOffset::default();
-    let (t, layout) = stable::scan_table_layout(file, &mut entries, &TableOptions::default());
+    let mut fills = std::collections::BTreeSet::new();
+    let (t, layout) = stable::scan_table_layout(
+        file,
+        &mut UnverifiedOnly(&mut entries),
+        &TableOptions::default(),
+    );
     let damage = &t.damage;
     let mut rows = Vec::new();
     let mut covered: Vec<(u64, u64)> = damage.iter().map(|d| (d.offset, d.end())).collect();
@@ -186,7 +221,10 @@ pub(super) fn table_listing(name: &str, file: &[u8], size: u64) -> Listing {
             }
             _ => {
                 covered.push((u.offset, end));
-                rows.push(block_row(name, file, u, &entries));
+                if u.role == UnitRole::Data {
+                    fills.insert(u.offset);
+                }
+                rows.push(block_row(name, file, u));
             }
         }
     }
@@ -246,7 +284,7 @@ pub(super) fn table_listing(name: &str, file: &[u8], size: u64) -> Listing {
     } else {
         "Footer or index unusable: blocks were found by their checksums alone.".to_string()
     });
-    Listing {
+    let listing = Listing {
         name: name.to_string(),
         kind: InspectKind::Table,
         size,
@@ -263,5 +301,6 @@ pub(super) fn table_listing(name: &str, file: &[u8], size: u64) -> Listing {
         counts: t.blocks,
         damaged: !damage.is_empty(),
         notes,
-    }
+    };
+    (listing, fills)
 }

@@ -148,6 +148,15 @@ pub fn scan_table_layout(
     (s.out, layout)
 }
 
+/// The entries of one data block a scan found intact, read again from the
+/// table's bytes with the same checks: `inspect` lists a table one block at
+/// a time instead of holding every entry of it.
+pub fn block_entries(file: &[u8], h: BlockHandle, opts: &TableOptions, f: impl FnMut(&Entry<'_>)) {
+    if let Ok(b) = crate::format::table::read_block(file, h, opts.cap) {
+        verify::emit(&b.data, h.offset, f);
+    }
+}
+
 /// One data block to check, with what the index says about it.
 struct Unit {
     handle: BlockHandle,
