@@ -747,3 +747,60 @@ fn a_table_shrinking_before_the_merge_is_its_own_problem() {
         );
     }
 }
+
+/// A store file swapped for a FIFO (or a symlink) between the listing and
+/// the open: the open itself refuses it (O_NONBLOCK, O_NOFOLLOW, then
+/// fstat), so the scan reports an error instead of blocking forever on the
+/// FIFO or following the link. Run on a thread with a deadline.
+#[test]
+fn a_file_swapped_for_a_fifo_after_listing_never_blocks() {
+    for swap in ["fifo", "symlink"] {
+        let (_tmp, db) = copy_fixture_db("table-healthy-snappy");
+        let inputs = list_inputs(std::slice::from_ref(&db)).unwrap();
+        for name in ["000005.ldb", "000008.log", "MANIFEST-000006"] {
+            let p = db.join(name);
+            fs::remove_file(&p).unwrap();
+            if swap == "fifo" {
+                let st = Command::new("mkfifo").arg(&p).status().unwrap();
+                assert!(st.success());
+            } else {
+                std::os::unix::fs::symlink(db.join("CURRENT"), &p).unwrap();
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let listed = inputs.clone();
+        std::thread::spawn(move || {
+            let errors: Vec<(String, Option<String>)> = listed
+                .iter()
+                .filter(|f| f.name != "CURRENT")
+                .map(|f| {
+                    let s = scan_file(f, &mut Discard, &Silent);
+                    (f.name.clone(), s.report.error)
+                })
+                .collect();
+            let _ = tx.send(errors);
+        });
+        let errors = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{swap}: a scan blocked on a swapped file"));
+        let swapped = ["000005.ldb", "000008.log", "MANIFEST-000006"];
+        assert_eq!(
+            errors
+                .iter()
+                .filter(|(n, _)| swapped.contains(&n.as_str()))
+                .count(),
+            3
+        );
+        for (name, e) in errors {
+            if !swapped.contains(&name.as_str()) {
+                assert!(e.is_none(), "{swap}: {name}: {e:?}");
+                continue;
+            }
+            let e = e.unwrap_or_else(|| panic!("{swap}: {name} read without an error"));
+            assert!(
+                e.contains("not a regular file") || e.contains("cannot open"),
+                "{swap}: {name}: {e}"
+            );
+        }
+    }
+}
