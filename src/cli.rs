@@ -486,7 +486,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                         print_stdout(&summary::render(&r, Style::for_stdout(), &written))?;
                     }
                     let why = nothing_readable(&r, std::slice::from_ref(&path));
-                    eprintln!("ldbsalvage: {}: {why}; nothing was written", path.display());
+                    eprintln!(
+                        "ldbsalvage: {}",
+                        printable(&format!("{}: {why}; nothing was written", path.display()))
+                    );
                     return Ok(EXIT_USAGE);
                 }
                 Err(e) => {
