@@ -10,12 +10,6 @@
 //! Entry `i` carries sequence `sequence + i`. A batch is well-formed only when
 //! exactly `count` entries fill the payload with no bytes left over.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use super::coding::{put_fixed32, put_fixed64, put_length_prefixed, Cursor, DecodeError};
 use std::fmt;
 
@@ -219,11 +213,6 @@ impl BatchBuilder {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

@@ -15,12 +15,6 @@
 //! damage, reported as a [`BlockError`]: LevelDB itself never writes it, so a
 //! block that breaks these rules is not the block that was written.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use super::coding::{read_fixed32, suffix_offset, varint32_split, DecodeError};
 use std::fmt;
 
@@ -382,12 +376,6 @@ impl<'a> BlockIter<'a> {
 /// hand because `BlockBuilder` finds shared prefixes by comparing whole keys,
 /// too slow for the huge-key blocks that tests feed the readers.
 #[cfg(test)]
-// Test-only: sizes the data it builds itself.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 pub(crate) fn shared_prefix_block(
     first: &[u8],
     keep: usize,
@@ -515,11 +503,6 @@ impl BlockBuilder {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

@@ -4,12 +4,6 @@
 //! A varint32 is at most 5 bytes and a varint64 at most 10; a longer run of
 //! continuation bits, or a value that overflows its width, is damage.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use std::fmt;
 
 /// Why bytes could not be decoded. Parsers return this instead of panicking.
@@ -269,11 +263,6 @@ pub fn read_fixed32(data: &[u8], at: usize) -> Option<u32> {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

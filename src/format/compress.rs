@@ -12,12 +12,6 @@
 //! is bounded by a caller-given cap on the output, and no allocation is sized
 //! by a declared length the input could not actually expand to.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -300,11 +294,6 @@ fn inflate(data: &[u8], header: bool, cap: usize) -> Result<Vec<u8>, CompressErr
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
     use std::io::Write;

@@ -5,12 +5,6 @@
 //! contains CRCs is otherwise prone to degenerate results (see LevelDB's
 //! `util/crc32c.h`). Every stored checksum in logs and table trailers is masked.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 const MASK_DELTA: u32 = 0xa282_ead8;
 
 /// CRC-32C of `data`.
@@ -40,11 +34,6 @@ pub fn unmask(masked: u32) -> u32 {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

@@ -9,12 +9,6 @@
 //! `NNNNNN` is a decimal file number, zero-padded to at least six digits when
 //! written but accepted at any width when read, as LevelDB does.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 pub use crate::vocab::FileKind;
 
 /// Classify a directory entry name, with its file number where it has one.
@@ -71,11 +65,6 @@ pub fn manifest_name(n: u64) -> String {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

@@ -7,12 +7,6 @@
 //! The sequence therefore has 56 usable bits. Internal keys sort by user key
 //! ascending, then by tag descending, so the newest write of a key comes first.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use super::batch::Kind;
 use super::coding::put_fixed64;
 use std::cmp::Ordering;
@@ -106,11 +100,6 @@ pub fn compare_after(a: &[u8], b: &[u8], equal: usize) -> Ordering {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

@@ -15,12 +15,6 @@
 //! LevelDB's reader, which drops the rest of a block after one bad header,
 //! parsing resynchronises on the next header whose checksum verifies.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use super::coding::Span;
 use super::crc;
 
@@ -308,11 +302,6 @@ pub fn encode_fragment(out: &mut Vec<u8>, rtype: RecordType, payload: &[u8]) {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
 

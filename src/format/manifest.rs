@@ -16,12 +16,6 @@
 //! reads them. Tag 8 (large value references) predates LevelDB 1.0 and is
 //! rejected like any unknown tag.
 
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
-
 use super::coding::{put_length_prefixed, put_varint32, put_varint64, Cursor, DecodeError};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -334,8 +328,6 @@ pub struct VersionState {
     /// Tables an edit deleted that no later edit added back: history, not
     /// state, even while their files are still on disk.
     pub deleted: std::collections::BTreeSet<u64>,
-    /// Every table number an edit added, live or not since.
-    pub named: std::collections::BTreeSet<u64>,
     /// Number of edits applied.
     pub edits: usize,
     pub anomalies: Vec<ReplayAnomaly>,
@@ -390,7 +382,6 @@ impl VersionState {
         }
         for f in &edit.new_files {
             self.deleted.remove(&f.number);
-            self.named.insert(f.number);
             if let Some((old_level, _)) = self.files.insert(f.number, (f.level, f.clone())) {
                 self.anomalies.push(ReplayAnomaly::AddedTwice {
                     edit: index,
@@ -405,11 +396,6 @@ impl VersionState {
 
 #[cfg(test)]
 // Tests index and size the data they build themselves.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
     use crate::format::batch::Kind;

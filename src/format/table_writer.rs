@@ -17,11 +17,6 @@
 //! A separator is LevelDB's shortest key in `[last key of the block, first
 //! key of the next)`, and the last block's is the short successor of its
 //! last key, both tagged with the largest sequence number when shortened.
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 
 use super::batch::Kind;
 use super::block::BlockBuilder;
@@ -401,11 +396,6 @@ pub fn short_successor(key: &[u8]) -> Vec<u8> {
 /// Tables for the crate's own tests, built by the one writer with small
 /// blocks and a stand-in filter block, and remembering what went where.
 #[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 pub(crate) mod sample {
     use super::*;
     pub(crate) use super::{append_block as append_with, append_raw};
@@ -526,11 +516,6 @@ pub(crate) mod sample {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 mod tests {
     use super::*;
     use crate::format::coding::Cursor;

@@ -8,7 +8,7 @@
 
 use super::logfile::RecordSink;
 use super::store::{scan_file_with, FileScan, InputFile, ScanOptions};
-use crate::format::filename::{self, FileKind};
+use crate::format::filename::FileKind;
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, VersionState};
 use crate::progress::Progress;
@@ -410,9 +410,4 @@ fn state(f: &InputFile, chosen_manifest: bool, ctx: &StateCtx<'_>) -> (FileState
         ),
         _ => (FileState::Unknown, None),
     }
-}
-
-/// The name of a table the MANIFEST names, for lost key ranges.
-pub fn table_name(number: u64) -> String {
-    filename::table_name(number)
 }

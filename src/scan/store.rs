@@ -750,7 +750,7 @@ fn lost_key_ranges(
     for m in &inv.info.missing_tables {
         out.push(LostKeyRange {
             range: m.key_range.clone(),
-            file: inventory::table_name(m.number),
+            file: filename::table_name(m.number),
             store: None,
             reason: "live table named by the MANIFEST is missing".to_string(),
         });

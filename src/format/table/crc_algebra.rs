@@ -5,11 +5,6 @@
 //! register:  raw (pre-inverted) CRC-32C state, bit-reflected
 //! P:         0x82f63b78 (reflected); x^0 is the top bit
 //! ```
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 
 pub(super) const POLY: u32 = 0x82f6_3b78; // CRC-32C, bit-reflected
 pub(super) const ONE: u32 = 0x8000_0000; // x^0 in the reflected representation

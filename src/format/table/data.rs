@@ -7,11 +7,6 @@
 //! ```
 //! An index block has the same shape, with block handles for values and
 //! LevelDB's separator sequence number on shortened keys.
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 
 use super::{BlockHandle, MAX_SEQUENCE};
 use crate::format::block::{Block, BlockError};

@@ -5,11 +5,6 @@
 //!   mask(crc32c(file[a..e] ++ file[e])) == fixed32(file[e+1..e+5])
 //! and its contents decode as a plausible data, index, meta or filter block
 //! ```
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 
 use super::crc_algebra::{mul_byte, mul_x_inv8, mulmod, step, unstep, ONE, X24};
 use super::data::check_data_block_with;

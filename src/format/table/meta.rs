@@ -5,11 +5,6 @@
 //!             ("filter.<policy>" for LevelDB's filter)
 //! filter:     filter* ++ offsets: fixed32* ++ array_offset: fixed32 ++ base_lg: u8
 //! ```
-#![deny(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 
 use super::BlockHandle;
 use crate::format::block::Block;

@@ -1,8 +1,3 @@
-#![allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation
-)]
 use super::crc_algebra::*;
 use super::discover::*;
 use super::*;
