@@ -5,6 +5,8 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use ldbsalvage::report::bytes::decode_base64;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,0 +1,155 @@
+//! External writers and judges the tests install for themselves under
+//! `target/`: the LevelDB forks' writer programs (built from the sources in
+//! `../shared/writers/`, which CI lays beside the checkout) and Debian
+//! packages. Outside CI a tool that cannot be had skips its test with a
+//! message; with `CI=true` it fails the test, so a green CI run means the
+//! judges really ran.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// `None` means "skip": outside CI that is said, in CI it is a failure.
+pub fn require<T>(what: &str, got: Option<T>) -> Option<T> {
+    if got.is_none() {
+        if in_ci() {
+            panic!("{what} is required in CI and could not be set up");
+        }
+        eprintln!("skipping: {what} not available");
+    }
+    got
+}
+
+/// An exclusive lock on a file under `target/`, held while it lives: the
+/// test binaries run at once and must not build or install twice.
+pub struct Lock(#[allow(dead_code)] File);
+
+pub fn lock(name: &str) -> Lock {
+    use std::os::fd::AsRawFd;
+    let dir = root().join("target").join("locks");
+    let _ = std::fs::create_dir_all(&dir);
+    let f = File::create(dir.join(name)).expect("creating a lock file under target/");
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock {name}");
+    Lock(f)
+}
+
+/// Where the fork sources are: `LDBSALVAGE_FORK_SOURCES`, else
+/// `../shared/writers` beside the checkout.
+fn fork_sources() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LDBSALVAGE_FORK_SOURCES") {
+        return Some(PathBuf::from(p));
+    }
+    let p = root().join("..").join("shared").join("writers");
+    p.join("build.sh").is_file().then_some(p)
+}
+
+/// A fork's writer program (`mcpe_writer`, `basho_writer`, `zstd_writer`),
+/// built once into `target/fork-writers/bin/` by the shared build script.
+/// It writes a store from an ops stream and dumps one with `--dump`, so it
+/// is both the fixtures' writer and the judge of a rebuilt store.
+pub fn fork_writer(name: &str) -> Option<PathBuf> {
+    static BUILT: Mutex<()> = Mutex::new(());
+    let _guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let out = match std::env::var_os("LDBSALVAGE_FORK_WRITERS") {
+        Some(p) => PathBuf::from(p),
+        None => root().join("target").join("fork-writers"),
+    };
+    let bin = out.join("bin").join(name);
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let _l = lock("fork-writers");
+    if !bin.is_file() {
+        let src = fork_sources()?;
+        eprintln!("building the fork writers into {} ...", out.display());
+        let _ = Command::new("bash")
+            .arg(src.join("build.sh"))
+            .arg(&out)
+            .status();
+    }
+    bin.is_file().then_some(bin)
+}
+
+/// [`fork_writer`], or skip (outside CI) / fail (in CI).
+pub fn require_fork_writer(name: &str) -> Option<PathBuf> {
+    require(&format!("the fork writer {name}"), fork_writer(name))
+}
+
+/// Install Debian packages that are missing (as root, or with `sudo -n`).
+/// True when all of them are installed afterwards.
+pub fn apt(packages: &[&str]) -> bool {
+    let installed = |p: &str| {
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", p])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+    };
+    if packages.iter().all(|p| installed(p)) {
+        return true;
+    }
+    let _l = lock("apt");
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let cmd = |args: &[&str]| {
+        let mut c = if root_user {
+            Command::new(args[0])
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("-n").arg(args[0]);
+            c
+        };
+        c.args(&args[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let marker = root().join("target").join("locks").join("apt-updated");
+    if !marker.exists() && cmd(&["apt-get", "update", "-qq"]) {
+        let _ = File::create(&marker);
+    }
+    let mut args = vec!["apt-get", "install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(missing.iter());
+    cmd(&args);
+    packages.iter().all(|p| installed(p))
+}
+
+/// A copy of `dir` (recursively) in a new temp dir, for a judge that may
+/// write into the store it opens (a library's open recovers the log).
+pub fn copy_tree(dir: &Path) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().expect("tempdir");
+    let to = t.path().join("db");
+    copy_dir(dir, &to);
+    (t, to)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir") {
+        let e = e.expect("dir entry");
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).expect("copy");
+        }
+    }
+}
