@@ -6,6 +6,8 @@
 //! 2  zstd in upstream LevelDB (frame magic 28 b5 2f fd); zlib in the
 //!    Minecraft Bedrock fork (RFC 1950 header: CMF/FLG with (CMF*256+FLG) % 31 == 0
 //!    and CM == 8). The stream header tells them apart.
+//! 3  zstd frame in the Bedrock fork (leveldb-mcpe's ZstdCompressor); no
+//!    other LevelDB variant uses 3, but the frame magic is still required
 //! 4  raw deflate (RFC 1951), Bedrock's "zlib raw"
 //! ```
 //! Anything else is an unknown codec: an error, never a guess. Every decoder
@@ -20,6 +22,8 @@ pub const NONE: u8 = 0;
 pub const SNAPPY: u8 = 1;
 /// zstd (LevelDB ≥ 1.23) or zlib (Bedrock), told apart by the stream header.
 pub const ZSTD_OR_ZLIB: u8 = 2;
+/// zstd as Mojang's leveldb-mcpe writes it (`ZstdCompressor::SERIALIZE_ID`).
+pub const MCPE_ZSTD: u8 = 3;
 pub const RAW_DEFLATE: u8 = 4;
 
 /// A decompressed block larger than this is treated as damage. LevelDB
@@ -42,6 +46,8 @@ pub enum CompressError {
     Unknown(u8),
     /// Type 2 whose stream is neither a zstd frame nor a zlib stream.
     UnrecognizedStream,
+    /// Type 3 (Bedrock's zstd) whose stream is not a zstd frame.
+    NotZstd,
     /// The output would exceed the cap (or the format's maximum ratio).
     TooLarge { codec: &'static str, limit: usize },
     /// The codec rejected the stream.
@@ -54,6 +60,9 @@ impl fmt::Display for CompressError {
             CompressError::Unknown(t) => write!(f, "unknown compression type {t}"),
             CompressError::UnrecognizedStream => {
                 write!(f, "compression type 2 stream is neither zstd nor zlib")
+            }
+            CompressError::NotZstd => {
+                write!(f, "compression type 3 (zstd) stream is not a zstd frame")
             }
             CompressError::TooLarge { codec, limit } => {
                 write!(f, "{codec} output would exceed {limit} bytes")
@@ -70,7 +79,7 @@ impl std::error::Error for CompressError {}
 /// Whether `t` names a codec [`decompress`] understands (discovery uses this
 /// to pick trailer candidates).
 pub fn is_known(t: u8) -> bool {
-    matches!(t, NONE | SNAPPY | ZSTD_OR_ZLIB | RAW_DEFLATE)
+    matches!(t, NONE | SNAPPY | ZSTD_OR_ZLIB | MCPE_ZSTD | RAW_DEFLATE)
 }
 
 /// Decompress `data` stored with compression type `kind`, producing at most
@@ -88,6 +97,9 @@ pub fn decompress(kind: u8, data: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, Co
                 Err(CompressError::UnrecognizedStream)
             }
         }
+        // A type-3 block that is not a zstd frame is not guessed at.
+        MCPE_ZSTD if data.starts_with(&ZSTD_MAGIC) => zstd(data, cap).map(Cow::Owned),
+        MCPE_ZSTD => Err(CompressError::NotZstd),
         RAW_DEFLATE => inflate(data, false, cap).map(Cow::Owned),
         t => Err(CompressError::Unknown(t)),
     }
@@ -104,7 +116,7 @@ pub fn max_output(kind: u8, data: &[u8], cap: usize) -> usize {
     match kind {
         NONE => data.len(),
         SNAPPY => snap::raw::decompress_len(data).map_or(0, |n| n.min(cap)),
-        ZSTD_OR_ZLIB if data.starts_with(&ZSTD_MAGIC) => {
+        ZSTD_OR_ZLIB | MCPE_ZSTD if data.starts_with(&ZSTD_MAGIC) => {
             let limit = cap.min(data.len().saturating_mul(ZSTD_MAX_RATIO));
             match zstd::zstd_safe::get_frame_content_size(data) {
                 Ok(Some(n)) => usize::try_from(n).map_or(limit, |n| n.min(limit)),
@@ -379,6 +391,39 @@ mod tests {
             decompress(ZSTD_OR_ZLIB, &c, 1000),
             Err(CompressError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn mcpe_zstd_type_3() {
+        let raw = sample();
+        let c = zstd::bulk::compress(&raw, 1).unwrap();
+        assert!(is_known(MCPE_ZSTD));
+        assert_eq!(decompress(MCPE_ZSTD, &c, DEFAULT_CAP).unwrap(), &raw[..]);
+        assert_eq!(max_output(MCPE_ZSTD, &c, DEFAULT_CAP), raw.len());
+        let mut scratch = Vec::new();
+        assert_eq!(
+            decompress_into(MCPE_ZSTD, &c, DEFAULT_CAP, &mut scratch).unwrap(),
+            &raw[..]
+        );
+        assert!(matches!(
+            decompress(MCPE_ZSTD, &c, 1000),
+            Err(CompressError::TooLarge { .. })
+        ));
+        assert!(decompress(MCPE_ZSTD, &c[..c.len() - 3], DEFAULT_CAP).is_err());
+        // Type 3 is zstd only: a zlib or raw deflate stream under it is not
+        // decoded by another codec.
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&raw).unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(
+            decompress(MCPE_ZSTD, &z, DEFAULT_CAP).unwrap_err(),
+            CompressError::NotZstd
+        );
+        assert_eq!(max_output(MCPE_ZSTD, &z, DEFAULT_CAP), 0);
+        assert_eq!(
+            CompressError::NotZstd.to_string(),
+            "compression type 3 (zstd) stream is not a zstd frame"
+        );
     }
 
     #[test]

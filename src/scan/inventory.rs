@@ -142,7 +142,9 @@ fn read_current(inputs: &[InputFile], members: &[usize]) -> (Option<String>, Opt
     match super::store::read_small(&c.path, 4096) {
         Ok(b) => {
             let s = String::from_utf8_lossy(&b);
-            let name = s.trim_end_matches('\n');
+            // Mojang's leveldb-mcpe also reads a CURRENT ending in "\r\n" or
+            // "\r" (db/version_set.cc, VersionSet::Recover).
+            let name = s.trim_end_matches('\n').trim_end_matches('\r');
             if name.starts_with("MANIFEST-") && !name.contains(['/', '\n']) {
                 (Some(name.to_string()), None)
             } else {
