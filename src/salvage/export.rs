@@ -10,6 +10,7 @@ use super::ndjson::Marks;
 pub use super::outdir::{prepare_out_dir, OutClaim};
 use super::ranges::{latest_in_ranges, newer_unverified, reopen_table, Late, LatestCtx};
 use super::rebuild::RebuildWriter;
+use crate::format::table_writer::Compression;
 use crate::format::batch::Kind;
 use crate::format::filename::FileKind;
 use crate::progress::Progress;
@@ -481,7 +482,14 @@ pub fn salvage(
             None
         }
         (OutDest::Dir(d), true) => {
-            Some(RebuildWriter::create(d).map_err(io_err("creating the rebuilt store"))?)
+            let codec = inventories.first().map_or(Compression::Snappy, |inv| {
+                crate::scan::dialect_forks::rebuild_compression(&inv.info.dialect)
+            });
+            Some(
+                RebuildWriter::create(d)
+                    .map_err(io_err("creating the rebuilt store"))?
+                    .with_compression(codec),
+            )
         }
         _ => None,
     };

@@ -1,8 +1,9 @@
 //! `--rebuild`: the latest view written as a fresh LevelDB store in
 //! `OUT/db`, next to the untouched original.
 //!
-//! The store is one sorted, non-overlapping run of snappy tables (split at
-//! about 2 MiB) at the bottom level, a MANIFEST holding one VersionEdit that
+//! The store is one sorted, non-overlapping run of tables (snappy, or the
+//! codec the store's dialect reads; split at about 2 MiB) at the bottom
+//! level, a MANIFEST holding one VersionEdit that
 //! names them, and `CURRENT`. It is built in a temporary directory inside
 //! OUT, every file fsynced, then renamed to `db` and OUT fsynced: a crash of
 //! ours leaves either no `db` or a whole one.
@@ -36,6 +37,9 @@ pub struct RebuildWriter {
     next_number: u64,
     keys: u64,
     key_buf: Vec<u8>,
+    /// What the tables' blocks are compressed with: a codec the store's own
+    /// library reads (see `with_compression`).
+    compression: Compression,
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -66,16 +70,26 @@ impl RebuildWriter {
             next_number: MANIFEST_NUMBER + 1,
             keys: 0,
             key_buf: Vec::new(),
+            compression: Compression::Snappy,
         })
+    }
+
+    /// Compress the tables' blocks with `c` instead of snappy: a fork that
+    /// does not read snappy (Bedrock registers only its zlib codecs) gets
+    /// its own codec.
+    pub fn with_compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
     }
 
     /// Add the next live key; keys must come in strictly ascending order.
     pub fn add(&mut self, user_key: &[u8], seq: u64, value: &[u8]) -> io::Result<()> {
         self.key_buf.clear();
         ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put);
+        let compression = self.compression;
         let b = self.builder.get_or_insert_with(|| {
             TableBuilder::new(BuildOptions {
-                compression: Compression::Snappy,
+                compression,
                 ..BuildOptions::default()
             })
         });

@@ -117,6 +117,9 @@ fn dialect(inputs: &[InputFile], members: &[usize]) -> crate::report::Dialect {
             "{leveldb_tables} of {sampled} table(s) looked at end with LevelDB's table magic"
         ));
     }
+    if let Some(fork) = super::dialect_forks::detect(inputs, members, &mut evidence) {
+        return fork;
+    }
     crate::report::Dialect {
         name: "leveldb",
         evidence,

@@ -1,6 +1,7 @@
 //! Files to verdicts and entries.
 
 pub mod budget;
+pub mod dialect_forks;
 pub mod inventory;
 pub mod log;
 pub mod logfile;

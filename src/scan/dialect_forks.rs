@@ -1,0 +1,220 @@
+//! Telling Mojang's leveldb-mcpe (Minecraft Bedrock) and LevelDB ≥ 1.23
+//! (zstd tables) from the LevelDB they share their files with.
+//!
+//! Their logs, MANIFESTs and table layout are upstream's; what differs is
+//! the codec behind a block's compression id (`docs/FORMAT.md`):
+//!
+//! | id | upstream ≤ 1.22 | ≥ 1.23 | leveldb-mcpe |
+//! | --- | --- | --- | --- |
+//! | 2 | - | zstd frame | zlib stream (RFC 1950) |
+//! | 3 | - | - | zstd frame |
+//! | 4 | - | - | raw deflate (RFC 1951) |
+//!
+//! and leveldb-mcpe also reads a `CURRENT` ending in `\r\n`. So the evidence
+//! is a few verified blocks of a few tables: the footer, the index block and
+//! the first data blocks it names, each checked against its CRC before its
+//! id is believed (a damaged byte never decides a dialect). Reading them is a
+//! handful of small reads per table, whatever the store's size.
+
+use super::store::InputFile;
+use crate::format::block::Block;
+use crate::format::compress;
+use crate::format::filename::FileKind;
+use crate::format::table_writer::Compression;
+use crate::format::table::{read_block, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
+use crate::report::Dialect;
+use std::os::unix::fs::FileExt;
+
+/// The phrase the report's evidence carries for a store with zstd blocks
+/// under id 2: how a rebuild knows to keep writing zstd.
+pub const ZSTD_EVIDENCE: &str = "zstd-compressed blocks (LevelDB ≥ 1.23)";
+
+/// Tables looked at, and data blocks per table.
+const TABLES: usize = 8;
+const DATA_BLOCKS: usize = 4;
+/// A block larger than this is not read for evidence (Bedrock's blocks are
+/// ~160 KiB; an index this large belongs to a huge table).
+const MAX_BLOCK: u64 = 4 << 20;
+/// Decompressed size allowed for a sampled block.
+const SAMPLE_CAP: usize = 16 << 20;
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// What the verified blocks' ids and stream headers showed.
+#[derive(Default)]
+struct Seen {
+    /// (blocks, first table) per codec.
+    raw_deflate: (usize, Option<String>),
+    mcpe_zstd: (usize, Option<String>),
+    zlib2: (usize, Option<String>),
+    zstd2: (usize, Option<String>),
+}
+
+impl Seen {
+    fn add(&mut self, table: &str, kind: u8, stored: &[u8]) {
+        let slot = match kind {
+            compress::RAW_DEFLATE => &mut self.raw_deflate,
+            compress::MCPE_ZSTD => &mut self.mcpe_zstd,
+            compress::ZSTD_OR_ZLIB if stored.starts_with(&ZSTD_MAGIC) => &mut self.zstd2,
+            compress::ZSTD_OR_ZLIB if is_zlib_header(stored) => &mut self.zlib2,
+            _ => return,
+        };
+        slot.0 += 1;
+        slot.1.get_or_insert_with(|| table.to_string());
+    }
+}
+
+fn is_zlib_header(data: &[u8]) -> bool {
+    match data {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8 && cmf >> 4 <= 7 && u16::from_be_bytes([*cmf, *flg]) % 31 == 0
+        }
+        _ => false,
+    }
+}
+
+/// `mojang` when the store holds what only leveldb-mcpe writes; `None`
+/// otherwise, having added to `evidence` what the blocks showed (zstd under
+/// id 2: LevelDB ≥ 1.23, still the `leveldb` dialect).
+pub fn detect(
+    inputs: &[InputFile],
+    members: &[usize],
+    evidence: &mut Vec<String>,
+) -> Option<Dialect> {
+    let mut seen = Seen::default();
+    for f in members
+        .iter()
+        .filter_map(|&i| inputs.get(i))
+        .filter(|f| f.kind == FileKind::Table && f.not_regular.is_none())
+        .take(TABLES)
+    {
+        sample_table(f, &mut seen);
+    }
+    let mut mojang = Vec::new();
+    let mut say = |(n, table): &(usize, Option<String>), what: &str| {
+        if *n > 0 {
+            mojang.push(format!(
+                "{n} verified block(s) with {what}, first in {}",
+                table.as_deref().unwrap_or("?")
+            ));
+        }
+    };
+    say(
+        &seen.raw_deflate,
+        "compression id 4 (raw deflate: leveldb-mcpe's ZlibCompressorRaw, what Bedrock writes)",
+    );
+    say(
+        &seen.mcpe_zstd,
+        "compression id 3 (zstd: leveldb-mcpe's ZstdCompressor)",
+    );
+    say(
+        &seen.zlib2,
+        "a zlib stream under compression id 2 (leveldb-mcpe's ZlibCompressor; upstream's id 2 is zstd)",
+    );
+    if current_ends_in_cr(inputs, members) {
+        mojang.push(
+            "CURRENT ends in \"\\r\", which leveldb-mcpe reads and upstream LevelDB refuses"
+                .to_string(),
+        );
+    }
+    if mojang.is_empty() {
+        if let (n @ 1.., table) = &seen.zstd2 {
+            evidence.push(format!(
+                "{ZSTD_EVIDENCE}: {n} verified block(s) with compression id 2 holding a zstd \
+                 frame, first in {}",
+                table.as_deref().unwrap_or("?")
+            ));
+        }
+        return None;
+    }
+    let mut e = std::mem::take(evidence);
+    e.extend(mojang);
+    Some(Dialect {
+        name: "mojang",
+        evidence: e,
+        supported: true,
+    })
+}
+
+fn current_ends_in_cr(inputs: &[InputFile], members: &[usize]) -> bool {
+    members
+        .iter()
+        .filter_map(|&i| inputs.get(i))
+        .find(|f| f.kind == FileKind::Current && f.not_regular.is_none() && f.size <= 4096)
+        .and_then(|c| super::store::read_small(&c.path, 4096).ok())
+        .is_some_and(|b| {
+            let b = b.strip_suffix(b"\n").unwrap_or(&b);
+            b.ends_with(b"\r")
+        })
+}
+
+/// The stored bytes of the block at `h` with its trailer, read from `file`.
+fn read_stored(file: &std::fs::File, h: BlockHandle, len: u64) -> Option<Vec<u8>> {
+    let end = h.end()?;
+    if h.size > MAX_BLOCK || end > len {
+        return None;
+    }
+    let n = usize::try_from(h.size).ok()?.checked_add(TRAILER_SIZE)?;
+    let mut buf = vec![0u8; n];
+    file.read_exact_at(&mut buf, h.offset).ok()?;
+    Some(buf)
+}
+
+/// The index block and the first data blocks of one table, each counted
+/// only when its checksum verifies and it decompresses.
+fn sample_table(f: &InputFile, seen: &mut Seen) {
+    let Ok((file, md)) = super::open::open_store_file(&f.path) else {
+        return;
+    };
+    let len = md.len();
+    let Some(at) = len.checked_sub(FOOTER_SIZE as u64) else {
+        return;
+    };
+    let mut tail = [0u8; FOOTER_SIZE];
+    if file.read_exact_at(&mut tail, at).is_err() {
+        return;
+    }
+    let Ok(footer) = Footer::decode(&tail) else {
+        return;
+    };
+    let Some(index) = read_stored(&file, footer.index, len) else {
+        return;
+    };
+    let local = |size| BlockHandle { offset: 0, size };
+    let Ok(contents) = read_block(&index, local(footer.index.size), SAMPLE_CAP) else {
+        return;
+    };
+    seen.add(&f.name, contents.compression, &index);
+    let Ok(block) = Block::new(&contents.data) else {
+        return;
+    };
+    let mut it = block.iter();
+    let mut n = 0;
+    while let Some(Ok((_, value))) = it.next() {
+        if n == DATA_BLOCKS {
+            break;
+        }
+        n += 1;
+        let Some(h) = BlockHandle::decode_exact(value) else {
+            break;
+        };
+        let Some(data) = read_stored(&file, h, len) else {
+            continue;
+        };
+        if let Ok(b) = read_block(&data, local(h.size), SAMPLE_CAP) {
+            seen.add(&f.name, b.compression, &data);
+        }
+    }
+}
+
+/// The codec a rebuilt store's tables are written with, so that the
+/// dialect's own library opens it: raw deflate (id 4) for Bedrock, whose
+/// game registers only its two zlib codecs (`mcpe_sample_setup.cpp`); zstd
+/// for a LevelDB ≥ 1.23 store that was already zstd (its build may lack
+/// snappy); snappy, LevelDB's default, otherwise.
+pub fn rebuild_compression(d: &Dialect) -> Compression {
+    match d.name {
+        "mojang" => Compression::RawDeflate,
+        _ if d.evidence.iter().any(|e| e.starts_with(ZSTD_EVIDENCE)) => Compression::Zstd,
+        _ => Compression::Snappy,
+    }
+}
