@@ -37,6 +37,7 @@ fn compression_name(file: &[u8], offset: u64, t: u8) -> String {
             }
         }
         compress::RAW_DEFLATE => "raw-deflate".into(),
+        compress::MCPE_ZSTD => "zstd".into(),
         t => format!("unknown-{t}"),
     }
 }

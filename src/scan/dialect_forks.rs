@@ -20,8 +20,8 @@ use super::store::InputFile;
 use crate::format::block::Block;
 use crate::format::compress;
 use crate::format::filename::FileKind;
-use crate::format::table_writer::Compression;
 use crate::format::table::{read_block, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
+use crate::format::table_writer::Compression;
 use crate::report::Dialect;
 use std::os::unix::fs::FileExt;
 
