@@ -218,3 +218,48 @@ pub fn rebuild_compression(d: &Dialect) -> Compression {
         _ => Compression::Snappy,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialect(name: &'static str, evidence: &[&str]) -> Dialect {
+        Dialect {
+            name,
+            evidence: evidence.iter().map(|e| e.to_string()).collect(),
+            supported: true,
+        }
+    }
+
+    #[test]
+    fn rebuild_codec_follows_the_dialect() {
+        assert_eq!(
+            rebuild_compression(&dialect("mojang", &["x"])),
+            Compression::RawDeflate
+        );
+        let zstd = format!("{ZSTD_EVIDENCE}: 3 verified block(s)");
+        assert_eq!(
+            rebuild_compression(&dialect("leveldb", &["a", &zstd])),
+            Compression::Zstd
+        );
+        assert_eq!(
+            rebuild_compression(&dialect("leveldb", &["a"])),
+            Compression::Snappy
+        );
+    }
+
+    #[test]
+    fn stream_headers_are_told_apart() {
+        let mut s = Seen::default();
+        s.add("a", compress::ZSTD_OR_ZLIB, &[0x78, 0x9c, 1, 2]);
+        s.add("b", compress::ZSTD_OR_ZLIB, &ZSTD_MAGIC);
+        s.add("c", compress::ZSTD_OR_ZLIB, &[0x00, 0x01]);
+        s.add("d", compress::MCPE_ZSTD, &ZSTD_MAGIC);
+        s.add("e", compress::RAW_DEFLATE, &[0xd5]);
+        s.add("f", compress::SNAPPY, &[0x10]);
+        assert_eq!(s.zlib2, (1, Some("a".into())));
+        assert_eq!(s.zstd2, (1, Some("b".into())));
+        assert_eq!(s.mcpe_zstd, (1, Some("d".into())));
+        assert_eq!(s.raw_deflate, (1, Some("e".into())));
+    }
+}
