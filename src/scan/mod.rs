@@ -1,6 +1,7 @@
 //! Files to verdicts and entries.
 
 pub mod budget;
+pub mod dialect_go;
 pub mod inventory;
 pub mod log;
 pub mod logfile;
