@@ -32,7 +32,12 @@ fn writers_dir() -> PathBuf {
 }
 
 fn expected(writer: &str, variant: &str) -> Value {
-    read_json(&writers_dir().join(writer).join(variant).join("expected.json"))
+    read_json(
+        &writers_dir()
+            .join(writer)
+            .join(variant)
+            .join("expected.json"),
+    )
 }
 
 type View = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -60,7 +65,11 @@ fn recoverable(e: &Value) -> View {
 
 fn show_diff(a: &View, b: &View) -> String {
     let mut out = Vec::new();
-    for k in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
+    for k in a
+        .keys()
+        .chain(b.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         if a.get(k) != b.get(k) {
             out.push(format!(
                 "{}: {:?} vs {:?}",
@@ -95,7 +104,10 @@ fn salvage(db: &Path, extra: &[&str]) -> Run {
     let mut view = View::new();
     for r in recs {
         assert_eq!(r.kind, "put", "the latest view holds puts only");
-        assert!(view.insert(r.key, r.value.unwrap()).is_none(), "a key twice");
+        assert!(
+            view.insert(r.key, r.value.unwrap()).is_none(),
+            "a key twice"
+        );
     }
     Run {
         code,
@@ -171,7 +183,11 @@ fn check(writer: &str, variant: &str) {
     } else {
         "leveldb"
     };
-    assert_eq!(store["dialect"]["name"], want, "{what}: {}", store["dialect"]);
+    assert_eq!(
+        store["dialect"]["name"], want,
+        "{what}: {}",
+        store["dialect"]
+    );
     let evidence: Vec<&str> = store["dialect"]["evidence"]
         .as_array()
         .unwrap()
@@ -195,7 +211,10 @@ fn check(writer: &str, variant: &str) {
     let exp_damage = e["damage"].as_array().unwrap();
     let got = report_damage(&s.report);
     if exp_damage.is_empty() {
-        assert!(got.is_empty(), "{what}: damage where there is none: {got:?}");
+        assert!(
+            got.is_empty(),
+            "{what}: damage where there is none: {got:?}"
+        );
         assert_eq!(s.code, EXIT_OK, "{what}");
     } else {
         assert_eq!(s.code, EXIT_DAMAGE, "{what}");
@@ -214,7 +233,8 @@ fn check(writer: &str, variant: &str) {
             );
         }
         assert!(
-            got.iter().all(|g| exp_damage.iter().any(|d| d["file"] == g.file.as_str())),
+            got.iter()
+                .all(|g| exp_damage.iter().any(|d| d["file"] == g.file.as_str())),
             "{what}: damage in a file that was not damaged: {got:?}"
         );
     }
@@ -239,7 +259,10 @@ fn check(writer: &str, variant: &str) {
     if writer == "goleveldb" {
         // goleveldb's MANIFEST records one past the last replayed write
         // at open: a number no write has.
-        assert!(!closed.contains(&last_seq), "{what}: skipped {last_seq} reported lost");
+        assert!(
+            !closed.contains(&last_seq),
+            "{what}: skipped {last_seq} reported lost"
+        );
     }
 
     // The latest view: the library's own, minus what the damage took.

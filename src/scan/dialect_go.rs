@@ -300,7 +300,10 @@ mod tests {
         crate::format::log::encode_fragment(&mut log, RecordType::Last, b"o");
         let mut bad = log.clone();
         crate::format::log::encode_fragment(&mut log, RecordType::Full, b"three");
-        assert_eq!(records(&log), vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+        assert_eq!(
+            records(&log),
+            vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]
+        );
         bad.extend_from_slice(&[1, 2, 3, 4, 5, 0, 1, b'x']);
         assert_eq!(records(&bad), vec![b"one".to_vec(), b"two".to_vec()]);
     }

@@ -446,12 +446,9 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile], floor: Option<u64
             // A loss before the first intact batch starts after what older
             // logs, the tables and the MANIFEST account for: the writes of
             // a live log all come after theirs.
-            let first = l.first.unwrap_or_else(|| {
-                newest
-                    .max(tables_newest)
-                    .max(floor)
-                    .map_or(1, |n| n + 1)
-            });
+            let first = l
+                .first
+                .unwrap_or_else(|| newest.max(tables_newest).max(floor).map_or(1, |n| n + 1));
             if l.last.is_some_and(|last| last < first) {
                 continue;
             }
@@ -652,16 +649,15 @@ impl StoreScan {
             let sc: Vec<&FileScan> = inv.members.iter().map(|&i| &scans[i]).collect();
             let ins: Vec<&InputFile> = inv.members.iter().map(|&i| &inputs[i]).collect();
             let store = store_of(inv);
-            lost.sequence_ranges
-                .extend(
-                    lost_ranges(&sc, &ins, seq_floor(inv))
-                        .sequence_ranges
-                        .into_iter()
-                        .map(|mut l| {
-                            l.store = store.clone();
-                            l
-                        }),
-                );
+            lost.sequence_ranges.extend(
+                lost_ranges(&sc, &ins, seq_floor(inv))
+                    .sequence_ranges
+                    .into_iter()
+                    .map(|mut l| {
+                        l.store = store.clone();
+                        l
+                    }),
+            );
             key_ranges.extend(lost_key_ranges(&ins, &sc, inv).into_iter().map(|mut k| {
                 k.store = store.clone();
                 k

@@ -204,7 +204,10 @@ pub fn require_goleveldb_writer() -> Option<PathBuf> {
 pub fn classic_level() -> Option<PathBuf> {
     static BUILT: Mutex<()> = Mutex::new(());
     let _guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = root().join("target").join("writer-judges").join("classic-level");
+    let dir = root()
+        .join("target")
+        .join("writer-judges")
+        .join("classic-level");
     let modules = dir.join("node_modules");
     let installed = |m: &Path| m.join("classic-level").join("package.json").is_file();
     if installed(&modules) {
@@ -216,7 +219,8 @@ pub fn classic_level() -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if !(has("node") && has("npm")) && !apt(&["nodejs", "npm"]) {
+    let tools_there = has("node") && has("npm");
+    if !tools_there && !apt(&["nodejs", "npm"]) {
         return None;
     }
     let _l = lock("classic-level");
