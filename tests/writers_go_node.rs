@@ -322,7 +322,8 @@ fn judges_agree_with_the_ground_truth() {
 }
 
 /// goleveldb is told from its MANIFEST alone, without its info log or
-/// CURRENT.bak, and the skipped number stays out of the lost ranges.
+/// CURRENT.bak, and the skipped number stays out of the lost ranges; and
+/// from its tables alone.
 #[test]
 fn goleveldb_without_its_info_log() {
     let src = writers_dir().join("goleveldb/log-garbled-first/db");
@@ -346,4 +347,23 @@ fn goleveldb_without_its_info_log() {
         .map(|v| v.as_u64().unwrap())
         .collect();
     assert_eq!(lost_seqs(&r).0, lost);
+
+    // Without the MANIFEST too, its tables' bloom filter still says so.
+    for f in ["CURRENT", "MANIFEST-000010"] {
+        std::fs::remove_file(db.join(f)).unwrap();
+    }
+    let o = run([
+        "scan".as_ref(),
+        db.as_os_str(),
+        "--report".as_ref(),
+        "-".as_ref(),
+    ]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let d = &r["store"]["dialect"];
+    assert_eq!(d["name"], "goleveldb", "{d}");
+    assert!(d["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e.as_str().unwrap().contains("BuiltinBloomFilter`")));
 }

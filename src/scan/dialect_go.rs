@@ -18,11 +18,14 @@
 //!   named twice in it; and goleveldb never writes tag 9 (prev log number),
 //!   which C++ LevelDB's `VersionSet::LogAndApply` puts into every edit it
 //!   appends (`session_record.go` `encode`);
+//! - its tables' bloom filter is named `filter.leveldb.BuiltinBloomFilter`
+//!   (`filter/bloom.go`), C++ LevelDB's `filter.leveldb.BuiltinBloomFilter2`;
 //! - `CURRENT.bak`, the copy of `CURRENT` goleveldb keeps when it replaces
 //!   it (`storage/file_storage.go` `setMeta`).
 //!
 //! Everything here only reads: `CURRENT`'s MANIFEST (its first
-//! [`MANIFEST_BYTES`]) and the first [`LOG_BYTES`] of `LOG`/`LOG.old`, opened
+//! [`MANIFEST_BYTES`]), the first [`LOG_BYTES`] of `LOG`/`LOG.old` and the
+//! footer and metaindex of a few tables, opened
 //! like every store file (read-only, never blocking, never through a link).
 
 use super::store::{read_small, InputFile};
@@ -34,6 +37,13 @@ use crate::format::manifest::VersionEdit;
 const MANIFEST_BYTES: u64 = 256 << 10;
 /// How much of an info log is read.
 const LOG_BYTES: u64 = 4096;
+/// Tables whose metaindex is looked at (the filter's name).
+const TABLES_SAMPLED: usize = 8;
+/// A metaindex larger than this is not read for evidence.
+const METAINDEX_CAP: u64 = 64 << 10;
+/// goleveldb's bloom filter's metaindex name (`leveldb/filter/bloom.go`);
+/// C++ LevelDB's is `filter.leveldb.BuiltinBloomFilter2`.
+const GO_BLOOM: &[u8] = b"filter.leveldb.BuiltinBloomFilter";
 
 /// The evidence that goleveldb wrote the store: `decisive` names what only
 /// goleveldb writes; `supporting` what agrees with it. Empty when nothing
@@ -73,6 +83,19 @@ pub fn goleveldb_evidence(
             "CURRENT.bak: the copy of CURRENT goleveldb keeps when it replaces it".to_string(),
         );
     }
+    let go_filters: Vec<&str> = files()
+        .filter(|f| f.kind == FileKind::Table && f.not_regular.is_none())
+        .take(TABLES_SAMPLED)
+        .filter(|f| metaindex_names(f).iter().any(|n| n.as_slice() == GO_BLOOM))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !go_filters.is_empty() {
+        ev.decisive.push(format!(
+            "{}: a bloom filter named `filter.leveldb.BuiltinBloomFilter`, goleveldb's \
+             (C++ LevelDB's is `...BuiltinBloomFilter2`)",
+            go_filters.join(", ")
+        ));
+    }
     // The MANIFEST CURRENT names, else the newest one.
     let manifest = files()
         .filter(|f| f.kind == FileKind::Manifest && f.not_regular.is_none())
@@ -101,6 +124,31 @@ pub fn goleveldb_evidence(
         }
     }
     ev
+}
+
+/// The names in a table's metaindex block, read through its footer; empty
+/// when any of it does not verify.
+fn metaindex_names(f: &InputFile) -> Vec<Vec<u8>> {
+    use crate::format::table::{parse_metaindex, read_block, BlockHandle, Footer, FOOTER_SIZE};
+    use std::os::unix::fs::FileExt;
+    let read = || -> Option<Vec<Vec<u8>>> {
+        let (file, md) = super::open::open_store_file(&f.path).ok()?;
+        let mut tail = [0u8; FOOTER_SIZE];
+        file.read_exact_at(&mut tail, md.len().checked_sub(FOOTER_SIZE as u64)?)
+            .ok()?;
+        let h = Footer::decode(&tail).ok()?.metaindex;
+        let len = h.size.checked_add(5).filter(|&l| l <= METAINDEX_CAP)?;
+        let mut buf = vec![0u8; usize::try_from(len).ok()?];
+        file.read_exact_at(&mut buf, h.offset).ok()?;
+        let at0 = BlockHandle {
+            offset: 0,
+            size: h.size,
+        };
+        let contents = read_block(&buf, at0, 1 << 20).ok()?;
+        let names = parse_metaindex(&contents.data).ok()?;
+        Some(names.into_iter().map(|(n, _)| n).collect())
+    };
+    read().unwrap_or_default()
 }
 
 /// goleveldb's info log: a day header line, then `HH:MM:SS.micro
