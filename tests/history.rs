@@ -358,10 +358,11 @@ fn a_rocksdb_store_is_recognised_not_called_damaged() {
     ]);
     assert_eq!(code(&o), EXIT_USAGE);
     assert!(!out.exists());
-    // Every LevelDB store says which dialect it is, and why.
+    // Every LevelDB store says which dialect it is, and why: this one was
+    // written by goleveldb, and its MANIFEST says so.
     let (_tmp, db) = copy_history("goleveldb-deleted");
     let (_, r) = scan_report(&db);
-    assert_eq!(r["store"]["dialect"]["name"], "leveldb");
+    assert_eq!(r["store"]["dialect"]["name"], "goleveldb");
     assert_eq!(r["store"]["dialect"]["supported"], true);
 }
 

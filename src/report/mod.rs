@@ -291,7 +291,8 @@ pub struct Rebuilt {
 /// The writer family a store comes from, decided from what is on disk.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Dialect {
-    /// `leveldb`, or `rocksdb` (recognised, not read by this version).
+    /// `leveldb`, `goleveldb`, or `rocksdb` (recognised, not read by this
+    /// version).
     pub name: &'static str,
     /// What decided it, in words.
     pub evidence: Vec<String>,

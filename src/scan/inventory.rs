@@ -80,7 +80,11 @@ fn tail_magic(f: &InputFile) -> Option<u64> {
 /// Which writer family the store comes from. RocksDB leaves files LevelDB
 /// never writes (`OPTIONS-N`, `IDENTITY`) and ends its tables with its own
 /// magic; either is enough to say so.
-fn dialect(inputs: &[InputFile], members: &[usize]) -> crate::report::Dialect {
+fn dialect(
+    inputs: &[InputFile],
+    members: &[usize],
+    current: Option<&str>,
+) -> crate::report::Dialect {
     let mut rocks = Vec::new();
     for f in members.iter().map(|&i| &inputs[i]) {
         if f.name.starts_with("OPTIONS-") || f.name == "IDENTITY" {
@@ -111,6 +115,7 @@ fn dialect(inputs: &[InputFile], members: &[usize]) -> crate::report::Dialect {
             supported: false,
         };
     }
+    let go = super::dialect_go::goleveldb_evidence(inputs, members, current);
     let mut evidence = vec!["no OPTIONS-* or IDENTITY file, which RocksDB writes".to_string()];
     if sampled > 0 {
         evidence.push(format!(
@@ -120,6 +125,16 @@ fn dialect(inputs: &[InputFile], members: &[usize]) -> crate::report::Dialect {
     if let Some(fork) = super::dialect_forks::detect(inputs, members, &mut evidence) {
         return fork;
     }
+    if !go.decisive.is_empty() {
+        evidence.extend(go.decisive);
+        evidence.extend(go.supporting);
+        return crate::report::Dialect {
+            name: "goleveldb",
+            evidence,
+            supported: true,
+        };
+    }
+    evidence.extend(go.cpp);
     crate::report::Dialect {
         name: "leveldb",
         evidence,
@@ -183,7 +198,7 @@ pub fn build(
     progress: &dyn Progress,
 ) -> (Inventory, Vec<(usize, FileScan)>) {
     let (current, current_error) = read_current(inputs, &members);
-    let dialect = dialect(inputs, &members);
+    let dialect = dialect(inputs, &members, current.as_deref());
     if !dialect.supported {
         return unsupported(members, dialect, current, current_error);
     }

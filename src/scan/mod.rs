@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod dialect_forks;
+pub mod dialect_go;
 pub mod inventory;
 pub mod log;
 pub mod logfile;

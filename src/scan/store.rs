@@ -387,7 +387,11 @@ pub fn scan_file_with(
 /// (state `obsolete`): its range starts after the newest sequence of the
 /// tables and older logs, and ends before the next readable log's first
 /// batch (open when there is none).
-pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
+///
+/// `floor` is a sequence number the store's MANIFEST says every live log's
+/// writes come after (goleveldb's last sequence: see [`seq_floor`]); a
+/// loss with no intact batch before it starts after it too.
+pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile], floor: Option<u64>) -> Lost {
     // A directory that happens to be named like a log never held writes.
     let is_log =
         |i: usize| inputs[i].kind == FileKind::Log && inputs[i].not_regular != Some("a directory");
@@ -409,7 +413,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
             if history {
                 continue;
             }
-            let after = newest.max(tables_newest);
+            let after = newest.max(tables_newest).max(floor);
             let why = scans[i].report.error.as_deref().unwrap_or("not read");
             ranges.push(LostSeqRange {
                 first: after.map_or(1, |n| n + 1),
@@ -439,7 +443,12 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
         // not hold.
         let lost = if history { &[][..] } else { &s.lost[..] };
         for (l, reason) in lost.iter().zip(&s.lost_reasons) {
-            let first = l.first.unwrap_or_else(|| newest.map_or(1, |n| n + 1));
+            // A loss before the first intact batch starts after what older
+            // logs, the tables and the MANIFEST account for: the writes of
+            // a live log all come after theirs.
+            let first = l
+                .first
+                .unwrap_or_else(|| newest.max(tables_newest).max(floor).map_or(1, |n| n + 1));
             if l.last.is_some_and(|last| last < first) {
                 continue;
             }
@@ -460,6 +469,20 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile]) -> Lost {
         sequence_ranges: ranges,
         ..Lost::default()
     }
+}
+
+/// The sequence number every live log's writes come after, when the
+/// store's writer makes the MANIFEST say so. goleveldb records in its
+/// MANIFEST, with each new journal, the sequence number its writes follow
+/// (`db_compaction.go` memCompaction: the frozen memtable's; at open,
+/// `db.go` recoverJournal: one past the last replayed write, the number it
+/// skips), and no other edit changes it. C++ LevelDB records the last
+/// sequence at the time the edit is logged, which may already count writes
+/// of the new log, so it gives none.
+fn seq_floor(inv: &Inventory) -> Option<u64> {
+    (inv.info.dialect.name == "goleveldb")
+        .then_some(inv.info.last_sequence)
+        .flatten()
 }
 
 /// The stores among the inputs: files grouped by the directory they are
@@ -626,16 +649,15 @@ impl StoreScan {
             let sc: Vec<&FileScan> = inv.members.iter().map(|&i| &scans[i]).collect();
             let ins: Vec<&InputFile> = inv.members.iter().map(|&i| &inputs[i]).collect();
             let store = store_of(inv);
-            lost.sequence_ranges
-                .extend(
-                    lost_ranges(&sc, &ins)
-                        .sequence_ranges
-                        .into_iter()
-                        .map(|mut l| {
-                            l.store = store.clone();
-                            l
-                        }),
-                );
+            lost.sequence_ranges.extend(
+                lost_ranges(&sc, &ins, seq_floor(inv))
+                    .sequence_ranges
+                    .into_iter()
+                    .map(|mut l| {
+                        l.store = store.clone();
+                        l
+                    }),
+            );
             key_ranges.extend(lost_key_ranges(&ins, &sc, inv).into_iter().map(|mut k| {
                 k.store = store.clone();
                 k

@@ -153,3 +153,93 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The goleveldb writer and judge (`testdata/gen/goleveldb_writer`), built
+/// once with Debian's Go and goleveldb (`GOPATH=/usr/share/gocode
+/// GO111MODULE=off`) into `target/writer-judges/goleveldb_writer`.
+pub fn goleveldb_writer() -> Option<PathBuf> {
+    static BUILT: Mutex<()> = Mutex::new(());
+    let _guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = root().join("target").join("writer-judges");
+    let bin = dir.join("goleveldb_writer");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    if !apt(&["golang-go", "golang-github-syndtr-goleveldb-dev"]) {
+        return None;
+    }
+    let _l = lock("goleveldb-writer");
+    if !bin.is_file() {
+        let _ = std::fs::create_dir_all(&dir);
+        let tmp = dir.join("goleveldb_writer.tmp");
+        let ok = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&tmp)
+            .arg("./testdata/gen/goleveldb_writer")
+            .current_dir(root())
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GO111MODULE", "off")
+            .env("GOCACHE", dir.join("gocache"))
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let _ = std::fs::rename(&tmp, &bin);
+        }
+    }
+    bin.is_file().then_some(bin)
+}
+
+/// [`goleveldb_writer`], or skip (outside CI) / fail (in CI).
+pub fn require_goleveldb_writer() -> Option<PathBuf> {
+    require(
+        "the goleveldb writer (golang-go, golang-github-syndtr-goleveldb-dev)",
+        goleveldb_writer(),
+    )
+}
+
+/// npm's classic-level (with its prebuilt LevelDB 1.20), installed once
+/// from `testdata/gen/classic_level/package.json` into
+/// `target/writer-judges/classic-level/`; the `node_modules` directory to
+/// run `testdata/gen/classic_level/writer.js` with (`NODE_PATH`).
+pub fn classic_level() -> Option<PathBuf> {
+    static BUILT: Mutex<()> = Mutex::new(());
+    let _guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = root()
+        .join("target")
+        .join("writer-judges")
+        .join("classic-level");
+    let modules = dir.join("node_modules");
+    let installed = |m: &Path| m.join("classic-level").join("package.json").is_file();
+    if installed(&modules) {
+        return Some(modules);
+    }
+    let has = |c: &str| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let tools_there = has("node") && has("npm");
+    if !tools_there && !apt(&["nodejs", "npm"]) {
+        return None;
+    }
+    let _l = lock("classic-level");
+    if !installed(&modules) {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::copy(
+            root().join("testdata/gen/classic_level/package.json"),
+            dir.join("package.json"),
+        );
+        let _ = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+    installed(&modules).then_some(modules)
+}
+
+/// [`classic_level`], or skip (outside CI) / fail (in CI).
+pub fn require_classic_level() -> Option<PathBuf> {
+    require("classic-level (node, npm)", classic_level())
+}
