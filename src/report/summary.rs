@@ -187,6 +187,7 @@ pub fn render(r: &Report, style: Style, written: &Written) -> String {
     };
     let mut s = String::new();
     table(&mut s, r, &style);
+    dialect(&mut s, r, &style);
     store(&mut s, r, &style);
     damage(&mut s, r, &style);
     lost(&mut s, r, &style, written);
@@ -521,6 +522,36 @@ fn requeue_line(q: &Requeue) -> String {
             key, file, reason, ..
         } => {
             format!("the key {} in {file}: {reason}", show_key(&key.0))
+        }
+    }
+}
+
+/// Which writer made the store, when it is not plain C++ LevelDB: the
+/// export's extra fields and the rebuild's format follow from it, so the
+/// reader should see it, and why it was decided.
+fn dialect(s: &mut String, r: &Report, st: &Style) {
+    let infos: Vec<&crate::report::StoreInfo> = match (&r.store, &r.stores) {
+        (Some(i), _) => vec![i],
+        (None, Some(v)) => v.iter().collect(),
+        (None, None) => Vec::new(),
+    };
+    let shown: Vec<_> = infos
+        .iter()
+        .filter(|i| i.dialect.supported && i.dialect.name != "leveldb")
+        .collect();
+    if shown.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n{}", st.bold("Writer"));
+    for i in shown {
+        let at = i
+            .path
+            .as_deref()
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  {at}{} store", i.dialect.name);
+        for e in i.dialect.evidence.iter().take(3) {
+            let _ = writeln!(s, "    {e}");
         }
     }
 }
