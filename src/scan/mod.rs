@@ -1,6 +1,8 @@
 //! Files to verdicts and entries.
 
+pub mod bitcoin;
 pub mod budget;
+pub mod dialect_override;
 pub mod inventory;
 pub mod log;
 pub mod logfile;
