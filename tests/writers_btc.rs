@@ -514,3 +514,46 @@ fn dialect_override_is_reported_as_such() {
     assert_eq!(code(&o), 2);
     assert!(String::from_utf8_lossy(&o.stderr).contains("one of: leveldb"));
 }
+
+// ------------------------------------------------------------ schema
+
+fn validator(def: Option<&str>) -> jsonschema::Validator {
+    let root = read_json(&tools::root().join("docs/report.schema.json"));
+    let s = match def {
+        None => root,
+        Some(d) => serde_json::json!({
+            "$schema": root["$schema"],
+            "$defs": root["$defs"],
+            "$ref": format!("#/$defs/{d}"),
+        }),
+    };
+    jsonschema::draft202012::new(&s).expect("the schema compiles")
+}
+
+#[test]
+fn bitcoin_reports_and_lines_match_the_schema() {
+    let s = salvage(
+        &set_dir("bitcoin").join("garbled-log/db"),
+        &["--deobfuscate", "--dialect", "bitcoin-core"],
+    );
+    let report = validator(None);
+    for (what, r) in [("salvage report", &s.report), ("scan report", &s.scan)] {
+        let errors: Vec<String> = report.iter_errors(r).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{what}: {errors:?}");
+    }
+    let record = validator(Some("record"));
+    assert!(s.lines.iter().any(|l| l.get("value_deobfuscated").is_some()
+        || l.get("value_deobfuscated_base64").is_some()));
+    for l in &s.lines {
+        let errors: Vec<String> = record.iter_errors(l).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{l}: {errors:?}");
+    }
+    let unverified = validator(Some("unverified_record"));
+    let text = std::fs::read_to_string(s.out.join("unverified.jsonl")).unwrap();
+    assert!(!text.is_empty(), "the garbled record's entries");
+    for l in text.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let errors: Vec<String> = unverified.iter_errors(&v).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{l}: {errors:?}");
+    }
+}
