@@ -108,10 +108,16 @@ fn salvage(db: &Path, extra: &[&str]) -> Salvaged {
     let o = run(&args);
     let c = code(&o);
     assert!(matches!(c, 0 | 1), "{}", describe(&args, &o));
-    assert_eq!(c, scan_code, "scan and salvage exit alike: {}", db.display());
+    assert_eq!(
+        c,
+        scan_code,
+        "scan and salvage exit alike: {}",
+        db.display()
+    );
     let report = read_json(&out.join("report.json"));
     assert_eq!(
-        scan["store"]["dialect"], report["store"]["dialect"],
+        scan["store"]["dialect"],
+        report["store"]["dialect"],
         "one story: {}",
         db.display()
     );
@@ -336,7 +342,10 @@ fn leveldb_123_fixtures() {
 // ----------------------------------------------------------- Bitcoin
 
 fn xor(v: &[u8], key: &[u8]) -> Vec<u8> {
-    v.iter().zip(key.iter().cycle()).map(|(a, b)| a ^ b).collect()
+    v.iter()
+        .zip(key.iter().cycle())
+        .map(|(a, b)| a ^ b)
+        .collect()
 }
 
 /// The rebuilt store read by C++ LevelDB (plyvel, paranoid checks) holds
@@ -383,11 +392,13 @@ fn bitcoin_core_fixtures() {
         let ev = s.report["store"]["dialect"]["evidence"].to_string();
         assert!(ev.contains("obfuscate_key"), "{what}: {ev}");
         assert_eq!(
-            s.report["store"]["obfuscation"]["key_hex"],
-            top["obfuscate_key_hex"],
+            s.report["store"]["obfuscation"]["key_hex"], top["obfuscate_key_hex"],
             "{what}"
         );
-        assert_eq!(s.scan["store"]["obfuscation"], s.report["store"]["obfuscation"]);
+        assert_eq!(
+            s.scan["store"]["obfuscation"],
+            s.report["store"]["obfuscation"]
+        );
         check_deobfuscated(&s, &key, &what);
         // The de-XORed values are Bitcoin Core's plain values.
         let truth = read_json(&set_dir("bitcoin").join(v).join("expected.json"));
@@ -464,10 +475,15 @@ fn dialect_override_is_reported_as_such() {
     let d = &s.report["store"]["dialect"];
     assert_eq!(d["name"], "bitcoin-core");
     assert_eq!(d["evidence"][0], "set by --dialect");
-    assert!(d["evidence"].to_string().contains("detected without it: leveldb"));
+    assert!(d["evidence"]
+        .to_string()
+        .contains("detected without it: leveldb"));
     assert!(s.report["salvage"].get("deobfuscated").is_none());
-    assert!(s.lines.iter().all(|l| l.get("value_deobfuscated").is_none()
-        && l.get("value_deobfuscated_base64").is_none()));
+    assert!(s
+        .lines
+        .iter()
+        .all(|l| l.get("value_deobfuscated").is_none()
+            && l.get("value_deobfuscated_base64").is_none()));
     // A Bitcoin store read as plain LevelDB: nothing de-XORed, and the
     // override is still said.
     let s = salvage(
@@ -500,10 +516,7 @@ fn dialect_override_is_reported_as_such() {
             "-",
             "--dialect",
             name,
-            set_dir("leveldb-1.23")
-                .join("healthy/db")
-                .to_str()
-                .unwrap(),
+            set_dir("leveldb-1.23").join("healthy/db").to_str().unwrap(),
         ]);
         assert!(matches!(code(&o), 0 | 2), "{name}");
         let r: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -542,8 +555,11 @@ fn bitcoin_reports_and_lines_match_the_schema() {
         assert!(errors.is_empty(), "{what}: {errors:?}");
     }
     let record = validator(Some("record"));
-    assert!(s.lines.iter().any(|l| l.get("value_deobfuscated").is_some()
-        || l.get("value_deobfuscated_base64").is_some()));
+    assert!(s
+        .lines
+        .iter()
+        .any(|l| l.get("value_deobfuscated").is_some()
+            || l.get("value_deobfuscated_base64").is_some()));
     for l in &s.lines {
         let errors: Vec<String> = record.iter_errors(l).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{l}: {errors:?}");

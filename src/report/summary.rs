@@ -580,6 +580,41 @@ fn store(s: &mut String, r: &Report, st: &Style) {
     }
 }
 
+/// Bitcoin Core's obfuscated values are never transformed silently: the
+/// summary says they are exported as stored, and how to get them back.
+fn obfuscation(s: &mut String, r: &Report, st: &Style) {
+    let infos: Vec<&crate::report::StoreInfo> = match (&r.store, &r.stores) {
+        (Some(i), _) => vec![i],
+        (None, Some(v)) => v.iter().collect(),
+        (None, None) => Vec::new(),
+    };
+    let deobfuscated = r.salvage.as_ref().is_some_and(|c| c.deobfuscated);
+    for (info, o) in infos
+        .iter()
+        .filter_map(|i| i.obfuscation.as_ref().map(|o| (i, o)))
+    {
+        let _ = writeln!(s, "\n{}", st.bold("Bitcoin Core obfuscation"));
+        let _ = writeln!(
+            s,
+            "  Dialect {}: values are XORed with the key {} (stored in {}).",
+            info.dialect.name, o.key_hex, o.file
+        );
+        if deobfuscated {
+            let _ = writeln!(
+                s,
+                "  Exported as stored in \"value\", XORed back in \"value_deobfuscated\"; \
+                 a rebuilt store keeps them as stored."
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  Values are exported as stored (obfuscated); salvage --deobfuscate adds them \
+                 XORed back as \"value_deobfuscated\"."
+            );
+        }
+    }
+}
+
 fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
     // Both commands build the same requeue list. Ranges get a line each;
     // keys (one per key read from damaged bytes, possibly thousands) one
@@ -944,40 +979,5 @@ mod tests {
         assert_eq!(shell_word("/srv/out/report.json"), "/srv/out/report.json");
         assert_eq!(shell_word("/srv/my out/r.json"), "'/srv/my out/r.json'");
         assert_eq!(shell_word("it's"), r"'it'\''s'");
-    }
-}
-
-/// Bitcoin Core's obfuscated values are never transformed silently: the
-/// summary says they are exported as stored, and how to get them back.
-fn obfuscation(s: &mut String, r: &Report, st: &Style) {
-    let infos: Vec<&crate::report::StoreInfo> = match (&r.store, &r.stores) {
-        (Some(i), _) => vec![i],
-        (None, Some(v)) => v.iter().collect(),
-        (None, None) => Vec::new(),
-    };
-    let deobfuscated = r.salvage.as_ref().is_some_and(|c| c.deobfuscated);
-    for (info, o) in infos
-        .iter()
-        .filter_map(|i| i.obfuscation.as_ref().map(|o| (i, o)))
-    {
-        let _ = writeln!(s, "\n{}", st.bold("Bitcoin Core obfuscation"));
-        let _ = writeln!(
-            s,
-            "  Dialect {}: values are XORed with the key {} (stored in {}).",
-            info.dialect.name, o.key_hex, o.file
-        );
-        if deobfuscated {
-            let _ = writeln!(
-                s,
-                "  Exported as stored in \"value\", XORed back in \"value_deobfuscated\"; \
-                 a rebuilt store keeps them as stored."
-            );
-        } else {
-            let _ = writeln!(
-                s,
-                "  Values are exported as stored (obfuscated); salvage --deobfuscate adds them \
-                 XORed back as \"value_deobfuscated\"."
-            );
-        }
     }
 }

@@ -190,8 +190,7 @@ pub fn build_with(
     dialect_override: Option<&'static str>,
 ) -> (Inventory, Vec<(usize, FileScan)>) {
     let (current, current_error) = read_current(inputs, &members);
-    let dialect =
-        super::dialect_override::apply(dialect(inputs, &members), dialect_override);
+    let dialect = super::dialect_override::apply(dialect(inputs, &members), dialect_override);
     if !dialect.supported {
         return unsupported(members, dialect, current, current_error);
     }

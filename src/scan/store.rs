@@ -505,8 +505,7 @@ pub fn inventories_with(
     let mut scans: Vec<Option<FileScan>> = inputs.iter().map(|_| None).collect();
     let mut invs = Vec::new();
     for members in stores(inputs) {
-        let (inv, manifests) =
-            inventory::build_with(inputs, members, progress, dialect_override);
+        let (inv, manifests) = inventory::build_with(inputs, members, progress, dialect_override);
         for (i, s) in manifests {
             scans[i] = Some(s);
         }
