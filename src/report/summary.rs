@@ -608,8 +608,8 @@ fn obfuscation(s: &mut String, r: &Report, st: &Style) {
         } else {
             let _ = writeln!(
                 s,
-                "  Values are exported as stored (obfuscated); salvage --deobfuscate adds them \
-                 XORed back as \"value_deobfuscated\"."
+                "  salvage exports the values as stored (obfuscated); with --deobfuscate it also \
+                 writes them XORed back as \"value_deobfuscated\"."
             );
         }
     }
