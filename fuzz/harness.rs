@@ -444,6 +444,8 @@ pub fn dir_scan(data: &[u8]) {
         view,
         report: None,
         rebuild: flags & 2 != 0,
+        dialect: None,
+        deobfuscate: false,
     };
     let s = export::salvage(&inputs, &opts, &Silent).expect("salvage");
     serde_json::to_vec(&s.report).expect("report to JSON");

@@ -65,6 +65,12 @@ pub enum Command {
         /// No progress and no summary.
         #[arg(short, long)]
         quiet: bool,
+        /// Read the store as this dialect, whatever its files say (for a
+        /// store whose evidence is gone); the report says it was set by hand.
+        /// One of: leveldb, goleveldb, mojang, basho, chrome-indexeddb,
+        /// bitcoin-core, rocksdb.
+        #[arg(long, value_name = "NAME", value_parser = crate::scan::dialect_override::parse)]
+        dialect: Option<&'static str>,
     },
     /// Export every intact entry of a store into a new directory, with a
     /// report of what was lost; the input is only read.
@@ -104,6 +110,17 @@ pub enum Command {
         /// No progress and no summary.
         #[arg(short, long)]
         quiet: bool,
+        /// Read the store as this dialect, whatever its files say (for a
+        /// store whose evidence is gone); the report says it was set by hand.
+        /// One of: leveldb, goleveldb, mojang, basho, chrome-indexeddb,
+        /// bitcoin-core, rocksdb.
+        #[arg(long, value_name = "NAME", value_parser = crate::scan::dialect_override::parse)]
+        dialect: Option<&'static str>,
+        /// Bitcoin Core store: also export each value XORed back with the
+        /// store's obfuscation key, as `value_deobfuscated` (the raw `value`
+        /// is kept; a rebuilt store keeps the raw values).
+        #[arg(long)]
+        deobfuscate: bool,
     },
     /// List one log, table or MANIFEST unit by unit, with offsets and classes.
     ///
@@ -372,6 +389,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
             force,
+            dialect,
         } => {
             let jobs = jobs_wanted(jobs)?;
             if let Some(rp) = &report {
@@ -381,7 +399,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
             let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
-            let r = pool.install(|| store::scan_store(&inputs, &paths, &bar));
+            let r = pool.install(|| store::scan_store_with(&inputs, &paths, &bar, dialect));
             bar.finish();
             let to_stdout = report.as_ref().is_some_and(|p| p.as_os_str() == "-");
             if let Some(dest) = &report {
@@ -409,6 +427,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
             force,
+            dialect,
+            deobfuscate,
         } => {
             // Before any thread starts: an interrupted salvage removes its
             // temporaries (salvage::cleanup).
@@ -454,6 +474,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 },
                 report: report.clone(),
                 rebuild,
+                dialect,
+                deobfuscate,
             };
             let inputs = match store::list_inputs(std::slice::from_ref(&path)) {
                 Ok(i) => i,
@@ -498,6 +520,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 }
             };
             let r = &s.report;
+            if deobfuscate && !r.salvage.as_ref().is_some_and(|c| c.deobfuscated) {
+                eprintln!(
+                    "ldbsalvage: --deobfuscate: no intact Bitcoin Core obfuscation key in the \
+                     store; values were exported as stored"
+                );
+            }
             if !to_stdout {
                 write_report(r, &out.join("report.json"))?;
             }

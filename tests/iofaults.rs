@@ -615,6 +615,8 @@ fn files_truncated_after_listing() {
         view: View::All,
         report: None,
         rebuild: false,
+        dialect: None,
+        deobfuscate: false,
     };
     let s = export::salvage(&inputs, &opts, &Silent).unwrap();
     let errs: Vec<&str> = s
@@ -715,6 +717,8 @@ fn a_table_shrinking_before_the_merge_is_its_own_problem() {
             report: None,
             // --rebuild merges in one piece; without it, by key range.
             rebuild: !ranged,
+            dialect: None,
+            deobfuscate: false,
         };
         let hook = TruncateBeforeMerge {
             table: db.join("000005.ldb"),

@@ -982,6 +982,8 @@ fn salvage_in_process(db: &Path, out: &Path) -> Result<(Vec<u8>, serde_json::Val
         view: View::All,
         report: None,
         rebuild: false,
+        dialect: None,
+        deobfuscate: false,
     };
     let s = catch_unwind(AssertUnwindSafe(|| {
         export::salvage(&inputs, &opts, &Silent)

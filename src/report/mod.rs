@@ -202,6 +202,10 @@ pub struct SalvageCounts {
     /// lines were produced, fewer were read. Left out when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stopped_early: bool,
+    /// `--deobfuscate`: lines carry `value_deobfuscated` (Bitcoin Core's
+    /// values XORed back). Left out when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deobfuscated: bool,
 }
 
 impl Report {
@@ -269,6 +273,22 @@ pub struct StoreInfo {
     pub live_tables: usize,
     /// Live tables the MANIFEST names that are not in the directory.
     pub missing_tables: Vec<MissingTable>,
+    /// Bitcoin Core's obfuscation key, when the store holds one intact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obfuscation: Option<Obfuscation>,
+}
+
+/// Bitcoin Core's value obfuscation: every value but the key's own entry
+/// is XORed with this key repeated. Values are exported as stored; with
+/// `salvage --deobfuscate` lines also carry `value_deobfuscated`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Obfuscation {
+    /// The 8-byte key, in hex.
+    pub key_hex: String,
+    /// The file its intact entry was read from.
+    pub file: String,
+    /// That entry's sequence number.
+    pub sequence: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -189,6 +189,7 @@ pub fn render(r: &Report, style: Style, written: &Written) -> String {
     table(&mut s, r, &style);
     dialect(&mut s, r, &style);
     store(&mut s, r, &style);
+    obfuscation(&mut s, r, &style);
     damage(&mut s, r, &style);
     lost(&mut s, r, &style, written);
     outputs(&mut s, r, &style, written);
@@ -607,6 +608,41 @@ fn store(s: &mut String, r: &Report, st: &Style) {
             orphans.len(),
             names.join(", ")
         );
+    }
+}
+
+/// Bitcoin Core's obfuscated values are never transformed silently: the
+/// summary says they are exported as stored, and how to get them back.
+fn obfuscation(s: &mut String, r: &Report, st: &Style) {
+    let infos: Vec<&crate::report::StoreInfo> = match (&r.store, &r.stores) {
+        (Some(i), _) => vec![i],
+        (None, Some(v)) => v.iter().collect(),
+        (None, None) => Vec::new(),
+    };
+    let deobfuscated = r.salvage.as_ref().is_some_and(|c| c.deobfuscated);
+    for (info, o) in infos
+        .iter()
+        .filter_map(|i| i.obfuscation.as_ref().map(|o| (i, o)))
+    {
+        let _ = writeln!(s, "\n{}", st.bold("Bitcoin Core obfuscation"));
+        let _ = writeln!(
+            s,
+            "  Dialect {}: values are XORed with the key {} (stored in {}).",
+            info.dialect.name, o.key_hex, o.file
+        );
+        if deobfuscated {
+            let _ = writeln!(
+                s,
+                "  Exported as stored in \"value\", XORed back in \"value_deobfuscated\"; \
+                 a rebuilt store keeps them as stored."
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  salvage exports the values as stored (obfuscated); with --deobfuscate it also \
+                 writes them XORed back as \"value_deobfuscated\"."
+            );
+        }
     }
 }
 

@@ -55,6 +55,10 @@ pub struct SalvageOptions {
     /// Also write the report here.
     pub report: Option<PathBuf>,
     pub rebuild: bool,
+    /// `--dialect`: the store is read as this dialect, whatever is detected.
+    pub dialect: Option<&'static str>,
+    /// `--deobfuscate`: lines carry Bitcoin Core's values XORed back.
+    pub deobfuscate: bool,
 }
 
 #[derive(Debug)]
@@ -341,7 +345,13 @@ pub fn salvage(
         None => Out::Stdout(super::pipe::PipeOut::new()),
     };
     // The store's account first: which files are state, which history.
-    let (inventories, mut done) = store::inventories(inputs, progress);
+    let (inventories, mut done) = store::inventories_with(inputs, progress, opts.dialect);
+    let obfuscation_key = opts
+        .deobfuscate
+        .then(|| inventories.iter().find_map(|inv| inv.obfuscation.as_ref()))
+        .flatten()
+        .map(|f| f.key);
+    let _deobfuscating = super::deobfuscate::activate(obfuscation_key);
     let states = store::states_by_input(inputs, &inventories);
     let scan_opts = store::options_by_input(inputs, &inventories);
     let ordered = inventories.iter().all(|inv| inv.ordered);
@@ -630,6 +640,7 @@ pub fn salvage(
         suspect_newer_keys: suspect_keys,
         rebuilt,
         stopped_early: matches!(opts.out, OutDest::Stdout) && super::pipe::stdout_closed(),
+        deobfuscated: obfuscation_key.is_some(),
     });
     Ok(Salvaged {
         report,

@@ -3,6 +3,7 @@
 //! fresh MANIFEST), written durably.
 
 pub mod cleanup;
+pub mod deobfuscate;
 pub mod durable;
 pub mod export;
 pub mod latest;

@@ -2,7 +2,8 @@
 //! `{"seq":…,"kind":"put"|"delete","key"|"key_base64":…,"value"|"value_base64":…,"file":…,"offset":…}`
 //! then, when they apply, `"state":…` (a file that is not live),
 //! `"suspect_newer":true` and `"from_orphan":true` (latest view),
-//! `"reason":…` (unverified). Lines are built by hand: this is the hot path of a
+//! `"reason":…` (unverified), and with `--deobfuscate` on a Bitcoin Core
+//! store `"value_deobfuscated"|"value_deobfuscated_base64":…`. Lines are built by hand: this is the hot path of a
 //! salvage and serde's generic machinery costs more than the bytes.
 
 use crate::format::batch::Kind;
@@ -79,6 +80,7 @@ pub fn push_line_in_pieces(
         out.extend_from_slice(b",\"reason\":");
         push_str(out, r);
     }
+    super::deobfuscate::push_field(out, e, full, spill);
     out.extend_from_slice(b"}\n");
 }
 

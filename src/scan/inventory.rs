@@ -44,6 +44,8 @@ pub struct Inventory {
     /// Table keys are in bytewise order (the comparator is LevelDB's
     /// default, or not known).
     pub ordered: bool,
+    /// Bitcoin Core's obfuscation key, read intact from the store.
+    pub obfuscation: Option<super::bitcoin::Found>,
 }
 
 impl Inventory {
@@ -197,8 +199,21 @@ pub fn build(
     members: Vec<usize>,
     progress: &dyn Progress,
 ) -> (Inventory, Vec<(usize, FileScan)>) {
+    build_with(inputs, members, progress, None)
+}
+
+/// [`build`], with the dialect `--dialect` names in place of the detected one.
+pub fn build_with(
+    inputs: &[InputFile],
+    members: Vec<usize>,
+    progress: &dyn Progress,
+    dialect_override: Option<&'static str>,
+) -> (Inventory, Vec<(usize, FileScan)>) {
     let (current, current_error) = read_current(inputs, &members);
-    let dialect = dialect(inputs, &members, current.as_deref());
+    let dialect = super::dialect_override::apply(
+        dialect(inputs, &members, current.as_deref()),
+        dialect_override,
+    );
     if !dialect.supported {
         return unsupported(members, dialect, current, current_error);
     }
@@ -287,11 +302,20 @@ pub fn build(
         manifest_number: chosen_number,
         manifest_damaged,
     };
-    let states = members
+    let states: Vec<(FileState, Option<String>)> = members
         .iter()
         .map(|&i| state(&inputs[i], chosen_input == Some(i), &ctx))
         .collect();
     let ordered = is_bytewise(info.comparator.as_deref());
+    let obfuscation = super::bitcoin::detect(
+        inputs,
+        &members,
+        &states,
+        version.as_ref(),
+        &mut info.dialect,
+        dialect_override.is_some(),
+    );
+    info.obfuscation = obfuscation.as_ref().map(super::bitcoin::Found::to_report);
     (
         Inventory {
             info,
@@ -299,6 +323,7 @@ pub fn build(
             members,
             states,
             ordered,
+            obfuscation,
         },
         manifests,
     )
@@ -341,6 +366,7 @@ fn unsupported(
             members,
             states,
             ordered: true,
+            obfuscation: None,
         },
         Vec::new(),
     )

@@ -1,8 +1,10 @@
 //! Files to verdicts and entries.
 
+pub mod bitcoin;
 pub mod budget;
 pub mod dialect_forks;
 pub mod dialect_go;
+pub mod dialect_override;
 pub mod inventory;
 pub mod log;
 pub mod logfile;

@@ -516,10 +516,19 @@ pub fn inventories(
     inputs: &[InputFile],
     progress: &dyn Progress,
 ) -> (Vec<Inventory>, Vec<Option<FileScan>>) {
+    inventories_with(inputs, progress, None)
+}
+
+/// [`inventories`], every store read as the dialect `--dialect` names.
+pub fn inventories_with(
+    inputs: &[InputFile],
+    progress: &dyn Progress,
+    dialect_override: Option<&'static str>,
+) -> (Vec<Inventory>, Vec<Option<FileScan>>) {
     let mut scans: Vec<Option<FileScan>> = inputs.iter().map(|_| None).collect();
     let mut invs = Vec::new();
     for members in stores(inputs) {
-        let (inv, manifests) = inventory::build(inputs, members, progress);
+        let (inv, manifests) = inventory::build_with(inputs, members, progress, dialect_override);
         for (i, s) in manifests {
             scans[i] = Some(s);
         }
@@ -571,7 +580,17 @@ pub fn table_permit(f: &InputFile) -> Option<budget::Permit> {
 /// `scan`: list → inventory → every other file scanned side by side
 /// (entries dropped: `scan` keeps verdicts) → the report.
 pub fn scan_store(inputs: &[InputFile], paths: &[PathBuf], progress: &dyn Progress) -> Report {
-    let (inventories, mut done) = inventories(inputs, progress);
+    scan_store_with(inputs, paths, progress, None)
+}
+
+/// [`scan_store`], the store read as the dialect `--dialect` names.
+pub fn scan_store_with(
+    inputs: &[InputFile],
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+    dialect_override: Option<&'static str>,
+) -> Report {
+    let (inventories, mut done) = inventories_with(inputs, progress, dialect_override);
     let opts = options_by_input(inputs, &inventories);
     let slots: Vec<std::sync::Mutex<Option<FileScan>>> =
         done.iter().map(|_| std::sync::Mutex::new(None)).collect();

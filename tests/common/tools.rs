@@ -243,3 +243,34 @@ pub fn classic_level() -> Option<PathBuf> {
 pub fn require_classic_level() -> Option<PathBuf> {
     require("classic-level (node, npm)", classic_level())
 }
+
+/// A Python with plyvel==1.5.1 (C++ LevelDB 1.22), in a venv made once
+/// under `target/plyvel-venv` (`LDBSALVAGE_PYTHON` names one instead): the
+/// judge of rebuilt stores whose writer is C++ LevelDB through plyvel.
+pub fn plyvel_python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("LDBSALVAGE_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = root().join("target").join("plyvel-venv");
+    let py = venv.join("bin").join("python");
+    let has = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import plyvel"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has(&py) {
+        return Some(py);
+    }
+    let _l = lock("plyvel-venv");
+    if !has(&py) {
+        let _ = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
+        let _ = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "-q", "plyvel==1.5.1"])
+            .status();
+    }
+    has(&py).then_some(py)
+}
