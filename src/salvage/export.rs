@@ -92,6 +92,7 @@ pub(super) struct Kept {
     value: Vec<u8>,
     file: u32,
     offset: u64,
+    expiry: Option<crate::format::ikey::Expiry>,
 }
 
 struct Exporter<'a> {
@@ -176,6 +177,7 @@ impl Exporter<'_> {
                 k.value = e.value.to_vec();
                 k.file = self.current;
                 k.offset = e.offset;
+                k.expiry = e.expiry;
             }
             None => {
                 map.insert(
@@ -186,6 +188,7 @@ impl Exporter<'_> {
                         value: e.value.to_vec(),
                         file: self.current,
                         offset: e.offset,
+                        expiry: e.expiry,
                     },
                 );
             }
@@ -307,6 +310,7 @@ fn items(map: HashMap<Vec<u8>, Kept>) -> Vec<Item> {
             value: k.value,
             file: k.file,
             offset: k.offset,
+            expiry: k.expiry,
         })
         .collect();
     v.sort_unstable_by(|a, b| a.key.cmp(&b.key));

@@ -190,6 +190,7 @@ pub struct BlockEntry {
     value: std::ops::Range<usize>,
     pub seq: u64,
     pub kind: Kind,
+    pub expiry: Option<crate::format::ikey::Expiry>,
 }
 
 /// A table's intact data blocks read again one at a time, each block's
@@ -323,6 +324,7 @@ impl TableBlocks {
                 value,
                 seq: p.seq,
                 kind: p.kind,
+                expiry: p.expiry,
             });
         }
         Ok(true)
