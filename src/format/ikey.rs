@@ -63,7 +63,7 @@ pub fn parse(ikey: &[u8]) -> Option<ParsedInternalKey<'_>> {
     let t = (tag & 0xff) as u8;
     let (kind, expiry) = match t {
         TYPE_WRITE_TIME | TYPE_EXPLICIT_EXPIRY => {
-            let (_, rest) = ikey.split_last_chunk::<TAG_SIZE>()?;
+            let (rest, _) = ikey.split_last_chunk::<TAG_SIZE>()?;
             let (_, e) = rest.split_last_chunk::<EXPIRY_SIZE>()?;
             let micros = u64::from_le_bytes(*e);
             (Kind::Put, Some(Expiry { kind: t, micros }))

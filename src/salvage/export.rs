@@ -528,6 +528,7 @@ pub fn salvage(
                         &inputs[i].name,
                         i as u32,
                         s.intact_blocks.clone(),
+                        s.codecs,
                     );
                     let orphan = states[i] == FileState::Orphan;
                     sources.extend(reopen_table(&late, i, t, orphan));

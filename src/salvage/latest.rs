@@ -282,8 +282,9 @@ impl TableSource {
         name: &str,
         index: u32,
         blocks: Vec<BlockHandle>,
+        codecs: crate::format::compress::Codecs,
     ) -> io::Result<Self> {
-        Ok(Self::from(TableBlocks::open(path, name, blocks)?, index))
+        Ok(Self::from(TableBlocks::open(path, name, blocks, codecs)?, index))
     }
 
     /// The keys in `range` of a table whose index bounds its blocks: only
@@ -296,8 +297,9 @@ impl TableSource {
         size: u64,
         intact: &[BlockHandle],
         range: KeyRange,
+        codecs: crate::format::compress::Codecs,
     ) -> io::Result<Self> {
-        let blocks = TableBlocks::open_range(path, name, size, intact, range)?;
+        let blocks = TableBlocks::open_range(path, name, size, intact, range, codecs)?;
         Ok(Self::from(blocks, index))
     }
 

@@ -160,6 +160,9 @@ pub struct FileScan {
     /// or changed after the scan): why, and the keys whose latest entries
     /// may be missing from the export because of it.
     pub late_error: Option<(String, Option<KeyRange>)>,
+    /// The codecs the file was read with (its store's): a second read of
+    /// a table for the latest view decodes its blocks the same way.
+    pub codecs: crate::format::compress::Codecs,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -278,6 +281,7 @@ pub fn scan_file_with(
         index_bounds_blocks: false,
         unverified_keys: Default::default(),
         late_error: None,
+        codecs: opts.codecs,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
     if opts.unsupported || (!scanned_kind && f.not_regular.is_none()) {
@@ -397,6 +401,7 @@ pub fn scan_file_with(
         index_bounds_blocks,
         unverified_keys,
         late_error: None,
+        codecs: opts.codecs,
     }
 }
 
