@@ -282,8 +282,10 @@ mod tests {
         p.extend_from_slice(&2u32.to_le_bytes());
         p.extend_from_slice(&[2, 1, b'k', 0xac, 0x02, 1, b'v', 3, 1, b'x', 5, 0]);
         let mut got = Vec::new();
-        for_each(&p, |e| got.push((e.seq, e.kind, e.key.to_vec(), e.value.to_vec(), e.expiry)))
-            .unwrap();
+        for_each(&p, |e| {
+            got.push((e.seq, e.kind, e.key.to_vec(), e.value.to_vec(), e.expiry))
+        })
+        .unwrap();
         let ex = |kind, micros| Some(crate::format::ikey::Expiry { kind, micros });
         assert_eq!(
             got,

@@ -141,9 +141,7 @@ fn order_tag(tag: u64) -> u64 {
 /// like any other tag.
 pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
     match (split(a), split(b)) {
-        (Some((ua, ta)), Some((ub, tb))) => {
-            ua.cmp(ub).then(order_tag(tb).cmp(&order_tag(ta)))
-        }
+        (Some((ua, ta)), Some((ub, tb))) => ua.cmp(ub).then(order_tag(tb).cmp(&order_tag(ta))),
         (None, None) => a.cmp(b),
         (None, Some((ub, _))) => a.cmp(ub).then(Ordering::Less),
         (Some((ua, _)), None) => ua.cmp(b).then(Ordering::Greater),
@@ -259,8 +257,14 @@ mod tests {
             assert_eq!(p.expiry, Some(e));
             assert_eq!(user_key(&k), b"abc");
             // Ordered by user key, then sequence, as a type 1 key would be.
-            assert_eq!(compare(&k, &encode(b"abc", 78, Kind::Put)), Ordering::Greater);
-            assert_eq!(compare(&k, &encode(b"abc", 76, Kind::Delete)), Ordering::Less);
+            assert_eq!(
+                compare(&k, &encode(b"abc", 78, Kind::Put)),
+                Ordering::Greater
+            );
+            assert_eq!(
+                compare(&k, &encode(b"abc", 76, Kind::Delete)),
+                Ordering::Less
+            );
             assert_eq!(compare(&k, &encode(b"abd", 1, Kind::Put)), Ordering::Less);
             assert_eq!(compare(&encode(b"ab", 1, Kind::Put), &k), Ordering::Less);
         }

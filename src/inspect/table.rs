@@ -55,9 +55,7 @@ pub(super) fn fill_data_row(r: &mut Row, file: &[u8], opts: &TableOptions) {
         size: r.length.saturating_sub(TRAILER_SIZE as u64),
     };
     let mut e: Vec<EntryInfo> = Vec::new();
-    stable::block_entries(file, h, opts, |x| {
-        e.push(EntryInfo::of(x))
-    });
+    stable::block_entries(file, h, opts, |x| e.push(EntryInfo::of(x)));
     if let Some(c) = r.cells.get_mut(5) {
         *c = e.len().to_string();
     }
@@ -205,11 +203,7 @@ pub(super) fn table_listing(
 ) -> (Listing, std::collections::BTreeSet<u64>) {
     let mut entries = ByOffset::default();
     let mut fills = std::collections::BTreeSet::new();
-    let (t, layout) = stable::scan_table_layout(
-        file,
-        &mut UnverifiedOnly(&mut entries),
-        opts,
-    );
+    let (t, layout) = stable::scan_table_layout(file, &mut UnverifiedOnly(&mut entries), opts);
     let damage = &t.damage;
     let mut rows = Vec::new();
     let mut covered: Vec<(u64, u64)> = damage.iter().map(|d| (d.offset, d.end())).collect();

@@ -284,7 +284,10 @@ impl TableSource {
         blocks: Vec<BlockHandle>,
         codecs: crate::format::compress::Codecs,
     ) -> io::Result<Self> {
-        Ok(Self::from(TableBlocks::open(path, name, blocks, codecs)?, index))
+        Ok(Self::from(
+            TableBlocks::open(path, name, blocks, codecs)?,
+            index,
+        ))
     }
 
     /// The keys in `range` of a table whose index bounds its blocks: only

@@ -281,8 +281,14 @@ pub(super) fn merge_range(
                 s.codecs,
             )
         } else {
-            TableSource::open(&f.path, &f.name, i as u32, s.intact_blocks.clone(), s.codecs)
-                .map(|t| t.restrict(range.clone()))
+            TableSource::open(
+                &f.path,
+                &f.name,
+                i as u32,
+                s.intact_blocks.clone(),
+                s.codecs,
+            )
+            .map(|t| t.restrict(range.clone()))
         };
         let orphan = ctx.states[i] == FileState::Orphan;
         sources.extend(reopen_table(ctx.late, i, t, orphan));

@@ -105,11 +105,7 @@ pub fn layout_evidence(inputs: &[InputFile], members: &[usize]) -> Vec<String> {
         let dir = store_dir(&inputs[i]);
         let present: Vec<String> = (0..LEVELS)
             .map(|l| format!("sst_{l}"))
-            .filter(|d| {
-                dir.join(d)
-                    .symlink_metadata()
-                    .is_ok_and(|m| m.is_dir())
-            })
+            .filter(|d| dir.join(d).symlink_metadata().is_ok_and(|m| m.is_dir()))
             .collect();
         if !present.is_empty() && in_dirs.is_empty() {
             ev.push(format!(

@@ -100,7 +100,14 @@ pub fn find_blocks_ordered(
     cap: usize,
     ordered: bool,
 ) -> Vec<Found> {
-    find_blocks_with(file, from, window, cap, ordered, compress::Codecs::default())
+    find_blocks_with(
+        file,
+        from,
+        window,
+        cap,
+        ordered,
+        compress::Codecs::default(),
+    )
 }
 
 /// [`find_blocks_ordered`] under the store's codecs (Basho's type 2 is LZ4).

@@ -31,7 +31,9 @@ impl Scanner<'_> {
         let mut named_meta: Vec<BlockHandle> = Vec::new();
         for f in found.iter().filter(|f| f.kind == FoundKind::Meta) {
             let raw = &region[f.start()..f.start() + f.handle.size as usize];
-            let Ok(data) = compress::decompress_with(f.compression, raw, self.opts.cap, self.opts.codecs) else {
+            let Ok(data) =
+                compress::decompress_with(f.compression, raw, self.opts.cap, self.opts.codecs)
+            else {
                 continue;
             };
             for (name, h) in parse_metaindex(&data).unwrap_or_default() {
@@ -94,7 +96,10 @@ impl Scanner<'_> {
         let mut spans: Vec<(usize, usize)> = found.iter().map(|f| (f.start(), f.end())).collect();
         // Verified named meta blocks: both ends checked against the region.
         spans.extend(named_meta.iter().filter_map(|h| {
-            Some((usize::try_from(h.offset).ok()?, usize::try_from(h.end()?).ok()?))
+            Some((
+                usize::try_from(h.offset).ok()?,
+                usize::try_from(h.end()?).ok()?,
+            ))
         }));
         spans.sort_unstable();
         for (start, end) in spans {

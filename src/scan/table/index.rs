@@ -143,11 +143,11 @@ impl Scanner<'_> {
                         (UnitRole::Meta, format!("meta block {n}"))
                     };
                     match read_block_with(self.file, fh, self.opts.cap, self.opts.codecs) {
-                        Err(e) => {
-                            self.out
-                                .damage
-                                .push(meta_damage(fh.offset, fend, format!("{what}: {e}")))
-                        }
+                        Err(e) => self.out.damage.push(meta_damage(
+                            fh.offset,
+                            fend,
+                            format!("{what}: {e}"),
+                        )),
                         Ok(_) => self.publish(TableUnit::block(fh, role, self.file)),
                     }
                 }

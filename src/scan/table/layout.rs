@@ -154,9 +154,10 @@ impl Scanner<'_> {
         u.discovered = true;
         match role {
             UnitRole::Index => {
-                if let Some(s) = read_block_with(self.file, f.handle, self.opts.cap, self.opts.codecs)
-                    .ok()
-                    .and_then(|c| check_data_block_with(&c.data, self.opts.ordered).ok())
+                if let Some(s) =
+                    read_block_with(self.file, f.handle, self.opts.cap, self.opts.codecs)
+                        .ok()
+                        .and_then(|c| check_data_block_with(&c.data, self.opts.ordered).ok())
                 {
                     u.entries = Some(s.entries);
                     u.first_key = Some(s.first_key);

@@ -57,9 +57,9 @@ use crate::format::block::Block;
 use crate::format::compress;
 use crate::format::ikey;
 use crate::format::table::{
-    check_data_block_with, find_blocks_with, footer_like, parse_metaindex,
-    read_block_with, BlockHandle, DataBlockSummary, Footer, FoundKind, TableError, DEFAULT_WINDOW,
-    FOOTER_SIZE, MAX_SEQUENCE,
+    check_data_block_with, find_blocks_with, footer_like, parse_metaindex, read_block_with,
+    BlockHandle, DataBlockSummary, Footer, FoundKind, TableError, DEFAULT_WINDOW, FOOTER_SIZE,
+    MAX_SEQUENCE,
 };
 use crate::report::{Class, Counts, Damage, KeyRange};
 use crate::scan::{Entry, EntrySink};

@@ -92,8 +92,8 @@ fn walk_index(
     if foot.index.end().is_none_or(|e| e > at) {
         return Err(changed(name, "the index handle"));
     }
-    let contents =
-        reread(file, name, foot.index, &mut Vec::new(), codecs).map_err(|_| changed(name, "the index"))?;
+    let contents = reread(file, name, foot.index, &mut Vec::new(), codecs)
+        .map_err(|_| changed(name, "the index"))?;
     // Order was checked on the first read, under the store's comparator.
     let index = parse_index(&contents, false).map_err(|_| changed(name, "the index"))?;
     for (i, &h) in index.handles.iter().enumerate() {
@@ -364,6 +364,7 @@ mod tests {
                     key: blocks.key(e).to_vec(),
                     value: blocks.value(e).to_vec(),
                     offset: blocks.offset(),
+                    expiry: e.expiry,
                 });
             }
         }
@@ -381,7 +382,8 @@ mod tests {
         assert!(s.index_bounds_blocks);
         assert!(s.intact_blocks.len() > 10);
 
-        let all = TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default()).unwrap();
+        let all =
+            TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default()).unwrap();
         assert_eq!(drain(all), c.intact);
 
         let range = KeyRange {
@@ -391,7 +393,7 @@ mod tests {
         let len = t.bytes.len() as u64;
         let spans = {
             let f = std::fs::File::open(&path).unwrap();
-            blocks_in_range(&f, "t", len, &s.intact_blocks, &range).unwrap()
+            blocks_in_range(&f, "t", len, &s.intact_blocks, &range, Codecs::default()).unwrap()
         };
         // Only the blocks that can hold the range are read.
         assert!(!spans.is_empty() && spans.len() < s.intact_blocks.len() / 2);
@@ -402,12 +404,14 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(want.len(), 50);
-        let ranged = TableBlocks::open_range(&path, "t", len, &s.intact_blocks, range, Codecs::default()).unwrap();
+        let ranged =
+            TableBlocks::open_range(&path, "t", len, &s.intact_blocks, range, Codecs::default())
+                .unwrap();
         assert_eq!(drain(ranged), want);
 
         // Marks every ~1 KiB of blocks cover every intact byte once.
         let f = std::fs::File::open(&path).unwrap();
-        let marks = index_marks(&f, "t", len, &s.intact_blocks, 1024).unwrap();
+        let marks = index_marks(&f, "t", len, &s.intact_blocks, 1024, Codecs::default()).unwrap();
         let total: u64 = s.intact_blocks.iter().map(|h| h.size).sum();
         assert_eq!(marks.iter().map(|m| m.1).sum::<u64>(), total);
         assert!(marks.windows(2).all(|w| w[0].0 < w[1].0));
@@ -424,7 +428,8 @@ mod tests {
         let h = s.intact_blocks[2];
         changed[h.offset as usize + 1] ^= 0x20;
         std::fs::write(&path, &changed).unwrap();
-        let mut blocks = TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default()).unwrap();
+        let mut blocks =
+            TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default()).unwrap();
         assert!(blocks.next_block().unwrap());
         assert!(blocks.next_block().unwrap());
         let e = blocks.next_block().unwrap_err();

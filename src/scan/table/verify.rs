@@ -26,7 +26,12 @@ impl<'a> Scanner<'a> {
             let mut bytes = 0u64;
             while j < units.len() && j - i < BATCH_BLOCKS && bytes < BATCH_BYTES {
                 let h = units[j].handle;
-                let bound = crate::format::table::decompressed_bound_with(self.file, h, self.opts.cap, self.opts.codecs);
+                let bound = crate::format::table::decompressed_bound_with(
+                    self.file,
+                    h,
+                    self.opts.cap,
+                    self.opts.codecs,
+                );
                 bytes = bytes.saturating_add(bound.max(h.size));
                 j += 1;
             }
@@ -173,7 +178,13 @@ pub(super) fn verify<'a>(
     if !keep {
         let checked = SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            let r = match crate::format::table::read_block_into_with(file, u.handle, cap, &mut scratch, codecs) {
+            let r = match crate::format::table::read_block_into_with(
+                file,
+                u.handle,
+                cap,
+                &mut scratch,
+                codecs,
+            ) {
                 Ok(data) => Some(
                     check_data_block_with(data, ordered)
                         .map_err(|e| (e.to_string(), data.to_vec())),
