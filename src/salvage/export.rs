@@ -476,6 +476,14 @@ pub fn salvage(
             ));
             None
         }
+        (OutDest::Dir(_), true)
+            if inventories
+                .iter()
+                .any(|inv| inv.info.dialect.name == "basho") =>
+        {
+            rebuild_refused = Some(crate::scan::dialect_basho::REBUILD_REFUSED.to_string());
+            None
+        }
         (OutDest::Dir(_), true) if inventories.len() > 1 => {
             rebuild_refused = Some(
                 "--rebuild refused: the inputs come from several directories, and one \
