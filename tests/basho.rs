@@ -446,3 +446,49 @@ fn a_store_written_now_on_several_levels_reads_as_the_writer_reads_it() {
     assert_eq!(exported_view(&out.join("records.jsonl")), want);
     assert!(snapshot_diff(&before, &snapshot(&db)).is_empty());
 }
+
+#[test]
+fn reports_and_lines_with_expiries_match_the_schema() {
+    let root: Value = read_json(&tools::root().join("docs").join("report.schema.json"));
+    let of = |def: Option<&str>| {
+        let s = match def {
+            None => root.clone(),
+            Some(d) => serde_json::json!({
+                "$schema": root["$schema"],
+                "$defs": root["$defs"],
+                "$ref": format!("#/$defs/{d}"),
+            }),
+        };
+        jsonschema::draft202012::new(&s).expect("the schema compiles")
+    };
+    let (report_v, record_v, unverified_v) =
+        (of(None), of(Some("record")), of(Some("unverified_record")));
+    for v in ["healthy", "garbled-log", "table-bitflip"] {
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("out");
+        let db = basho_dir(v).join("db");
+        run([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            dest.as_os_str(),
+        ]);
+        let r = read_json(&dest.join("report.json"));
+        let errs: Vec<String> = report_v.iter_errors(&r).map(|e| e.to_string()).collect();
+        assert!(errs.is_empty(), "{v} report: {errs:?}");
+        let mut expiries = 0;
+        for (file, val) in [
+            ("records.jsonl", &record_v),
+            ("unverified.jsonl", &unverified_v),
+        ] {
+            let data = std::fs::read(dest.join(file)).unwrap();
+            for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let j: Value = serde_json::from_slice(line).unwrap();
+                expiries += usize::from(j.get("expiry").is_some());
+                let errs: Vec<String> = val.iter_errors(&j).map(|e| e.to_string()).collect();
+                assert!(errs.is_empty(), "{v} {file}: {j}: {errs:?}");
+            }
+        }
+        assert!(expiries > 0, "{v}");
+    }
+}
