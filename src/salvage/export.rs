@@ -476,14 +476,6 @@ pub fn salvage(
             ));
             None
         }
-        (OutDest::Dir(_), true)
-            if inventories
-                .iter()
-                .any(|inv| inv.info.dialect.name == "basho") =>
-        {
-            rebuild_refused = Some(crate::scan::dialect_basho::REBUILD_REFUSED.to_string());
-            None
-        }
         (OutDest::Dir(_), true) if inventories.len() > 1 => {
             rebuild_refused = Some(
                 "--rebuild refused: the inputs come from several directories, and one \
@@ -493,7 +485,10 @@ pub fn salvage(
             None
         }
         (OutDest::Dir(d), true) => {
-            Some(RebuildWriter::create(d).map_err(io_err("creating the rebuilt store"))?)
+            let basho = inventories
+                .iter()
+                .any(|inv| inv.info.dialect.name == "basho");
+            Some(RebuildWriter::create_as(d, basho).map_err(io_err("creating the rebuilt store"))?)
         }
         _ => None,
     };
@@ -549,7 +544,7 @@ pub fn salvage(
                     return Ok(());
                 }
                 if let Some(rb) = rebuilder.as_mut() {
-                    rb.add(k.key, k.seq, k.value)?;
+                    rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
                 }
                 if view_latest {
                     let suspect = newer_unverified(newest_unverified, &k);

@@ -156,14 +156,3 @@ pub fn codecs_for_table(path: &Path) -> crate::format::compress::Codecs {
             .is_some(),
     }
 }
-
-/// Why `--rebuild` is refused for a Basho store. A store eleveldb opens
-/// needs its layout (tables as `sst_<level>/NNNNNN.sst`), a compression it
-/// reads (LZ4 or snappy), and its puts with an expiry written back with
-/// their types 2 and 3 (and a MANIFEST with tag 11 when they are): this
-/// version's writer makes upstream LevelDB's flat `.ldb` store, in which the
-/// expiries would be lost.
-pub const REBUILD_REFUSED: &str = "--rebuild refused: the store is Basho eleveldb's, which \
-     keeps its tables in sst_<level>/ directories and puts with an expiry in keys of its own; \
-     this version cannot yet write a store eleveldb opens with them intact (the NDJSON \
-     export is complete, expiries included)";
