@@ -299,6 +299,7 @@ fn entries<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> Vec<OwnedEntry> {
                     key: k.clone(),
                     value: v.clone(),
                     offset: r.start,
+                    expiry: None,
                 })
         })
         .collect()

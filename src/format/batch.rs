@@ -5,8 +5,14 @@
 //! count:    fixed32   number of entries
 //! entries:  count × ( tag: u8
 //!                     tag 1 (put):    key: varint32-prefixed, value: varint32-prefixed
-//!                     tag 0 (delete): key: varint32-prefixed )
+//!                     tag 0 (delete): key: varint32-prefixed
+//!                     tag 2, 3 (Basho's puts with an expiry, WriteTime and
+//!                     ExplicitExpiry): key: varint32-prefixed,
+//!                     expiry: varint64, value: varint32-prefixed )
 //! ```
+//! Tags 2 and 3 are Basho eleveldb's (`db/write_batch.cc` of basho/leveldb);
+//! no other writer this tool reads uses them (see `ikey`), so they are read
+//! wherever they occur, as puts with their expiry.
 //! Entry `i` carries sequence `sequence + i`. A batch is well-formed only when
 //! exactly `count` entries fill the payload with no bytes left over.
 
@@ -47,6 +53,8 @@ pub struct BatchEntry<'a> {
     pub key: &'a [u8],
     /// Empty for deletes.
     pub value: &'a [u8],
+    /// Basho's puts with an expiry (tags 2 and 3).
+    pub expiry: Option<super::ikey::Expiry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,8 +141,22 @@ pub fn for_each<'a>(
         }
         let bad = |cause| BatchError::BadEntry { index, cause };
         let tag = c.u8().map_err(bad)?;
-        let kind = Kind::from_u8(tag).ok_or(BatchError::BadTag { index, tag })?;
+        let basho = matches!(
+            tag,
+            super::ikey::TYPE_WRITE_TIME | super::ikey::TYPE_EXPLICIT_EXPIRY
+        );
+        let kind = if basho {
+            Kind::Put
+        } else {
+            Kind::from_u8(tag).ok_or(BatchError::BadTag { index, tag })?
+        };
         let key = c.length_prefixed().map_err(bad)?;
+        let expiry = if basho {
+            let micros = c.varint64().map_err(bad)?;
+            Some(super::ikey::Expiry { kind: tag, micros })
+        } else {
+            None
+        };
         let value = match kind {
             Kind::Put => c.length_prefixed().map_err(bad)?,
             Kind::Delete => &[][..],
@@ -144,6 +166,7 @@ pub fn for_each<'a>(
             kind,
             key,
             value,
+            expiry,
         });
     }
     if !c.is_empty() {
@@ -249,6 +272,33 @@ mod tests {
                 count: 3
             })
         );
+    }
+
+    #[test]
+    fn basho_expiry_entries() {
+        // Header, then type 2: key "k", varint64 expiry 300, value "v";
+        // type 3: key "x", expiry 5, empty value.
+        let mut p = 9u64.to_le_bytes().to_vec();
+        p.extend_from_slice(&2u32.to_le_bytes());
+        p.extend_from_slice(&[2, 1, b'k', 0xac, 0x02, 1, b'v', 3, 1, b'x', 5, 0]);
+        let mut got = Vec::new();
+        for_each(&p, |e| {
+            got.push((e.seq, e.kind, e.key.to_vec(), e.value.to_vec(), e.expiry))
+        })
+        .unwrap();
+        let ex = |kind, micros| Some(crate::format::ikey::Expiry { kind, micros });
+        assert_eq!(
+            got,
+            vec![
+                (9, Kind::Put, b"k".to_vec(), b"v".to_vec(), ex(2, 300)),
+                (10, Kind::Put, b"x".to_vec(), vec![], ex(3, 5)),
+            ]
+        );
+        // The expiry cut short is a malformed entry.
+        assert!(matches!(
+            validate(&p[..16]),
+            Err(BatchError::BadEntry { index: 0, .. })
+        ));
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //!    other LevelDB variant uses 3, but the frame magic is still required
 //! 4  raw deflate (RFC 1951), Bedrock's "zlib raw"
 //! ```
+//! Basho's eleveldb writes LZ4 under 2 ([`super::lz4`]), which has no magic:
+//! it is decoded only when the caller says the store is Basho's
+//! ([`Codecs`]), and then every type 2 block is LZ4.
 //! Anything else is an unknown codec: an error, never a guess. Every decoder
 //! is bounded by a caller-given cap on the output, and no allocation is sized
 //! by a declared length the input could not actually expand to.
@@ -58,9 +61,12 @@ impl fmt::Display for CompressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CompressError::Unknown(t) => write!(f, "unknown compression type {t}"),
-            CompressError::UnrecognizedStream => {
-                write!(f, "compression type 2 stream is neither zstd nor zlib")
-            }
+            CompressError::UnrecognizedStream => write!(
+                f,
+                "compression type 2 stream is neither zstd nor zlib, and the store is not \
+                 known to be Basho's (whose type 2 is LZ4, which has no magic): codec \
+                 undecided"
+            ),
             CompressError::NotZstd => {
                 write!(f, "compression type 3 (zstd) stream is not a zstd frame")
             }
@@ -75,6 +81,50 @@ impl fmt::Display for CompressError {
 }
 
 impl std::error::Error for CompressError {}
+
+/// The store's reading of the type bytes whose codec the block cannot tell
+/// by itself: chosen from the store's dialect, never guessed per block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Codecs {
+    /// Type 2 is Basho's length-prefixed LZ4 ([`super::lz4`]).
+    pub basho_lz4: bool,
+}
+
+/// [`decompress`] under the store's [`Codecs`].
+pub fn decompress_with(
+    kind: u8,
+    data: &[u8],
+    cap: usize,
+    codecs: Codecs,
+) -> Result<Cow<'_, [u8]>, CompressError> {
+    if kind == ZSTD_OR_ZLIB && codecs.basho_lz4 {
+        return super::lz4::decompress(data, cap).map(Cow::Owned);
+    }
+    decompress(kind, data, cap)
+}
+
+/// [`max_output`] under the store's [`Codecs`].
+pub fn max_output_with(kind: u8, data: &[u8], cap: usize, codecs: Codecs) -> usize {
+    if kind == ZSTD_OR_ZLIB && codecs.basho_lz4 {
+        return super::lz4::max_output(data, cap);
+    }
+    max_output(kind, data, cap)
+}
+
+/// [`decompress_into`] under the store's [`Codecs`].
+pub fn decompress_into_with<'a>(
+    kind: u8,
+    data: &'a [u8],
+    cap: usize,
+    scratch: &'a mut Vec<u8>,
+    codecs: Codecs,
+) -> Result<&'a [u8], CompressError> {
+    if kind == ZSTD_OR_ZLIB && codecs.basho_lz4 {
+        *scratch = super::lz4::decompress(data, cap)?;
+        return Ok(scratch);
+    }
+    decompress_into(kind, data, cap, scratch)
+}
 
 /// Whether `t` names a codec [`decompress`] understands (discovery uses this
 /// to pick trailer candidates).

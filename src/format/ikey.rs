@@ -6,6 +6,20 @@
 //! ```
 //! The sequence therefore has 56 usable bits. Internal keys sort by user key
 //! ascending, then by tag descending, so the newest write of a key comes first.
+//!
+//! Basho's eleveldb adds two value types whose keys carry an expiry time
+//! (`db/dbformat.h` of basho/leveldb):
+//! ```text
+//! user_key: bytes
+//! expiry:   fixed64    microseconds since 1970 (write time for type 2,
+//!                      the time it expires for type 3)
+//! tag:      fixed64    (sequence << 8) | type,  type 2 = WriteTime,
+//!                      3 = ExplicitExpiry: puts with an expiry
+//! ```
+//! They are read wherever they occur: no other LevelDB writer this tool
+//! reads uses type bytes 2 or 3 (RocksDB does, and its stores are not read),
+//! so such a key in a verified block can only be Basho's. Basho's order
+//! treats them as type 1 when breaking a tie on the tag.
 
 use super::batch::Kind;
 use super::coding::put_fixed64;
@@ -13,6 +27,21 @@ use std::cmp::Ordering;
 
 /// Length of the trailing tag.
 pub const TAG_SIZE: usize = 8;
+
+/// Basho's value types with an expiry before the tag.
+pub const TYPE_WRITE_TIME: u8 = 2;
+pub const TYPE_EXPLICIT_EXPIRY: u8 = 3;
+/// Length of the expiry field of Basho's types 2 and 3.
+pub const EXPIRY_SIZE: usize = 8;
+
+/// The expiry of a Basho put (types 2 and 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Expiry {
+    /// 2 (WriteTime) or 3 (ExplicitExpiry).
+    pub kind: u8,
+    /// Microseconds since 1970.
+    pub micros: u64,
+}
 
 /// Largest sequence number a tag can hold.
 pub const MAX_SEQUENCE: u64 = (1 << 56) - 1;
@@ -23,18 +52,37 @@ pub struct ParsedInternalKey<'a> {
     pub user_key: &'a [u8],
     pub seq: u64,
     pub kind: Kind,
+    /// Set for Basho's types 2 and 3, whose kind is [`Kind::Put`].
+    pub expiry: Option<Expiry>,
 }
 
 /// Split `ikey`; `None` when it is shorter than its tag or the type byte is
-/// neither put nor deletion.
+/// neither put nor deletion (nor one of Basho's puts with an expiry).
 pub fn parse(ikey: &[u8]) -> Option<ParsedInternalKey<'_>> {
     let (user_key, tag) = split(ikey)?;
-    let kind = Kind::from_u8((tag & 0xff) as u8)?;
+    let t = (tag & 0xff) as u8;
+    let (kind, expiry) = match t {
+        TYPE_WRITE_TIME | TYPE_EXPLICIT_EXPIRY => {
+            let (rest, _) = ikey.split_last_chunk::<TAG_SIZE>()?;
+            let (_, e) = rest.split_last_chunk::<EXPIRY_SIZE>()?;
+            let micros = u64::from_le_bytes(*e);
+            (Kind::Put, Some(Expiry { kind: t, micros }))
+        }
+        _ => (Kind::from_u8(t)?, None),
+    };
     Some(ParsedInternalKey {
         user_key,
         seq: tag >> 8,
         kind,
+        expiry,
     })
+}
+
+/// Append Basho's internal key of a put with an expiry (types 2, 3).
+pub fn encode_expiry_into(out: &mut Vec<u8>, user_key: &[u8], seq: u64, expiry: Expiry) {
+    out.extend_from_slice(user_key);
+    put_fixed64(out, expiry.micros);
+    put_fixed64(out, ((seq & MAX_SEQUENCE) << 8) | u64::from(expiry.kind));
 }
 
 /// The tag packing `seq` and `kind`. Sequences above [`MAX_SEQUENCE`] do not
@@ -61,9 +109,26 @@ pub fn user_key(ikey: &[u8]) -> &[u8] {
     split(ikey).map_or(ikey, |(u, _)| u)
 }
 
+/// The user key and the tag. A Basho type 2 or 3 key also holds its expiry
+/// between them; one too short to hold it is split like any other key.
 fn split(ikey: &[u8]) -> Option<(&[u8], u64)> {
     let (user, tag) = ikey.split_last_chunk::<TAG_SIZE>()?;
-    Some((user, u64::from_le_bytes(*tag)))
+    let tag = u64::from_le_bytes(*tag);
+    if matches!((tag & 0xff) as u8, TYPE_WRITE_TIME | TYPE_EXPLICIT_EXPIRY) {
+        if let Some((u, _)) = user.split_last_chunk::<EXPIRY_SIZE>() {
+            return Some((u, tag));
+        }
+    }
+    Some((user, tag))
+}
+
+/// The tag as Basho's order compares it: its types 2 and 3 count as 1.
+fn order_tag(tag: u64) -> u64 {
+    if matches!((tag & 0xff) as u8, TYPE_WRITE_TIME | TYPE_EXPLICIT_EXPIRY) {
+        (tag & !0xff) | 1
+    } else {
+        tag
+    }
 }
 
 /// LevelDB's internal-key order (user key bytewise ascending, then tag
@@ -76,7 +141,7 @@ fn split(ikey: &[u8]) -> Option<(&[u8], u64)> {
 /// like any other tag.
 pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
     match (split(a), split(b)) {
-        (Some((ua, ta)), Some((ub, tb))) => ua.cmp(ub).then(tb.cmp(&ta)),
+        (Some((ua, ta)), Some((ub, tb))) => ua.cmp(ub).then(order_tag(tb).cmp(&order_tag(ta))),
         (None, None) => a.cmp(b),
         (None, Some((ub, _))) => a.cmp(ub).then(Ordering::Less),
         (Some((ua, _)), None) => ua.cmp(b).then(Ordering::Greater),
@@ -92,7 +157,9 @@ pub fn compare_after(a: &[u8], b: &[u8], equal: usize) -> Ordering {
             // `s` is within both keys, so both sides are `Some` and compare
             // as the slices do.
             let s = equal.min(ua.len()).min(ub.len());
-            ua.get(s..).cmp(&ub.get(s..)).then(tb.cmp(&ta))
+            ua.get(s..)
+                .cmp(&ub.get(s..))
+                .then(order_tag(tb).cmp(&order_tag(ta)))
         }
         _ => compare(a, b),
     }
@@ -138,7 +205,8 @@ mod tests {
             Some(ParsedInternalKey {
                 user_key: b"abc",
                 seq: 0x0102_0304_0506,
-                kind: Kind::Put
+                kind: Kind::Put,
+                expiry: None,
             })
         );
         let d = encode(b"", MAX_SEQUENCE, Kind::Delete);
@@ -167,10 +235,44 @@ mod tests {
         assert_eq!(parse(b""), None);
         assert_eq!(parse(b"1234567"), None);
         let mut k = encode(b"x", 5, Kind::Put);
-        k[1] = 2;
+        k[1] = 4;
         assert_eq!(parse(&k), None);
         assert_eq!(user_key(&k), b"x");
         assert_eq!(user_key(b"abc"), b"abc");
+    }
+
+    #[test]
+    fn basho_expiry_keys() {
+        for t in [TYPE_WRITE_TIME, TYPE_EXPLICIT_EXPIRY] {
+            let e = Expiry {
+                kind: t,
+                micros: 0x0a0b_0c0d,
+            };
+            let mut k = Vec::new();
+            encode_expiry_into(&mut k, b"abc", 77, e);
+            assert_eq!(k.len(), 3 + 16);
+            assert_eq!(&k[3..11], &0x0a0b_0c0du64.to_le_bytes());
+            let p = parse(&k).unwrap();
+            assert_eq!((p.user_key, p.seq, p.kind), (&b"abc"[..], 77, Kind::Put));
+            assert_eq!(p.expiry, Some(e));
+            assert_eq!(user_key(&k), b"abc");
+            // Ordered by user key, then sequence, as a type 1 key would be.
+            assert_eq!(
+                compare(&k, &encode(b"abc", 78, Kind::Put)),
+                Ordering::Greater
+            );
+            assert_eq!(
+                compare(&k, &encode(b"abc", 76, Kind::Delete)),
+                Ordering::Less
+            );
+            assert_eq!(compare(&k, &encode(b"abd", 1, Kind::Put)), Ordering::Less);
+            assert_eq!(compare(&encode(b"ab", 1, Kind::Put), &k), Ordering::Less);
+        }
+        // Too short to hold the expiry: no user key can be cut out of it.
+        let mut short = vec![2u8, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(parse(&short), None);
+        short.insert(0, b'x');
+        assert_eq!(parse(&short), None);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod crc;
 pub mod filename;
 pub mod ikey;
 pub mod log;
+pub mod lz4;
 pub mod manifest;
 pub mod table;
 pub mod table_writer;

@@ -263,12 +263,17 @@ fn run(
             // The rows are laid out whole (small: no entries in them); each
             // intact data block's entries are read again as its row is
             // written, so one block's are held at a time.
-            let (l, fills) = table::table_listing(&head.name, &data, size);
+            // A table in a level directory is Basho's: its type 2 is LZ4.
+            let opts = crate::scan::table::TableOptions {
+                codecs: crate::scan::dialect_basho::codecs_for_table(&real),
+                ..Default::default()
+            };
+            let (l, fills) = table::table_listing(&head.name, &data, size, &opts);
             head.columns = l.columns;
             rows.begin(&head);
             for mut r in l.rows {
                 if r.class.is_none() && fills.contains(&r.offset) {
-                    table::fill_data_row(&mut r, &data);
+                    table::fill_data_row(&mut r, &data, &opts);
                 }
                 rows.row(r);
             }

@@ -33,7 +33,12 @@ fn compression_name(file: &[u8], offset: u64, t: u8) -> String {
             let start = offset as usize;
             match file.get(start..start + 4) {
                 Some([0x28, 0xb5, 0x2f, 0xfd]) => "zstd".into(),
-                _ => "zlib".into(),
+                Some([c, f, ..]) if c & 0x0f == 8 && u16::from_be_bytes([*c, *f]) % 31 == 0 => {
+                    "zlib".into()
+                }
+                // No stream header: Basho's length-prefixed LZ4 (a block of
+                // another store without one is damaged: codec undecided).
+                _ => "lz4".into(),
             }
         }
         compress::RAW_DEFLATE => "raw-deflate".into(),
@@ -45,15 +50,13 @@ fn compression_name(file: &[u8], offset: u64, t: u8) -> String {
 /// The entries of an intact data block, read again through the table
 /// reader just before its row is written: its count, first and last keys,
 /// and the entries themselves in the JSON row.
-pub(super) fn fill_data_row(r: &mut Row, file: &[u8]) {
+pub(super) fn fill_data_row(r: &mut Row, file: &[u8], opts: &TableOptions) {
     let h = BlockHandle {
         offset: r.offset,
         size: r.length.saturating_sub(TRAILER_SIZE as u64),
     };
     let mut e: Vec<EntryInfo> = Vec::new();
-    stable::block_entries(file, h, &TableOptions::default(), |x| {
-        e.push(EntryInfo::of(x))
-    });
+    stable::block_entries(file, h, opts, |x| e.push(EntryInfo::of(x)));
     if let Some(c) = r.cells.get_mut(5) {
         *c = e.len().to_string();
     }
@@ -197,14 +200,11 @@ pub(super) fn table_listing(
     name: &str,
     file: &[u8],
     size: u64,
+    opts: &TableOptions,
 ) -> (Listing, std::collections::BTreeSet<u64>) {
     let mut entries = ByOffset::default();
     let mut fills = std::collections::BTreeSet::new();
-    let (t, layout) = stable::scan_table_layout(
-        file,
-        &mut UnverifiedOnly(&mut entries),
-        &TableOptions::default(),
-    );
+    let (t, layout) = stable::scan_table_layout(file, &mut UnverifiedOnly(&mut entries), opts);
     let damage = &t.damage;
     let mut rows = Vec::new();
     let mut covered: Vec<(u64, u64)> = damage.iter().map(|d| (d.offset, d.end())).collect();

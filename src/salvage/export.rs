@@ -97,6 +97,7 @@ pub(super) struct Kept {
     value: Vec<u8>,
     file: u32,
     offset: u64,
+    expiry: Option<crate::format::ikey::Expiry>,
 }
 
 struct Exporter<'a> {
@@ -181,6 +182,7 @@ impl Exporter<'_> {
                 k.value = e.value.to_vec();
                 k.file = self.current;
                 k.offset = e.offset;
+                k.expiry = e.expiry;
             }
             None => {
                 map.insert(
@@ -191,6 +193,7 @@ impl Exporter<'_> {
                         value: e.value.to_vec(),
                         file: self.current,
                         offset: e.offset,
+                        expiry: e.expiry,
                     },
                 );
             }
@@ -312,6 +315,7 @@ fn items(map: HashMap<Vec<u8>, Kept>) -> Vec<Item> {
             value: k.value,
             file: k.file,
             offset: k.offset,
+            expiry: k.expiry,
         })
         .collect();
     v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -492,11 +496,14 @@ pub fn salvage(
             None
         }
         (OutDest::Dir(d), true) => {
+            let basho = inventories
+                .iter()
+                .any(|inv| inv.info.dialect.name == "basho");
             let codec = inventories.first().map_or(Compression::Snappy, |inv| {
                 crate::scan::dialect_forks::rebuild_compression(&inv.info.dialect)
             });
             Some(
-                RebuildWriter::create(d)
+                RebuildWriter::create_as(d, basho)
                     .map_err(io_err("creating the rebuilt store"))?
                     .with_compression(codec),
             )
@@ -542,6 +549,7 @@ pub fn salvage(
                         &inputs[i].name,
                         i as u32,
                         s.intact_blocks.clone(),
+                        s.codecs,
                     );
                     let orphan = states[i] == FileState::Orphan;
                     sources.extend(reopen_table(&late, i, t, orphan));
@@ -554,7 +562,7 @@ pub fn salvage(
                     return Ok(());
                 }
                 if let Some(rb) = rebuilder.as_mut() {
-                    rb.add(k.key, k.seq, k.value)?;
+                    rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
                 }
                 if view_latest {
                     let suspect = newer_unverified(newest_unverified, &k);

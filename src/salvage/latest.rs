@@ -27,6 +27,7 @@ pub struct Item {
     /// Index of the input file it came from.
     pub file: u32,
     pub offset: u64,
+    pub expiry: Option<crate::format::ikey::Expiry>,
 }
 
 impl Item {
@@ -38,6 +39,7 @@ impl Item {
             value: &self.value,
             file: self.file,
             offset: self.offset,
+            expiry: self.expiry,
         }
     }
 }
@@ -53,6 +55,7 @@ pub struct ItemRef<'a> {
     pub value: &'a [u8],
     pub file: u32,
     pub offset: u64,
+    pub expiry: Option<crate::format::ikey::Expiry>,
 }
 
 impl<'a> ItemRef<'a> {
@@ -64,6 +67,7 @@ impl<'a> ItemRef<'a> {
             key: self.key,
             value: self.value,
             offset: self.offset,
+            expiry: self.expiry,
         }
     }
 }
@@ -230,6 +234,7 @@ pub fn merge(
                     value: it.value.to_vec(),
                     file: it.file,
                     offset: it.offset,
+                    expiry: it.expiry,
                 });
             }
         }
@@ -277,8 +282,12 @@ impl TableSource {
         name: &str,
         index: u32,
         blocks: Vec<BlockHandle>,
+        codecs: crate::format::compress::Codecs,
     ) -> io::Result<Self> {
-        Ok(Self::from(TableBlocks::open(path, name, blocks)?, index))
+        Ok(Self::from(
+            TableBlocks::open(path, name, blocks, codecs)?,
+            index,
+        ))
     }
 
     /// The keys in `range` of a table whose index bounds its blocks: only
@@ -291,8 +300,9 @@ impl TableSource {
         size: u64,
         intact: &[BlockHandle],
         range: KeyRange,
+        codecs: crate::format::compress::Codecs,
     ) -> io::Result<Self> {
-        let blocks = TableBlocks::open_range(path, name, size, intact, range)?;
+        let blocks = TableBlocks::open_range(path, name, size, intact, range, codecs)?;
         Ok(Self::from(blocks, index))
     }
 
@@ -323,6 +333,7 @@ impl SortedSource for TableSource {
             value: self.blocks.value(e),
             file: self.index,
             offset: self.blocks.offset(),
+            expiry: e.expiry,
         })
     }
 
@@ -352,6 +363,7 @@ mod tests {
             value: format!("{key}@{seq}").into_bytes(),
             file,
             offset: 0,
+            expiry: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! One JSON object per line for each exported entry:
 //! `{"seq":…,"kind":"put"|"delete","key"|"key_base64":…,"value"|"value_base64":…,"file":…,"offset":…}`
-//! then, when they apply, `"state":…` (a file that is not live),
+//! then, when they apply, `"expiry":{"type":2|3,"micros":…}` (Basho's puts
+//! with an expiry: 2 = WriteTime, 3 = ExplicitExpiry; kind stays "put"),
+//! `"state":…` (a file that is not live),
 //! `"suspect_newer":true` and `"from_orphan":true` (latest view),
 //! `"reason":…` (unverified), and with `--deobfuscate` on a Bitcoin Core
 //! store `"value_deobfuscated"|"value_deobfuscated_base64":…`. Lines are built by hand: this is the hot path of a
@@ -65,6 +67,13 @@ pub fn push_line_in_pieces(
     push_str(out, file);
     out.extend_from_slice(b",\"offset\":");
     out.extend_from_slice(num.format(e.offset).as_bytes());
+    if let Some(x) = e.expiry {
+        out.extend_from_slice(b",\"expiry\":{\"type\":");
+        out.extend_from_slice(num.format(x.kind).as_bytes());
+        out.extend_from_slice(b",\"micros\":");
+        out.extend_from_slice(num.format(x.micros).as_bytes());
+        out.push(b'}');
+    }
     if let Some(s) = marks.state {
         out.extend_from_slice(b",\"state\":\"");
         out.extend_from_slice(s.as_str().as_bytes());
@@ -97,6 +106,7 @@ mod tests {
             key: b"k\"1",
             value: &[0xff, 0],
             offset: 42,
+            expiry: None,
         };
         push_line(
             &mut out,
@@ -131,6 +141,7 @@ mod tests {
         assert_eq!(lines[0]["value_base64"], "/wA=");
         assert_eq!(lines[0]["file"], "000003.log");
         assert_eq!(lines[0]["offset"], 42);
+        assert!(lines[0].get("expiry").is_none());
         assert_eq!(lines[0]["suspect_newer"], true);
         assert_eq!(lines[1]["kind"], "delete");
         assert!(lines[1].get("value").is_none() && lines[1].get("value_base64").is_none());

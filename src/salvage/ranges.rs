@@ -134,7 +134,7 @@ pub(super) fn latest_in_ranges(
         let (f, s) = (&ctx.inputs[*i], &ctx.scans[*i]);
         let sampled = if s.index_bounds_blocks {
             crate::scan::open::open_store_file(&f.path).and_then(|(file, _)| {
-                source::index_marks(&file, &f.name, f.size, &s.intact_blocks, step)
+                source::index_marks(&file, &f.name, f.size, &s.intact_blocks, step, s.codecs)
             })
         } else {
             Ok(Vec::new())
@@ -278,10 +278,17 @@ pub(super) fn merge_range(
                 f.size,
                 &s.intact_blocks,
                 range.clone(),
+                s.codecs,
             )
         } else {
-            TableSource::open(&f.path, &f.name, i as u32, s.intact_blocks.clone())
-                .map(|t| t.restrict(range.clone()))
+            TableSource::open(
+                &f.path,
+                &f.name,
+                i as u32,
+                s.intact_blocks.clone(),
+                s.codecs,
+            )
+            .map(|t| t.restrict(range.clone()))
         };
         let orphan = ctx.states[i] == FileState::Orphan;
         sources.extend(reopen_table(ctx.late, i, t, orphan));

@@ -7,6 +7,13 @@
 //! names them, and `CURRENT`. It is built in a temporary directory inside
 //! OUT, every file fsynced, then renamed to `db` and OUT fsynced: a crash of
 //! ours leaves either no `db` or a whole one.
+//!
+//! A Basho eleveldb store is rebuilt in its own layout: `sst_0` … `sst_6`
+//! created, the tables as `sst_6/NNNNNN.sst` (the directory of their
+//! level), snappy (which eleveldb reads, type 1), puts with an expiry kept
+//! with their types 2 and 3 and their expiry, and the MANIFEST's new files
+//! as tag 7 with eleveldb's "no expiry data" (zeros), which its expiry
+//! module never takes for an expired file.
 
 use super::durable::sync_dir;
 use super::log_writer::LogWriter;
@@ -40,6 +47,8 @@ pub struct RebuildWriter {
     /// What the tables' blocks are compressed with: a codec the store's own
     /// library reads (see `with_compression`).
     compression: Compression,
+    /// Basho eleveldb's layout (see the module summary).
+    basho: bool,
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -55,6 +64,11 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 impl RebuildWriter {
     /// Start a rebuilt store that will become `out/db`.
     pub fn create(out: &Path) -> io::Result<Self> {
+        Self::create_as(out, false)
+    }
+
+    /// [`create`](Self::create), in Basho eleveldb's layout when `basho`.
+    pub fn create_as(out: &Path, basho: bool) -> io::Result<Self> {
         let dest = out.join("db");
         let tmp = out.join(format!(".db.tmp-{}", std::process::id()));
         if tmp.exists() {
@@ -62,6 +76,11 @@ impl RebuildWriter {
         }
         super::cleanup::tree(&tmp);
         fs::create_dir(&tmp).inspect_err(|_| super::cleanup::done(&tmp))?;
+        if basho {
+            for level in 0..NUM_LEVELS {
+                fs::create_dir(tmp.join(format!("sst_{level}")))?;
+            }
+        }
         Ok(RebuildWriter {
             tmp,
             dest,
@@ -71,6 +90,7 @@ impl RebuildWriter {
             keys: 0,
             key_buf: Vec::new(),
             compression: Compression::Snappy,
+            basho,
         })
     }
 
@@ -84,8 +104,23 @@ impl RebuildWriter {
 
     /// Add the next live key; keys must come in strictly ascending order.
     pub fn add(&mut self, user_key: &[u8], seq: u64, value: &[u8]) -> io::Result<()> {
+        self.add_with_expiry(user_key, seq, value, None)
+    }
+
+    /// [`add`](Self::add) for a put that may carry Basho's expiry: kept
+    /// with its type in a Basho store (no other store gets one).
+    pub fn add_with_expiry(
+        &mut self,
+        user_key: &[u8],
+        seq: u64,
+        value: &[u8],
+        expiry: Option<ikey::Expiry>,
+    ) -> io::Result<()> {
         self.key_buf.clear();
-        ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put);
+        match expiry {
+            Some(x) if self.basho => ikey::encode_expiry_into(&mut self.key_buf, user_key, seq, x),
+            _ => ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put),
+        }
         let compression = self.compression;
         let b = self.builder.get_or_insert_with(|| {
             TableBuilder::new(BuildOptions {
@@ -114,7 +149,12 @@ impl RebuildWriter {
         let number = self.next_number;
         self.next_number += 1;
         let bytes = b.finish();
-        write_synced(&self.tmp.join(filename::table_name(number)), &bytes)?;
+        let name = if self.basho {
+            crate::scan::dialect_basho::table_name(number, LEVEL)
+        } else {
+            filename::table_name(number)
+        };
+        write_synced(&self.tmp.join(name), &bytes)?;
         self.files.push(NewFile {
             level: LEVEL,
             number,
@@ -148,6 +188,11 @@ impl RebuildWriter {
             &self.tmp.join("CURRENT"),
             format!("{manifest}\n").as_bytes(),
         )?;
+        if self.basho {
+            for level in 0..NUM_LEVELS {
+                sync_dir(&self.tmp.join(format!("sst_{level}")))?;
+            }
+        }
         sync_dir(&self.tmp)?;
         fs::rename(&self.tmp, &self.dest)?;
         super::cleanup::done(&self.tmp);

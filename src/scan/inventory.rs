@@ -53,6 +53,9 @@ impl Inventory {
         ScanOptions {
             ordered: self.ordered,
             unsupported: !self.info.dialect.supported,
+            codecs: crate::format::compress::Codecs {
+                basho_lz4: self.info.dialect.name == "basho",
+            },
         }
     }
 }
@@ -115,6 +118,14 @@ fn dialect(
             name: "rocksdb",
             evidence: rocks,
             supported: false,
+        };
+    }
+    let basho = super::dialect_basho::layout_evidence(inputs, members);
+    if !basho.is_empty() {
+        return crate::report::Dialect {
+            name: "basho",
+            evidence: basho,
+            supported: true,
         };
     }
     let go = super::dialect_go::goleveldb_evidence(inputs, members, current);
@@ -248,6 +259,21 @@ pub fn build_with(
             .max_by_key(|&m| inputs[manifests[m].0].number)
     });
     let version = chosen.and_then(|m| manifests[m].1.manifest.clone());
+    // The MANIFEST's own evidence of Basho (its tag 11) settles a store
+    // whose layout did not (tables all lost, say).
+    if let Some(e) = version
+        .as_ref()
+        .and_then(super::dialect_basho::manifest_evidence)
+    {
+        if info.dialect.name != "basho" {
+            info.dialect = crate::report::Dialect {
+                name: "basho",
+                evidence: Vec::new(),
+                supported: true,
+            };
+        }
+        info.dialect.evidence.push(e);
+    }
     let chosen_input = chosen.map(|m| manifests[m].0);
     let chosen_name = chosen_input.map(|i| inputs[i].name.clone());
     let chosen_number = chosen_input.and_then(|i| inputs[i].number);
@@ -304,7 +330,15 @@ pub fn build_with(
     };
     let states: Vec<(FileState, Option<String>)> = members
         .iter()
-        .map(|&i| state(&inputs[i], chosen_input == Some(i), &ctx))
+        .map(|&i| {
+            let (s, why) = state(&inputs[i], chosen_input == Some(i), &ctx);
+            // A Basho table whose directory is not its MANIFEST level.
+            let misplaced = inputs[i].number.and_then(|n| {
+                let (level, _) = version.as_ref()?.files.get(&n)?;
+                super::dialect_basho::level_mismatch(&inputs[i], *level)
+            });
+            (s, why.or(misplaced))
+        })
         .collect();
     let ordered = is_bytewise(info.comparator.as_deref());
     let obfuscation = super::bitcoin::detect(

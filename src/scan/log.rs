@@ -211,6 +211,7 @@ fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
         key: b.key,
         value: b.value,
         offset,
+        expiry: b.expiry,
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bitcoin;
 pub mod budget;
+pub mod dialect_basho;
 pub mod dialect_forks;
 pub mod dialect_go;
 pub mod dialect_override;
@@ -25,6 +26,8 @@ pub struct Entry<'a> {
     pub value: &'a [u8],
     /// Offset of the log record or table block holding the entry.
     pub offset: u64,
+    /// Basho's puts with an expiry (value types 2 and 3); `None` otherwise.
+    pub expiry: Option<crate::format::ikey::Expiry>,
 }
 
 /// Where scanned entries go, in file order. `intact` entries come from units
@@ -81,6 +84,7 @@ pub struct OwnedEntry {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
     pub offset: u64,
+    pub expiry: Option<crate::format::ikey::Expiry>,
 }
 
 impl From<&Entry<'_>> for OwnedEntry {
@@ -91,6 +95,7 @@ impl From<&Entry<'_>> for OwnedEntry {
             key: e.key.to_vec(),
             value: e.value.to_vec(),
             offset: e.offset,
+            expiry: e.expiry,
         }
     }
 }

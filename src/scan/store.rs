@@ -39,6 +39,10 @@ pub struct InputFile {
     /// reported with an error and never opened (links are not followed, and
     /// opening a FIFO would block).
     pub not_regular: Option<&'static str>,
+    /// Set for a table found in a level directory `sst_N/` (Basho's
+    /// eleveldb layout): N. Its name then carries the directory
+    /// (`sst_3/000017.sst`) and its store is the directory above.
+    pub level_dir: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -63,7 +67,9 @@ impl std::fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 /// The files named by `paths`: a directory contributes its regular files
-/// (not recursively: a LevelDB store is flat), sorted by name.
+/// (not recursively: a LevelDB store is flat, except that Basho's eleveldb
+/// keeps its tables in level directories `sst_N/`, whose tables are listed
+/// as files of the store, see [`super::dialect_basho`]), sorted by name.
 pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
     let mut out = Vec::new();
     for p in paths {
@@ -76,6 +82,12 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
                 let Ok(md) = ent.path().symlink_metadata() else {
                     continue;
                 };
+                if md.is_dir() {
+                    if let Some(level) = super::dialect_basho::level_dir_name(&ent.file_name()) {
+                        here.extend(super::dialect_basho::list_level_dir(&ent.path(), level));
+                        continue;
+                    }
+                }
                 if !md.is_file() {
                     // Something else under a store file's name is a fault to
                     // report, not a file to skip in silence.
@@ -110,20 +122,25 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
     Ok(out)
 }
 
-fn input_file(path: PathBuf, size: u64) -> InputFile {
+pub(super) fn input_file(path: PathBuf, size: u64) -> InputFile {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (kind, number) = filename::parse(&name);
-    InputFile {
+    let mut f = InputFile {
         path,
         name,
         kind,
         number,
         size,
         not_regular: None,
-    }
+        level_dir: None,
+    };
+    // A table named alone whose folder is a level directory belongs to the
+    // store above it, under the same name a listing of that store gives.
+    super::dialect_basho::place_in_level_dir(&mut f);
+    f
 }
 
 /// The result of scanning one file, before it becomes a [`FileReport`].
@@ -143,6 +160,9 @@ pub struct FileScan {
     /// or changed after the scan): why, and the keys whose latest entries
     /// may be missing from the export because of it.
     pub late_error: Option<(String, Option<KeyRange>)>,
+    /// The codecs the file was read with (its store's): a second read of
+    /// a table for the latest view decodes its blocks the same way.
+    pub codecs: crate::format::compress::Codecs,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -214,6 +234,9 @@ pub struct ScanOptions {
     /// files are listed, not parsed as LevelDB's (which would call every
     /// one of them damaged).
     pub unsupported: bool,
+    /// How type bytes whose codec a block cannot tell are read: Basho's
+    /// type 2 is LZ4 (from the store's dialect).
+    pub codecs: crate::format::compress::Codecs,
 }
 
 impl Default for ScanOptions {
@@ -221,6 +244,7 @@ impl Default for ScanOptions {
         ScanOptions {
             ordered: true,
             unsupported: false,
+            codecs: Default::default(),
         }
     }
 }
@@ -257,6 +281,7 @@ pub fn scan_file_with(
         index_bounds_blocks: false,
         unverified_keys: Default::default(),
         late_error: None,
+        codecs: opts.codecs,
     };
     let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
     if opts.unsupported || (!scanned_kind && f.not_regular.is_none()) {
@@ -345,6 +370,7 @@ pub fn scan_file_with(
                     let mut counting = Counting::new(sink);
                     let topts = table::TableOptions {
                         ordered: opts.ordered,
+                        codecs: opts.codecs,
                         ..Default::default()
                     };
                     let t = table::scan_table_with(&data, &mut counting, &topts);
@@ -375,6 +401,7 @@ pub fn scan_file_with(
         index_bounds_blocks,
         unverified_keys,
         late_error: None,
+        codecs: opts.codecs,
     }
 }
 
@@ -491,7 +518,7 @@ fn seq_floor(inv: &Inventory) -> Option<u64> {
 pub fn stores(inputs: &[InputFile]) -> Vec<Vec<usize>> {
     let mut dirs: Vec<(PathBuf, Vec<usize>)> = Vec::new();
     for (i, f) in inputs.iter().enumerate() {
-        let dir = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = super::dialect_basho::store_dir(f);
         match dirs.iter_mut().find(|(d, _)| *d == dir) {
             Some((_, m)) => m.push(i),
             None => dirs.push((dir, vec![i])),
@@ -653,7 +680,7 @@ impl StoreScan {
             several
                 .then(|| inv.members.first())
                 .flatten()
-                .and_then(|&i| inputs[i].path.parent())
+                .map(|&i| super::dialect_basho::store_dir(&inputs[i]))
                 .map(|d| d.display().to_string())
         };
         for inv in &inventories {
@@ -720,7 +747,7 @@ impl StoreScan {
                     info.path = inv
                         .members
                         .first()
-                        .and_then(|&i| inputs[i].path.parent())
+                        .map(|&i| super::dialect_basho::store_dir(&inputs[i]))
                         .map(|d| d.display().to_string());
                 }
                 info

@@ -100,13 +100,32 @@ pub fn find_blocks_ordered(
     cap: usize,
     ordered: bool,
 ) -> Vec<Found> {
+    find_blocks_with(
+        file,
+        from,
+        window,
+        cap,
+        ordered,
+        compress::Codecs::default(),
+    )
+}
+
+/// [`find_blocks_ordered`] under the store's codecs (Basho's type 2 is LZ4).
+pub fn find_blocks_with(
+    file: &[u8],
+    from: usize,
+    window: usize,
+    cap: usize,
+    ordered: bool,
+    codecs: compress::Codecs,
+) -> Vec<Found> {
     // Failed forward/backward searches may cost this much before only the
     // linear resync is left.
     let budget = file
         .len()
         .saturating_mul(8)
         .saturating_add(window.saturating_mul(2));
-    discover(file, from, window, cap, budget, ordered)
+    discover(file, from, window, cap, budget, ordered, codecs)
 }
 
 pub(super) fn discover(
@@ -116,10 +135,12 @@ pub(super) fn discover(
     cap: usize,
     budget: usize,
     ordered: bool,
+    codecs: compress::Codecs,
 ) -> Vec<Found> {
     let mut d = Discovery {
         file,
         ordered,
+        codecs,
         window: window.max(1),
         resync_window: window.clamp(1, RESYNC_WINDOW),
         cap,
@@ -160,7 +181,7 @@ pub(super) fn discover(
             None => break,
         }
     }
-    classify_indexes(file, &mut found, &d.handle_valued, cap, ordered);
+    classify_indexes(file, &mut found, &d.handle_valued, cap, ordered, codecs);
     found
 }
 
@@ -175,6 +196,7 @@ struct Discovery<'a> {
     file: &'a [u8],
     /// Keys must be in bytewise internal-key order.
     ordered: bool,
+    codecs: compress::Codecs,
     window: usize,
     resync_window: usize,
     cap: usize,
@@ -203,7 +225,8 @@ impl Discovery<'_> {
             return None;
         }
         self.decode_budget = self.decode_budget.saturating_sub(len);
-        let data = compress::decompress(kind, self.file.get(a..e)?, self.cap).ok()?;
+        let data =
+            compress::decompress_with(kind, self.file.get(a..e)?, self.cap, self.codecs).ok()?;
         self.decode_budget = self.decode_budget.saturating_sub(data.len());
         let shape = shape(&data, kind, self.ordered)?;
         if let Shape::Keyed { handles: true } = shape {
@@ -434,6 +457,7 @@ fn classify_indexes(
     candidates: &HashSet<u64>,
     cap: usize,
     ordered: bool,
+    codecs: compress::Codecs,
 ) {
     if candidates.is_empty() {
         return;
@@ -451,7 +475,7 @@ fn classify_indexes(
         else {
             continue;
         };
-        let Ok(data) = compress::decompress(f.compression, raw, cap) else {
+        let Ok(data) = compress::decompress_with(f.compression, raw, cap, codecs) else {
             continue;
         };
         let Ok(s) = check_data_block_with(&data, ordered) else {

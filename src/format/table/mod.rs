@@ -26,11 +26,13 @@ mod meta;
 mod tests;
 
 pub use data::{check_data_block, check_data_block_with, DataBlockError, DataBlockSummary};
-pub use discover::{find_blocks, find_blocks_capped, find_blocks_ordered, Found, FoundKind};
+pub use discover::{
+    find_blocks, find_blocks_capped, find_blocks_ordered, find_blocks_with, Found, FoundKind,
+};
 pub use meta::{is_filter_block, parse_metaindex};
 
 use super::coding::{decode_varint64, put_varint64, read_fixed32, Cursor, DecodeError};
-use super::compress::{self, CompressError};
+use super::compress::{self, Codecs, CompressError};
 use super::crc;
 use std::borrow::Cow;
 use std::fmt;
@@ -270,8 +272,13 @@ fn locate(file: &[u8], h: BlockHandle) -> Option<(&[u8], u8, u32)> {
 /// The most bytes reading the block at `h` can hold decompressed (see
 /// [`compress::max_output`]); 0 for a block that cannot be located.
 pub fn decompressed_bound(file: &[u8], h: BlockHandle, cap: usize) -> u64 {
+    decompressed_bound_with(file, h, cap, Codecs::default())
+}
+
+/// [`decompressed_bound`] under the store's [`Codecs`].
+pub fn decompressed_bound_with(file: &[u8], h: BlockHandle, cap: usize, codecs: Codecs) -> u64 {
     locate(file, h).map_or(0, |(raw, kind, _)| {
-        u64::try_from(compress::max_output(kind, raw, cap)).unwrap_or(u64::MAX)
+        u64::try_from(compress::max_output_with(kind, raw, cap, codecs)).unwrap_or(u64::MAX)
     })
 }
 
@@ -281,6 +288,16 @@ pub fn read_block(
     file: &[u8],
     h: BlockHandle,
     cap: usize,
+) -> Result<BlockContents<'_>, BlockFault<'_>> {
+    read_block_with(file, h, cap, Codecs::default())
+}
+
+/// [`read_block`] under the store's [`Codecs`] (Basho's type 2 is LZ4).
+pub fn read_block_with(
+    file: &[u8],
+    h: BlockHandle,
+    cap: usize,
+    codecs: Codecs,
 ) -> Result<BlockContents<'_>, BlockFault<'_>> {
     let file_len = file.len() as u64;
     let torn = BlockFault::Torn {
@@ -293,10 +310,10 @@ pub fn read_block(
         return Err(BlockFault::ChecksumMismatch {
             stored: crc::unmask(stored),
             computed,
-            salvage: compress::decompress(kind, raw, cap).ok(),
+            salvage: compress::decompress_with(kind, raw, cap, codecs).ok(),
         });
     }
-    compress::decompress(kind, raw, cap)
+    compress::decompress_with(kind, raw, cap, codecs)
         .map(|data| BlockContents {
             data,
             compression: kind,
@@ -313,13 +330,24 @@ pub fn read_block_into<'a>(
     cap: usize,
     scratch: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], BlockFault<'a>> {
+    read_block_into_with(file, h, cap, scratch, Codecs::default())
+}
+
+/// [`read_block_into`] under the store's [`Codecs`].
+pub fn read_block_into_with<'a>(
+    file: &'a [u8],
+    h: BlockHandle,
+    cap: usize,
+    scratch: &'a mut Vec<u8>,
+    codecs: Codecs,
+) -> Result<&'a [u8], BlockFault<'a>> {
     if let Some((raw, kind, stored)) = locate(file, h) {
         if stored == crc::mask(crc::extend(crc::value(raw), &[kind])) {
-            return compress::decompress_into(kind, raw, cap, scratch)
+            return compress::decompress_into_with(kind, raw, cap, scratch, codecs)
                 .map_err(BlockFault::Decompress);
         }
     }
-    match read_block(file, h, cap) {
+    match read_block_with(file, h, cap, codecs) {
         Err(fault) => Err(fault),
         // Not reached (the checks above are read_block's), but stay correct.
         Ok(b) => {

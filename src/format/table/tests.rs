@@ -405,7 +405,15 @@ fn discovery_survives_a_spent_budget() {
     let got = |found: Vec<Found>| found.iter().map(|f| f.handle).collect::<Vec<_>>();
     assert_eq!(got(find_blocks(&bytes, 0, DEFAULT_WINDOW)), handles);
     // With no budget at all only the resync search runs.
-    let found = discover(&bytes, 0, DEFAULT_WINDOW, compress::DEFAULT_CAP, 0, true);
+    let found = discover(
+        &bytes,
+        0,
+        DEFAULT_WINDOW,
+        compress::DEFAULT_CAP,
+        0,
+        true,
+        Default::default(),
+    );
     assert_eq!(got(found), handles);
     // And it is linear: a megabyte of noise ahead of the blocks.
     let mut x = 7u64;
@@ -419,7 +427,15 @@ fn discovery_survives_a_spent_budget() {
         .collect();
     let shift = noisy.len() as u64;
     noisy.extend_from_slice(&bytes);
-    let found = discover(&noisy, 0, DEFAULT_WINDOW, compress::DEFAULT_CAP, 0, true);
+    let found = discover(
+        &noisy,
+        0,
+        DEFAULT_WINDOW,
+        compress::DEFAULT_CAP,
+        0,
+        true,
+        Default::default(),
+    );
     let shifted: Vec<BlockHandle> = handles
         .iter()
         .map(|h| BlockHandle {

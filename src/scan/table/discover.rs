@@ -15,18 +15,25 @@ impl Scanner<'_> {
         sink: &mut dyn EntrySink,
     ) {
         let region = &self.file[..region_end];
-        let found = find_blocks_ordered(
+        let found = find_blocks_with(
             region,
             0,
             self.opts.window,
             self.opts.cap,
             self.opts.ordered,
+            self.opts.codecs,
         );
-        // Filters named by a surviving metaindex are metadata too.
+        // Filters named by a surviving metaindex are metadata too; so are
+        // the other blocks it names (Basho's stats.sst1), which discovery
+        // does not recognise by their shape: one that verifies where the
+        // metaindex says covers its bytes.
         let mut filters = 0;
+        let mut named_meta: Vec<BlockHandle> = Vec::new();
         for f in found.iter().filter(|f| f.kind == FoundKind::Meta) {
             let raw = &region[f.start()..f.start() + f.handle.size as usize];
-            let Ok(data) = compress::decompress(f.compression, raw, self.opts.cap) else {
+            let Ok(data) =
+                compress::decompress_with(f.compression, raw, self.opts.cap, self.opts.codecs)
+            else {
                 continue;
             };
             for (name, h) in parse_metaindex(&data).unwrap_or_default() {
@@ -35,6 +42,12 @@ impl Scanner<'_> {
                         meta.push((h.offset, end, "filter block".into()));
                         filters += 1;
                     }
+                } else if named_meta.len() < MAX_FILTERS
+                    && h.end().is_some_and(|e| e <= region_end as u64)
+                    && read_block_with(region, h, self.opts.cap, self.opts.codecs).is_ok()
+                    && !named_meta.contains(&h)
+                {
+                    named_meta.push(h);
                 }
             }
         }
@@ -62,6 +75,13 @@ impl Scanner<'_> {
             {
                 self.publish_found(f);
             }
+            for &h in &named_meta {
+                self.publish(crate::scan::table::layout::TableUnit::block(
+                    h,
+                    UnitRole::Meta,
+                    self.file,
+                ));
+            }
         }
 
         if found.is_empty() {
@@ -73,11 +93,20 @@ impl Scanner<'_> {
         }
         let mut gaps = Vec::new();
         let mut cursor = 0usize;
-        for f in &found {
-            if f.start() > cursor {
-                gaps.push((cursor, f.start()));
+        let mut spans: Vec<(usize, usize)> = found.iter().map(|f| (f.start(), f.end())).collect();
+        // Verified named meta blocks: both ends checked against the region.
+        spans.extend(named_meta.iter().filter_map(|h| {
+            Some((
+                usize::try_from(h.offset).ok()?,
+                usize::try_from(h.end()?).ok()?,
+            ))
+        }));
+        spans.sort_unstable();
+        for (start, end) in spans {
+            if start > cursor {
+                gaps.push((cursor, start));
             }
-            cursor = f.end();
+            cursor = cursor.max(end);
         }
         if cursor < region_end {
             gaps.push((cursor, region_end));

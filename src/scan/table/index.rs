@@ -43,7 +43,7 @@ impl Scanner<'_> {
         }
         // Checked above: the index ends where the footer begins.
         let index_end = footer_at;
-        let index = match read_block(self.file, f.index, self.opts.cap) {
+        let index = match read_block_with(self.file, f.index, self.opts.cap, self.opts.codecs) {
             Err(e) => Err(e.to_string()),
             Ok(b) => parse_index(&b.data, self.opts.ordered).map_err(|e| {
                 // Checksummed but not an index: discovery may well find it as
@@ -104,7 +104,7 @@ impl Scanner<'_> {
         let Some(end) = h.end().filter(|&e| e <= f.index.offset) else {
             return;
         };
-        let entries = read_block(self.file, h, self.opts.cap)
+        let entries = read_block_with(self.file, h, self.opts.cap, self.opts.codecs)
             .map_err(|e| e.to_string())
             .and_then(|b| parse_metaindex(&b.data));
         match entries {
@@ -130,17 +130,25 @@ impl Scanner<'_> {
                     let overlaps = checked
                         .iter()
                         .any(|c| c.end().is_some_and(|e| fh.offset < e) && c.offset < fend);
-                    if !name.starts_with(b"filter.") || overlaps || checked.len() >= MAX_FILTERS {
+                    if overlaps || checked.len() >= MAX_FILTERS {
                         continue;
                     }
                     checked.push(fh);
-                    match read_block(self.file, fh, self.opts.cap) {
+                    // Filters, and the other meta blocks a fork adds (Basho's
+                    // stats.sst1): no entries, but checksummed like any block.
+                    let (role, what) = if name.starts_with(b"filter.") {
+                        (UnitRole::Filter, "filter block".to_string())
+                    } else {
+                        let n = crate::vocab::text::printable_bytes(&name);
+                        (UnitRole::Meta, format!("meta block {n}"))
+                    };
+                    match read_block_with(self.file, fh, self.opts.cap, self.opts.codecs) {
                         Err(e) => self.out.damage.push(meta_damage(
                             fh.offset,
                             fend,
-                            format!("filter block: {e}"),
+                            format!("{what}: {e}"),
                         )),
-                        Ok(_) => self.publish(TableUnit::block(fh, UnitRole::Filter, self.file)),
+                        Ok(_) => self.publish(TableUnit::block(fh, role, self.file)),
                     }
                 }
             }
@@ -169,7 +177,7 @@ impl Scanner<'_> {
         // checksum covers the footer, so only a block that verifies there is
         // taken for the metaindex.
         if f.metaindex.end().is_some_and(|e| e <= f.index.offset)
-            && read_block(self.file, f.metaindex, self.opts.cap).is_ok()
+            && read_block_with(self.file, f.metaindex, self.opts.cap, self.opts.codecs).is_ok()
         {
             protected.push((f.metaindex, "the metaindex block"));
         }
@@ -234,12 +242,13 @@ impl Scanner<'_> {
         // there is still listed, though it holds nothing to export.
         if self.observed() && data_end < f.index.offset {
             let (g0, g1) = (data_end as usize, f.index.offset as usize);
-            let found = find_blocks_ordered(
+            let found = find_blocks_with(
                 &self.file[g0..g1],
                 0,
                 self.opts.window,
                 self.opts.cap,
                 self.opts.ordered,
+                self.opts.codecs,
             );
             for mut b in found {
                 b.handle.offset += g0 as u64;
@@ -256,12 +265,13 @@ impl Scanner<'_> {
             // block must not make the work quadratic. Both ends lie inside
             // the file (data_end is at most the index's offset).
             let region = &self.file[g0 as usize..g1 as usize];
-            let found = find_blocks_ordered(
+            let found = find_blocks_with(
                 region,
                 0,
                 self.opts.window,
                 self.opts.cap,
                 self.opts.ordered,
+                self.opts.codecs,
             );
             for mut b in found {
                 b.handle.offset += g0;

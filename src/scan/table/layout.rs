@@ -13,6 +13,8 @@ pub enum UnitRole {
     Index,
     Metaindex,
     Filter,
+    /// Another block a metaindex names (Basho's `stats.sst1` counters).
+    Meta,
     Footer,
     /// A damaged range as the report gives it (adjacent damage merged).
     Damaged,
@@ -25,6 +27,7 @@ impl UnitRole {
             UnitRole::Index => "index",
             UnitRole::Metaindex => "metaindex",
             UnitRole::Filter => "filter",
+            UnitRole::Meta => "meta",
             UnitRole::Footer => "footer",
             UnitRole::Damaged => "damaged",
         }
@@ -151,9 +154,10 @@ impl Scanner<'_> {
         u.discovered = true;
         match role {
             UnitRole::Index => {
-                if let Some(s) = read_block(self.file, f.handle, self.opts.cap)
-                    .ok()
-                    .and_then(|c| check_data_block_with(&c.data, self.opts.ordered).ok())
+                if let Some(s) =
+                    read_block_with(self.file, f.handle, self.opts.cap, self.opts.codecs)
+                        .ok()
+                        .and_then(|c| check_data_block_with(&c.data, self.opts.ordered).ok())
                 {
                     u.entries = Some(s.entries);
                     u.first_key = Some(s.first_key);
@@ -167,7 +171,7 @@ impl Scanner<'_> {
     }
 
     pub(super) fn describe_metaindex(&self, u: &mut TableUnit, h: BlockHandle) {
-        if let Some(names) = read_block(self.file, h, self.opts.cap)
+        if let Some(names) = read_block_with(self.file, h, self.opts.cap, self.opts.codecs)
             .ok()
             .and_then(|c| parse_metaindex(&c.data).ok())
         {

@@ -57,9 +57,9 @@ use crate::format::block::Block;
 use crate::format::compress;
 use crate::format::ikey;
 use crate::format::table::{
-    check_data_block_with, find_blocks_ordered, footer_like, parse_metaindex, read_block,
-    read_block_into, BlockHandle, DataBlockSummary, Footer, FoundKind, TableError, DEFAULT_WINDOW,
-    FOOTER_SIZE, MAX_SEQUENCE,
+    check_data_block_with, find_blocks_with, footer_like, parse_metaindex, read_block_with,
+    BlockHandle, DataBlockSummary, Footer, FoundKind, TableError, DEFAULT_WINDOW, FOOTER_SIZE,
+    MAX_SEQUENCE,
 };
 use crate::report::{Class, Counts, Damage, KeyRange};
 use crate::scan::{Entry, EntrySink};
@@ -107,6 +107,9 @@ pub struct TableOptions {
     /// comparator). False for a store with its own comparator: order is then
     /// not checked, the checksum and the structure still are.
     pub ordered: bool,
+    /// How type bytes whose codec a block cannot tell are read (Basho's
+    /// type 2 is LZ4): from the store's dialect.
+    pub codecs: compress::Codecs,
 }
 
 impl Default for TableOptions {
@@ -115,6 +118,7 @@ impl Default for TableOptions {
             cap: compress::DEFAULT_CAP,
             window: DEFAULT_WINDOW,
             ordered: true,
+            codecs: compress::Codecs::default(),
         }
     }
 }
@@ -152,7 +156,7 @@ pub fn scan_table_layout(
 /// table's bytes with the same checks: `inspect` lists a table one block at
 /// a time instead of holding every entry of it.
 pub fn block_entries(file: &[u8], h: BlockHandle, opts: &TableOptions, f: impl FnMut(&Entry<'_>)) {
-    if let Ok(b) = crate::format::table::read_block(file, h, opts.cap) {
+    if let Ok(b) = crate::format::table::read_block_with(file, h, opts.cap, opts.codecs) {
         verify::emit(&b.data, h.offset, f);
     }
 }

@@ -10,7 +10,8 @@
 use super::index::parse_index;
 use crate::format::batch::Kind;
 use crate::format::block::Block;
-use crate::format::table::{read_block, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
+use crate::format::compress::Codecs;
+use crate::format::table::{read_block_with, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
 use crate::format::{compress, ikey};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -51,6 +52,7 @@ fn reread(
     name: &str,
     h: BlockHandle,
     buf: &mut Vec<u8>,
+    codecs: Codecs,
 ) -> io::Result<Vec<u8>> {
     // The handle was read from this file and verified on the first pass.
     let len = usize::try_from(h.size)
@@ -63,7 +65,7 @@ fn reread(
         offset: 0,
         size: h.size,
     };
-    read_block(buf, local, compress::DEFAULT_CAP)
+    read_block_with(buf, local, compress::DEFAULT_CAP, codecs)
         .map(|b| b.data.into_owned())
         .map_err(|_| changed(name, "a block no longer verifies"))
 }
@@ -77,6 +79,7 @@ fn walk_index(
     file: &std::fs::File,
     name: &str,
     len: u64,
+    codecs: Codecs,
     mut f: impl FnMut(Option<&[u8]>, BlockHandle) -> bool,
 ) -> io::Result<()> {
     let at = len
@@ -89,8 +92,8 @@ fn walk_index(
     if foot.index.end().is_none_or(|e| e > at) {
         return Err(changed(name, "the index handle"));
     }
-    let contents =
-        reread(file, name, foot.index, &mut Vec::new()).map_err(|_| changed(name, "the index"))?;
+    let contents = reread(file, name, foot.index, &mut Vec::new(), codecs)
+        .map_err(|_| changed(name, "the index"))?;
     // Order was checked on the first read, under the store's comparator.
     let index = parse_index(&contents, false).map_err(|_| changed(name, "the index"))?;
     for (i, &h) in index.handles.iter().enumerate() {
@@ -120,10 +123,11 @@ pub fn blocks_in_range(
     len: u64,
     intact: &[BlockHandle],
     range: &KeyRange,
+    codecs: Codecs,
 ) -> io::Result<Vec<BlockSpan>> {
     let mut out = Vec::new();
     let mut prev: Option<Vec<u8>> = None;
-    walk_index(file, name, len, |last, h| {
+    walk_index(file, name, len, codecs, |last, h| {
         let Some(last) = last else {
             prev = None;
             return true;
@@ -158,11 +162,12 @@ pub fn index_marks(
     len: u64,
     intact: &[BlockHandle],
     step: u64,
+    codecs: Codecs,
 ) -> io::Result<Vec<(Vec<u8>, u64)>> {
     let mut out = Vec::new();
     let mut bytes = 0u64;
     let mut tail: Vec<u8> = Vec::new();
-    walk_index(file, name, len, |last, h| {
+    walk_index(file, name, len, codecs, |last, h| {
         let Some(last) = last else { return true };
         if is_intact(intact, h) {
             bytes = bytes.saturating_add(h.size);
@@ -190,6 +195,7 @@ pub struct BlockEntry {
     value: std::ops::Range<usize>,
     pub seq: u64,
     pub kind: Kind,
+    pub expiry: Option<crate::format::ikey::Expiry>,
 }
 
 /// A table's intact data blocks read again one at a time, each block's
@@ -210,14 +216,21 @@ pub struct TableBlocks {
     offset: u64,
     /// Only user keys in this range are decoded.
     range: KeyRange,
+    /// How the blocks were decoded on the first read (the store's codecs).
+    codecs: Codecs,
 }
 
 impl TableBlocks {
     /// Every block in `blocks` (the scan's intact blocks), in order.
-    pub fn open(path: &Path, name: &str, blocks: Vec<BlockHandle>) -> io::Result<Self> {
+    pub fn open(
+        path: &Path,
+        name: &str,
+        blocks: Vec<BlockHandle>,
+        codecs: Codecs,
+    ) -> io::Result<Self> {
         let blocks = blocks.into_iter().map(|h| (h, None)).collect();
         let (file, _) = crate::scan::open::open_store_file(path)?;
-        Ok(Self::with(file, name, blocks, KeyRange::default()))
+        Ok(Self::with(file, name, blocks, KeyRange::default(), codecs))
     }
 
     /// The keys in `range` of a table whose index bounds its blocks (see
@@ -228,11 +241,12 @@ impl TableBlocks {
         size: u64,
         intact: &[BlockHandle],
         range: KeyRange,
+        codecs: Codecs,
     ) -> io::Result<Self> {
         let (file, _) = crate::scan::open::open_store_file(path)?;
-        let spans = blocks_in_range(&file, name, size, intact, &range)?;
+        let spans = blocks_in_range(&file, name, size, intact, &range, codecs)?;
         let blocks = spans.into_iter().map(|s| (s.handle, Some(s))).collect();
-        Ok(Self::with(file, name, blocks, range))
+        Ok(Self::with(file, name, blocks, range, codecs))
     }
 
     fn with(
@@ -240,6 +254,7 @@ impl TableBlocks {
         name: &str,
         blocks: Vec<(BlockHandle, Option<BlockSpan>)>,
         range: KeyRange,
+        codecs: Codecs,
     ) -> Self {
         TableBlocks {
             file,
@@ -251,6 +266,7 @@ impl TableBlocks {
             entries: Vec::new(),
             offset: 0,
             range,
+            codecs,
         }
     }
 
@@ -286,7 +302,7 @@ impl TableBlocks {
             self.entries.clear();
             return Ok(false);
         };
-        self.contents = reread(&self.file, &self.name, h, &mut self.buf)?;
+        self.contents = reread(&self.file, &self.name, h, &mut self.buf, self.codecs)?;
         self.offset = h.offset;
         self.keys.clear();
         self.entries.clear();
@@ -323,6 +339,7 @@ impl TableBlocks {
                 value,
                 seq: p.seq,
                 kind: p.kind,
+                expiry: p.expiry,
             });
         }
         Ok(true)
@@ -347,6 +364,7 @@ mod tests {
                     key: blocks.key(e).to_vec(),
                     value: blocks.value(e).to_vec(),
                     offset: blocks.offset(),
+                    expiry: e.expiry,
                 });
             }
         }
@@ -364,7 +382,8 @@ mod tests {
         assert!(s.index_bounds_blocks);
         assert!(s.intact_blocks.len() > 10);
 
-        let all = TableBlocks::open(&path, "t", s.intact_blocks.clone()).unwrap();
+        let all =
+            TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default()).unwrap();
         assert_eq!(drain(all), c.intact);
 
         let range = KeyRange {
@@ -374,7 +393,7 @@ mod tests {
         let len = t.bytes.len() as u64;
         let spans = {
             let f = std::fs::File::open(&path).unwrap();
-            blocks_in_range(&f, "t", len, &s.intact_blocks, &range).unwrap()
+            blocks_in_range(&f, "t", len, &s.intact_blocks, &range, Codecs::default()).unwrap()
         };
         // Only the blocks that can hold the range are read.
         assert!(!spans.is_empty() && spans.len() < s.intact_blocks.len() / 2);
@@ -385,12 +404,14 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(want.len(), 50);
-        let ranged = TableBlocks::open_range(&path, "t", len, &s.intact_blocks, range).unwrap();
+        let ranged =
+            TableBlocks::open_range(&path, "t", len, &s.intact_blocks, range, Codecs::default())
+                .unwrap();
         assert_eq!(drain(ranged), want);
 
         // Marks every ~1 KiB of blocks cover every intact byte once.
         let f = std::fs::File::open(&path).unwrap();
-        let marks = index_marks(&f, "t", len, &s.intact_blocks, 1024).unwrap();
+        let marks = index_marks(&f, "t", len, &s.intact_blocks, 1024, Codecs::default()).unwrap();
         let total: u64 = s.intact_blocks.iter().map(|h| h.size).sum();
         assert_eq!(marks.iter().map(|m| m.1).sum::<u64>(), total);
         assert!(marks.windows(2).all(|w| w[0].0 < w[1].0));
@@ -407,7 +428,8 @@ mod tests {
         let h = s.intact_blocks[2];
         changed[h.offset as usize + 1] ^= 0x20;
         std::fs::write(&path, &changed).unwrap();
-        let mut blocks = TableBlocks::open(&path, "t", s.intact_blocks.clone()).unwrap();
+        let mut blocks =
+            TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default()).unwrap();
         assert!(blocks.next_block().unwrap());
         assert!(blocks.next_block().unwrap());
         let e = blocks.next_block().unwrap_err();

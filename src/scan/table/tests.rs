@@ -40,6 +40,7 @@ fn block_entries(t: &Built, i: usize) -> Vec<OwnedEntry> {
             key: k.clone(),
             value: v.clone(),
             offset: t.data[i].offset,
+            expiry: None,
         })
         .collect()
 }

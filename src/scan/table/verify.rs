@@ -26,7 +26,12 @@ impl<'a> Scanner<'a> {
             let mut bytes = 0u64;
             while j < units.len() && j - i < BATCH_BLOCKS && bytes < BATCH_BYTES {
                 let h = units[j].handle;
-                let bound = crate::format::table::decompressed_bound(self.file, h, self.opts.cap);
+                let bound = crate::format::table::decompressed_bound_with(
+                    self.file,
+                    h,
+                    self.opts.cap,
+                    self.opts.codecs,
+                );
                 bytes = bytes.saturating_add(bound.max(h.size));
                 j += 1;
             }
@@ -34,11 +39,12 @@ impl<'a> Scanner<'a> {
             i = j;
         }
         let (file, cap, ordered) = (self.file, self.opts.cap, self.opts.ordered);
+        let codecs = self.opts.codecs;
         let keep = sink.wants_entries();
         let verify_batch = |r: std::ops::Range<usize>| -> Vec<Verdict<'a>> {
             units[r]
                 .par_iter()
-                .map(|u| verify(file, u, cap, ordered, keep))
+                .map(|u| verify(file, u, cap, ordered, keep, codecs))
                 .collect()
         };
         let Some(first) = batches.first() else {
@@ -160,6 +166,7 @@ pub(super) fn verify<'a>(
     cap: usize,
     ordered: bool,
     keep: bool,
+    codecs: crate::format::compress::Codecs,
 ) -> Verdict<'a> {
     if let Some(r) = &u.rejected {
         return Verdict::Damaged {
@@ -171,7 +178,13 @@ pub(super) fn verify<'a>(
     if !keep {
         let checked = SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            let r = match read_block_into(file, u.handle, cap, &mut scratch) {
+            let r = match crate::format::table::read_block_into_with(
+                file,
+                u.handle,
+                cap,
+                &mut scratch,
+                codecs,
+            ) {
                 Ok(data) => Some(
                     check_data_block_with(data, ordered)
                         .map_err(|e| (e.to_string(), data.to_vec())),
@@ -202,7 +215,7 @@ pub(super) fn verify<'a>(
             None => {}
         }
     }
-    match read_block(file, u.handle, cap) {
+    match crate::format::table::read_block_with(file, u.handle, cap, codecs) {
         Ok(b) => match check_data_block_with(&b.data, ordered) {
             Ok(summary) => Verdict::Intact {
                 data: b.data,
@@ -249,6 +262,7 @@ pub(super) fn emit(data: &[u8], offset: u64, mut f: impl FnMut(&Entry<'_>)) {
                 key: p.user_key,
                 value: if p.kind == Kind::Put { v } else { &[] },
                 offset,
+                expiry: p.expiry,
             });
         }
     }
