@@ -321,11 +321,15 @@ impl Chunks<'_> {
             if *over || n < LINES_BUF as u64 {
                 return;
             }
-            if h.bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed).saturating_add(n)
+            if h.bytes
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
+                .saturating_add(n)
                 > h.limit
             {
-                h.bytes
-                    .fetch_sub(n.saturating_add(*counted), std::sync::atomic::Ordering::Relaxed);
+                h.bytes.fetch_sub(
+                    n.saturating_add(*counted),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 *counted = 0;
                 *over = true;
                 return;

@@ -12,5 +12,5 @@ pub mod ndjson;
 pub mod outdir;
 pub mod pipe;
 mod ranges;
-mod seqsort;
 pub mod rebuild;
+mod seqsort;

@@ -358,7 +358,10 @@ fn new_run(base: &Path, dir: &mut Option<PathBuf>, made: &mut u64) -> io::Result
         }
     }
     *made += 1;
-    Ok(dir.as_ref().expect("made above").join(format!("run-{made}")))
+    Ok(dir
+        .as_ref()
+        .expect("made above")
+        .join(format!("run-{made}")))
 }
 
 /// Where merged lines go: a run (keys kept) or the export (lines only).
@@ -602,7 +605,11 @@ mod tests {
         };
         let items: Vec<(u32, u64, usize)> = (0..3000)
             .map(|i| {
-                let vlen = if i % 997 == 0 { 200_000 } else { rnd(300) as usize };
+                let vlen = if i % 997 == 0 {
+                    200_000
+                } else {
+                    rnd(300) as usize
+                };
                 (rnd(2) as u32, rnd(1000), vlen)
             })
             .collect();
