@@ -10,9 +10,12 @@
 //! pass the budget they are merged into a sorted run in a temporary
 //! directory of the output (or the system's temporary directory for
 //! `--out -`, never the input), and at the end the runs and what is still
-//! held are merged into `records.jsonl`. At most [`MAX_RUNS`] runs exist
-//! at once (more are merged into one first), so the final merge reads a
-//! bounded number of files with small buffers.
+//! held are merged into `records.jsonl`. Runs are merged in tiers: when
+//! [`FAN_IN`] runs of one tier exist they become one run of the next, so
+//! every line is rewritten once per tier (a logarithmic number of times)
+//! and fewer than [`FAN_IN`] runs per tier are left for the final merge,
+//! which reads them through small buffers: 60 runs at most for 16 TiB of
+//! lines with the default budget.
 //!
 //! The key's last part makes keys unique and keeps ties in file order: the
 //! same write can be in two files (a log and the table it was flushed to,
@@ -128,8 +131,8 @@ pub(super) fn push_into(
 /// Default budget of the lines held in memory, before runs are written.
 pub const SEQ_BUDGET: u64 = 256 << 20;
 
-/// Runs that exist at once at most: reaching it merges them into one.
-pub const MAX_RUNS: usize = 32;
+/// Runs of one tier merged into one run of the next.
+pub const FAN_IN: usize = 16;
 
 /// Buffer of each run being read or written.
 const RUN_BUF: usize = 64 << 10;
@@ -145,7 +148,8 @@ pub(super) struct SeqSort {
     /// Sorted segments: full open ones, and tables' lines.
     segs: Vec<Segment>,
     held: u64,
-    runs: Vec<PathBuf>,
+    /// Each run with its tier (0: written from memory).
+    runs: Vec<(PathBuf, u32)>,
     made: u64,
     error: Option<io::Error>,
 }
@@ -244,7 +248,7 @@ impl SeqSort {
             match r {
                 Err(e) => self.fail(Err(e)),
                 Ok(p) => {
-                    self.runs.push(p);
+                    self.runs.push((p, 0));
                     let r = self.bound_runs();
                     self.fail(r);
                 }
@@ -279,7 +283,7 @@ impl SeqSort {
         self.segs.push(s);
     }
 
-    /// Write what is held as one run; merge the runs into one when there
+    /// Write what is held as one run; merge runs when a tier is full.
     /// are too many.
     fn spill(&mut self) {
         if self.error.is_some() {
@@ -289,7 +293,7 @@ impl SeqSort {
         let r = (|| {
             let mut w = RunWriter::create(new_run(&self.base, &mut self.dir, &mut self.made)?)?;
             merge(&self.segs, &[], &mut w)?;
-            self.runs.push(w.finish()?);
+            self.runs.push((w.finish()?, 0));
             self.segs.clear();
             self.held = 0;
             self.bound_runs()
@@ -297,20 +301,31 @@ impl SeqSort {
         self.fail(r);
     }
 
-    /// At [`MAX_RUNS`] runs, merge them into one: the final merge then
-    /// reads a bounded number of files whatever the store's size.
+    /// Merge the runs of a tier that is full into one run of the next,
+    /// as long as one is full.
     fn bound_runs(&mut self) -> io::Result<()> {
-        if self.runs.len() < MAX_RUNS {
-            return Ok(());
+        loop {
+            let mut tiers: Vec<u32> = self.runs.iter().map(|r| r.1).collect();
+            tiers.sort_unstable();
+            let Some(full) = tiers
+                .chunk_by(|a, b| a == b)
+                .find(|t| t.len() >= FAN_IN)
+                .map(|t| t[0])
+            else {
+                return Ok(());
+            };
+            let (these, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.runs)
+                .into_iter()
+                .partition(|r| r.1 == full);
+            self.runs = rest;
+            let paths: Vec<PathBuf> = these.into_iter().map(|r| r.0).collect();
+            let mut w = RunWriter::create(new_run(&self.base, &mut self.dir, &mut self.made)?)?;
+            merge(&[], &paths, &mut w)?;
+            self.runs.push((w.finish()?, full + 1));
+            for p in paths {
+                std::fs::remove_file(p)?;
+            }
         }
-        let mut w = RunWriter::create(new_run(&self.base, &mut self.dir, &mut self.made)?)?;
-        merge(&[], &self.runs, &mut w)?;
-        let merged = w.finish()?;
-        for p in std::mem::take(&mut self.runs) {
-            std::fs::remove_file(p)?;
-        }
-        self.runs.push(merged);
-        Ok(())
     }
 
     /// Merge everything into `out`, in key order; the runs are removed.
@@ -319,7 +334,8 @@ impl SeqSort {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        merge(&self.segs, &self.runs, &mut Emit(out))
+        let runs: Vec<PathBuf> = self.runs.iter().map(|r| r.0.clone()).collect();
+        merge(&self.segs, &runs, &mut Emit(out))
     }
 }
 
