@@ -253,7 +253,7 @@ fn replaying_seq_order_gives_the_latest_view_on_every_fixture() {
 fn file_order_replay_would_leave_stale_values() {
     let mut stale = 0;
     for name in ["table-healthy-snappy", "no-manifest", "binary-keys"] {
-        let (_t, db) = copy_fixture_db(&name);
+        let (_t, db) = copy_fixture_db(name);
         let outs = tempfile::tempdir().unwrap();
         let (_, all, _, _) = salvage(&db, &outs.path().join("a"), &["--view", "all"]);
         let (_, latest, _, _) = salvage(&db, &outs.path().join("l"), &[]);

@@ -562,12 +562,14 @@ mod tests {
     fn sorted_output(budget: u64, items: &[(u32, u64, usize)], tables: bool) -> Vec<u8> {
         let tmp = tempfile_dir();
         let mut s = SeqSort::with_budget(tmp.clone(), budget);
-        let mut ord = 0u64;
         let mut table = Vec::new();
-        for &(store, seq, vlen) in items {
+        for (ord, &(store, seq, vlen)) in items.iter().enumerate() {
             let v = vec![b'x'; vlen];
-            let key = Key { store, seq, ord };
-            ord += 1;
+            let key = Key {
+                store,
+                seq,
+                ord: ord as u64,
+            };
             if tables && seq % 2 == 0 {
                 let mut seg = Segment::with_capacity(1024);
                 push_into(
