@@ -84,7 +84,7 @@ pub enum Command {
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
         /// `latest`: per key its newest intact write, deletes left out, in key
-        /// order. `all`: every intact entry, in file and offset order.
+        /// order. `all`: every intact entry, in the order `--order` says.
         #[arg(long, value_enum, default_value_t = ViewArg::Latest)]
         view: ViewArg,
         /// Order of `--view all`: `file`, file by file in name order, each in
