@@ -4,7 +4,7 @@ use crate::inspect::{self, InspectKind};
 use crate::progress::Bar;
 use crate::report::summary::{self, Style, Written};
 use crate::report::Report;
-use crate::salvage::export::{self, OutDest, SalvageOptions, View};
+use crate::salvage::export::{self, Order, OutDest, SalvageOptions, View};
 use crate::scan::store;
 use crate::vocab::text::printable;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -78,7 +78,8 @@ pub enum Command {
         "Writes DIR/records.jsonl (the export), DIR/unverified.jsonl (entries read from damaged bytes,\n",
         "never mixed in), DIR/report.json, and with --rebuild DIR/db (a fresh LevelDB store).\n\n",
         "Examples:\n  ldbsalvage salvage /quarantine/db --out /srv/salvage\n",
-        "  ldbsalvage salvage /quarantine/db --out - --view all --report lost.json | jq -c .\n\n",
+        "  ldbsalvage salvage /quarantine/db --out - --view all --report lost.json | jq -c .\n",
+        "  ldbsalvage salvage /quarantine/db --out /srv/replay --view all --order seq\n\n",
         "Exit status: 0 nothing damaged, 1 damage found (the export is still complete), 2 usage error or nothing readable."
     ))]
     Salvage {
@@ -89,9 +90,16 @@ pub enum Command {
         #[arg(short, long, value_name = "DIR")]
         out: PathBuf,
         /// `latest`: per key its newest intact write, deletes left out, in key
-        /// order. `all`: every intact entry, in file and offset order.
+        /// order. `all`: every intact entry, in the order `--order` says.
         #[arg(long, value_enum, default_value_t = ViewArg::Latest)]
         view: ViewArg,
+        /// Order of `--view all`: `file`, file by file in name order, each in
+        /// file order; `seq`, by sequence number, so that applying the lines
+        /// top to bottom leaves each key at its latest intact value (sorted
+        /// within a memory budget, spilling to a temporary directory in DIR).
+        /// Refused with `--view latest`, which is one line per key in key order.
+        #[arg(long, value_enum, value_name = "ORDER")]
+        order: Option<OrderArg>,
         /// Also write DIR/db: the latest view as a LevelDB store.
         #[arg(long)]
         rebuild: bool,
@@ -189,6 +197,12 @@ impl From<KindArg> for InspectKind {
 pub enum ViewArg {
     Latest,
     All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderArg {
+    File,
+    Seq,
 }
 
 #[derive(Debug)]
@@ -422,6 +436,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             path,
             out,
             view,
+            order,
             rebuild,
             report,
             jobs,
@@ -435,6 +450,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             crate::salvage::cleanup::install();
             let jobs = jobs_wanted(jobs)?;
             let to_stdout = out.as_os_str() == "-";
+            if matches!((view, order), (ViewArg::Latest, Some(OrderArg::Seq))) {
+                return Err(CliError::usage(
+                    "--order seq applies to --view all; the latest view is one line per key, \
+                     in key order (add --view all for every entry in sequence order)",
+                ));
+            }
             if !path.exists() {
                 return Err(CliError::usage(format!(
                     "{}: no such file or directory",
@@ -471,6 +492,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 view: match view {
                     ViewArg::Latest => View::Latest,
                     ViewArg::All => View::All,
+                },
+                order: match order {
+                    Some(OrderArg::Seq) => Order::Seq,
+                    Some(OrderArg::File) | None => Order::File,
                 },
                 report: report.clone(),
                 rebuild,

@@ -613,6 +613,7 @@ fn files_truncated_after_listing() {
         path: db.clone(),
         out: OutDest::Dir(out.clone()),
         view: View::All,
+        order: Default::default(),
         report: None,
         rebuild: false,
         dialect: None,
@@ -714,6 +715,7 @@ fn a_table_shrinking_before_the_merge_is_its_own_problem() {
             path: db.clone(),
             out: OutDest::Dir(out.clone()),
             view: View::Latest,
+            order: Default::default(),
             report: None,
             // --rebuild merges in one piece; without it, by key range.
             rebuild: !ranged,

@@ -980,6 +980,7 @@ fn salvage_in_process(db: &Path, out: &Path) -> Result<(Vec<u8>, serde_json::Val
         path: db.to_path_buf(),
         out: OutDest::Dir(out.to_path_buf()),
         view: View::All,
+        order: Default::default(),
         report: None,
         rebuild: false,
         dialect: None,

@@ -191,6 +191,7 @@ fn salvage_variants_match() {
         ("binary-keys", &["--view", "all"][..]),
         ("binary-keys", &["--rebuild"][..]),
         ("manifest-damaged", &["--view", "all"][..]),
+        ("no-manifest", &["--view", "all", "--order", "seq"][..]),
     ] {
         let (r, _, _) = salvage_and_validate(name, extra);
         if extra.contains(&"--rebuild") {

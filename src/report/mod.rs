@@ -188,6 +188,10 @@ pub struct Report {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SalvageCounts {
     pub view: &'static str,
+    /// The order of `records.jsonl` with view `all`: `file` or `seq`.
+    /// Left out for the latest view (key order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<&'static str>,
     /// Where the outputs are (`-` for stdout).
     pub out: String,
     /// Lines in `records.jsonl`.

@@ -744,20 +744,24 @@ fn shell_word(p: &str) -> String {
 fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
     let mut lines: Vec<(String, String)> = Vec::new();
     if let Some(c) = &r.salvage {
+        // "all view" (file order, as before) or "all view, seq order".
+        let view = match c.order {
+            Some("seq") => format!("{} view, seq order", c.view),
+            _ => format!("{} view", c.view),
+        };
         if c.out == "-" {
             lines.push((
                 "records.jsonl".into(),
-                format!("stdout: {} records, {} view", c.records, c.view),
+                format!("stdout: {} records, {view}", c.records),
             ));
         } else {
             let dir = std::path::Path::new(&c.out);
             lines.push((
                 "records.jsonl".into(),
                 format!(
-                    "{}  ({} records, {} view)",
+                    "{}  ({} records, {view})",
                     dir.join("records.jsonl").display(),
                     c.records,
-                    c.view
                 ),
             ));
             lines.push((

@@ -10,6 +10,7 @@ use super::ndjson::Marks;
 pub use super::outdir::{prepare_out_dir, OutClaim};
 use super::ranges::{latest_in_ranges, newer_unverified, reopen_table, Late, LatestCtx};
 use super::rebuild::RebuildWriter;
+use super::seqsort::SeqSort;
 use crate::format::batch::Kind;
 use crate::format::filename::FileKind;
 use crate::format::table_writer::Compression;
@@ -27,8 +28,30 @@ use std::path::PathBuf;
 pub enum View {
     /// Per user key, its highest-sequence intact entry; deletes left out.
     Latest,
-    /// Every intact entry, in file then offset order.
+    /// Every intact entry (history marked with its state), in the
+    /// [`Order`] asked for.
     All,
+}
+
+/// The order of the all view's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// File by file in name order, each file's entries in file order.
+    #[default]
+    File,
+    /// By sequence number, store by store (the stores in input order);
+    /// the same write in two files keeps file order. Applied top to bottom
+    /// it leaves every key at its latest intact value (docs/REPORT.md).
+    Seq,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::File => "file",
+            Order::Seq => "seq",
+        }
+    }
 }
 
 impl View {
@@ -52,6 +75,8 @@ pub struct SalvageOptions {
     pub path: PathBuf,
     pub out: OutDest,
     pub view: View,
+    /// The order of the all view (the latest view is in key order).
+    pub order: Order,
     /// Also write the report here.
     pub report: Option<PathBuf>,
     pub rebuild: bool,
@@ -223,7 +248,13 @@ struct Capture<'a> {
 }
 
 impl<'a> Capture<'a> {
-    fn new(file: &'a str, state: FileState, view_all: bool, held: Option<&'a Held>) -> Self {
+    fn new(
+        file: &'a str,
+        state: FileState,
+        view_all: bool,
+        held: Option<&'a Held>,
+        seq: Option<u32>,
+    ) -> Self {
         let chunks = || Chunks {
             held,
             ..Chunks::default()
@@ -232,7 +263,11 @@ impl<'a> Capture<'a> {
             file,
             state,
             view_all,
-            lines: chunks(),
+            lines: Chunks {
+                seq: seq.is_some(),
+                store: seq.unwrap_or(0),
+                ..chunks()
+            },
             unverified: chunks(),
             direct: None,
             unverified_keys: Vec::new(),
@@ -322,6 +357,28 @@ fn items(map: HashMap<Vec<u8>, Kept>) -> Vec<Item> {
     v
 }
 
+/// Where `--order seq` writes its temporary runs: in the output directory,
+/// or for `--out -` in the system's temporary directory, which must not lie
+/// inside the input's directory (the input is never written to).
+fn seq_runs_dir(opts: &SalvageOptions) -> Result<PathBuf, SalvageError> {
+    match &opts.out {
+        OutDest::Dir(d) => Ok(d.clone()),
+        OutDest::Stdout => {
+            let tmp = std::env::temp_dir();
+            let input = store::evidence_dir(&opts.path);
+            if store::is_inside(&tmp, &input) {
+                return Err(SalvageError::Out(format!(
+                    "--order seq with --out - sorts in the temporary directory {}, which lies \
+                     inside the input's directory {}: set TMPDIR elsewhere",
+                    tmp.display(),
+                    input.display()
+                )));
+            }
+            Ok(tmp)
+        }
+    }
+}
+
 /// Run a salvage: the store pipeline `scan` runs (inventory first, then
 /// every file), with the export as the sink, and the same report plus what
 /// was written. The output directory must have been prepared with
@@ -348,6 +405,20 @@ pub fn salvage(
         Some(f) => Out::File(f),
         None => Out::Stdout(super::pipe::PipeOut::new()),
     };
+    let by_seq = opts.view == View::All && opts.order == Order::Seq;
+    let mut records = Lines::new(Some(records_w));
+    if by_seq {
+        records = records.sorted_by_seq(SeqSort::new(seq_runs_dir(opts)?));
+    }
+    // Per input, its store's position among the stores (`--order seq`
+    // sorts store by store).
+    let mut store_of = vec![0u32; inputs.len()];
+    for (n, members) in store::stores(inputs).iter().enumerate() {
+        for &i in members {
+            store_of[i] = n as u32;
+        }
+    }
+    let seq_store = |i: usize| by_seq.then_some(store_of[i]);
     // The store's account first: which files are state, which history.
     let (inventories, mut done) = store::inventories_with(inputs, progress, opts.dialect);
     let obfuscation_key = opts
@@ -366,7 +437,7 @@ pub fn salvage(
         files: inputs,
         states: &states,
         current: 0,
-        records: Lines::new(Some(records_w)),
+        records,
         unverified: Lines::new(unverified_file.map(Out::File)),
         latest: HashMap::new(),
         fill: HashMap::new(),
@@ -387,6 +458,7 @@ pub fn salvage(
         }
         if inputs[i].kind != FileKind::Table {
             ex.current = i as u32;
+            ex.records.store = store_of[i];
             done[i] = Some(store::scan_file_with(
                 &inputs[i],
                 &mut ex,
@@ -417,9 +489,12 @@ pub fn salvage(
             for (k, slot) in (i..j).zip(&slots) {
                 let permit = store::table_permit(&inputs[k]);
                 let (f, state, o, held) = (&inputs[k], states[k], &scan_opts[k], &held);
+                let seq = seq_store(k);
                 sc.spawn_fifo(move |_| {
-                    let mut c = Capture::new(&f.name, state, view_all, Some(held));
+                    let mut c = Capture::new(&f.name, state, view_all, Some(held), seq);
                     let s = store::scan_file_with(f, &mut c, progress, o);
+                    // Sorted here, on the pool, rather than in its turn.
+                    c.lines.seal();
                     drop(permit);
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((s, c));
                 });
@@ -434,11 +509,12 @@ pub fn salvage(
                 // Its lines outgrew the budget: scanned again now that it
                 // is its turn, writing them as they come. Alone, so the
                 // table is the only one in memory.
+                ex.records.store = store_of[k];
                 let direct = (
                     std::mem::replace(&mut ex.records, Lines::new(None)),
                     std::mem::replace(&mut ex.unverified, Lines::new(None)),
                 );
-                c = Capture::new(&inputs[k].name, states[k], view_all, None);
+                c = Capture::new(&inputs[k].name, states[k], view_all, None, None);
                 c.direct = Some(direct);
                 s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
                 if let Some((records, unverified)) = c.direct.take() {
@@ -639,6 +715,7 @@ pub fn salvage(
         StoreScan { inventories, scans }.report(inputs, std::slice::from_ref(&opts.path));
     report.salvage = Some(SalvageCounts {
         view: opts.view.as_str(),
+        order: (opts.view == View::All).then_some(opts.order.as_str()),
         out: match &opts.out {
             OutDest::Dir(d) => d.display().to_string(),
             OutDest::Stdout => "-".to_string(),

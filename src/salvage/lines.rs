@@ -4,6 +4,7 @@
 
 use super::durable::DurableFile;
 use super::ndjson::{push_line_in_pieces, Marks};
+use super::seqsort::{self, Key, Segment, SeqSort};
 use crate::scan::Entry;
 use std::io::{self, Write};
 
@@ -37,6 +38,10 @@ pub(super) struct Lines {
     pub(super) writer: Option<std::thread::JoinHandle<(Out, Option<io::Error>)>>,
     pub(super) buf: Vec<u8>,
     pub(super) count: u64,
+    /// `--order seq`: lines are sorted by (store, sequence) on their way
+    /// out (`salvage::seqsort`); `store` is the store of the lines pushed.
+    pub(super) seq: Option<SeqSort>,
+    pub(super) store: u32,
 }
 
 pub(super) const LINES_BUF: usize = 1 << 20;
@@ -64,7 +69,17 @@ impl Lines {
             writer,
             buf: Vec::with_capacity(LINES_BUF),
             count: 0,
+            seq: None,
+            store: 0,
         }
+    }
+
+    /// Lines in sequence order instead of as they come.
+    pub(super) fn sorted_by_seq(mut self, sort: SeqSort) -> Self {
+        if self.tx.is_some() {
+            self.seq = Some(sort);
+        }
+        self
     }
 
     pub(super) fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
@@ -72,6 +87,15 @@ impl Lines {
         let Some(tx) = &self.tx else {
             return;
         };
+        if let Some(s) = &mut self.seq {
+            let key = Key {
+                store: self.store,
+                seq: e.seq,
+                ord: self.count - 1,
+            };
+            s.push(key, e, file, marks);
+            return;
+        }
         push_line_in_pieces(
             &mut self.buf,
             e,
@@ -94,8 +118,13 @@ impl Lines {
     /// they are (after what is already queued, so order is kept) instead of
     /// being copied into our buffer; a short last chunk is copied.
     pub(super) fn append(&mut self, lines: Chunks) {
+        let base = self.count;
         self.count += lines.n;
         if self.tx.is_none() {
+            return;
+        }
+        if let Some(s) = &mut self.seq {
+            s.append(lines.segs, base);
             return;
         }
         for chunk in lines.full {
@@ -124,6 +153,14 @@ impl Lines {
 
     /// Write what is left and hand back the output, not yet committed.
     pub(super) fn finish(&mut self) -> io::Result<Option<Out>> {
+        if let Some(s) = self.seq.take() {
+            s.finish(&mut |b| {
+                self.buf.extend_from_slice(b);
+                if self.buf.len() >= LINES_BUF {
+                    self.send();
+                }
+            })?;
+        }
         if !self.buf.is_empty() {
             self.send();
         }
@@ -191,11 +228,22 @@ pub(super) struct Chunks<'h> {
     pub(super) held: Option<&'h Held>,
     pub(super) counted: u64,
     pub(super) over: bool,
+    /// `--order seq`: lines are kept in segments with their keys
+    /// (positions counted from this table's first line), sorted by
+    /// [`Chunks::seal`]; `store` is the table's store.
+    pub(super) seq: bool,
+    pub(super) store: u32,
+    pub(super) segs: Vec<Segment>,
+    /// Bytes of `segs`, counted against `held` as they grow.
+    pub(super) formatted: u64,
 }
 
 impl Chunks<'_> {
     pub(super) fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
         use std::sync::atomic::Ordering::Relaxed;
+        if self.seq {
+            return self.push_seq(e, file, marks);
+        }
         self.n += 1;
         if self.over {
             return;
@@ -231,6 +279,82 @@ impl Chunks<'_> {
         });
         if self.over {
             self.cur = Vec::new();
+        }
+    }
+
+    /// [`Chunks::push`] with `--order seq`: the line goes into the last
+    /// segment with its key, and what the segments hold counts against the
+    /// budget in steps of [`LINES_BUF`], a huge line's while it grows.
+    fn push_seq(&mut self, e: &Entry<'_>, file: &str, marks: Marks) {
+        let key = Key {
+            store: self.store,
+            seq: e.seq,
+            ord: self.n,
+        };
+        self.n += 1;
+        if self.over {
+            return;
+        }
+        if self.segs.last().is_none_or(|s| s.len() >= LINES_BUF) {
+            if let Some(s) = self.segs.last_mut() {
+                s.sort();
+            }
+            self.segs
+                .push(Segment::with_capacity(LINES_BUF + LINES_BUF / 8));
+        }
+        let Chunks {
+            segs,
+            held,
+            counted,
+            over,
+            formatted,
+            ..
+        } = self;
+        let held: Option<&Held> = *held;
+        let seg = segs.last_mut().expect("pushed above");
+        let before = seg.bytes();
+        let charge = |now: u64, counted: &mut u64, over: &mut bool| {
+            let Some(h) = held else {
+                return;
+            };
+            let n = now.saturating_sub(*counted);
+            if *over || n < LINES_BUF as u64 {
+                return;
+            }
+            if h.bytes
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed)
+                .saturating_add(n)
+                > h.limit
+            {
+                h.bytes.fetch_sub(
+                    n.saturating_add(*counted),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                *counted = 0;
+                *over = true;
+                return;
+            }
+            *counted += n;
+        };
+        let base = *formatted;
+        seqsort::push_into(seg, key, e, file, marks, LINES_BUF, &mut |d, start| {
+            charge(base + (d.len() - start) as u64, counted, over);
+            if *over {
+                // Given up: the table is formatted again in its turn.
+                d.truncate(start);
+            }
+        });
+        *formatted += seg.bytes() - before;
+        charge(*formatted, counted, over);
+        if self.over {
+            self.segs = Vec::new();
+        }
+    }
+
+    /// Sort the last segment (on the thread that formatted the lines).
+    pub(super) fn seal(&mut self) {
+        if let Some(s) = self.segs.last_mut() {
+            s.sort();
         }
     }
 

@@ -14,3 +14,4 @@ pub mod outdir;
 pub mod pipe;
 mod ranges;
 pub mod rebuild;
+mod seqsort;
