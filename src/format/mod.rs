@@ -23,6 +23,7 @@ pub mod coding;
 pub mod compress;
 pub mod crc;
 pub mod filename;
+pub mod idb;
 pub mod ikey;
 pub mod log;
 pub mod manifest;
