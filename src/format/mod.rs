@@ -27,5 +27,6 @@ pub mod idb;
 pub mod ikey;
 pub mod log;
 pub mod manifest;
+pub mod order;
 pub mod table;
 pub mod table_writer;

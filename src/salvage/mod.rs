@@ -5,6 +5,7 @@
 pub mod cleanup;
 pub mod durable;
 pub mod export;
+pub mod idb_field;
 pub mod latest;
 mod lines;
 pub mod log_writer;

@@ -2,7 +2,8 @@
 //! `{"seq":…,"kind":"put"|"delete","key"|"key_base64":…,"value"|"value_base64":…,"file":…,"offset":…}`
 //! then, when they apply, `"state":…` (a file that is not live),
 //! `"suspect_newer":true` and `"from_orphan":true` (latest view),
-//! `"reason":…` (unverified). Lines are built by hand: this is the hot path of a
+//! `"reason":…` (unverified), `"idb":…` (a Chrome IndexedDB store: the key
+//! decoded, see `salvage::idb_field`). Lines are built by hand: this is the hot path of a
 //! salvage and serde's generic machinery costs more than the bytes.
 
 use crate::format::batch::Kind;
@@ -21,6 +22,8 @@ pub struct Marks {
     /// Latest view: supplied by an orphan table, as no live file holds
     /// the key intact.
     pub from_orphan: bool,
+    /// The store is Chrome IndexedDB's: the key decoded in an `idb` field.
+    pub idb: bool,
 }
 
 impl Marks {
@@ -30,6 +33,10 @@ impl Marks {
             state: (state != FileState::Live).then_some(state),
             ..Marks::default()
         }
+    }
+
+    pub fn with_idb(self, idb: bool) -> Self {
+        Marks { idb, ..self }
     }
 }
 
@@ -78,6 +85,9 @@ pub fn push_line_in_pieces(
     if let Some(r) = reason {
         out.extend_from_slice(b",\"reason\":");
         push_str(out, r);
+    }
+    if marks.idb {
+        super::idb_field::push(out, e.key);
     }
     out.extend_from_slice(b"}\n");
 }

@@ -13,9 +13,9 @@ use crate::format::batch::Kind;
 use crate::format::filename;
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, NUM_LEVELS};
+use crate::format::order::Comparator;
 use crate::format::table_writer::{BuildOptions, Compression, TableBuilder};
 use crate::report::Rebuilt;
-use crate::scan::inventory::BYTEWISE;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +36,9 @@ pub struct RebuildWriter {
     next_number: u64,
     keys: u64,
     key_buf: Vec<u8>,
+    /// The original store's user-key order: the tables follow it and the
+    /// MANIFEST names it, so the store's own library opens the result.
+    comparator: Comparator,
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -51,6 +54,11 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 impl RebuildWriter {
     /// Start a rebuilt store that will become `out/db`.
     pub fn create(out: &Path) -> io::Result<Self> {
+        Self::create_with(out, Comparator::Bytewise)
+    }
+
+    /// [`RebuildWriter::create`] for a store whose keys follow `comparator`.
+    pub fn create_with(out: &Path, comparator: Comparator) -> io::Result<Self> {
         let dest = out.join("db");
         let tmp = out.join(format!(".db.tmp-{}", std::process::id()));
         if tmp.exists() {
@@ -66,18 +74,22 @@ impl RebuildWriter {
             next_number: MANIFEST_NUMBER + 1,
             keys: 0,
             key_buf: Vec::new(),
+            comparator,
         })
     }
 
-    /// Add the next live key; keys must come in strictly ascending order.
+    /// Add the next live key; keys must come in strictly ascending order
+    /// (the store's comparator's).
     pub fn add(&mut self, user_key: &[u8], seq: u64, value: &[u8]) -> io::Result<()> {
         self.key_buf.clear();
         ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put);
+        let comparator = self.comparator;
         let b = self.builder.get_or_insert_with(|| {
             TableBuilder::new(BuildOptions {
                 compression: Compression::Snappy,
                 ..BuildOptions::default()
             })
+            .with_comparator(comparator)
         });
         b.add(&self.key_buf, value).map_err(invalid)?;
         self.keys += 1;
@@ -117,7 +129,7 @@ impl RebuildWriter {
         self.cut()?;
         let log_number = self.next_number;
         let edit = VersionEdit {
-            comparator: Some(BYTEWISE.as_bytes().to_vec()),
+            comparator: Some(self.comparator.name().as_bytes().to_vec()),
             log_number: Some(log_number),
             prev_log_number: Some(0),
             next_file_number: Some(log_number + 1),
