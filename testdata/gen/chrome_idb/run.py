@@ -6,7 +6,8 @@
                                Chrome's LevelDB store, OUTDIR/dump.json the
                                page's own dump
   run.py read DBDIR DUMP.json  a fresh profile whose IndexedDB directory for
-                               the page's origin is a copy of DBDIR; the page
+                               the page's origin is a copy of DBDIR (written from
+                               the same port, IDB_PORT, default 37591); the page
                                only reads and dumps every record
 
 Chromium is Debian's (/usr/bin/chromium, `apt-get install chromium`), run
@@ -60,8 +61,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         Handler.got.set()
 
 
+# The origin, port included, is part of the store's keys (database names are
+# stored under "http_127.0.0.1_PORT@1"): a store is only found again by a
+# page served from the port that wrote it. The fixtures were written on this
+# one.
+PORT = int(os.environ.get("IDB_PORT", "37591"))
+
+
 def serve():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, srv.server_address[1]
 
@@ -141,10 +149,17 @@ def run(mode, profile, port):
                 json.dump(dump["dump"], f, sort_keys=True, indent=1)
         elif mode == "read":
             src, out = sys.argv[2], sys.argv[3]
+            # A first visit registers the origin's storage (Chrome ignores an
+            # IndexedDB directory its storage bookkeeping does not know);
+            # the store is then put in place of what that visit created.
+            url = "http://127.0.0.1:%d/page.html?mode=read" % port
+            run_chromium(profile, "http://127.0.0.1:%d/page.html?mode=init" % port)
             dst = idb_dir(profile, port)
-            os.makedirs(os.path.dirname(dst))
+            if os.path.exists(dst):
+                shutil.rmtree(dst)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copytree(src, dst)
-            dump = run_chromium(profile, "http://127.0.0.1:%d/page.html?mode=read" % port)
+            dump = run_chromium(profile, url)
             with open(out, "w") as f:
                 json.dump(dump["dump"], f, sort_keys=True, indent=1)
         else:
