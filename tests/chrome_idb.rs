@@ -119,7 +119,10 @@ fn damage_is_located_and_classed_and_none_on_healthy() {
         let found = common::report_damage(&r);
         let want = expected_damage(v);
         if want.is_empty() {
-            assert!(found.is_empty(), "{v}: damage on a healthy store: {found:?}");
+            assert!(
+                found.is_empty(),
+                "{v}: damage on a healthy store: {found:?}"
+            );
             assert_eq!(code(&o), 0);
         }
         for w in &want {
@@ -190,7 +193,13 @@ fn names(records: &[Line]) -> BTreeMap<(String, String), (i64, i64)> {
             dbs.insert(varint(&v).unwrap().0 as i64, name);
         } else if i["scope"] == "database" && i["meta_type"] == 50 && k.last() == Some(&0) {
             let db_id = i["database_id"].as_i64().unwrap();
-            let plen = 1 + (k[0] >> 5 & 7) as usize + 1 + (k[0] >> 2 & 7) as usize + 1 + (k[0] & 3) as usize + 1;
+            let plen = 1
+                + (k[0] >> 5 & 7) as usize
+                + 1
+                + (k[0] >> 2 & 7) as usize
+                + 1
+                + (k[0] & 3) as usize
+                + 1;
             let (os, _) = varint(&k[plen + 1..]).unwrap();
             stores.push((db_id, os as i64, utf16be(&v)));
         }
@@ -363,7 +372,9 @@ fn idb_field_decodes_known_records() {
     let a = s
         .records
         .iter()
-        .find(|l| l.json["idb"]["key"]["type"] == "array" && l.json["idb"]["kind"] == "object_store_data")
+        .find(|l| {
+            l.json["idb"]["key"]["type"] == "array" && l.json["idb"]["kind"] == "object_store_data"
+        })
         .unwrap();
     assert!(a.json["idb"]["key"]["value"].is_array());
     // The raw key is kept as it was.
@@ -379,18 +390,34 @@ fn idb_field_decodes_known_records() {
 
 #[test]
 fn damaged_latest_views_are_the_healthy_one_minus_losses() {
-    let healthy = view(&salvage("healthy", &[]).records);
+    let h = salvage("healthy", &[]);
+    let healthy = view(&h.records);
+    let healthy_seq: BTreeMap<Vec<u8>, u64> = h
+        .records
+        .iter()
+        .map(|l| (l.rec.key.clone(), l.rec.seq))
+        .collect();
     for v in &VARIANTS[1..] {
         let s = salvage(v, &[]);
-        let unverified: BTreeSet<Vec<u8>> = s.unverified.iter().map(|l| l.rec.key.clone()).collect();
+        let unverified: BTreeSet<Vec<u8>> =
+            s.unverified.iter().map(|l| l.rec.key.clone()).collect();
         let got = view(&s.records);
+        // Sequence numbers from which writes were lost (a torn log's tail).
+        let lost_from: Vec<u64> = s.report["lost"]["sequence_ranges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["first"].as_u64().unwrap())
+            .collect();
         // Nothing that is not in the healthy store, no other value unless a
-        // newer write of the key was in the damaged bytes.
-        for (k, val) in &got {
+        // newer write of the key was in the damaged bytes (read from them,
+        // or in a reported range of lost writes newer than this one).
+        for l in &s.records {
+            let (k, val) = (&l.rec.key, l.rec.value.clone().unwrap_or_default());
             match healthy.get(k) {
-                Some(h) if h == val => {}
+                Some(h) if *h == val => {}
                 _ => assert!(
-                    unverified.contains(k),
+                    unverified.contains(k) || lost_from.iter().any(|&f| f > l.rec.seq),
                     "{v}: {:?} differs from the healthy store",
                     idb::decode(k)
                 ),
@@ -411,12 +438,16 @@ fn damaged_latest_views_are_the_healthy_one_minus_losses() {
         for k in healthy.keys().filter(|k| !got.contains_key(*k)) {
             missing += 1;
             let in_range = ranges.iter().any(|r| {
-                let above = key_of(r, "first").is_none_or(|f| idb::compare(k, &f) != Ordering::Less);
-                let below = key_of(r, "last").is_none_or(|l| idb::compare(k, &l) != Ordering::Greater);
+                let above =
+                    key_of(r, "first").is_none_or(|f| idb::compare(k, &f) != Ordering::Less);
+                let below =
+                    key_of(r, "last").is_none_or(|l| idb::compare(k, &l) != Ordering::Greater);
                 above && below
             });
             assert!(
-                unverified.contains(k) || in_range,
+                unverified.contains(k)
+                    || in_range
+                    || lost_from.iter().any(|&f| healthy_seq[k] >= f),
                 "{v}: {:?} lost without a word",
                 idb::decode(k)
             );
@@ -436,7 +467,10 @@ fn damaged_latest_views_are_the_healthy_one_minus_losses() {
 fn check_rebuilt(variant: &str) -> (Salvaged, PathBuf) {
     let s = salvage(variant, &["--rebuild"]);
     let rebuilt = s.out.join("db");
-    assert!(rebuilt.join("CURRENT").is_file(), "{variant}: no rebuilt store");
+    assert!(
+        rebuilt.join("CURRENT").is_file(),
+        "{variant}: no rebuilt store"
+    );
     let r = salvage_path(&rebuilt, &["--view", "all"]);
     assert_eq!(r.report["store"]["comparator"], "idb_cmp1");
     assert_eq!(r.report["store"]["dialect"]["name"], "chrome-indexeddb");

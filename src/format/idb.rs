@@ -709,7 +709,10 @@ mod tests {
         let y = data_key(256, 1, &Key::Min);
         assert_eq!(compare(&x, &y), Ordering::Less);
         assert_eq!(
-            compare(&data_key(1, 0x1_0000, &Key::Min), &data_key(1, 2, &Key::Min)),
+            compare(
+                &data_key(1, 0x1_0000, &Key::Min),
+                &data_key(1, 2, &Key::Min)
+            ),
             Ordering::Greater
         );
     }

@@ -528,8 +528,7 @@ pub fn salvage(
             None
         }
         (OutDest::Dir(d), true) => Some(
-            RebuildWriter::create_with(d, key_cmp)
-                .map_err(io_err("creating the rebuilt store"))?,
+            RebuildWriter::create_with(d, key_cmp).map_err(io_err("creating the rebuilt store"))?,
         ),
         _ => None,
     };

@@ -99,7 +99,9 @@ fn key_json(k: &Key) -> Value {
             }
             json!({"type": "binary", "value": hex})
         }
-        Key::Array(a) => json!({"type": "array", "value": a.iter().map(key_json).collect::<Vec<_>>()}),
+        Key::Array(a) => {
+            json!({"type": "array", "value": a.iter().map(key_json).collect::<Vec<_>>()})
+        }
     }
 }
 

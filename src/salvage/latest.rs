@@ -476,7 +476,8 @@ mod tests {
             file,
             offset: 0,
         };
-        let a: Box<dyn SortedSource> = Box::new(VecSource::new(vec![item(-1.0, 1, 0), item(1.0, 1, 0)]));
+        let a: Box<dyn SortedSource> =
+            Box::new(VecSource::new(vec![item(-1.0, 1, 0), item(1.0, 1, 0)]));
         let b: Box<dyn SortedSource> = Box::new(VecSource::new(vec![item(-1.0, 5, 1)]));
         let mut got = Vec::new();
         merge_with(Comparator::Idb, vec![a, b], |i| {
@@ -486,7 +487,8 @@ mod tests {
         .unwrap();
         assert_eq!(got, vec![(key(-1.0), 5), (key(1.0), 1)]);
         // The same source is out of order bytewise.
-        let a: Box<dyn SortedSource> = Box::new(VecSource::new(vec![item(-1.0, 1, 0), item(1.0, 1, 0)]));
+        let a: Box<dyn SortedSource> =
+            Box::new(VecSource::new(vec![item(-1.0, 1, 0), item(1.0, 1, 0)]));
         assert!(merge(vec![a], |_| Ok(())).is_err());
     }
 
