@@ -545,3 +545,44 @@ fn chromium_reads_the_rebuilt_store() {
     assert!(got.as_object().is_some_and(|m| !m.is_empty()));
     assert_eq!(got, want, "Chromium read the rebuilt store differently");
 }
+
+fn schema_validator(def: Option<&str>) -> jsonschema::Validator {
+    let root = read_json(&tools::root().join("docs/report.schema.json"));
+    let s = match def {
+        None => root,
+        Some(d) => serde_json::json!({
+            "$schema": root["$schema"],
+            "$defs": root["$defs"],
+            "$ref": format!("#/$defs/{d}"),
+        }),
+    };
+    jsonschema::draft202012::new(&s).expect("the schema compiles")
+}
+
+/// Reports and lines of these stores (the `idb` field, the dialect) are
+/// what docs/report.schema.json describes.
+#[test]
+fn reports_and_lines_match_the_schema() {
+    let report = schema_validator(None);
+    let record = schema_validator(Some("record"));
+    let unverified = schema_validator(Some("unverified_record"));
+    for v in VARIANTS {
+        for extra in [&[][..], &["--view", "all"][..]] {
+            let s = salvage(v, extra);
+            if let Err(e) = report.validate(&s.report) {
+                panic!("{v}: report: {e}");
+            }
+            for l in &s.records {
+                assert!(l.json.get("idb").is_some(), "{v}: no idb field");
+                if let Err(e) = record.validate(&l.json) {
+                    panic!("{v}: {}: {e}", l.json);
+                }
+            }
+            for l in &s.unverified {
+                if let Err(e) = unverified.validate(&l.json) {
+                    panic!("{v}: {}: {e}", l.json);
+                }
+            }
+        }
+    }
+}
