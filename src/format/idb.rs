@@ -816,6 +816,39 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic_and_order_is_antisymmetric() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        // Mostly well-formed prefixes with a few likely type bytes, so that
+        // the comparison gets deep into the payloads.
+        let alphabet = [0u8, 1, 2, 3, 4, 5, 6, 0x80, 0xff, 30, 50, 100, 201];
+        let keys: Vec<Vec<u8>> = (0..400)
+            .map(|_| {
+                let mut k = vec![0, 1, 1, 1];
+                for _ in 0..rnd(24) {
+                    k.push(alphabet[rnd(alphabet.len() as u64) as usize]);
+                }
+                if rnd(4) == 0 {
+                    k[0] = rnd(256) as u8;
+                }
+                k
+            })
+            .collect();
+        for a in &keys {
+            assert_eq!(compare(a, a), Ordering::Equal);
+            let _ = decode(a);
+            for b in keys.iter().take(60) {
+                assert_eq!(compare(a, b), compare(b, a).reverse());
+            }
+        }
+    }
+
+    #[test]
     fn deep_arrays_do_not_recurse() {
         let mut a = prefix(1, 1, 1);
         for _ in 0..200_000 {
