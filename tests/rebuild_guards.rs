@@ -1,6 +1,6 @@
 //! `salvage --rebuild`: refused (exit 2, export still complete, no `db/`)
-//! for a store whose MANIFEST names a non-bytewise comparator such as
-//! Chrome IndexedDB's `idb_cmp1`; and, when it succeeds, a `db/` that is
+//! for a store whose MANIFEST names a comparator this crate has no order
+//! for (Chrome IndexedDB's `idb_cmp1` is rebuilt in its order); and, when it succeeds, a `db/` that is
 //! whole: exactly `CURRENT`, one MANIFEST and the tables that MANIFEST
 //! names, nothing temporary left in OUT. A rebuild that fails part-way
 //! (writes refused by a file-size limit) leaves no `db/` at all.
@@ -23,6 +23,8 @@ use support::*;
 
 const MANIFEST: &str = "MANIFEST-000002";
 const IDB: &str = "idb_cmp1";
+/// A comparator this crate has no order for: a rebuild must be refused.
+const OTHER: &str = "acme.ReverseComparator";
 
 /// Names in a directory, sorted.
 fn names(dir: &Path) -> Vec<String> {
@@ -65,6 +67,11 @@ fn latest(writes: &[Ent]) -> BTreeMap<Vec<u8>, Ent> {
 /// strings) sort the same under both orders, and a log with overwrites,
 /// deletions and keys whose two orders differ.
 fn idb_store() -> (Files, Vec<Ent>) {
+    idb_store_named(IDB)
+}
+
+/// [`idb_store`] with the MANIFEST naming `comparator`.
+fn idb_store_named(comparator: &str) -> (Files, Vec<Ent>) {
     let table_ents: Vec<Ent> = ["aa", "bb", "cc", "dd", "ee"]
         .iter()
         .enumerate()
@@ -80,7 +87,7 @@ fn idb_store() -> (Files, Vec<Ent>) {
     ];
     let log = Log::new().each(&log_ents);
     let edits = vec![
-        base_edit(IDB, 3, 4, 0),
+        base_edit(comparator, 3, 4, 0),
         VersionEdit {
             log_number: Some(4),
             next_file_number: Some(6),
@@ -101,7 +108,8 @@ fn idb_store() -> (Files, Vec<Ent>) {
 
 #[test]
 fn rebuild_refused_for_a_custom_comparator_but_the_export_is_complete() {
-    let (files, writes) = idb_store();
+    // A comparator with no known order (idb_cmp1 is rebuilt: tests/chrome_idb.rs).
+    let (files, writes) = idb_store_named(OTHER);
     let (tmp, db) = files.write();
 
     // Plain salvage: nothing is damaged, exit 0.
@@ -128,7 +136,7 @@ fn rebuild_refused_for_a_custom_comparator_but_the_export_is_complete() {
         assert_eq!(common::code(&o), EXIT_USAGE, "{what}");
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(
-            stderr.contains(IDB),
+            stderr.contains(OTHER),
             "stderr must name the comparator: {what}"
         );
         assert!(stderr.contains("--rebuild"), "{what}");
@@ -157,7 +165,7 @@ fn rebuild_refused_for_a_custom_comparator_but_the_export_is_complete() {
         }
         let report = common::read_json(&out.join("report.json"));
         let st = &report["store"];
-        assert_eq!(st["comparator"], IDB, "{st}");
+        assert_eq!(st["comparator"], OTHER, "{st}");
         assert_eq!(st["custom_comparator"], true, "{st}");
         assert_eq!(st["manifest"], MANIFEST, "{st}");
         let sv = &report["salvage"];

@@ -21,6 +21,7 @@
 use super::batch::Kind;
 use super::block::BlockBuilder;
 use super::coding::put_fixed64;
+use super::order::Comparator;
 use super::table::{BlockHandle, Footer, MAX_HANDLE_SIZE, MAX_SEQUENCE};
 use super::{compress, crc, ikey};
 use std::cmp::Ordering;
@@ -159,9 +160,34 @@ pub struct TableBuilder {
     num_entries: u64,
     smallest: Option<Vec<u8>>,
     last_key: Vec<u8>,
+    /// The store's user-key order. Separators are only shortened under
+    /// the bytewise one (LevelDB's shortening is the comparator's own);
+    /// under another the index names each block's last key, which is a
+    /// valid separator under any order.
+    comparator: Comparator,
+}
+
+/// [`ikey::compare`] under the user-key order `c`.
+pub fn compare_internal(c: Comparator, a: &[u8], b: &[u8]) -> Ordering {
+    match c {
+        Comparator::Bytewise => ikey::compare(a, b),
+        _ => match (ikey::parse(a), ikey::parse(b)) {
+            (Some(x), Some(y)) => c
+                .compare(x.user_key, y.user_key)
+                .then(ikey::pack_tag(y.seq, y.kind).cmp(&ikey::pack_tag(x.seq, x.kind))),
+            _ => ikey::compare(a, b),
+        },
+    }
 }
 
 impl TableBuilder {
+    /// A builder for a store whose user keys follow `c`: keys are checked
+    /// in that order and separators are not shortened unless bytewise.
+    pub fn with_comparator(mut self, c: Comparator) -> Self {
+        self.comparator = c;
+        self
+    }
+
     pub fn new(options: BuildOptions) -> Self {
         let options = BuildOptions {
             block_size: options.block_size.min(MAX_BLOCK_SIZE),
@@ -179,6 +205,7 @@ impl TableBuilder {
             num_entries: 0,
             smallest: None,
             last_key: Vec::new(),
+            comparator: Comparator::Bytewise,
         }
     }
 
@@ -193,7 +220,9 @@ impl TableBuilder {
         if u32::try_from(internal_key.len()).is_err() || u32::try_from(value.len()).is_err() {
             return Err(BuildError::TooLarge { index });
         }
-        if self.num_entries > 0 && ikey::compare(&self.last_key, internal_key) != Ordering::Less {
+        if self.num_entries > 0
+            && compare_internal(self.comparator, &self.last_key, internal_key) != Ordering::Less
+        {
             return Err(BuildError::OutOfOrder { index });
         }
         // The block is cut at MAX_BLOCK_SIZE and the lengths fit a u32, so
@@ -202,7 +231,10 @@ impl TableBuilder {
             .try_add(internal_key, value)
             .map_err(|_| BuildError::TooLarge { index })?;
         if let Some((handle, entries)) = self.pending.take() {
-            let separator = shortest_separator(&self.last_key, internal_key);
+            let separator = match self.comparator {
+                Comparator::Bytewise => shortest_separator(&self.last_key, internal_key),
+                _ => self.last_key.clone(),
+            };
             self.blocks.push(DataBlock {
                 handle,
                 separator,
@@ -278,7 +310,10 @@ impl TableBuilder {
     pub fn finish_with_layout(mut self) -> (Vec<u8>, Layout) {
         self.flush_data_block();
         if let Some((handle, entries)) = self.pending.take() {
-            let separator = short_successor(&self.last_key);
+            let separator = match self.comparator {
+                Comparator::Bytewise => short_successor(&self.last_key),
+                _ => self.last_key.clone(),
+            };
             self.blocks.push(DataBlock {
                 handle,
                 separator,

@@ -13,6 +13,7 @@ use super::rebuild::RebuildWriter;
 use super::seqsort::SeqSort;
 use crate::format::batch::Kind;
 use crate::format::filename::FileKind;
+use crate::format::order::Comparator;
 use crate::format::table_writer::Compression;
 use crate::progress::Progress;
 use crate::progress::Silent;
@@ -132,6 +133,8 @@ struct Exporter<'a> {
     files: &'a [InputFile],
     /// Per input: its state in the store's inventory.
     states: &'a [FileState],
+    /// Per input: its store is Chrome IndexedDB's (lines get the `idb` field).
+    idb: &'a [bool],
     current: u32,
     records: Lines,
     unverified: Lines,
@@ -151,7 +154,8 @@ impl EntrySink for Exporter<'_> {
         let state = self.states[self.current as usize];
         if self.view == View::All {
             let name = &self.files[self.current as usize].name;
-            self.records.push(e, name, Marks::of_state(state), None);
+            let marks = Marks::of_state(state).with_idb(self.idb[self.current as usize]);
+            self.records.push(e, name, marks, None);
         }
         if self.keep_latest {
             self.keep(e);
@@ -161,8 +165,8 @@ impl EntrySink for Exporter<'_> {
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         let state = self.states[self.current as usize];
         let name = &self.files[self.current as usize].name;
-        self.unverified
-            .push(e, name, Marks::of_state(state), Some(reason));
+        let marks = Marks::of_state(state).with_idb(self.idb[self.current as usize]);
+        self.unverified.push(e, name, marks, Some(reason));
         // History's damaged entries were superseded: they hide no newer
         // write of anything.
         if !state.is_history() {
@@ -245,6 +249,10 @@ struct Capture<'a> {
     prev: Option<(Vec<u8>, u64)>,
     sorted: bool,
     max_seq: u64,
+    /// The store's user-key order, for `sorted`.
+    cmp: Comparator,
+    /// Lines get the `idb` field.
+    idb: bool,
 }
 
 impl<'a> Capture<'a> {
@@ -275,7 +283,13 @@ impl<'a> Capture<'a> {
             prev: None,
             sorted: true,
             max_seq: 0,
+            cmp: Comparator::Bytewise,
+            idb: false,
         }
+    }
+
+    fn with_order(self, cmp: Comparator, idb: bool) -> Self {
+        Capture { cmp, idb, ..self }
     }
 }
 
@@ -283,7 +297,7 @@ impl EntrySink for Capture<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
-            let marks = Marks::of_state(self.state);
+            let marks = Marks::of_state(self.state).with_idb(self.idb);
             match &mut self.direct {
                 Some((records, _)) => records.push(e, self.file, marks, None),
                 None => self.lines.push(e, self.file, marks, None),
@@ -291,7 +305,7 @@ impl EntrySink for Capture<'_> {
         }
         let in_order = match &self.prev {
             None => true,
-            Some((k, s)) => match e.key.cmp(k) {
+            Some((k, s)) => match self.cmp.compare(e.key, k) {
                 std::cmp::Ordering::Greater => true,
                 std::cmp::Ordering::Equal => e.seq < *s,
                 std::cmp::Ordering::Less => false,
@@ -309,7 +323,7 @@ impl EntrySink for Capture<'_> {
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         self.max_seq = self.max_seq.max(e.seq);
-        let marks = Marks::of_state(self.state);
+        let marks = Marks::of_state(self.state).with_idb(self.idb);
         match &mut self.direct {
             Some((_, unverified)) => unverified.push(e, self.file, marks, Some(reason)),
             None => self.unverified.push(e, self.file, marks, Some(reason)),
@@ -338,7 +352,7 @@ pub struct Salvaged {
     pub rebuild_refused: Option<String>,
 }
 
-fn items(map: HashMap<Vec<u8>, Kept>) -> Vec<Item> {
+fn items(map: HashMap<Vec<u8>, Kept>, cmp: Comparator) -> Vec<Item> {
     // Hashed while scanning (one lookup per entry), sorted once here: keys
     // are unique, so the order is the same for any --jobs.
     let mut v: Vec<Item> = map
@@ -353,7 +367,33 @@ fn items(map: HashMap<Vec<u8>, Kept>) -> Vec<Item> {
             expiry: k.expiry,
         })
         .collect();
-    v.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    v.sort_unstable_by(|a, b| cmp.compare(&a.key, &b.key));
+    v
+}
+
+/// The user-key order of the run: the stores' comparator when they all
+/// name one this crate knows, else `None` (an unknown custom comparator:
+/// its order cannot be followed, keys are then merged bytewise).
+fn run_comparator(inventories: &[crate::scan::inventory::Inventory]) -> Option<Comparator> {
+    let mut it = inventories
+        .iter()
+        .map(|inv| Comparator::from_name(inv.info.comparator.as_deref().map(str::as_bytes)));
+    let first = it.next().unwrap_or(Some(Comparator::Bytewise))?;
+    it.all(|c| c == Some(first)).then_some(first)
+}
+
+/// Per input: whether its store is Chrome IndexedDB's (`idb_cmp1`).
+fn idb_inputs(n: usize, inventories: &[crate::scan::inventory::Inventory]) -> Vec<bool> {
+    let mut v = vec![false; n];
+    for inv in inventories {
+        if inv.info.comparator.as_deref() == Some(crate::format::idb::COMPARATOR_NAME) {
+            for &m in &inv.members {
+                if let Some(x) = v.get_mut(m) {
+                    *x = true;
+                }
+            }
+        }
+    }
     v
 }
 
@@ -430,12 +470,16 @@ pub fn salvage(
     let states = store::states_by_input(inputs, &inventories);
     let scan_opts = store::options_by_input(inputs, &inventories);
     let ordered = inventories.iter().all(|inv| inv.ordered);
+    let run_cmp = run_comparator(&inventories);
+    let key_cmp = run_cmp.unwrap_or_default();
+    let idb = idb_inputs(inputs.len(), &inventories);
     let mut ex = Exporter {
         view: opts.view,
         keep_latest: opts.view == View::Latest || opts.rebuild,
         max_seq: 0,
         files: inputs,
         states: &states,
+        idb: &idb,
         current: 0,
         records,
         unverified: Lines::new(unverified_file.map(Out::File)),
@@ -490,8 +534,10 @@ pub fn salvage(
                 let permit = store::table_permit(&inputs[k]);
                 let (f, state, o, held) = (&inputs[k], states[k], &scan_opts[k], &held);
                 let seq = seq_store(k);
+                let is_idb = idb[k];
                 sc.spawn_fifo(move |_| {
-                    let mut c = Capture::new(&f.name, state, view_all, Some(held), seq);
+                    let mut c = Capture::new(&f.name, state, view_all, Some(held), seq)
+                        .with_order(key_cmp, is_idb);
                     let s = store::scan_file_with(f, &mut c, progress, o);
                     // Sorted here, on the pool, rather than in its turn.
                     c.lines.seal();
@@ -514,7 +560,8 @@ pub fn salvage(
                     std::mem::replace(&mut ex.records, Lines::new(None)),
                     std::mem::replace(&mut ex.unverified, Lines::new(None)),
                 );
-                c = Capture::new(&inputs[k].name, states[k], view_all, None, None);
+                c = Capture::new(&inputs[k].name, states[k], view_all, None, None)
+                    .with_order(key_cmp, idb[k]);
                 c.direct = Some(direct);
                 s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
                 if let Some((records, unverified)) = c.direct.take() {
@@ -555,7 +602,7 @@ pub fn salvage(
         .map(|inv| inv.info.comparator.clone().unwrap_or_default());
     let mut rebuild_refused = None;
     let mut rebuilder = match (&opts.out, opts.rebuild) {
-        (OutDest::Dir(_), true) if custom.is_some() => {
+        (OutDest::Dir(_), true) if custom.is_some() && run_cmp.is_none() => {
             rebuild_refused = Some(format!(
                 "--rebuild refused: the store uses the comparator {:?}, and a rebuilt store \
                  in bytewise order would not open with it (the NDJSON export is complete)",
@@ -581,7 +628,8 @@ pub fn salvage(
             Some(
                 RebuildWriter::create_as(d, basho)
                     .map_err(io_err("creating the rebuilt store"))?
-                    .with_compression(codec),
+                    .with_compression(codec)
+                    .with_comparator(key_cmp),
             )
         }
         _ => None,
@@ -589,8 +637,8 @@ pub fn salvage(
     let mut suspect_keys = 0;
     let late: Late = Late::default();
     if ex.keep_latest {
-        let mut logs = items(std::mem::take(&mut ex.latest));
-        let fill = items(std::mem::take(&mut ex.fill));
+        let mut logs = items(std::mem::take(&mut ex.latest), key_cmp);
+        let fill = items(std::mem::take(&mut ex.fill), key_cmp);
         let mut ranged = None;
         if rebuilder.is_none() && opts.view == View::Latest && ordered && fill.is_empty() {
             // `unsorted` was filled in input order.
@@ -633,7 +681,7 @@ pub fn salvage(
             }
             let view_latest = opts.view == View::Latest;
             let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
-            latest::merge(sources, |k| {
+            latest::merge_with(key_cmp, sources, |k| {
                 if k.kind == Kind::Delete {
                     return Ok(());
                 }
@@ -646,6 +694,7 @@ pub fn salvage(
                     let marks = Marks {
                         suspect_newer: suspect,
                         from_orphan: states[k.file as usize] == FileState::Orphan,
+                        idb: idb[k.file as usize],
                         ..Marks::default()
                     };
                     records.push(&k.entry(), &inputs[k.file as usize].name, marks, None);

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod deobfuscate;
 pub mod durable;
 pub mod export;
+pub mod idb_field;
 pub mod latest;
 mod lines;
 pub mod log_writer;

@@ -5,7 +5,8 @@
 //! `"state":…` (a file that is not live),
 //! `"suspect_newer":true` and `"from_orphan":true` (latest view),
 //! `"reason":…` (unverified), and with `--deobfuscate` on a Bitcoin Core
-//! store `"value_deobfuscated"|"value_deobfuscated_base64":…`. Lines are built by hand: this is the hot path of a
+//! store `"value_deobfuscated"|"value_deobfuscated_base64":…`, `"idb":…` (a Chrome IndexedDB
+//! store: the key decoded, see `salvage::idb_field`). Lines are built by hand: this is the hot path of a
 //! salvage and serde's generic machinery costs more than the bytes.
 
 use crate::format::batch::Kind;
@@ -24,6 +25,8 @@ pub struct Marks {
     /// Latest view: supplied by an orphan table, as no live file holds
     /// the key intact.
     pub from_orphan: bool,
+    /// The store is Chrome IndexedDB's: the key decoded in an `idb` field.
+    pub idb: bool,
 }
 
 impl Marks {
@@ -33,6 +36,10 @@ impl Marks {
             state: (state != FileState::Live).then_some(state),
             ..Marks::default()
         }
+    }
+
+    pub fn with_idb(self, idb: bool) -> Self {
+        Marks { idb, ..self }
     }
 }
 
@@ -90,6 +97,9 @@ pub fn push_line_in_pieces(
         push_str(out, r);
     }
     super::deobfuscate::push_field(out, e, full, spill);
+    if marks.idb {
+        super::idb_field::push(out, e.key);
+    }
     out.extend_from_slice(b"}\n");
 }
 

@@ -21,9 +21,9 @@ use crate::format::batch::Kind;
 use crate::format::filename;
 use crate::format::ikey;
 use crate::format::manifest::{NewFile, VersionEdit, NUM_LEVELS};
+use crate::format::order::Comparator;
 use crate::format::table_writer::{BuildOptions, Compression, TableBuilder};
 use crate::report::Rebuilt;
-use crate::scan::inventory::BYTEWISE;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -49,6 +49,9 @@ pub struct RebuildWriter {
     compression: Compression,
     /// Basho eleveldb's layout (see the module summary).
     basho: bool,
+    /// The original store's user-key order: the tables follow it and the
+    /// MANIFEST names it, so the store's own library opens the result.
+    comparator: Comparator,
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -91,6 +94,7 @@ impl RebuildWriter {
             key_buf: Vec::new(),
             compression: Compression::Snappy,
             basho,
+            comparator: Comparator::Bytewise,
         })
     }
 
@@ -102,7 +106,15 @@ impl RebuildWriter {
         self
     }
 
-    /// Add the next live key; keys must come in strictly ascending order.
+    /// Keys follow `comparator` (a store with its own order, Chrome's
+    /// `idb_cmp1`): the tables are built in it and the MANIFEST names it.
+    pub fn with_comparator(mut self, comparator: Comparator) -> Self {
+        self.comparator = comparator;
+        self
+    }
+
+    /// Add the next live key; keys must come in strictly ascending order
+    /// (the store's comparator's).
     pub fn add(&mut self, user_key: &[u8], seq: u64, value: &[u8]) -> io::Result<()> {
         self.add_with_expiry(user_key, seq, value, None)
     }
@@ -122,11 +134,13 @@ impl RebuildWriter {
             _ => ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put),
         }
         let compression = self.compression;
+        let comparator = self.comparator;
         let b = self.builder.get_or_insert_with(|| {
             TableBuilder::new(BuildOptions {
                 compression,
                 ..BuildOptions::default()
             })
+            .with_comparator(comparator)
         });
         b.add(&self.key_buf, value).map_err(invalid)?;
         self.keys += 1;
@@ -171,7 +185,7 @@ impl RebuildWriter {
         self.cut()?;
         let log_number = self.next_number;
         let edit = VersionEdit {
-            comparator: Some(BYTEWISE.as_bytes().to_vec()),
+            comparator: Some(self.comparator.name().as_bytes().to_vec()),
             log_number: Some(log_number),
             prev_log_number: Some(0),
             next_file_number: Some(log_number + 1),

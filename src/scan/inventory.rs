@@ -285,6 +285,14 @@ pub fn build_with(
             .as_ref()
             .map(|c| String::from_utf8_lossy(c).into_owned());
         info.custom_comparator = info.comparator.as_deref().is_some_and(|c| c != BYTEWISE);
+        if info.comparator.as_deref() == Some(crate::format::idb::COMPARATOR_NAME) {
+            // Chrome's IndexedDB backing store is the only writer of idb_cmp1.
+            info.dialect.name = "chrome-indexeddb";
+            info.dialect.evidence.insert(
+                0,
+                format!("{name} names the comparator idb_cmp1, Chrome IndexedDB's"),
+            );
+        }
         info.log_number = v.log_number;
         info.prev_log_number = v.prev_log_number;
         info.next_file_number = v.next_file;
