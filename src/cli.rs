@@ -64,7 +64,11 @@ pub enum Command {
         force: bool,
         /// No progress and no summary.
         #[arg(short, long)]
-        quiet: bool,
+        quiet: bool,        /// The zone the store's LOG times are in (they carry none): an IANA
+        /// name (Europe/Berlin), UTC, an offset (+02:00) or `local` (the
+        /// default: this machine's zone). Used to date lost writes.
+        #[arg(long, value_name = "ZONE")]
+        log_timezone: Option<String>,
     },
     /// Export every intact entry of a store into a new directory, with a
     /// report of what was lost; the input is only read.
@@ -103,7 +107,11 @@ pub enum Command {
         force: bool,
         /// No progress and no summary.
         #[arg(short, long)]
-        quiet: bool,
+        quiet: bool,        /// The zone the store's LOG times are in (they carry none): an IANA
+        /// name (Europe/Berlin), UTC, an offset (+02:00) or `local` (the
+        /// default: this machine's zone). Used to date lost writes.
+        #[arg(long, value_name = "ZONE")]
+        log_timezone: Option<String>,
     },
     /// List one log, table or MANIFEST unit by unit, with offsets and classes.
     ///
@@ -363,6 +371,17 @@ fn nothing_readable(r: &Report, paths: &[PathBuf]) -> String {
     msg
 }
 
+/// `--log-timezone`, checked before anything is read (scan::infolog).
+fn set_log_zone(zone: Option<&str>) -> Result<(), CliError> {
+    let z = match zone {
+        Some(z) => crate::scan::infolog::LogZone::parse(z)
+            .map_err(|e| CliError::usage(format!("--log-timezone {e}")))?,
+        None => crate::scan::infolog::LogZone::local(),
+    };
+    crate::scan::infolog::set_zone(z);
+    Ok(())
+}
+
 /// Run a parsed command line; the number is the process exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
@@ -372,8 +391,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
             force,
+            log_timezone,
         } => {
             let jobs = jobs_wanted(jobs)?;
+            set_log_zone(log_timezone.as_deref())?;
             if let Some(rp) = &report {
                 refuse_inside("--report", rp, &paths)?;
                 check_report_dest(rp, None, force)?;
@@ -409,11 +430,13 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             jobs,
             quiet,
             force,
+            log_timezone,
         } => {
             // Before any thread starts: an interrupted salvage removes its
             // temporaries (salvage::cleanup).
             crate::salvage::cleanup::install();
             let jobs = jobs_wanted(jobs)?;
+            set_log_zone(log_timezone.as_deref())?;
             let to_stdout = out.as_os_str() == "-";
             if !path.exists() {
                 return Err(CliError::usage(format!(

@@ -24,6 +24,7 @@ pub mod compress;
 pub mod crc;
 pub mod filename;
 pub mod ikey;
+pub mod infolog;
 pub mod log;
 pub mod manifest;
 pub mod table;

@@ -1,6 +1,7 @@
 //! Files to verdicts and entries.
 
 pub mod budget;
+pub mod infolog;
 pub mod inventory;
 pub mod log;
 pub mod logfile;
