@@ -342,12 +342,19 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                 continue;
             };
             let here = format!("{name} line {lineno} {}", quote(&buf));
-            let at_zone = format!("read in zone {tz_name}");
+            let short = format!("{name} line {lineno}");
+            // Named on each bound only when it is not the zone every LOG
+            // time is read in (which the evidence names once).
+            let at_zone = if tz_name == zone.name {
+                String::new()
+            } else {
+                format!(" (read in zone {tz_name})")
+            };
             let bound = |at: Timestamp, what: &str| Bound {
                 at,
-                why: format!("{here}: {what} ({at_zone})"),
+                why: format!("{here}: {what}{at_zone}"),
             };
-            last_line = (name == "LOG").then(|| (late, here.clone()));
+            last_line = (name == "LOG").then(|| (late, short));
             match line.event {
                 Event::Open => {
                     for e in evals.iter_mut() {
@@ -413,7 +420,7 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                                 e.lower(Bound {
                                     at: fl.start.at,
                                     why: format!(
-                                        "{}: the flush begun by creating {}: it flushed and deleted the log before it (#{log}) ({at_zone}; a write can precede this line by the moment the flush thread takes to log it)",
+                                        "{}: the flush begun by creating {}: it flushed and deleted the log before it (#{log}){at_zone}; a write can precede this line by the moment the flush thread takes to log it",
                                         fl.start.why, e.name
                                     ),
                                 });
@@ -421,7 +428,7 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                                 e.upper(Bound {
                                     at: fl.start.at,
                                     why: format!(
-                                        "{}: the flush of this log's writes began: a newer log had taken its place ({at_zone})",
+                                        "{}: the flush of this log's writes began: a newer log had taken its place{at_zone}",
                                         fl.start.why
                                     ),
                                 });
@@ -481,16 +488,21 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
         .map(|(_, t)| *t);
     if let (None, Some((last, here)), Some(m)) = (&copy_note, &last_line, log_mtime) {
         let d = m.as_second() - last.as_second();
-        if d.abs() > 2 {
-            let hours = if (d.abs() + 2) % 900 <= 4 {
-                " (a whole number of quarter hours: is the LOG's zone right?)"
-            } else {
-                ""
-            };
-            let rel = if d > 0 { "after" } else { "before" };
+        let quarter = if (d.abs() + 2) % 900 <= 4 {
+            " (a whole number of quarter hours)"
+        } else {
+            ""
+        };
+        if d > 2 {
             copy_note = Some(format!(
-                "LOG's mtime is {}s {rel} its last line ({here}){hours}: a copy that did not keep mtimes, or LOG times read in the wrong zone",
-                d.abs()
+                "LOG's mtime is {d}s after its last line ({here}){quarter}: a copy that did not \
+                 keep mtimes, or LOG times read in the wrong zone"
+            ));
+        } else if d < -2 {
+            copy_note = Some(format!(
+                "LOG's last line ({here}) is {}s after its mtime{quarter}: LOG times read in the \
+                 wrong zone, or mtimes changed after the fact",
+                -d
             ));
         }
     }
@@ -526,7 +538,7 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                     format!("mtime of {}: the last write that reached the file system", e.name)
                 } else {
                     format!(
-                        "mtime of {}, trusted only as an upper bound: {} (then it is when the copy was made, later than the writes)",
+                        "mtime of {}, as an upper bound only: {}",
                         e.name,
                         copy_note.as_deref().unwrap_or("")
                     )
@@ -542,10 +554,9 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                     // The sources contradict each other (a wrong zone, a
                     // clock set back, mtimes changed): no start is claimed.
                     from_evidence = Some(format!(
-                        "no start claimed: the LOG says {} but the end is {} ({}); check --log-timezone and the machine's clock",
+                        "no start claimed: the start found ({}) is after the end: check \
+                         --log-timezone and the machine's clock",
                         rfc3339(f.at, false),
-                        rfc3339(t.at, true),
-                        t.why
                     ));
                     e.from = None;
                 }
@@ -594,7 +605,7 @@ fn flush_table(evals: &mut [Eval], fl: &Flush, k: u64, at_zone: &str) {
             e.lower(Bound {
                 at: fl.start.at,
                 why: format!(
-                    "{}: a flush of table #{k}, numbered before the log: it did not exist yet ({at_zone})",
+                    "{}: a flush of table #{k}, numbered before the log: it did not exist yet{at_zone}",
                     fl.start.why
                 ),
             });
@@ -605,7 +616,7 @@ fn flush_table(evals: &mut [Eval], fl: &Flush, k: u64, at_zone: &str) {
             e.upper(Bound {
                 at: fl.start.at,
                 why: format!(
-                    "{}: a flush of table #{k}, numbered after the newer log #{}: that log existed by then, so this one took no more writes ({at_zone})",
+                    "{}: a flush of table #{k}, numbered after the newer log #{}: that log existed by then, so this one took no more writes{at_zone}",
                     fl.start.why,
                     e.next_log.unwrap_or(0)
                 ),
