@@ -237,6 +237,12 @@ pub fn rfc3339(t: Timestamp, up: bool) -> String {
     )
 }
 
+/// How far a file's mtime can lag the write that set it: Linux stamps
+/// inodes from a coarse clock that ticks every jiffy (1 to 10 ms) and may
+/// read up to one tick behind the precise clock LOG lines and writers use.
+/// An upper bound from an mtime is moved on by this much.
+const MTIME_SLACK_NS: i64 = 10_000_000;
+
 fn mtime(f: &InputFile) -> Option<Timestamp> {
     let md = std::fs::symlink_metadata(&f.path).ok()?;
     Timestamp::try_from(md.modified().ok()?).ok()
@@ -543,11 +549,19 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                         copy_note.as_deref().unwrap_or("")
                     )
                 };
+                let late = t
+                    .checked_add(jiff::SignedDuration::from_nanos(MTIME_SLACK_NS))
+                    .unwrap_or(t);
                 if trusted || e.to.is_none() {
-                    e.upper(Bound { at: t, why });
+                    e.upper(Bound {
+                        at: late,
+                        why: format!("{why}; plus 10 ms, the most a file time lags the write that set it"),
+                    });
                 }
             }
-            let to_is_mtime = own.is_some_and(|t| e.to.as_ref().is_some_and(|b| b.at == t));
+            let to_is_mtime = own.is_some_and(|t| {
+                e.to.as_ref().is_some_and(|b| b.at.as_nanosecond() - t.as_nanosecond() == i128::from(MTIME_SLACK_NS))
+            });
             let mut from_evidence = None;
             if let (Some(f), Some(t)) = (&e.from, &e.to) {
                 if f.at > t.at {
