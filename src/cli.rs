@@ -64,7 +64,8 @@ pub enum Command {
         force: bool,
         /// No progress and no summary.
         #[arg(short, long)]
-        quiet: bool,        /// The zone the store's LOG times are in (they carry none): an IANA
+        quiet: bool,
+        /// The zone the store's LOG times are in (they carry none): an IANA
         /// name (Europe/Berlin), UTC, an offset (+02:00) or `local` (the
         /// default: this machine's zone). Used to date lost writes.
         #[arg(long, value_name = "ZONE")]
@@ -107,7 +108,8 @@ pub enum Command {
         force: bool,
         /// No progress and no summary.
         #[arg(short, long)]
-        quiet: bool,        /// The zone the store's LOG times are in (they carry none): an IANA
+        quiet: bool,
+        /// The zone the store's LOG times are in (they carry none): an IANA
         /// name (Europe/Berlin), UTC, an offset (+02:00) or `local` (the
         /// default: this machine's zone). Used to date lost writes.
         #[arg(long, value_name = "ZONE")]

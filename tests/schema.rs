@@ -370,7 +370,11 @@ fn timed_reports_match() {
             let o = run(a);
             assert_eq!(code(&o), 1, "{}", describe(&a, &o));
             let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-            assert_valid(&v, &r, &format!("the scan report of timed/{name} in {zone}"));
+            assert_valid(
+                &v,
+                &r,
+                &format!("the scan report of timed/{name} in {zone}"),
+            );
             assert!(!r["lost"]["sequence_ranges"].as_array().unwrap().is_empty());
         }
     }

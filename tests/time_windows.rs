@@ -103,7 +103,11 @@ fn seq_items(r: &Value) -> Vec<Value> {
 fn check_truth_inside(name: &str, r: &Value) -> usize {
     let t = times(name);
     let items = seq_items(r);
-    assert_eq!(items.len(), 2, "a garbled record and a torn tail: {items:?}");
+    assert_eq!(
+        items.len(),
+        2,
+        "a garbled record and a torn tail: {items:?}"
+    );
     let mut checked = 0;
     for q in &items {
         assert_eq!(q["file"], t["newest_log"], "{q}");
@@ -123,7 +127,10 @@ fn check_truth_inside(name: &str, r: &Value) -> usize {
             // later than the log's mtime, which is what `to` may be.
             let before = i128::from(w["before_ns"].as_u64().unwrap());
             if let Some(from) = time["from"].as_str() {
-                assert!(ns(from) <= before, "{name}: write {w} before its window {q}");
+                assert!(
+                    ns(from) <= before,
+                    "{name}: write {w} before its window {q}"
+                );
             }
             if let Some(to) = time["to"].as_str() {
                 assert!(before <= ns(to), "{name}: write {w} after its window {q}");
@@ -223,7 +230,10 @@ fn without_log_files_the_mtime_still_bounds_the_truth() {
                 "{q}"
             );
             assert!(time["to"].is_string(), "{q}");
-            assert!(!time["to_evidence"].as_str().unwrap().contains("LOG"), "{q}");
+            assert!(
+                !time["to_evidence"].as_str().unwrap().contains("LOG"),
+                "{q}"
+            );
         }
     }
 }
@@ -305,8 +315,5 @@ fn an_unknown_zone_is_a_usage_error() {
 #[test]
 fn rfc3339_helper_agrees_with_the_epoch() {
     assert_eq!(ns("1970-01-01T00:00:00.000001Z"), 1000);
-    assert_eq!(
-        ns("2026-12-02T07:18:48.869186Z"),
-        1_796_195_928_869_186_000
-    );
+    assert_eq!(ns("2026-12-02T07:18:48.869186Z"), 1_796_195_928_869_186_000);
 }

@@ -358,7 +358,11 @@ fn readme_walkthrough_is_real_output() {
         .lines()
         .filter_map(|l| l.strip_prefix("$ touch -d "))
         .collect();
-    assert_eq!(touches.len(), 2, "README's walk-through sets the file times");
+    assert_eq!(
+        touches.len(),
+        2,
+        "README's walk-through sets the file times"
+    );
     for t in touches {
         let status = Command::new("sh")
             .arg("-c")
@@ -430,7 +434,10 @@ fn readme_walkthrough_is_real_output() {
     .expect("README has no replay end");
     let max = want.iter().filter_map(|w| w["to"].as_str()).max().unwrap();
     assert_eq!(latest, format!("{max}\n"));
-    assert!(readme.contains(&format!("--until {max}")), "the recipe uses the window");
+    assert!(
+        readme.contains(&format!("--until {max}")),
+        "the recipe uses the window"
+    );
 }
 
 /// The lines after `$ COMMAND` in a console block, up to the next prompt or

@@ -352,7 +352,10 @@ fn go_event(m: &str) -> Event {
     if let Some(n) = m.strip_prefix("journal@remove removed @").and_then(number) {
         return Event::LogDeleted { log: n };
     }
-    if let Some(n) = m.strip_prefix("db@janitor removing journal-").and_then(number) {
+    if let Some(n) = m
+        .strip_prefix("db@janitor removing journal-")
+        .and_then(number)
+    {
         return Event::LogDeleted { log: n };
     }
     if let Some(n) = m
@@ -461,15 +464,15 @@ mod tests {
                 "07:01:03.000006 db@janitor removing journal-4",
                 Event::LogDeleted { log: 4 },
             ),
-            (
-                "07:01:03.000006 db@janitor removing table-4",
-                Event::Other,
-            ),
+            ("07:01:03.000006 db@janitor removing table-4", Event::Other),
             (
                 "07:01:03.000007 journal@recovery recovering @11",
                 Event::LogRecovered { log: 11 },
             ),
-            ("07:01:03.000008 memdb@flush skipping", Event::FlushDone { table: None }),
+            (
+                "07:01:03.000008 memdb@flush skipping",
+                Event::FlushDone { table: None },
+            ),
         ];
         for (line, want) in cases {
             let l = p.line(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));

@@ -91,6 +91,10 @@ impl LogZone {
 
 /// `+02:00`, `-0530`, `+3`, `+03`: seconds east of UTC.
 fn offset_seconds(s: &str) -> Option<i32> {
+    // ASCII only, so that the slicing below stays on character boundaries.
+    if !s.is_ascii() {
+        return None;
+    }
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),
@@ -360,12 +364,15 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                 at,
                 why: format!("{here}: {what}{at_zone}"),
             };
-            last_line = (name == "LOG").then(|| (late, short));
+            last_line = (name == "LOG").then_some((late, short));
             match line.event {
                 Event::Open => {
                     for e in evals.iter_mut() {
                         e.end_session();
-                        e.session_open = Some(bound(early, "an open that did not replay this log: it did not exist yet"));
+                        e.session_open = Some(bound(
+                            early,
+                            "an open that did not replay this log: it did not exist yet",
+                        ));
                     }
                 }
                 Event::FlushStart { table } => {
@@ -409,7 +416,10 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                     for e in evals.iter_mut() {
                         let Some(n) = e.number else { continue };
                         if log == n {
-                            e.upper(bound(late, "the log was deleted: its writes were all before"));
+                            e.upper(bound(
+                                late,
+                                "the log was deleted: its writes were all before",
+                            ));
                         } else if log > n {
                             e.upper(bound(late, &format!("log #{log}, numbered after it, existed by then: its writes were all before")));
                         }
@@ -461,7 +471,10 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                 Event::Other => {
                     if line.flavor == Flavor::Cpp && line.message.starts_with("Creating DB ") {
                         for e in evals.iter_mut() {
-                            e.session_open = Some(bound(early, "the store was created: the log did not exist yet"));
+                            e.session_open = Some(bound(
+                                early,
+                                "the store was created: the log did not exist yet",
+                            ));
                         }
                     }
                 }
@@ -482,7 +495,11 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
         .filter_map(|f| mtime(f).map(|t| (*f, t)))
         .collect();
     let mut copy_note: Option<String> = None;
-    if stamps.len() >= 3 && stamps.iter().all(|(_, t)| t.as_second() == stamps[0].1.as_second()) {
+    if stamps.len() >= 3
+        && stamps
+            .iter()
+            .all(|(_, t)| t.as_second() == stamps[0].1.as_second())
+    {
         copy_note = Some(format!(
             "all {} files have the same mtime to the second: a copy that did not keep mtimes?",
             stamps.len()
@@ -645,7 +662,10 @@ fn flush_table(evals: &mut [Eval], fl: &Flush, k: u64, at_zone: &str) {
 fn line_zone(line: &Line<'_>, zone: &LogZone, note: &mut Option<String>) -> (TimeZone, String) {
     if let Some(z) = line.zone {
         if let Some(off) = z.fixed_offset().and_then(|s| Offset::from_seconds(s).ok()) {
-            return (TimeZone::fixed(off), format!("{} (goleveldb's banner)", z.as_str()));
+            return (
+                TimeZone::fixed(off),
+                format!("{} (goleveldb's banner)", z.as_str()),
+            );
         }
         if note.is_none() {
             if let Some(t) = to_timestamp(&line.when, &zone.tz, true) {
@@ -670,7 +690,12 @@ mod tests {
 
     #[test]
     fn zones() {
-        for (s, secs) in [("+02:00", 7200), ("-0530", -19800), ("+3", 10800), ("UTC", 0)] {
+        for (s, secs) in [
+            ("+02:00", 7200),
+            ("-0530", -19800),
+            ("+3", 10800),
+            ("UTC", 0),
+        ] {
             let z = LogZone::parse(s).unwrap();
             assert!(z.given);
             let t = Timestamp::from_second(0).unwrap();
@@ -681,6 +706,8 @@ mod tests {
         assert_eq!(z.tz.to_offset(winter).seconds(), 3600);
         assert!(LogZone::parse("Mars/Olympus").is_err());
         assert!(LogZone::parse("+").is_err());
+        assert!(LogZone::parse("+aé1").is_err());
+        assert!(LogZone::parse("+99:00").is_err());
         assert!(LogZone::parse("local").is_ok());
     }
 

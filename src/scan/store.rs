@@ -701,7 +701,10 @@ fn date_ranges(ranges: &mut [LostSeqRange], store: &[&InputFile]) {
         if !targets.iter().any(|t| t.name == r.file) {
             targets.push(super::infolog::Target {
                 name: r.file.clone(),
-                number: store.iter().find(|f| f.name == r.file).and_then(|f| f.number),
+                number: store
+                    .iter()
+                    .find(|f| f.name == r.file)
+                    .and_then(|f| f.number),
             });
         }
     }
