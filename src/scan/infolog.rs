@@ -343,8 +343,10 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
             let Some(line) = parser.line(&buf) else {
                 continue;
             };
-            read_any = true;
             let (tz, tz_name) = line_zone(&line, zone, &mut zone_note);
+            // The zone is named once in the evidence when some line was
+            // read in it (not only in goleveldb's banner offsets).
+            read_any |= tz_name == zone.name;
             let (Some(early), Some(late)) = (
                 to_timestamp(&line.when, &tz, true),
                 to_timestamp(&line.when, &tz, false),
@@ -736,6 +738,111 @@ mod tests {
         let early = to_timestamp(&c, &tz, true).unwrap();
         let late = to_timestamp(&c, &tz, false).unwrap();
         assert_eq!(late.as_second() - early.as_second(), 3600);
+    }
+
+    /// A store directory with `files` (name, content) and the log's mtime.
+    fn store(files: &[(&str, &str)], log_mtime: Timestamp) -> (tempfile::TempDir, Vec<InputFile>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut inputs = Vec::new();
+        for (name, body) in files {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, body).unwrap();
+            let (kind, number) = crate::format::filename::parse(name);
+            if kind == FileKind::Log {
+                let when = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_nanos(log_mtime.as_nanosecond() as u64);
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(when)
+                    .unwrap();
+            }
+            inputs.push(InputFile {
+                path: p,
+                name: name.to_string(),
+                kind,
+                number,
+                size: body.len() as u64,
+                not_regular: None,
+            });
+        }
+        (tmp, inputs)
+    }
+
+    fn window_of(inputs: &[InputFile], log: &str) -> TimeWindow {
+        let refs: Vec<&InputFile> = inputs.iter().collect();
+        let t = Target {
+            name: log.to_string(),
+            number: crate::format::filename::parse(log).1,
+        };
+        windows(&refs, &[t]).remove(0).window
+    }
+
+    #[test]
+    fn goleveldb_log_dates_a_rotation() {
+        // The journal 7 was created by a rotation: the flush it began wrote
+        // table 8 and removed journal 6. The banner's UTC is used as is.
+        let log = "=============== Dec 2, 2026 (UTC) ===============\n\
+            07:00:00.000000 db@open opening\n\
+            07:00:00.200000 journal@recovery recovering @3\n\
+            07:00:00.300000 memdb@flush N\u{b7}10 S\u{b7}1KiB\n\
+            07:00:00.310000 table@build created L0@4 N\u{b7}10 S\u{b7}1KiB \"a\":\"b\"\n\
+            07:00:00.320000 memdb@flush committed F\u{b7}1 T\u{b7}10ms\n\
+            07:00:00.330000 journal@remove removed @3\n\
+            07:00:05.000000 memdb@flush N\u{b7}100 S\u{b7}10KiB\n\
+            07:00:05.010000 table@build created L0@8 N\u{b7}100 S\u{b7}4KiB \"a\":\"z\"\n\
+            07:00:05.020000 memdb@flush committed F\u{b7}1 T\u{b7}10ms\n\
+            07:00:05.030000 journal@remove removed @6\n";
+        let mtime: Timestamp = "2026-12-02T07:00:09.5Z".parse().unwrap();
+        let (_t, inputs) = store(&[("LOG", log), ("000007.log", "x")], mtime);
+        let w = window_of(&inputs, "000007.log");
+        assert_eq!(
+            w.from.as_deref(),
+            Some("2026-12-02T07:00:05.000000Z"),
+            "{w:?}"
+        );
+        assert!(w.from_evidence.contains("(#6)"), "{w:?}");
+        assert!(!w.from_evidence.contains("this machine's zone"), "{w:?}");
+        assert!(w.from_evidence.contains("goleveldb's banner"), "{w:?}");
+        assert_eq!(
+            w.to.as_deref(),
+            Some("2026-12-02T07:00:09.510000Z"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn cpp_log_dates_an_open_and_a_later_replay() {
+        // LOG.old: the session that created log 5 at its open (after the
+        // recovery flush of table 4); LOG: a later open replaying log 5.
+        let old = "2026/12/02-07:00:00.100000 1 Recovering log #3\n\
+            2026/12/02-07:00:00.200000 1 Level-0 table #4: started\n\
+            2026/12/02-07:00:00.300000 1 Level-0 table #4: 300 bytes OK\n\
+            2026/12/02-07:00:00.400000 1 Delete type=0 #3\n";
+        let new = "2026/12/02-07:10:00.000000 1 Recovering log #5\n\
+            2026/12/02-07:10:00.100000 1 Level-0 table #7: started\n";
+        let mtime: Timestamp = "2026-12-02T07:10:30Z".parse().unwrap();
+        let (_t, inputs) = store(
+            &[("LOG.old", old), ("LOG", new), ("000005.log", "x")],
+            mtime,
+        );
+        let w = window_of(&inputs, "000005.log");
+        assert_eq!(
+            w.from.as_deref(),
+            Some("2026-12-02T07:00:00.300000Z"),
+            "{w:?}"
+        );
+        assert!(w.from_evidence.contains("LOG.old line 3"), "{w:?}");
+        assert_eq!(
+            w.to.as_deref(),
+            Some("2026-12-02T07:10:00.000000Z"),
+            "{w:?}"
+        );
+        assert!(w.to_evidence.contains("replayed the log"), "{w:?}");
+        // The LOG's mtime (now) is far from its last line: not trusted,
+        // but the LOG bounds stand.
+        assert!(w.from_evidence.contains("mtimes not used"), "{w:?}");
     }
 
     #[test]
