@@ -71,6 +71,11 @@ pub enum Command {
         /// bitcoin-core, rocksdb.
         #[arg(long, value_name = "NAME", value_parser = crate::scan::dialect_override::parse)]
         dialect: Option<&'static str>,
+        /// The zone the store's LOG times are in (they carry none): an IANA
+        /// name (Europe/Berlin), UTC, an offset (+02:00) or `local` (the
+        /// default: this machine's zone). Used to date lost writes.
+        #[arg(long, value_name = "ZONE")]
+        log_timezone: Option<String>,
     },
     /// Export every intact entry of a store into a new directory, with a
     /// report of what was lost; the input is only read.
@@ -129,6 +134,11 @@ pub enum Command {
         /// is kept; a rebuilt store keeps the raw values).
         #[arg(long)]
         deobfuscate: bool,
+        /// The zone the store's LOG times are in (they carry none): an IANA
+        /// name (Europe/Berlin), UTC, an offset (+02:00) or `local` (the
+        /// default: this machine's zone). Used to date lost writes.
+        #[arg(long, value_name = "ZONE")]
+        log_timezone: Option<String>,
     },
     /// List one log, table or MANIFEST unit by unit, with offsets and classes.
     ///
@@ -394,6 +404,17 @@ fn nothing_readable(r: &Report, paths: &[PathBuf]) -> String {
     msg
 }
 
+/// `--log-timezone`, checked before anything is read (scan::infolog).
+fn set_log_zone(zone: Option<&str>) -> Result<(), CliError> {
+    let z = match zone {
+        Some(z) => crate::scan::infolog::LogZone::parse(z)
+            .map_err(|e| CliError::usage(format!("--log-timezone {e}")))?,
+        None => crate::scan::infolog::LogZone::local(),
+    };
+    crate::scan::infolog::set_zone(z);
+    Ok(())
+}
+
 /// Run a parsed command line; the number is the process exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
@@ -404,8 +425,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             quiet,
             force,
             dialect,
+            log_timezone,
         } => {
             let jobs = jobs_wanted(jobs)?;
+            set_log_zone(log_timezone.as_deref())?;
             if let Some(rp) = &report {
                 refuse_inside("--report", rp, &paths)?;
                 check_report_dest(rp, None, force)?;
@@ -444,11 +467,13 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             force,
             dialect,
             deobfuscate,
+            log_timezone,
         } => {
             // Before any thread starts: an interrupted salvage removes its
             // temporaries (salvage::cleanup).
             crate::salvage::cleanup::install();
             let jobs = jobs_wanted(jobs)?;
+            set_log_zone(log_timezone.as_deref())?;
             let to_stdout = out.as_os_str() == "-";
             if matches!((view, order), (ViewArg::Latest, Some(OrderArg::Seq))) {
                 return Err(CliError::usage(

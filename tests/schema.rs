@@ -347,3 +347,46 @@ fn schema_rejects_what_the_tool_never_writes() {
     no_summary.as_object_mut().unwrap().remove("summary");
     assert_invalid(&report, &no_summary, "a report without summary");
 }
+
+/// Reports with time windows dated by LOG lines (testdata/timed), read in
+/// the writer's zone and in a wrong one.
+#[test]
+fn timed_reports_match() {
+    let v = validator(None);
+    let w = validator(Some("time_window"));
+    for name in ["compacted", "reopened"] {
+        let db = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/timed")
+            .join(name)
+            .join("db");
+        for zone in ["Asia/Kolkata", "UTC"] {
+            let a = [
+                "scan".as_ref(),
+                db.as_os_str(),
+                "--log-timezone".as_ref(),
+                zone.as_ref(),
+                "--report".as_ref(),
+                "-".as_ref(),
+            ];
+            let o = run(a);
+            assert_eq!(code(&o), 1, "{}", describe(&a, &o));
+            let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_valid(
+                &v,
+                &r,
+                &format!("the scan report of timed/{name} in {zone}"),
+            );
+            assert!(!r["lost"]["sequence_ranges"].as_array().unwrap().is_empty());
+        }
+    }
+    assert_invalid(
+        &w,
+        &json!({"from": "2026-12-02 07:18:48", "to": null, "from_evidence": "x", "to_evidence": "y"}),
+        "a time that is not RFC 3339 UTC",
+    );
+    assert_invalid(
+        &w,
+        &json!({"from": null, "to": null, "from_evidence": "x"}),
+        "a window without to_evidence",
+    );
+}

@@ -351,6 +351,26 @@ fn readme_walkthrough_is_real_output() {
         .unwrap();
     assert!(status.success());
     let inc_s = inc.display().to_string();
+    // The `touch -d` lines give the copy the file times it would have had on
+    // the failed host (a checkout keeps none): the time windows depend on
+    // them.
+    let touches: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("$ touch -d "))
+        .collect();
+    assert_eq!(
+        touches.len(),
+        2,
+        "README's walk-through sets the file times"
+    );
+    for t in touches {
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!("touch -d {}", t.replace("/tmp/incident", &inc_s)))
+            .status()
+            .unwrap();
+        assert!(status.success(), "touch -d {t}");
+    }
     let commands = [
         "ldbsalvage scan /tmp/incident/db --report /tmp/incident/scan.json",
         "ldbsalvage inspect /tmp/incident/db/000004.log",
@@ -385,6 +405,38 @@ fn readme_walkthrough_is_real_output() {
         &pasted,
         r["requeue"].as_array().unwrap(),
         "README's requeue lines"
+    );
+    // The replay recipe's windows.
+    let windows: Vec<serde_json::Value> = pasted_output(
+        &readme,
+        "jq -c '.requeue[] | select(.type == \"sequence_range\") | {first, last, from: .time.from, to: .time.to}' /tmp/incident/out/report.json",
+    )
+    .expect("README has no time windows")
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let want: Vec<serde_json::Value> = r["requeue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["type"] == "sequence_range")
+        .map(|q| {
+            serde_json::json!({"first": q["first"], "last": q["last"],
+                "from": q["time"]["from"], "to": q["time"]["to"]})
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(windows, want, "README's time windows");
+    let latest = pasted_output(
+        &readme,
+        "jq -r '[.requeue[] | select(.type == \"sequence_range\") | .time.to] | max' /tmp/incident/out/report.json",
+    )
+    .expect("README has no replay end");
+    let max = want.iter().filter_map(|w| w["to"].as_str()).max().unwrap();
+    assert_eq!(latest, format!("{max}\n"));
+    assert!(
+        readme.contains(&format!("--until {max}")),
+        "the recipe uses the window"
     );
 }
 

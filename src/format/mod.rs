@@ -25,6 +25,7 @@ pub mod crc;
 pub mod filename;
 pub mod idb;
 pub mod ikey;
+pub mod infolog;
 pub mod log;
 pub mod lz4;
 pub mod manifest;

@@ -116,6 +116,8 @@ pub enum Requeue {
         #[serde(skip_serializing_if = "Option::is_none")]
         store: Option<String>,
         reason: String,
+        /// The wall-clock window that must hold the lost writes.
+        time: TimeWindow,
     },
     KeyRange {
         #[serde(flatten)]
@@ -162,6 +164,19 @@ pub struct LostSeqRange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
     pub reason: String,
+    /// The wall-clock window that must hold the lost writes.
+    pub time: TimeWindow,
+}
+
+/// When lost writes happened, as narrowly as the store's files tell:
+/// RFC 3339 times in UTC (`null`: nothing bounds that side), each with
+/// where it came from (docs/REPORT.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TimeWindow {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub from_evidence: String,
+    pub to_evidence: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -511,8 +511,13 @@ fn requeue_line(q: &Requeue) -> String {
             last,
             file,
             reason,
+            time,
             ..
-        } => format!("{} in {file}: {reason}", seq_range(*first, *last)),
+        } => format!(
+            "{} in {file}: {reason}\n    {}",
+            seq_range(*first, *last),
+            written_when(time)
+        ),
         Requeue::KeyRange {
             range,
             file,
@@ -554,6 +559,17 @@ fn dialect(s: &mut String, r: &Report, st: &Style) {
         for e in i.dialect.evidence.iter().take(3) {
             let _ = writeln!(s, "    {e}");
         }
+    }
+}
+
+/// A lost range's time window in words (the evidence is in the report).
+fn written_when(t: &crate::report::TimeWindow) -> String {
+    let show = |s: &str| printable(s).into_owned();
+    match (&t.from, &t.to) {
+        (Some(f), Some(to)) => format!("written between {} and {}", show(f), show(to)),
+        (None, Some(to)) => format!("written before {} (nothing dates the start)", show(to)),
+        (Some(f), None) => format!("written after {} (nothing dates the end)", show(f)),
+        (None, None) => "written at a time nothing in the store dates".to_string(),
     }
 }
 
@@ -881,6 +897,7 @@ mod tests {
                 file: "000004.log".into(),
                 store: None,
                 reason: "checksum mismatch".into(),
+                time: window(),
             }],
             ..Default::default()
         };
@@ -895,8 +912,30 @@ mod tests {
             file: "000004.log".into(),
             store: None,
             reason: "checksum mismatch".into(),
+            time: window(),
         }]);
         r
+    }
+
+    fn window() -> crate::report::TimeWindow {
+        crate::report::TimeWindow {
+            from: None,
+            to: Some("2026-12-02T07:18:51.674222Z".into()),
+            from_evidence: "nothing dates the start".into(),
+            to_evidence: "mtime of 000004.log".into(),
+        }
+    }
+
+    #[test]
+    fn a_lost_range_shows_its_window() {
+        let plain = render(&damaged_report(), Style::PLAIN, &Written::default());
+        assert!(
+            plain.contains(
+                "in 000004.log: checksum mismatch\n    written before 2026-12-02T07:18:51.674222Z \
+                 (nothing dates the start)\n"
+            ),
+            "{plain}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod dialect_basho;
 pub mod dialect_forks;
 pub mod dialect_go;
 pub mod dialect_override;
+pub mod infolog;
 pub mod inventory;
 pub mod log;
 pub mod logfile;

@@ -449,6 +449,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile], floor: Option<u64
                 file: inputs[i].name.clone(),
                 store: None,
                 reason: format!("log could not be read ({why}): all of its writes"),
+                time: Default::default(),
             });
             pending = Some(ranges.len() - 1);
             continue;
@@ -486,6 +487,7 @@ pub fn lost_ranges(scans: &[&FileScan], inputs: &[&InputFile], floor: Option<u64
                 file: inputs[i].name.clone(),
                 store: None,
                 reason: reason.clone(),
+                time: Default::default(),
             });
         }
         if let Some((_, last)) = s.seqs {
@@ -695,15 +697,12 @@ impl StoreScan {
             let sc: Vec<&FileScan> = inv.members.iter().map(|&i| &scans[i]).collect();
             let ins: Vec<&InputFile> = inv.members.iter().map(|&i| &inputs[i]).collect();
             let store = store_of(inv);
-            lost.sequence_ranges.extend(
-                lost_ranges(&sc, &ins, seq_floor(inv))
-                    .sequence_ranges
-                    .into_iter()
-                    .map(|mut l| {
-                        l.store = store.clone();
-                        l
-                    }),
-            );
+            let mut seq = lost_ranges(&sc, &ins, seq_floor(inv)).sequence_ranges;
+            date_ranges(&mut seq, &ins);
+            lost.sequence_ranges.extend(seq.into_iter().map(|mut l| {
+                l.store = store.clone();
+                l
+            }));
             key_ranges.extend(lost_key_ranges(&ins, &sc, inv).into_iter().map(|mut k| {
                 k.store = store.clone();
                 k
@@ -759,6 +758,44 @@ impl StoreScan {
             report.store = infos.pop();
         }
         report
+    }
+}
+
+/// The wall-clock window of each lost range (`scan::infolog`): the window
+/// of the log that held it; a range open at its end says that writes which
+/// never reached the file system are later than the log's mtime.
+fn date_ranges(ranges: &mut [LostSeqRange], store: &[&InputFile]) {
+    let mut targets: Vec<super::infolog::Target> = Vec::new();
+    for r in ranges.iter() {
+        if !targets.iter().any(|t| t.name == r.file) {
+            targets.push(super::infolog::Target {
+                name: r.file.clone(),
+                number: store
+                    .iter()
+                    .find(|f| f.name == r.file)
+                    .and_then(|f| f.number),
+            });
+        }
+    }
+    if targets.is_empty() {
+        return;
+    }
+    let windows = super::infolog::windows(store, &targets);
+    for r in ranges.iter_mut() {
+        let Some(w) = targets
+            .iter()
+            .position(|t| t.name == r.file)
+            .and_then(|i| windows.get(i))
+        else {
+            continue;
+        };
+        r.time = w.window.clone();
+        if r.last.is_none() && w.to_is_mtime {
+            r.time.to_evidence.push_str(
+                "; writes the crash kept from reaching the file system at all are later and \
+                 cannot be dated",
+            );
+        }
     }
 }
 
@@ -835,6 +872,7 @@ fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
             file: r.file.clone(),
             store: r.store.clone(),
             reason: r.reason.clone(),
+            time: r.time.clone(),
         });
     }
     for k in key_ranges {
