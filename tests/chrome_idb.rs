@@ -586,3 +586,64 @@ fn reports_and_lines_match_the_schema() {
         }
     }
 }
+
+/// A Chrome store whose MANIFEST and CURRENT are gone has no comparator
+/// name left: `--dialect chrome-indexeddb` says whose it is, and the latest
+/// view then comes out in idb_cmp1 order with the `idb` field, exactly as
+/// it does for the whole store.
+#[test]
+fn dialect_override_restores_idb_order_without_a_manifest() {
+    let (_t, copy) = tools::copy_tree(&db("healthy"));
+    for e in std::fs::read_dir(&copy).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "CURRENT" || name.starts_with("MANIFEST-") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let run_on = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut args = vec![
+            "salvage".to_string(),
+            copy.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = run(&args);
+        assert!(
+            code(&o) == 0 || code(&o) == 1,
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            read_json(&out.join("report.json")),
+            lines(&out.join("records.jsonl")),
+        )
+    };
+    let (report, recs) = run_on(&["--dialect", "chrome-indexeddb"]);
+    assert_eq!(report["store"]["dialect"]["name"], "chrome-indexeddb");
+    assert_eq!(
+        report["store"]["dialect"]["evidence"][0],
+        "set by --dialect"
+    );
+    assert!(recs.len() > 10, "{} lines", recs.len());
+    for w in recs.windows(2) {
+        assert_eq!(
+            idb::compare(&w[0].rec.key, &w[1].rec.key),
+            Ordering::Less,
+            "not in idb_cmp1 order"
+        );
+    }
+    assert!(recs.iter().all(|l| l.json.get("idb").is_some()));
+    // The same latest view, in the same order, as the whole store gives.
+    let whole = salvage("healthy", &[]);
+    let keys = |v: &[Line]| v.iter().map(|l| l.rec.key.clone()).collect::<Vec<_>>();
+    assert!(
+        keys(&recs) == keys(&whole.records),
+        "{} keys against {} with the MANIFEST",
+        recs.len(),
+        whole.records.len()
+    );
+}

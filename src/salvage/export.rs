@@ -375,18 +375,26 @@ fn items(map: HashMap<Vec<u8>, Kept>, cmp: Comparator) -> Vec<Item> {
 /// name one this crate knows, else `None` (an unknown custom comparator:
 /// its order cannot be followed, keys are then merged bytewise).
 fn run_comparator(inventories: &[crate::scan::inventory::Inventory]) -> Option<Comparator> {
-    let mut it = inventories
-        .iter()
-        .map(|inv| Comparator::from_name(inv.info.comparator.as_deref().map(str::as_bytes)));
+    let mut it = inventories.iter().map(store_comparator);
     let first = it.next().unwrap_or(Some(Comparator::Bytewise))?;
     it.all(|c| c == Some(first)).then_some(first)
+}
+
+/// A store's user-key order: the one its MANIFEST names, or, where no
+/// MANIFEST says (lost, or no comparator edit read), the one its dialect
+/// implies when `--dialect chrome-indexeddb` says whose store it is.
+fn store_comparator(inv: &crate::scan::inventory::Inventory) -> Option<Comparator> {
+    match inv.info.comparator.as_deref() {
+        None if inv.info.dialect.name == "chrome-indexeddb" => Some(Comparator::Idb),
+        name => Comparator::from_name(name.map(str::as_bytes)),
+    }
 }
 
 /// Per input: whether its store is Chrome IndexedDB's (`idb_cmp1`).
 fn idb_inputs(n: usize, inventories: &[crate::scan::inventory::Inventory]) -> Vec<bool> {
     let mut v = vec![false; n];
     for inv in inventories {
-        if inv.info.comparator.as_deref() == Some(crate::format::idb::COMPARATOR_NAME) {
+        if store_comparator(inv) == Some(Comparator::Idb) {
             for &m in &inv.members {
                 if let Some(x) = v.get_mut(m) {
                     *x = true;

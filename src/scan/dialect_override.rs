@@ -31,6 +31,9 @@ pub fn parse(name: &str) -> Result<&'static str, String> {
         })
 }
 
+/// The first evidence line of a dialect set by hand.
+pub const SET_BY: &str = "set by --dialect";
+
 /// `detected`, or the dialect `over` names with the evidence that it was
 /// set by hand. RocksDB stays unsupported: this version does not read it
 /// whatever it is called.
@@ -38,7 +41,7 @@ pub fn apply(detected: Dialect, over: Option<&'static str>) -> Dialect {
     let Some(name) = over else {
         return detected;
     };
-    let mut evidence = vec!["set by --dialect".to_string()];
+    let mut evidence = vec![SET_BY.to_string()];
     evidence.push(format!(
         "detected without it: {} ({})",
         detected.name,

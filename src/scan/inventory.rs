@@ -285,7 +285,9 @@ pub fn build_with(
             .as_ref()
             .map(|c| String::from_utf8_lossy(c).into_owned());
         info.custom_comparator = info.comparator.as_deref().is_some_and(|c| c != BYTEWISE);
-        if info.comparator.as_deref() == Some(crate::format::idb::COMPARATOR_NAME) {
+        let overridden = info.dialect.evidence.first().map(String::as_str)
+            == Some(super::dialect_override::SET_BY);
+        if !overridden && info.comparator.as_deref() == Some(crate::format::idb::COMPARATOR_NAME) {
             // Chrome's IndexedDB backing store is the only writer of idb_cmp1.
             info.dialect.name = "chrome-indexeddb";
             info.dialect.evidence.insert(
@@ -348,7 +350,10 @@ pub fn build_with(
             (s, why.or(misplaced))
         })
         .collect();
-    let ordered = is_bytewise(info.comparator.as_deref());
+    // A Chrome store named by --dialect whose MANIFEST is gone still sorts
+    // its tables by idb_cmp1, not bytewise.
+    let ordered =
+        is_bytewise(info.comparator.as_deref()) && info.dialect.name != "chrome-indexeddb";
     let obfuscation = super::bitcoin::detect(
         inputs,
         &members,
