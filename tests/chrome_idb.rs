@@ -590,7 +590,8 @@ fn reports_and_lines_match_the_schema() {
 /// A Chrome store whose MANIFEST and CURRENT are gone has no comparator
 /// name left: `--dialect chrome-indexeddb` says whose it is, and the latest
 /// view then comes out in idb_cmp1 order with the `idb` field, exactly as
-/// it does for the whole store.
+/// it does for the whole store. Without the flag, the order of the tables'
+/// verified blocks says the same.
 #[test]
 fn dialect_override_restores_idb_order_without_a_manifest() {
     let (_t, copy) = tools::copy_tree(&db("healthy"));
@@ -646,4 +647,14 @@ fn dialect_override_restores_idb_order_without_a_manifest() {
         recs.len(),
         whole.records.len()
     );
+    // Without --dialect the tables' own verified blocks tell the order: no
+    // "out of key order" damage, the same view.
+    let (report, found) = run_on(&[]);
+    assert_eq!(report["store"]["dialect"]["name"], "chrome-indexeddb");
+    let ev = report["store"]["dialect"]["evidence"].to_string();
+    assert!(ev.contains("idb_cmp1 order"), "{ev}");
+    for f in report["files"].as_array().unwrap() {
+        assert_eq!(f["damage"], serde_json::json!([]), "{f}");
+    }
+    assert!(keys(&found) == keys(&whole.records), "{} keys", found.len());
 }

@@ -47,6 +47,9 @@ struct Seen {
     mcpe_zstd: (usize, Option<String>),
     zlib2: (usize, Option<String>),
     zstd2: (usize, Option<String>),
+    /// Verified index and data blocks whose keys are out of bytewise order
+    /// and in Chrome's idb_cmp1 order: written under that comparator.
+    idb_order: (usize, Option<String>),
 }
 
 impl Seen {
@@ -116,6 +119,21 @@ pub fn detect(
                 .to_string(),
         );
     }
+    if mojang.is_empty() && seen.idb_order.0 > 0 {
+        let mut e = std::mem::take(evidence);
+        e.push(format!(
+            "{} verified block(s) in Chrome IndexedDB's layout (its keys in idb_cmp1 order and \
+             out of bytewise order, or opening with its schema-version key, every key an \
+             IndexedDB key), first in {}",
+            seen.idb_order.0,
+            seen.idb_order.1.as_deref().unwrap_or("?")
+        ));
+        return Some(Dialect {
+            name: "chrome-indexeddb",
+            evidence: e,
+            supported: true,
+        });
+    }
     if mojang.is_empty() {
         if let (n @ 1.., table) = &seen.zstd2 {
             evidence.push(format!(
@@ -184,6 +202,12 @@ fn sample_table(f: &InputFile, seen: &mut Seen) {
         return;
     };
     seen.add(&f.name, contents.compression, &index);
+    // The index holds one key per data block, in the writer's order: the
+    // whole table's order in one verified block.
+    if idb_ordered(&contents.data) {
+        seen.idb_order.0 += 1;
+        seen.idb_order.1.get_or_insert_with(|| f.name.clone());
+    }
     let Ok(block) = Block::new(&contents.data) else {
         return;
     };
@@ -202,8 +226,67 @@ fn sample_table(f: &InputFile, seen: &mut Seen) {
         };
         if let Ok(b) = read_block(&data, local(h.size), SAMPLE_CAP) {
             seen.add(&f.name, b.compression, &data);
+            if idb_ordered(&b.data) || (n == 1 && idb_schema_block(&b.data)) {
+                seen.idb_order.0 += 1;
+                seen.idb_order.1.get_or_insert_with(|| f.name.clone());
+            }
         }
     }
+}
+
+/// Whether a verified block's user keys break bytewise order somewhere
+/// and follow idb_cmp1 throughout: a block whose checksum verified was
+/// written in its writer's order, so this names the comparator even when
+/// no MANIFEST is left to.
+fn idb_ordered(contents: &[u8]) -> bool {
+    let Ok(block) = Block::new(contents) else {
+        return false;
+    };
+    let mut it = block.iter();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut broke_bytewise = false;
+    while let Some(entry) = it.next() {
+        let Ok((key, _)) = entry else {
+            return false;
+        };
+        let user = crate::format::ikey::user_key(key);
+        if let Some(p) = &prev {
+            if crate::format::idb::compare(p, user) != std::cmp::Ordering::Less {
+                return false;
+            }
+            broke_bytewise |= p.as_slice() > user;
+        }
+        prev = Some(user.to_vec());
+    }
+    broke_bytewise
+}
+
+/// Whether a verified data block opens with the key Chrome's IndexedDB
+/// backing store writes first of all, its schema version
+/// (`SchemaVersionKey`: the global-metadata prefix, four zero bytes, then
+/// type 0), and every one of its keys decodes as an IndexedDB key: the
+/// layout of a Chrome store, readable when its order happened to agree
+/// with bytewise in the blocks sampled.
+fn idb_schema_block(contents: &[u8]) -> bool {
+    let Ok(block) = Block::new(contents) else {
+        return false;
+    };
+    let mut it = block.iter();
+    let mut first = true;
+    while let Some(entry) = it.next() {
+        let Ok((key, _)) = entry else {
+            return false;
+        };
+        let user = crate::format::ikey::user_key(key);
+        if first && user != [0u8, 0, 0, 0, 0] {
+            return false;
+        }
+        first = false;
+        if crate::format::idb::decode(user).is_none() {
+            return false;
+        }
+    }
+    !first
 }
 
 /// The codec a rebuilt store's tables are written with, so that the
