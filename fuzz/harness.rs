@@ -276,6 +276,7 @@ pub fn table(data: &[u8]) {
         cap: 4096,
         window: 256,
         ordered: true,
+        codecs: Default::default(),
     };
     // The same bytes read as a store with its own comparator (no order check).
     let mut sink = Collect::default();
@@ -446,6 +447,7 @@ pub fn dir_scan(data: &[u8]) {
         rebuild: flags & 2 != 0,
         dialect: None,
         deobfuscate: false,
+        order: Default::default(),
     };
     let s = export::salvage(&inputs, &opts, &Silent).expect("salvage");
     serde_json::to_vec(&s.report).expect("report to JSON");
