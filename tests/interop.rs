@@ -5,54 +5,16 @@
 //! machine without Python/pip skips it with a message; with `CI=true` a
 //! missing plyvel fails the test.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::tools::{self, root};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> Option<PathBuf> {
-    static PY: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PY.get_or_init(|| {
-        if let Some(p) = std::env::var_os("LDBSALVAGE_PYTHON") {
-            return Some(PathBuf::from(p));
-        }
-        let venv = root().join("target").join("interop-venv");
-        let py = venv.join("bin").join("python");
-        let has = |py: &Path| {
-            Command::new(py)
-                .args(["-c", "import plyvel"])
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if has(&py) {
-            return Some(py);
-        }
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin").join("pip"))
-                .args(["install", "-q", "plyvel==1.5.1"])
-                .status()
-                .is_ok_and(|s| s.success());
-        (made && has(&py)).then_some(py)
-    })
-    .clone()
-}
-
+/// Python with plyvel (the venv `tools` makes once under `target/`); skips
+/// outside CI, fails in CI.
 fn require_python() -> Option<PathBuf> {
-    let py = python();
-    if py.is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("plyvel (C++ LevelDB) is required in CI and could not be installed");
-        }
-        eprintln!("skipping: python3 with plyvel not available (set LDBSALVAGE_PYTHON)");
-    }
-    py
+    tools::require("python3 with plyvel (C++ LevelDB)", tools::plyvel_python())
 }
 
 /// The damaged fixtures and the stores holding history (tables the store
