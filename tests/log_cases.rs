@@ -300,6 +300,7 @@ fn entries<'a>(recs: impl IntoIterator<Item = &'a Rec>) -> Vec<OwnedEntry> {
                     value: v.clone(),
                     offset: r.start,
                     expiry: None,
+                    cf: None,
                 })
         })
         .collect()

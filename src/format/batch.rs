@@ -22,13 +22,29 @@ use std::fmt;
 pub const HEADER_SIZE: usize = 12;
 
 /// The type of a write: the low byte of an internal key's tag, and a batch tag.
+///
+/// LevelDB writes only `Delete` and `Put` ([`Kind::from_u8`] reads no
+/// other). The rest are RocksDB's (`db/dbformat.h` ValueType, whose bytes
+/// the discriminants are), read only from a RocksDB store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Delete = 0,
     Put = 1,
+    /// A merge operand: the application's merge operator, not the store,
+    /// gives it meaning.
+    Merge = 2,
+    SingleDelete = 7,
+    /// Deletes every key from `key` (inclusive) to the entry's value, the
+    /// end key (exclusive), older than it.
+    RangeDelete = 0xF,
+    /// The value is a reference into a `.blob` file.
+    BlobIndex = 0x11,
+    /// A wide-column entity: the value is its serialized columns.
+    Entity = 0x16,
 }
 
 impl Kind {
+    /// A LevelDB type byte.
     pub fn from_u8(b: u8) -> Option<Kind> {
         match b {
             0 => Some(Kind::Delete),
@@ -41,7 +57,23 @@ impl Kind {
         match self {
             Kind::Put => "put",
             Kind::Delete => "delete",
+            Kind::Merge => "merge",
+            Kind::SingleDelete => "single_delete",
+            Kind::RangeDelete => "range_delete",
+            Kind::BlobIndex => "blob_index",
+            Kind::Entity => "put_entity",
         }
+    }
+
+    /// The entry removes its key (a newest entry of this kind leaves the
+    /// key out of the latest view).
+    pub fn deletes(self) -> bool {
+        matches!(self, Kind::Delete | Kind::SingleDelete)
+    }
+
+    /// The entry carries a value (a range delete's is its end key).
+    pub fn has_value(self) -> bool {
+        !self.deletes()
     }
 }
 
@@ -158,8 +190,9 @@ pub fn for_each<'a>(
             None
         };
         let value = match kind {
-            Kind::Put => c.length_prefixed().map_err(bad)?,
             Kind::Delete => &[][..],
+            // from_u8 yields only puts and deletes.
+            _ => c.length_prefixed().map_err(bad)?,
         };
         f(BatchEntry {
             seq,

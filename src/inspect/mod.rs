@@ -323,6 +323,7 @@ impl EntryInfo {
         match self.kind {
             Kind::Put => show_key(&self.key),
             Kind::Delete => format!("del {}", show_key(&self.key)),
+            k => format!("{} {}", k.as_str(), show_key(&self.key)),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::progress::Silent;
 use crate::report::{Report, SalvageCounts};
 use crate::scan::store::{self, FileScan, InputError, InputFile, StoreScan};
 use crate::scan::{Entry, EntrySink};
+use crate::vocab::cf::Cf;
 use crate::vocab::FileState;
 use std::collections::HashMap;
 use std::io;
@@ -124,7 +125,107 @@ pub(super) struct Kept {
     file: u32,
     offset: u64,
     expiry: Option<crate::format::ikey::Expiry>,
+    cf: Option<Cf>,
+    /// When this entry is a merge operand (RocksDB): the key's older
+    /// entries, newest first, down to the first that is not an operand.
+    /// Boxed: every key of a LevelDB store has none, and one pointer in
+    /// its map entry costs less than an empty `Vec`'s three words.
+    #[allow(clippy::box_collection)]
+    older: Option<Box<Vec<Kept>>>,
 }
+
+impl Kept {
+    fn new(e: &Entry<'_>, file: u32) -> Self {
+        Kept {
+            seq: e.seq,
+            kind: e.kind,
+            value: e.value.to_vec(),
+            file,
+            offset: e.offset,
+            expiry: e.expiry,
+            cf: e.cf,
+            older: None,
+        }
+    }
+
+    /// Take in another entry of the same key.
+    fn take(&mut self, e: &Entry<'_>, file: u32) {
+        if e.seq > self.seq {
+            let newer = Kept::new(e, file);
+            if e.kind == Kind::Merge {
+                // The operand applies to what this key held: keep it.
+                let mut old = std::mem::replace(self, newer);
+                let mut chain = old.older.take().map(|b| *b).unwrap_or_default();
+                chain.insert(0, old);
+                self.older = Some(Box::new(chain));
+            } else {
+                *self = newer;
+            }
+        } else if e.seq < self.seq && self.kind == Kind::Merge {
+            let chain = self.older.get_or_insert_with(Default::default);
+            let at = chain
+                .iter()
+                .position(|k| k.seq <= e.seq)
+                .unwrap_or(chain.len());
+            // Older than the entry the operands apply to, or read twice.
+            if chain[..at].iter().any(|k| k.kind != Kind::Merge)
+                || chain.get(at).is_some_and(|k| k.seq == e.seq)
+            {
+                return;
+            }
+            chain.insert(at, Kept::new(e, file));
+            if e.kind != Kind::Merge {
+                chain.truncate(at + 1);
+            }
+        }
+    }
+
+    fn into_items(mut self, key: Vec<u8>, out: &mut Vec<Item>) {
+        let older = self.older.take();
+        let item = |k: Kept, key: Vec<u8>| Item {
+            key,
+            seq: k.seq,
+            kind: k.kind,
+            value: k.value,
+            file: k.file,
+            offset: k.offset,
+            expiry: k.expiry,
+            cf: k.cf,
+        };
+        if let Some(chain) = older {
+            out.push(item(self, key.clone()));
+            for k in *chain {
+                out.push(item(k, key.clone()));
+            }
+        } else {
+            out.push(item(self, key));
+        }
+    }
+}
+
+/// A RocksDB range deletion read intact from a live file: it deletes the
+/// keys of its column family in `[begin, end)` older than it.
+pub(super) struct Tombstone {
+    cf: Option<u32>,
+    begin: Vec<u8>,
+    end: Vec<u8>,
+    seq: u64,
+}
+
+/// Whether an entry is deleted by a newer range deletion (checked one by
+/// one: stores hold few range deletions).
+fn covered(tombstones: &[Tombstone], cmp: Comparator, k: &latest::ItemRef<'_>) -> bool {
+    let cf = k.cf.map(|c| c.id);
+    tombstones.iter().any(|t| {
+        t.cf == cf
+            && t.seq > k.seq
+            && cmp.compare(&t.begin, k.key) != std::cmp::Ordering::Greater
+            && cmp.compare(k.key, &t.end) == std::cmp::Ordering::Less
+    })
+}
+
+/// The newest intact entries per column family (`None`: LevelDB) and key.
+type KeptMap = HashMap<Option<u32>, HashMap<Vec<u8>, Kept>>;
 
 struct Exporter<'a> {
     view: View,
@@ -140,10 +241,12 @@ struct Exporter<'a> {
     unverified: Lines,
     /// The newest intact entry per key of live files read whole (logs, and
     /// tables out of order).
-    latest: HashMap<Vec<u8>, Kept>,
+    latest: KeptMap,
     /// The same for orphan tables out of order: they only fill in keys no
     /// live file holds.
-    fill: HashMap<Vec<u8>, Kept>,
+    fill: KeptMap,
+    /// Range deletions of live files (RocksDB).
+    tombstones: Vec<Tombstone>,
     /// Highest unverified sequence per key: a newer write that may be lost.
     newest_unverified: HashMap<Vec<u8>, u64>,
 }
@@ -172,7 +275,7 @@ impl EntrySink for Exporter<'_> {
         if !state.is_history() {
             let s = self
                 .newest_unverified
-                .entry(e.key.to_vec())
+                .entry(suspect_key(e.cf, e.key).into_owned())
                 .or_insert(e.seq);
             *s = (*s).max(e.seq);
         }
@@ -188,6 +291,7 @@ impl Exporter<'_> {
         self.records.append(c.lines);
         self.unverified.append(c.unverified);
         for (k, seq) in c.unverified_keys {
+            // Already keyed by `suspect_key`.
             let s = self.newest_unverified.entry(k).or_insert(seq);
             *s = (*s).max(seq);
         }
@@ -198,33 +302,29 @@ impl Exporter<'_> {
     /// (reusing the older buffer would keep every key at its largest
     /// value's size: 60% more memory on the benchmark's log).
     fn keep(&mut self, e: &Entry<'_>) {
-        let map = match self.states[self.current as usize] {
+        let state = self.states[self.current as usize];
+        if e.kind == Kind::RangeDelete {
+            // An orphan's deletions are not the store's: it only fills in.
+            if !state.is_history() && state != FileState::Orphan {
+                self.tombstones.push(Tombstone {
+                    cf: e.cf.map(|c| c.id),
+                    begin: e.key.to_vec(),
+                    end: e.value.to_vec(),
+                    seq: e.seq,
+                });
+            }
+            return;
+        }
+        let maps = match state {
             s if s.is_history() => return,
             FileState::Orphan => &mut self.fill,
             _ => &mut self.latest,
         };
+        let map = maps.entry(e.cf.map(|c| c.id)).or_default();
         match map.get_mut(e.key) {
-            Some(k) if e.seq <= k.seq => {}
-            Some(k) => {
-                k.seq = e.seq;
-                k.kind = e.kind;
-                k.value = e.value.to_vec();
-                k.file = self.current;
-                k.offset = e.offset;
-                k.expiry = e.expiry;
-            }
+            Some(k) => k.take(e, self.current),
             None => {
-                map.insert(
-                    e.key.to_vec(),
-                    Kept {
-                        seq: e.seq,
-                        kind: e.kind,
-                        value: e.value.to_vec(),
-                        file: self.current,
-                        offset: e.offset,
-                        expiry: e.expiry,
-                    },
-                );
+                map.insert(e.key.to_vec(), Kept::new(e, self.current));
             }
         }
     }
@@ -329,7 +429,8 @@ impl EntrySink for Capture<'_> {
             None => self.unverified.push(e, self.file, marks, Some(reason)),
         }
         if !self.state.is_history() {
-            self.unverified_keys.push((e.key.to_vec(), e.seq));
+            self.unverified_keys
+                .push((suspect_key(e.cf, e.key).into_owned(), e.seq));
         }
     }
 }
@@ -352,23 +453,39 @@ pub struct Salvaged {
     pub rebuild_refused: Option<String>,
 }
 
-fn items(map: HashMap<Vec<u8>, Kept>, cmp: Comparator) -> Vec<Item> {
-    // Hashed while scanning (one lookup per entry), sorted once here: keys
-    // are unique, so the order is the same for any --jobs.
-    let mut v: Vec<Item> = map
-        .into_iter()
-        .map(|(key, k)| Item {
-            key,
-            seq: k.seq,
-            kind: k.kind,
-            value: k.value,
-            file: k.file,
-            offset: k.offset,
-            expiry: k.expiry,
-        })
-        .collect();
-    v.sort_unstable_by(|a, b| cmp.compare(&a.key, &b.key));
+fn items(maps: KeptMap, cmp: Comparator) -> Vec<Item> {
+    // Hashed while scanning (one lookup per entry), sorted once here:
+    // (column family, key, seq) are unique, so the order is the same for
+    // any --jobs.
+    let mut v: Vec<Item> = Vec::new();
+    for (_, map) in maps {
+        v.reserve(map.len());
+        for (key, k) in map {
+            k.into_items(key, &mut v);
+        }
+    }
+    v.sort_unstable_by(|a, b| {
+        a.cf.map(|c| c.id)
+            .cmp(&b.cf.map(|c| c.id))
+            .then_with(|| cmp.compare(&a.key, &b.key))
+            .then(b.seq.cmp(&a.seq))
+    });
     v
+}
+
+/// The key `newest_unverified` is kept under: a RocksDB entry's carries its
+/// column family (the same key in two families is two keys).
+pub(super) fn suspect_key(cf: Option<Cf>, key: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match cf {
+        None => std::borrow::Cow::Borrowed(key),
+        Some(c) => {
+            let mut k = Vec::with_capacity(key.len() + 6);
+            k.extend_from_slice(b"\xff\xfe");
+            k.extend_from_slice(&c.id.to_be_bytes());
+            k.extend_from_slice(key);
+            std::borrow::Cow::Owned(k)
+        }
+    }
 }
 
 /// The user-key order of the run: the stores' comparator when they all
@@ -478,6 +595,11 @@ pub fn salvage(
     let states = store::states_by_input(inputs, &inventories);
     let scan_opts = store::options_by_input(inputs, &inventories);
     let ordered = inventories.iter().all(|inv| inv.ordered);
+    // RocksDB stores: their tables' entries are kept in the maps (their
+    // merge operands and range deletions need every entry of a key).
+    let rocks = inventories
+        .iter()
+        .any(|inv| inv.info.dialect.name == "rocksdb");
     let run_cmp = run_comparator(&inventories);
     let key_cmp = run_cmp.unwrap_or_default();
     let idb = idb_inputs(inputs.len(), &inventories);
@@ -493,6 +615,7 @@ pub fn salvage(
         unverified: Lines::new(unverified_file.map(Out::File)),
         latest: HashMap::new(),
         fill: HashMap::new(),
+        tombstones: Vec::new(),
         newest_unverified: HashMap::new(),
     };
     // Tables whose entries were not in order cannot be merged as streams:
@@ -577,7 +700,7 @@ pub fn salvage(
                     ex.unverified = unverified;
                 }
             }
-            if !c.sorted {
+            if !c.sorted || rocks {
                 unsorted.push(k);
             }
             if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
@@ -610,6 +733,14 @@ pub fn salvage(
         .map(|inv| inv.info.comparator.clone().unwrap_or_default());
     let mut rebuild_refused = None;
     let mut rebuilder = match (&opts.out, opts.rebuild) {
+        (OutDest::Dir(_), true) if rocks => {
+            rebuild_refused = Some(
+                "--rebuild refused: rebuilding a RocksDB store is not supported yet (the NDJSON \
+                 export, every column family, is complete)"
+                    .to_string(),
+            );
+            None
+        }
         (OutDest::Dir(_), true) if custom.is_some() && run_cmp.is_none() => {
             rebuild_refused = Some(format!(
                 "--rebuild refused: the store uses the comparator {:?}, and a rebuilt store \
@@ -648,7 +779,8 @@ pub fn salvage(
         let mut logs = items(std::mem::take(&mut ex.latest), key_cmp);
         let fill = items(std::mem::take(&mut ex.fill), key_cmp);
         let mut ranged = None;
-        if rebuilder.is_none() && opts.view == View::Latest && ordered && fill.is_empty() {
+        if rebuilder.is_none() && opts.view == View::Latest && ordered && fill.is_empty() && !rocks
+        {
             // `unsorted` was filled in input order.
             key_spans.retain(|(i, _, _)| {
                 unsorted.binary_search(i).is_err() && !scans[*i].intact_blocks.is_empty()
@@ -689,10 +821,8 @@ pub fn salvage(
             }
             let view_latest = opts.view == View::Latest;
             let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
-            latest::merge_with(key_cmp, sources, |k| {
-                if k.kind == Kind::Delete {
-                    return Ok(());
-                }
+            let tombstones = &ex.tombstones;
+            let mut out = |k: latest::ItemRef<'_>| -> io::Result<()> {
                 if let Some(rb) = rebuilder.as_mut() {
                     rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
                 }
@@ -708,8 +838,55 @@ pub fn salvage(
                     records.push(&k.entry(), &inputs[k.file as usize].name, marks, None);
                 }
                 Ok(())
+            };
+            // A key's merge operands (RocksDB) come newest first, down to
+            // the value they apply to: held and written oldest first, the
+            // order a replay applies them in. A delete, or a range deletion
+            // newer than an entry, ends the key there.
+            let mut chain: Vec<Item> = Vec::new();
+            let mut ended: Option<(Option<u32>, Vec<u8>)> = None;
+            latest::merge_with(key_cmp, sources, |k| {
+                let same_key =
+                    |c: &Option<u32>, key: &[u8]| *c == k.cf.map(|c| c.id) && key == k.key;
+                if let Some(first) = chain.first() {
+                    if !same_key(&first.cf.map(|c| c.id), &first.key) {
+                        for it in chain.drain(..).rev() {
+                            out(it.as_ref())?;
+                        }
+                    }
+                }
+                if ended.as_ref().is_some_and(|(c, key)| same_key(c, key)) {
+                    return Ok(());
+                }
+                ended = None;
+                let gone = k.kind.deletes()
+                    || k.kind == Kind::RangeDelete
+                    || (!tombstones.is_empty() && covered(tombstones, key_cmp, &k));
+                if gone || k.kind != Kind::Merge {
+                    ended = Some((k.cf.map(|c| c.id), k.key.to_vec()));
+                }
+                if gone {
+                    return Ok(());
+                }
+                if chain.is_empty() && k.kind != Kind::Merge {
+                    return out(k);
+                }
+                chain.push(Item {
+                    key: k.key.to_vec(),
+                    seq: k.seq,
+                    kind: k.kind,
+                    value: k.value.to_vec(),
+                    file: k.file,
+                    offset: k.offset,
+                    expiry: k.expiry,
+                    cf: k.cf,
+                });
+                Ok(())
             })
             .map_err(io_err("merging the latest view"))?;
+            for it in chain.drain(..).rev() {
+                out(it.as_ref()).map_err(io_err("merging the latest view"))?;
+            }
         }
     }
     for (i, why) in late.into_inner().unwrap_or_else(|p| p.into_inner()) {
@@ -788,4 +965,88 @@ pub fn salvage(
         report,
         rebuild_refused,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(seq: u64, kind: Kind, value: &'static [u8]) -> Entry<'static> {
+        Entry {
+            seq,
+            kind,
+            key: b"k",
+            value,
+            offset: seq,
+            expiry: None,
+            cf: Some(Cf::id(2)),
+        }
+    }
+
+    fn chain(k: Kept) -> Vec<(u64, Kind)> {
+        let mut v = Vec::new();
+        k.into_items(b"k".to_vec(), &mut v);
+        v.iter().map(|i| (i.seq, i.kind)).collect()
+    }
+
+    #[test]
+    fn kept_holds_operands_down_to_their_base_in_any_arrival_order() {
+        let entries = [
+            e(2, Kind::Put, b"old"),
+            e(5, Kind::Put, b"base"),
+            e(6, Kind::Merge, b"x"),
+            e(8, Kind::Merge, b"y"),
+            e(4, Kind::Merge, b"below the base"),
+        ];
+        let want = vec![(8, Kind::Merge), (6, Kind::Merge), (5, Kind::Put)];
+        for order in [
+            [0, 1, 2, 3, 4],
+            [4, 3, 2, 1, 0],
+            [3, 0, 4, 2, 1],
+            [2, 3, 1, 0, 4],
+        ] {
+            let mut k = Kept::new(&entries[order[0]], 0);
+            for &i in &order[1..] {
+                k.take(&entries[i], 0);
+                // Read twice (the same write in two files): no duplicate.
+                k.take(&entries[i], 1);
+            }
+            assert_eq!(chain(k), want, "arrival order {order:?}");
+        }
+        // A newer put replaces the whole chain.
+        let mut k = Kept::new(&entries[3], 0);
+        k.take(&entries[2], 0);
+        k.take(&e(9, Kind::Put, b"new"), 0);
+        assert_eq!(chain(k), vec![(9, Kind::Put)]);
+    }
+
+    #[test]
+    fn a_newer_range_deletion_covers_its_family_and_range_only() {
+        let t = vec![Tombstone {
+            cf: Some(1),
+            begin: b"b".to_vec(),
+            end: b"d".to_vec(),
+            seq: 10,
+        }];
+        let item = |key: &'static [u8], seq, cf| latest::ItemRef {
+            key,
+            seq,
+            kind: Kind::Put,
+            value: b"",
+            file: 0,
+            offset: 0,
+            expiry: None,
+            cf: Some(Cf::id(cf)),
+        };
+        let c = Comparator::Bytewise;
+        assert!(covered(&t, c, &item(b"b", 9, 1)));
+        assert!(covered(&t, c, &item(b"c", 1, 1)));
+        assert!(!covered(&t, c, &item(b"d", 1, 1)), "end is exclusive");
+        assert!(!covered(&t, c, &item(b"a", 1, 1)));
+        assert!(
+            !covered(&t, c, &item(b"c", 11, 1)),
+            "newer than the deletion"
+        );
+        assert!(!covered(&t, c, &item(b"c", 1, 0)), "another family");
+    }
 }

@@ -15,6 +15,7 @@ use crate::format::batch::Kind;
 use crate::format::order::{BytewiseOrder, Comparator, IdbOrder, KeyOrder};
 use crate::format::table::BlockHandle;
 use crate::scan::table::source::{KeyRange, TableBlocks};
+use crate::vocab::cf::Cf;
 use std::cmp::Ordering;
 use std::io;
 
@@ -29,6 +30,7 @@ pub struct Item {
     pub file: u32,
     pub offset: u64,
     pub expiry: Option<crate::format::ikey::Expiry>,
+    pub cf: Option<Cf>,
 }
 
 impl Item {
@@ -41,6 +43,7 @@ impl Item {
             file: self.file,
             offset: self.offset,
             expiry: self.expiry,
+            cf: self.cf,
         }
     }
 }
@@ -57,6 +60,8 @@ pub struct ItemRef<'a> {
     pub file: u32,
     pub offset: u64,
     pub expiry: Option<crate::format::ikey::Expiry>,
+    /// A RocksDB entry's column family: entries sort by its id first.
+    pub cf: Option<Cf>,
 }
 
 impl<'a> ItemRef<'a> {
@@ -69,11 +74,17 @@ impl<'a> ItemRef<'a> {
             value: self.value,
             offset: self.offset,
             expiry: self.expiry,
+            cf: self.cf,
         }
+    }
+
+    fn cf_id(&self) -> Option<u32> {
+        self.cf.map(|c| c.id)
     }
 }
 
-/// The order of a sorted stream: user key ascending, then newest first.
+/// The order of a sorted stream: column family (RocksDB), user key
+/// ascending, then newest first.
 pub fn order(a: &ItemRef<'_>, b: &ItemRef<'_>) -> Ordering {
     order_by(BytewiseOrder, a, b)
 }
@@ -81,7 +92,10 @@ pub fn order(a: &ItemRef<'_>, b: &ItemRef<'_>) -> Ordering {
 /// [`order`] under the store's user-key order.
 #[inline]
 fn order_by<O: KeyOrder>(o: O, a: &ItemRef<'_>, b: &ItemRef<'_>) -> Ordering {
-    o.compare(a.key, b.key).then(b.seq.cmp(&a.seq))
+    a.cf_id()
+        .cmp(&b.cf_id())
+        .then_with(|| o.compare(a.key, b.key))
+        .then(b.seq.cmp(&a.seq))
 }
 
 /// A stream of entries in [`order`], read one at a time: [`advance`] to the
@@ -191,7 +205,10 @@ impl Heap {
 }
 
 /// Merge sorted sources and call `emit` with each user key's newest entry,
-/// in key order. Entries of fill-in sources count only for a key no other
+/// in key order; a newest entry that is a merge operand (RocksDB) is
+/// followed by the key's older entries down to the first that is not one,
+/// newest first: operands mean nothing without the value they apply to.
+/// Entries of fill-in sources count only for a key no other
 /// source holds at all (a delete holds its key too): then the newest of
 /// theirs is emitted. A source that breaks its order is an error: the caller
 /// checked the order on the first pass, so this means the file changed.
@@ -235,7 +252,13 @@ fn merge_by<O: KeyOrder>(
     // of it is skipped), and the next entry of its source must not sort
     // before it.
     let mut last_key: Vec<u8> = Vec::new();
+    let mut last_cf: Option<u32> = None;
     let mut any = false;
+    // The current key's entries emitted so far were all merge operands:
+    // the next older one is emitted too; the seq last emitted (the same
+    // entry read from two files is emitted once).
+    let mut chain = false;
+    let mut chain_seq = 0u64;
     // The current key's newest fill-in entry, held until the key ends
     // without an entry of a source that is state; whether the current key
     // was emitted.
@@ -245,19 +268,28 @@ fn merge_by<O: KeyOrder>(
         let it = sources[top]
             .current()
             .expect("sources in the heap have an entry");
-        if !any || it.key != last_key.as_slice() {
+        if !any || it.key != last_key.as_slice() || it.cf_id() != last_cf {
             if let Some(h) = held.take() {
                 emit(h.as_ref())?;
             }
             last_key.clear();
             last_key.extend_from_slice(it.key);
+            last_cf = it.cf_id();
             any = true;
             emitted = false;
+            chain = false;
+        }
+        if emitted && chain && !sources[top].fill_in() && it.seq < chain_seq {
+            chain = it.kind == Kind::Merge;
+            chain_seq = it.seq;
+            emit(it)?;
         }
         if !emitted {
             if !sources[top].fill_in() {
                 held = None;
                 emitted = true;
+                chain = it.kind == Kind::Merge;
+                chain_seq = it.seq;
                 emit(it)?;
             } else if held.is_none() {
                 held = Some(Item {
@@ -268,16 +300,19 @@ fn merge_by<O: KeyOrder>(
                     file: it.file,
                     offset: it.offset,
                     expiry: it.expiry,
+                    cf: it.cf,
                 });
             }
         }
         let last_seq = it.seq;
+        let it_cf = it.cf;
         sources[top].advance()?;
         match sources[top].current() {
             Some(next) => {
                 let taken = ItemRef {
                     key: &last_key,
                     seq: last_seq,
+                    cf: it_cf,
                     ..next
                 };
                 if order_by(o, &next, &taken) == Ordering::Less {
@@ -367,6 +402,7 @@ impl SortedSource for TableSource {
             file: self.index,
             offset: self.blocks.offset(),
             expiry: e.expiry,
+            cf: None,
         })
     }
 
@@ -397,6 +433,7 @@ mod tests {
             file,
             offset: 0,
             expiry: None,
+            cf: None,
         }
     }
 
@@ -488,6 +525,7 @@ mod tests {
             file,
             offset: 0,
             expiry: None,
+            cf: None,
         };
         let a: Box<dyn SortedSource> =
             Box::new(VecSource::new(vec![item(-1.0, 1, 0), item(1.0, 1, 0)]));
@@ -503,6 +541,42 @@ mod tests {
         let a: Box<dyn SortedSource> =
             Box::new(VecSource::new(vec![item(-1.0, 1, 0), item(1.0, 1, 0)]));
         assert!(merge(vec![a], |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn merge_operands_come_with_what_they_apply_to() {
+        let cf = |id| Some(Cf::id(id));
+        let mk = |key: &str, seq, kind, file, c| Item {
+            kind,
+            cf: c,
+            ..it(key, seq, file)
+        };
+        // Column family 1's "a": two operands over a put in another file
+        // and an older put below it; family 0's "a" is another key.
+        let a = src(vec![
+            mk("a", 9, Kind::Merge, 0, cf(1)),
+            mk("a", 3, Kind::Put, 0, cf(1)),
+            mk("a", 4, Kind::Put, 0, cf(0)),
+        ]);
+        let b = src(vec![
+            mk("a", 7, Kind::Merge, 1, cf(1)),
+            mk("a", 5, Kind::Put, 1, cf(1)),
+            mk("b", 2, Kind::Merge, 1, cf(1)),
+        ]);
+        let mut got = Vec::new();
+        merge(vec![a, b], |i| {
+            got.push((i.cf.map(|c| c.id), i.key.to_vec(), i.seq));
+            Ok(())
+        })
+        .unwrap();
+        let want: Vec<(Option<u32>, Vec<u8>, u64)> = vec![
+            (Some(0), b"a".to_vec(), 4),
+            (Some(1), b"a".to_vec(), 9),
+            (Some(1), b"a".to_vec(), 7),
+            (Some(1), b"a".to_vec(), 5),
+            (Some(1), b"b".to_vec(), 2),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! One JSON object per line for each exported entry:
 //! `{"seq":…,"kind":"put"|"delete","key"|"key_base64":…,"value"|"value_base64":…,"file":…,"offset":…}`
+//! (a RocksDB store adds the kinds `merge`, `single_delete`, `range_delete`
+//! with `"end_key"|"end_key_base64"` instead of a value, `blob_index` and
+//! `put_entity`, each with their raw value bytes, and `"cf"`: the column
+//! family's name, or its id where no name is known)
 //! then, when they apply, `"expiry":{"type":2|3,"micros":…}` (Basho's puts
 //! with an expiry: 2 = WriteTime, 3 = ExplicitExpiry; kind stays "put"),
 //! `"state":…` (a file that is not live),
@@ -67,8 +71,18 @@ pub fn push_line_in_pieces(
     out.extend_from_slice(e.kind.as_str().as_bytes());
     out.push(b'"');
     push_field_in_pieces(out, "key", e.key, full, spill);
-    if e.kind == Kind::Put {
-        push_field_in_pieces(out, "value", e.value, full, spill);
+    match e.kind {
+        Kind::Put => push_field_in_pieces(out, "value", e.value, full, spill),
+        Kind::RangeDelete => push_field_in_pieces(out, "end_key", e.value, full, spill),
+        k if k.has_value() => push_field_in_pieces(out, "value", e.value, full, spill),
+        _ => {}
+    }
+    if let Some(cf) = e.cf {
+        out.extend_from_slice(b",\"cf\":");
+        match cf.name {
+            Some(n) => push_str(out, n),
+            None => out.extend_from_slice(num.format(cf.id).as_bytes()),
+        }
     }
     out.extend_from_slice(b",\"file\":");
     push_str(out, file);
@@ -117,6 +131,7 @@ mod tests {
             value: &[0xff, 0],
             offset: 42,
             expiry: None,
+            cf: None,
         };
         push_line(
             &mut out,

@@ -19,7 +19,9 @@ pub(super) fn newer_unverified(
     newest_unverified: &HashMap<Vec<u8>, u64>,
     k: &latest::ItemRef<'_>,
 ) -> bool {
-    newest_unverified.get(k.key).is_some_and(|&s| s > k.seq)
+    newest_unverified
+        .get(super::export::suspect_key(k.cf, k.key).as_ref())
+        .is_some_and(|&s| s > k.seq)
 }
 
 /// Tables that failed on their second read (they shrank or changed since

@@ -557,6 +557,7 @@ mod tests {
             value,
             offset: seq,
             expiry: None,
+            cf: None,
         }
     }
 

@@ -212,6 +212,7 @@ fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
         value: b.value,
         offset,
         expiry: b.expiry,
+        cf: None,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Entry<'a> {
     pub offset: u64,
     /// Basho's puts with an expiry (value types 2 and 3); `None` otherwise.
     pub expiry: Option<crate::format::ikey::Expiry>,
+    /// A RocksDB entry's column family; `None` for LevelDB's.
+    pub cf: Option<crate::vocab::cf::Cf>,
 }
 
 /// Where scanned entries go, in file order. `intact` entries come from units
@@ -86,6 +88,7 @@ pub struct OwnedEntry {
     pub value: Vec<u8>,
     pub offset: u64,
     pub expiry: Option<crate::format::ikey::Expiry>,
+    pub cf: Option<crate::vocab::cf::Cf>,
 }
 
 impl From<&Entry<'_>> for OwnedEntry {
@@ -97,6 +100,7 @@ impl From<&Entry<'_>> for OwnedEntry {
             value: e.value.to_vec(),
             offset: e.offset,
             expiry: e.expiry,
+            cf: e.cf,
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 pub mod bytes;
+pub mod cf;
 pub mod text;
 
 /// How a damaged unit was damaged.

@@ -305,6 +305,7 @@ impl Log {
             match e.kind {
                 Kind::Put => b.put(&e.key, &e.value),
                 Kind::Delete => b.delete(&e.key),
+                k => panic!("a LevelDB batch holds no {}", k.as_str()),
             };
         }
         let len = self.w.as_bytes().len() as u64;
@@ -647,8 +648,8 @@ pub fn tuple_of_rec(r: &Rec) -> Tuple {
 
 pub fn tuple_of_ent(e: &Ent) -> Tuple {
     let (kind, value) = match e.kind {
-        Kind::Put => ("put", Some(e.value.clone())),
         Kind::Delete => ("delete", None),
+        k => (k.as_str(), Some(e.value.clone())),
     };
     (e.key.clone(), e.seq, kind.to_string(), value)
 }

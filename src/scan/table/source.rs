@@ -365,6 +365,7 @@ mod tests {
                     value: blocks.value(e).to_vec(),
                     offset: blocks.offset(),
                     expiry: e.expiry,
+                    cf: None,
                 });
             }
         }

@@ -41,6 +41,7 @@ fn block_entries(t: &Built, i: usize) -> Vec<OwnedEntry> {
             value: v.clone(),
             offset: t.data[i].offset,
             expiry: None,
+            cf: None,
         })
         .collect()
 }

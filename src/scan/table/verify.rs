@@ -263,6 +263,7 @@ pub(super) fn emit(data: &[u8], offset: u64, mut f: impl FnMut(&Entry<'_>)) {
                 value: if p.kind == Kind::Put { v } else { &[] },
                 offset,
                 expiry: p.expiry,
+                cf: None,
             });
         }
     }
