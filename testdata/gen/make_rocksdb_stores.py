@@ -147,6 +147,15 @@ def ops_cf_ops(o, merges=True, crash=False):
     for i in range(5, 8):
         o.op("merge" if merges else "put", "counters", b"ctr%02d" % i, b"x%d" % i)
     o.op("put", "default", b"d999", b"last write, unsynced")
+    # only default is flushed: a new WAL starts; the old one, now closed,
+    # synced and (with WAL tracking) recorded in the MANIFEST with its size,
+    # stays live for users and counters, while its default-CF writes are
+    # older than default's log number and must not be replayed
+    o.op("flush", "default")
+    for i in range(190, 195):
+        o.op("put", "users", b"user%04d" % i, val(rng, b"u%d newest WAL" % i, 60))
+    o.op("merge" if merges else "put", "counters", b"ctr10", b"y10")
+    o.op("put", "default", b"d998", b"in the newest WAL")
     if crash:
         o.op("crash")
 
@@ -347,13 +356,13 @@ def rocksdict_dump(d, with_tables=False):
     for n in names:
         h = db if n == "default" else db.get_column_family(n)
         ro = r.ReadOptions()
-        ro.set_verify_checksums(True) if hasattr(ro, "set_verify_checksums") else None
+        ro.set_verify_checksums(True)
         it = h.iter(ro)
         it.seek_to_first()
         while it.valid():
             out.append({"cf": n, "key_hex": it.key().hex(), "value_hex": it.value().hex()})
             it.next()
-        it.status() if hasattr(it, "status") else None
+        it.status()  # raises when the iteration stopped on an error
         del it, h
     tables = []
     if with_tables:
@@ -541,6 +550,69 @@ def batch_writes(payload, cfs):
     return out
 
 
+def manifest_wals(data):
+    """The WAL additions and deletions a MANIFEST records (VersionEdit tags
+    kWalAddition2 / kWalDeletion2, db/version_edit.h and db/wal_edit.h):
+    [{"add": log number, "synced_size": n or None}, {"delete_before": n}]."""
+    out, cf_log = [], {}
+    for rec in wal_records(data):
+        b, i, cf, log = rec[2], 0, 0, None
+        while i < len(b):
+            tag, i = varint(b, i)
+            if tag == 2:  # log number: the column family's data below it is in tables
+                log, i = varint(b, i)
+            elif tag == 200:
+                cf, i = varint(b, i)
+            elif tag in (3, 4, 9, 10):  # next file, last seq, prev log, min log
+                _, i = varint(b, i)
+            elif tag == 1 or tag == 201:  # comparator, column family add
+                _, i = lenpref(b, i)
+            elif tag in (203, 300):  # max column family, atomic group
+                _, i = varint(b, i)
+            elif tag == 202:  # column family drop
+                pass
+            elif tag == 5:  # compact cursor
+                _, i = varint(b, i)
+                _, i = lenpref(b, i)
+            elif tag == 6:  # deleted file
+                _, i = varint(b, i)
+                _, i = varint(b, i)
+            elif tag == 103:  # new file 4
+                for _ in range(3):
+                    _, i = varint(b, i)
+                _, i = lenpref(b, i)
+                _, i = lenpref(b, i)
+                _, i = varint(b, i)
+                _, i = varint(b, i)
+                while True:
+                    ct, i = varint(b, i)
+                    if ct == 1:
+                        break
+                    _, i = lenpref(b, i)
+            elif tag & 8192:  # forward-compatible: length-prefixed
+                f, i = lenpref(b, i)
+                if tag == 8192 + 7:  # kWalAddition2
+                    no, j = varint(f, 0)
+                    w = {"add": no, "synced_size": None}
+                    while j < len(f):
+                        t, j = varint(f, j)
+                        if t == 1:
+                            break
+                        if t == 2:
+                            w["synced_size"], j = varint(f, j)
+                        else:
+                            _, j = lenpref(f, j)
+                    out.append(w)
+                elif tag == 8192 + 8:  # kWalDeletion2
+                    out.append({"delete_before": varint(f, 0)[0]})
+            else:
+                out.append({"unknown_tag": tag})
+                break
+        if log is not None:
+            cf_log[cf] = log
+    return out, cf_log
+
+
 # ---------------------------------------------------------------- damage
 
 
@@ -552,8 +624,10 @@ def copy_store(src, name, out):
 
 
 def live_wal(d):
-    logs = sorted(n for n in os.listdir(d) if n.endswith(".log") and os.path.getsize(os.path.join(d, n)))
-    return logs[-1]
+    """The WAL with the most bytes (in cf-ops: the older live one, whose
+    synced size the MANIFEST records)."""
+    logs = sorted(n for n in os.listdir(d) if n.endswith(".log"))
+    return max(logs, key=lambda n: os.path.getsize(os.path.join(d, n)))
 
 
 def damage_all(out, dump, healthy_truth, cfs):
@@ -570,11 +644,22 @@ def damage_all(out, dump, healthy_truth, cfs):
     d = copy_store(src, "wal-torn", out)
     with open(os.path.join(d, wal), "r+b") as f:
         f.truncate(cut)
-    lost = [w for rec in recs if rec[1] > cut for w in batch_writes(rec[2], cfs)]
+    walno = int(wal.split(".")[0])
+    cf_log = healthy_truth["cf_log_numbers"]
+
+    def split(writes):
+        """Writes of a column family whose log number is past this WAL are
+        in its tables already: not lost."""
+        return ([w for w in writes if cf_log[w["cf"]] <= walno],
+                [w for w in writes if cf_log[w["cf"]] > walno])
+
+    lost, flushed = split([w for rec in recs if rec[1] > cut for w in batch_writes(rec[2], cfs)])
     variants["wal-torn"] = dict(
         file=wal, kind="truncate", offset=cut, original_size=len(data), expected_class="torn",
-        note="the log is cut in the middle of a record; that record and every one after it are gone",
-        expected_lost_writes=lost)
+        note="the log is cut in the middle of a record; that record and every one after it are "
+             "gone, except writes of column families already flushed past this WAL "
+             "(damaged_writes_already_in_tables)",
+        expected_lost_writes=lost, damaged_writes_already_in_tables=flushed)
 
     # garbled WAL record mid-block: 16 bytes of a record's payload overwritten,
     # intact records after it
@@ -588,7 +673,8 @@ def damage_all(out, dump, healthy_truth, cfs):
     variants["wal-garbled"] = dict(
         file=wal, kind="overwrite", offset=at, length=16, byte=0xA5, expected_class="garbled",
         note="one record's payload overwritten (its CRC no longer matches); the records after it are intact",
-        record_range=[r[0], r[1]], expected_lost_writes=batch_writes(r[2], cfs),
+        record_range=[r[0], r[1]], expected_lost_writes=split(batch_writes(r[2], cfs))[0],
+        damaged_writes_already_in_tables=split(batch_writes(r[2], cfs))[1],
         intact_records_after=sum(1 for x in recs if x[0] >= r[1]))
 
     # tables: the largest one
@@ -717,6 +803,9 @@ def make_store(name, spec, out, writer, dump):
                 w["stale_tail"] = dict(range=[end, len(data)], records_by_log_number={
                     str(k): v for k, v in sorted(stale_records(data, end).items())})
             wals.append(w)
+    manifest = [n for n in os.listdir(d) if n.startswith("MANIFEST-")][0]
+    mwals, cf_log = manifest_wals(open(os.path.join(d, manifest), "rb").read())
+    assert not any("unknown_tag" in w for w in mwals), mwals
     opts = dict(spec["opts"])
     opts.setdefault("checksum", "xxh3")
     opts.setdefault("index", "binary")
@@ -726,7 +815,8 @@ def make_store(name, spec, out, writer, dump):
         library=lib, features=spec["features"], options=opts, encoding="hex",
         column_families=[o.cfs[0]] + [c for c in o.cfs[1:] if c not in o.dropped],
         cf_ids={c: i for i, c in enumerate(o.cfs)}, dropped_column_families=o.dropped,
-        tables=tables, wals=wals, entries=got,
+        tables=tables, wals=wals, manifest=manifest, manifest_wal_edits=mwals,
+        cf_log_numbers={o.cfs[k]: v for k, v in sorted(cf_log.items())}, entries=got,
         judge="RocksDB's iterator over the undamaged store opened read-only with "
               "paranoid_checks (%s), checked against a model of the ops" %
               ("dump.cc" if spec["writer"] == "cpp" else "rocksdict"))
