@@ -274,3 +274,96 @@ pub fn plyvel_python() -> Option<PathBuf> {
     }
     has(&py).then_some(py)
 }
+
+/// The RocksDB writer and judge (`testdata/gen/rocksdb_writer/writer.cc`
+/// and `dump.cc`), built with g++ against Debian's librocksdb-dev (7.8.3)
+/// into `target/rocksdb-tools/`: `(writer, dump)`. A program older than its
+/// source is built again.
+pub fn rocksdb_tools() -> Option<(PathBuf, PathBuf)> {
+    static BUILT: Mutex<()> = Mutex::new(());
+    let _guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = root().join("target").join("rocksdb-tools");
+    let src = root().join("testdata/gen/rocksdb_writer");
+    let fresh = |name: &str| {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        match (
+            modified(&dir.join(name)),
+            modified(&src.join(format!("{name}.cc"))),
+        ) {
+            (Some(bin), Some(cc)) => bin >= cc,
+            _ => false,
+        }
+    };
+    let all_fresh = || fresh("writer") && fresh("dump");
+    if all_fresh() {
+        return Some((dir.join("writer"), dir.join("dump")));
+    }
+    if !apt(&["librocksdb-dev", "g++"]) {
+        return None;
+    }
+    let _l = lock("rocksdb-tools");
+    let _ = std::fs::create_dir_all(&dir);
+    for name in ["writer", "dump"] {
+        if fresh(name) {
+            continue;
+        }
+        eprintln!(
+            "building {name} against librocksdb-dev into {} ...",
+            dir.display()
+        );
+        let tmp = dir.join(format!("{name}.tmp"));
+        let ok = Command::new("nice")
+            .args(["g++", "-std=c++17", "-O1", "-o"])
+            .arg(&tmp)
+            .arg(src.join(format!("{name}.cc")))
+            .arg("-lrocksdb")
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            let _ = std::fs::rename(&tmp, dir.join(name));
+        }
+    }
+    all_fresh().then(|| (dir.join("writer"), dir.join("dump")))
+}
+
+/// [`rocksdb_tools`], or skip (outside CI) / fail (in CI).
+pub fn require_rocksdb_tools() -> Option<(PathBuf, PathBuf)> {
+    require(
+        "the RocksDB writer and judge (librocksdb-dev, g++)",
+        rocksdb_tools(),
+    )
+}
+
+/// A Python with PyPI rocksdict==0.3.29 (RocksDB 9.8.4), in a venv made
+/// once under `target/rocksdict-venv`: the writer of the format_version 6
+/// fixtures and their judge (`testdata/gen/make_rocksdb_stores.py --dump`),
+/// since librocksdb-dev 7.8.3 cannot read format_version 6 tables.
+pub fn rocksdict_python() -> Option<PathBuf> {
+    let venv = root().join("target").join("rocksdict-venv");
+    let py = venv.join("bin").join("python");
+    let has = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import rocksdict"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has(&py) {
+        return Some(py);
+    }
+    let _l = lock("rocksdict-venv");
+    if !has(&py) {
+        let _ = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
+        let _ = Command::new(venv.join("bin").join("pip"))
+            .args(["install", "-q", "rocksdict==0.3.29"])
+            .status();
+    }
+    has(&py).then_some(py)
+}
+
+/// [`rocksdict_python`], or skip (outside CI) / fail (in CI).
+pub fn require_rocksdict_python() -> Option<PathBuf> {
+    require("rocksdict==0.3.29 in a venv", rocksdict_python())
+}
