@@ -236,9 +236,7 @@ fn session2_atomic_group_and_rolled_manifest() {
             expected: n as u64
         }]
     );
-    let files = |s: &RocksVersionState| -> usize {
-        s.live_cfs().map(|(_, c)| c.files.len()).sum()
-    };
+    let files = |s: &RocksVersionState| -> usize { s.live_cfs().map(|(_, c)| c.files.len()).sum() };
     let before = RocksVersionState::replay(edits[..first].iter().cloned());
     let whole = RocksVersionState::replay(edits[..=last].iter().cloned());
     assert_eq!(files(&cut), files(&before));
@@ -255,4 +253,3 @@ fn session2_atomic_group_and_rolled_manifest() {
             if first_edit == first && at_edit == last
     ));
 }
-

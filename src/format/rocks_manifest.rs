@@ -60,7 +60,9 @@
 //! requires. RocksDB also checks the type byte against its current list of
 //! value types; that list grows between versions, so it is not checked here.
 
-use super::coding::{put_fixed64, put_length_prefixed, put_varint32, put_varint64, Cursor, DecodeError};
+use super::coding::{
+    put_fixed64, put_length_prefixed, put_varint32, put_varint64, Cursor, DecodeError,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -387,8 +389,15 @@ impl<'a> Fields<'_, 'a> {
 
     /// A varint64 that must open a length-prefixed value (trailing bytes
     /// in it are ignored, as RocksDB's `GetVarint64` on the slice does).
-    fn varint64_in(&self, field: &'static str, at: usize, value: &[u8]) -> Result<u64, RocksEditError> {
-        Cursor::new(value).varint64().map_err(|e| self.bad(field, at, e))
+    fn varint64_in(
+        &self,
+        field: &'static str,
+        at: usize,
+        value: &[u8],
+    ) -> Result<u64, RocksEditError> {
+        Cursor::new(value)
+            .varint64()
+            .map_err(|e| self.bad(field, at, e))
     }
 
     /// A one-byte value.
@@ -406,7 +415,12 @@ impl<'a> Fields<'_, 'a> {
         loop {
             let at = self.c.position();
             match self.varint32("WAL metadata tag")? {
-                WAL_TERMINATE => return Ok(WalAddition { number, synced_size }),
+                WAL_TERMINATE => {
+                    return Ok(WalAddition {
+                        number,
+                        synced_size,
+                    })
+                }
                 WAL_SYNCED_SIZE => synced_size = Some(self.varint64("synced size")?),
                 _ => return Err(self.invalid("WAL metadata tag", at, "unknown WAL metadata tag")),
             }
@@ -422,7 +436,11 @@ impl<'a> Fields<'_, 'a> {
                 return Ok(());
             }
             if t & BLOB_FORWARD_INCOMPATIBLE != 0 {
-                return Err(self.invalid("custom field tag", at, "forward incompatible custom field"));
+                return Err(self.invalid(
+                    "custom field tag",
+                    at,
+                    "forward incompatible custom field",
+                ));
             }
             self.bytes("custom field value")?;
         }
@@ -484,12 +502,15 @@ impl<'a> Fields<'_, 'a> {
                     f.path_id = u32::from(p);
                 }
                 NF_OLDEST_ANCESTER_TIME => {
-                    m.oldest_ancester_time = Some(self.varint64_in("oldest ancester time", at, v)?)
+                    m.oldest_ancester_time =
+                        Some(self.varint64_in("oldest ancester time", at, v)?)
                 }
                 NF_FILE_CREATION_TIME => {
                     m.file_creation_time = Some(self.varint64_in("file creation time", at, v)?)
                 }
-                NF_EPOCH_NUMBER => m.epoch_number = Some(self.varint64_in("epoch number", at, v)?),
+                NF_EPOCH_NUMBER => {
+                    m.epoch_number = Some(self.varint64_in("epoch number", at, v)?)
+                }
                 NF_FILE_CHECKSUM => m.file_checksum = Some(v.to_vec()),
                 NF_FILE_CHECKSUM_FUNC_NAME => m.file_checksum_func_name = Some(v.to_vec()),
                 NF_NEED_COMPACTION => {
@@ -509,7 +530,9 @@ impl<'a> Fields<'_, 'a> {
                     let mut c = Cursor::new(v);
                     match (v.len(), c.fixed64(), c.fixed64()) {
                         (16, Ok(a), Ok(b)) => m.unique_id = Some([a, b]),
-                        _ => return Err(self.invalid("unique id", at, "unique id is not 16 bytes")),
+                        _ => {
+                            return Err(self.invalid("unique id", at, "unique id is not 16 bytes"))
+                        }
                     }
                 }
                 NF_COMPENSATED_RANGE_DELETION_SIZE => {
@@ -586,7 +609,9 @@ impl RocksEdit {
                 TAG_PREV_LOG_NUMBER => e.prev_log_number = Some(r.varint64("number")?),
                 TAG_NEXT_FILE_NUMBER => e.next_file_number = Some(r.varint64("number")?),
                 TAG_MAX_COLUMN_FAMILY => e.max_column_family = Some(r.varint32("id")?),
-                TAG_MIN_LOG_NUMBER_TO_KEEP => e.min_log_number_to_keep = Some(r.varint64("number")?),
+                TAG_MIN_LOG_NUMBER_TO_KEEP => {
+                    e.min_log_number_to_keep = Some(r.varint64("number")?)
+                }
                 TAG_LAST_SEQUENCE => e.last_sequence = Some(r.varint64("sequence")?),
                 TAG_COMPACT_CURSOR => {
                     let level = r.varint32("level")?;
@@ -634,12 +659,16 @@ impl RocksEdit {
                 }
                 TAG_WAL_DELETION => e.wal_deletion = Some(r.varint64("WAL number")?),
                 TAG_WAL_DELETION2 => {
-                    e.wal_deletion = Some(nested(&mut r, "WAL deletion", |f| f.varint64("WAL number"))?)
+                    e.wal_deletion = Some(nested(&mut r, "WAL deletion", |f| {
+                        f.varint64("WAL number")
+                    })?)
                 }
                 TAG_COLUMN_FAMILY => e.column_family = Some(r.varint32("id")?),
                 TAG_COLUMN_FAMILY_ADD => e.column_family_add = Some(r.bytes("name")?.to_vec()),
                 TAG_COLUMN_FAMILY_DROP => e.column_family_drop = true,
-                TAG_IN_ATOMIC_GROUP => e.atomic_group_remaining = Some(r.varint32("remaining entries")?),
+                TAG_IN_ATOMIC_GROUP => {
+                    e.atomic_group_remaining = Some(r.varint32("remaining entries")?)
+                }
                 TAG_FULL_HISTORY_TS_LOW => {
                     let at = r.c.position();
                     let v = r.bytes("timestamp")?;
@@ -653,7 +682,9 @@ impl RocksEdit {
                     let v = r.bytes("flag")?;
                     e.persist_user_defined_timestamps = Some(r.one_byte("flag", at, v)? == 1);
                 }
-                TAG_SUBCOMPACTION_PROGRESS => e.subcompaction_progress = Some(r.bytes("progress")?.to_vec()),
+                TAG_SUBCOMPACTION_PROGRESS => {
+                    e.subcompaction_progress = Some(r.bytes("progress")?.to_vec())
+                }
                 TAG_LAST_COMPACTED_MANIFEST_FILE_SIZE => {
                     let at = r.c.position();
                     let v = r.bytes("size")?;
@@ -834,7 +865,11 @@ fn encode_new_file(out: &mut Vec<u8>, f: &RocksNewFile) {
     if f.path_id != 0 {
         // NewFile4 paths are 0..=3; a larger one (from a NewFile3 entry
         // re-tagged by a caller) keeps its low byte.
-        put_custom(out, NF_PATH_ID, &[u8::try_from(f.path_id).unwrap_or(u8::MAX)]);
+        put_custom(
+            out,
+            NF_PATH_ID,
+            &[u8::try_from(f.path_id).unwrap_or(u8::MAX)],
+        );
     }
     if let Some(t) = m.temperature {
         put_custom(out, NF_TEMPERATURE, &[t]);
@@ -885,7 +920,12 @@ fn encode_new_file(out: &mut Vec<u8>, f: &RocksNewFile) {
 pub enum RocksAnomaly {
     /// A deletion of a file not live in its column family (RocksDB:
     /// corruption). Not applied.
-    DeletedUnknown { edit: usize, cf: u32, level: u32, number: u64 },
+    DeletedUnknown {
+        edit: usize,
+        cf: u32,
+        level: u32,
+        number: u64,
+    },
     /// A deletion naming a live file at another level (RocksDB:
     /// corruption). Not applied.
     DeletedWrongLevel {
@@ -908,7 +948,12 @@ pub enum RocksAnomaly {
     UnknownCf { edit: usize, cf: u32 },
     /// A log number below the family's current one; RocksDB logs a warning
     /// and keeps the current one.
-    LogNumberDecreased { edit: usize, cf: u32, from: u64, to: u64 },
+    LogNumberDecreased {
+        edit: usize,
+        cf: u32,
+        from: u64,
+        to: u64,
+    },
     /// A last sequence below the current one (RocksDB assumes they never
     /// decrease); it is applied.
     LastSequenceDecreased { edit: usize, from: u64, to: u64 },
@@ -1230,7 +1275,8 @@ impl RocksVersionState {
         if edit.last_compacted_manifest_file_size.is_some() {
             self.last_compacted_manifest_file_size = edit.last_compacted_manifest_file_size;
         }
-        self.ignored_tags.extend(edit.ignored.iter().map(|(t, _)| *t));
+        self.ignored_tags
+            .extend(edit.ignored.iter().map(|(t, _)| *t));
     }
 
     /// `WalSet::AddWal`: ignore WALs already deleted; record a new one;
@@ -1334,5 +1380,752 @@ fn apply_files(
     }
     for (level, key) in &edit.compact_cursors {
         c.compact_cursors.insert(*level, key.clone());
+    }
+}
+
+#[cfg(test)]
+// Tests index and size the data they build themselves.
+mod tests {
+    use super::*;
+
+    fn ikey(user: &[u8], seq: u64, kind: u8) -> Vec<u8> {
+        let mut k = user.to_vec();
+        k.extend_from_slice(&((seq << 8) | u64::from(kind)).to_le_bytes());
+        k
+    }
+
+    fn nf4(level: u32, number: u64) -> RocksNewFile {
+        RocksNewFile {
+            tag: TAG_NEW_FILE4,
+            level,
+            number,
+            path_id: 0,
+            file_size: number * 100,
+            smallest: ikey(b"a", number, 1),
+            largest: ikey(b"z", number, 1),
+            smallest_seqno: Some(1),
+            largest_seqno: Some(number),
+            fields: NewFileFields {
+                oldest_ancester_time: Some(1_700_000_000),
+                file_creation_time: Some(1_700_000_001),
+                epoch_number: Some(number),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Every field set, every form of new file, so the encoder and
+    /// decoder meet on all of them.
+    fn full_edit() -> RocksEdit {
+        let mut rich = nf4(3, 77);
+        rich.path_id = 2;
+        rich.fields = NewFileFields {
+            need_compaction: Some(true),
+            min_log_number_to_keep: Some(40),
+            oldest_blob_file_number: Some(5),
+            oldest_ancester_time: Some(1),
+            file_creation_time: Some(2),
+            file_checksum: Some(vec![1, 2, 3, 4]),
+            file_checksum_func_name: Some(b"FileChecksumCrc32c".to_vec()),
+            temperature: Some(2),
+            min_timestamp: Some(vec![0; 8]),
+            max_timestamp: Some(vec![0xff; 8]),
+            unique_id: Some([u64::MAX, 7]),
+            epoch_number: Some(9),
+            compensated_range_deletion_size: Some(300),
+            tail_size: Some(1234),
+            user_defined_timestamps_persisted: Some(false),
+            file_open_metadata: Some(b"meta".to_vec()),
+            ignored: vec![(33, b"future".to_vec())],
+        };
+        RocksEdit {
+            db_id: Some(b"ce3930c4-80cf-4564-a83c-9b5032695e72".to_vec()),
+            comparator: Some(b"leveldb.BytewiseComparator".to_vec()),
+            log_number: Some(12),
+            prev_log_number: Some(0),
+            next_file_number: Some(1 << 40),
+            last_sequence: Some((1 << 56) - 1),
+            min_log_number_to_keep: Some(40),
+            max_column_family: Some(9),
+            compact_cursors: vec![(1, ikey(b"cc", 3, 1))],
+            deleted_files: vec![(1, 7), (6, u64::MAX)],
+            new_files: vec![
+                RocksNewFile {
+                    tag: TAG_NEW_FILE,
+                    smallest_seqno: None,
+                    largest_seqno: None,
+                    fields: NewFileFields::default(),
+                    ..nf4(0, 8)
+                },
+                RocksNewFile {
+                    tag: TAG_NEW_FILE2,
+                    fields: NewFileFields::default(),
+                    ..nf4(1, 9)
+                },
+                RocksNewFile {
+                    tag: TAG_NEW_FILE3,
+                    path_id: 70_000,
+                    fields: NewFileFields::default(),
+                    ..nf4(2, 10)
+                },
+                nf4(0, 11),
+                rich,
+            ],
+            blob_file_additions: vec![BlobFileAddition {
+                number: 5,
+                total_blob_count: 10,
+                total_blob_bytes: 1000,
+                checksum_method: b"crc32c".to_vec(),
+                checksum_value: vec![9, 9, 9, 9],
+            }],
+            blob_file_garbages: vec![BlobFileGarbage {
+                number: 5,
+                garbage_blob_count: 2,
+                garbage_blob_bytes: 200,
+            }],
+            wal_additions: vec![
+                WalAddition {
+                    number: 4,
+                    synced_size: Some(15420),
+                },
+                WalAddition {
+                    number: 6,
+                    synced_size: None,
+                },
+            ],
+            wal_deletion: Some(3),
+            column_family: Some(2),
+            column_family_add: Some(b"alpha".to_vec()),
+            column_family_drop: true,
+            atomic_group_remaining: Some(4),
+            full_history_ts_low: Some(vec![0, 0, 0, 0, 0, 0, 0, 1]),
+            persist_user_defined_timestamps: Some(true),
+            subcompaction_progress: Some(vec![1]),
+            last_compacted_manifest_file_size: Some(4096),
+            ignored: vec![(TAG_SAFE_IGNORE_MASK + 100, b"xyz".to_vec())],
+        }
+    }
+
+    #[test]
+    fn roundtrip() {
+        let e = full_edit();
+        let bytes = e.encode();
+        assert_eq!(RocksEdit::decode(&bytes), Ok(e.clone()));
+        assert_eq!(RocksEdit::decode(&bytes).unwrap().encode(), bytes);
+        assert_eq!(RocksEdit::decode(&[]), Ok(RocksEdit::default()));
+        assert!(RocksEdit::default().encode().is_empty());
+        assert_eq!(e.min_log_number_to_keep_any(), Some(40));
+    }
+
+    fn lp(b: &[u8]) -> Vec<u8> {
+        let mut v = vec![b.len() as u8];
+        v.extend_from_slice(b);
+        v
+    }
+
+    /// Hand-assembled bytes per tag, to pin the wire format rather than the
+    /// encoder's agreement with itself.
+    #[test]
+    fn wire_format_by_tag() {
+        let k1 = ikey(b"a", 2, 1);
+        let k2 = ikey(b"b", 3, 0);
+        let keys = [lp(&k1), lp(&k2)].concat();
+        let file = |tag: u32| RocksNewFile {
+            tag,
+            level: 1,
+            number: 8,
+            path_id: 0,
+            file_size: 10000,
+            smallest: k1.clone(),
+            largest: k2.clone(),
+            smallest_seqno: None,
+            largest_seqno: None,
+            fields: NewFileFields::default(),
+        };
+        let one = |e: RocksEdit| e;
+        let cases: Vec<(Vec<u8>, RocksEdit)> = vec![
+            (
+                [&[1u8][..], &lp(b"cmp")].concat(),
+                one(RocksEdit {
+                    comparator: Some(b"cmp".to_vec()),
+                    ..Default::default()
+                }),
+            ),
+            (
+                vec![2, 0xac, 0x02, 9, 7, 3, 5, 4, 0x80, 0x01, 10, 6],
+                RocksEdit {
+                    log_number: Some(300),
+                    prev_log_number: Some(7),
+                    next_file_number: Some(5),
+                    last_sequence: Some(128),
+                    min_log_number_to_keep: Some(6),
+                    ..Default::default()
+                },
+            ),
+            (
+                [&[5u8, 2][..], &lp(&k1), &[6, 3, 42]].concat(),
+                RocksEdit {
+                    compact_cursors: vec![(2, k1.clone())],
+                    deleted_files: vec![(3, 42)],
+                    ..Default::default()
+                },
+            ),
+            (
+                [&[7u8, 1, 8, 0x90, 0x4e][..], &keys].concat(),
+                RocksEdit {
+                    new_files: vec![file(7)],
+                    ..Default::default()
+                },
+            ),
+            (
+                // kNewFile2 = 100, then seqnos 2 and 3.
+                [&[100u8, 1, 8, 0x90, 0x4e][..], &keys, &[2, 3]].concat(),
+                RocksEdit {
+                    new_files: vec![RocksNewFile {
+                        smallest_seqno: Some(2),
+                        largest_seqno: Some(3),
+                        ..file(100)
+                    }],
+                    ..Default::default()
+                },
+            ),
+            (
+                // kNewFile3 = 102: path id 1 after the number.
+                [&[102u8, 1, 8, 1, 0x90, 0x4e][..], &keys, &[2, 3]].concat(),
+                RocksEdit {
+                    new_files: vec![RocksNewFile {
+                        path_id: 1,
+                        smallest_seqno: Some(2),
+                        largest_seqno: Some(3),
+                        ..file(102)
+                    }],
+                    ..Default::default()
+                },
+            ),
+            (
+                // kNewFile4 = 103 (0x67): custom fields 13 (epoch 5), 65
+                // (path 3), 12 (unique id), 3 (fixed64 min log), 1 ends.
+                [
+                    &[103u8, 1, 8, 0x90, 0x4e][..],
+                    &keys,
+                    &[2, 3, 13, 1, 5, 65, 1, 3, 12, 16],
+                    &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+                    &[3, 8, 9, 0, 0, 0, 0, 0, 0, 0, 1],
+                ]
+                .concat(),
+                RocksEdit {
+                    new_files: vec![RocksNewFile {
+                        path_id: 3,
+                        smallest_seqno: Some(2),
+                        largest_seqno: Some(3),
+                        fields: NewFileFields {
+                            epoch_number: Some(5),
+                            unique_id: Some([1, 2]),
+                            min_log_number_to_keep: Some(9),
+                            ..Default::default()
+                        },
+                        ..file(103)
+                    }],
+                    ..Default::default()
+                },
+            ),
+            (
+                // 200 column family 3, 201 add "cf", 202 drop, 203 max 3,
+                // 300 in atomic group 2.
+                [
+                    &[0xc8u8, 0x01, 3, 0xc9, 0x01][..],
+                    &lp(b"cf"),
+                    &[0xca, 0x01, 0xcb, 0x01, 3, 0xac, 0x02, 2],
+                ]
+                .concat(),
+                RocksEdit {
+                    column_family: Some(3),
+                    column_family_add: Some(b"cf".to_vec()),
+                    column_family_drop: true,
+                    max_column_family: Some(3),
+                    atomic_group_remaining: Some(2),
+                    ..Default::default()
+                },
+            ),
+            (
+                // 400 blob addition (number 5, 1 blob, 9 bytes, "", "",
+                // a skippable custom field 3, end 0); 401 garbage.
+                [
+                    &[0x90u8, 0x03, 5, 1, 9, 0, 0, 3, 1, 0xee, 0][..],
+                    &[0x91, 0x03, 5, 1, 4, 0],
+                ]
+                .concat(),
+                RocksEdit {
+                    blob_file_additions: vec![BlobFileAddition {
+                        number: 5,
+                        total_blob_count: 1,
+                        total_blob_bytes: 9,
+                        checksum_method: vec![],
+                        checksum_value: vec![],
+                    }],
+                    blob_file_garbages: vec![BlobFileGarbage {
+                        number: 5,
+                        garbage_blob_count: 1,
+                        garbage_blob_bytes: 4,
+                    }],
+                    ..Default::default()
+                },
+            ),
+            (
+                // 8196 WAL addition inline (number 4, synced 0x3c3c, end),
+                // 8199 the length-prefixed form without a size, 8197 and
+                // 8200 deletions (the last wins).
+                [
+                    &[0x84u8, 0x40, 4, 2, 0xbc, 0x78, 1][..],
+                    &[0x87, 0x40, 2, 6, 1],
+                    &[0x85, 0x40, 3, 0x88, 0x40, 1, 5],
+                ]
+                .concat(),
+                RocksEdit {
+                    wal_additions: vec![
+                        WalAddition {
+                            number: 4,
+                            synced_size: Some(0x3c3c),
+                        },
+                        WalAddition {
+                            number: 6,
+                            synced_size: None,
+                        },
+                    ],
+                    wal_deletion: Some(5),
+                    ..Default::default()
+                },
+            ),
+            (
+                // 8193 db id, 8198 ts low, 8201 persist flag, 8203 size,
+                // and an unknown 8300 skipped by its length.
+                [
+                    &[0x81u8, 0x40][..],
+                    &lp(b"id"),
+                    &[0x86, 0x40],
+                    &lp(&[7]),
+                    &[0x89, 0x40, 1, 0, 0x8b, 0x40, 2, 0x80, 0x20],
+                    &[0xec, 0x40],
+                    &lp(b"??"),
+                ]
+                .concat(),
+                RocksEdit {
+                    db_id: Some(b"id".to_vec()),
+                    full_history_ts_low: Some(vec![7]),
+                    persist_user_defined_timestamps: Some(false),
+                    last_compacted_manifest_file_size: Some(4096),
+                    ignored: vec![(8300, b"??".to_vec())],
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(RocksEdit::decode(&bytes), Ok(want.clone()), "{bytes:?}");
+            // Re-encoding writes modern forms; meaning is kept.
+            assert_eq!(RocksEdit::decode(&want.encode()), Ok(want));
+        }
+    }
+
+    #[test]
+    fn unknown_tags_and_custom_fields() {
+        // No safe-to-ignore bit: an error. Tag 8 (LevelDB's large value
+        // refs) is one of them.
+        for tag in [0u8, 8, 11, 0x7f] {
+            assert!(matches!(
+                RocksEdit::decode(&[tag, 0]),
+                Err(RocksEditError::UnknownTag { .. })
+            ));
+        }
+        let err = RocksEdit::decode(&[3, 4, 0xe8, 0x07, 0]).unwrap_err();
+        assert_eq!(
+            err,
+            RocksEditError::UnknownTag {
+                offset: 2,
+                tag: 1000
+            }
+        );
+        assert!(err.to_string().contains("1000"), "{err}");
+        // With it but a length past the end: malformed.
+        assert!(matches!(
+            RocksEdit::decode(&[0xec, 0x40, 5, 1]),
+            Err(RocksEditError::BadField { tag: 8300, .. })
+        ));
+        // A NewFile4 custom field with bit 6 that we do not know fails the
+        // record; one without it is kept aside.
+        let k = lp(&ikey(b"a", 1, 1));
+        let base = [&[103u8, 0, 1, 1][..], &k, &k, &[1, 1]].concat();
+        let with = |custom: &[u8]| [&base[..], custom, &[1]].concat();
+        assert!(matches!(
+            RocksEdit::decode(&with(&[66, 1, 0])),
+            Err(RocksEditError::Invalid { tag: 103, .. })
+        ));
+        let e = RocksEdit::decode(&with(&[63, 2, 1, 2])).unwrap();
+        assert_eq!(e.new_files[0].fields.ignored, vec![(63, vec![1, 2])]);
+        // Path id above 3, a two-byte need-compaction, a short unique id.
+        for bad in [
+            &[65u8, 1, 4][..],
+            &[2, 2, 1, 1],
+            &[12, 8, 0, 0, 0, 0, 0, 0, 0, 0],
+        ] {
+            let err = RocksEdit::decode(&with(bad)).unwrap_err();
+            assert!(matches!(err, RocksEditError::Invalid { .. }), "{err}");
+        }
+        // A blob custom field with bit 6 is forward incompatible.
+        assert!(matches!(
+            RocksEdit::decode(&[0x91, 0x03, 5, 1, 4, 64, 0, 0]),
+            Err(RocksEditError::Invalid { tag: 401, .. })
+        ));
+        // An unknown WAL metadata tag.
+        assert!(matches!(
+            RocksEdit::decode(&[0x87, 0x40, 3, 6, 3, 1]),
+            Err(RocksEditError::Invalid { .. })
+        ));
+        // An empty full_history_ts_low and a short internal key.
+        assert!(RocksEdit::decode(&[0x86, 0x40, 0]).is_err());
+        assert!(matches!(
+            RocksEdit::decode(&[5, 0, 3, b'a', b'b', b'c']),
+            Err(RocksEditError::Invalid { field: "key", .. })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_fails_or_is_a_prefix() {
+        let bytes = full_edit().encode();
+        let mut failures = 0;
+        for n in 0..bytes.len() {
+            match RocksEdit::decode(&bytes[..n]) {
+                Err(_) => failures += 1,
+                // A cut on a field boundary is a smaller, valid edit.
+                Ok(e) => assert_eq!(RocksEdit::decode(&e.encode()), Ok(e)),
+            }
+        }
+        assert!(
+            failures > bytes.len() * 3 / 4,
+            "{failures} of {}",
+            bytes.len()
+        );
+        assert_eq!(
+            RocksEdit::decode(&[2]),
+            Err(RocksEditError::BadField {
+                offset: 1,
+                tag: 2,
+                field: "number",
+                cause: DecodeError::Truncated
+            })
+        );
+        assert_eq!(
+            RocksEdit::decode(&[0x80]),
+            Err(RocksEditError::BadTag {
+                offset: 0,
+                cause: DecodeError::Truncated
+            })
+        );
+    }
+
+    /// xorshift64*: deterministic noise without a dependency.
+    fn noise(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let bytes = full_edit().encode();
+        let tags: [u32; 12] = [1, 5, 7, 100, 102, 103, 200, 300, 400, 8196, 8199, 8300];
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut st = RocksVersionState::new();
+        for _ in 0..30_000 {
+            let len = (noise(&mut s) % 80) as usize;
+            let mut buf = Vec::new();
+            // Bias toward real tags so decoding gets deep.
+            put_varint32(&mut buf, tags[(noise(&mut s) % 12) as usize]);
+            buf.extend((0..len).map(|_| noise(&mut s) as u8));
+            if let Ok(e) = RocksEdit::decode(&buf) {
+                assert_eq!(RocksEdit::decode(&e.encode()), Ok(e.clone()));
+                st.feed(e);
+            }
+        }
+        for i in 0..bytes.len() {
+            for v in [0u8, 1, 3, 0x40, 0x7f, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[i] = v;
+                if let Ok(e) = RocksEdit::decode(&b) {
+                    assert_eq!(RocksEdit::decode(&e.encode()), Ok(e.clone()));
+                    st.feed(e);
+                }
+            }
+        }
+        st.finish();
+    }
+
+    fn on(cf: u32, e: RocksEdit) -> RocksEdit {
+        RocksEdit {
+            column_family: Some(cf).filter(|&c| c != 0),
+            ..e
+        }
+    }
+
+    fn add_cf(cf: u32, name: &[u8]) -> RocksEdit {
+        RocksEdit {
+            column_family: Some(cf),
+            column_family_add: Some(name.to_vec()),
+            comparator: Some(b"leveldb.BytewiseComparator".to_vec()),
+            log_number: Some(4),
+            ..Default::default()
+        }
+    }
+
+    fn files(v: Vec<RocksNewFile>) -> RocksEdit {
+        RocksEdit {
+            new_files: v,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn replay_families_files_wals() {
+        let st = RocksVersionState::replay([
+            RocksEdit {
+                comparator: Some(b"leveldb.BytewiseComparator".to_vec()),
+                log_number: Some(0),
+                next_file_number: Some(2),
+                last_sequence: Some(0),
+                ..Default::default()
+            },
+            add_cf(1, b"alpha"),
+            add_cf(2, b"gamma"),
+            RocksEdit {
+                wal_additions: vec![WalAddition {
+                    number: 4,
+                    synced_size: Some(100),
+                }],
+                ..Default::default()
+            },
+            // A later, smaller synced size does not lower it.
+            RocksEdit {
+                wal_additions: vec![
+                    WalAddition {
+                        number: 4,
+                        synced_size: Some(50),
+                    },
+                    WalAddition {
+                        number: 9,
+                        synced_size: None,
+                    },
+                ],
+                ..Default::default()
+            },
+            on(
+                1,
+                RocksEdit {
+                    log_number: Some(14),
+                    last_sequence: Some(120),
+                    ..files(vec![nf4(0, 15)])
+                },
+            ),
+            on(2, files(vec![nf4(0, 16)])),
+            RocksEdit {
+                column_family: Some(2),
+                column_family_drop: true,
+                ..Default::default()
+            },
+            // A trivial move: deleted at 0 and added at 1 in one edit.
+            on(
+                1,
+                RocksEdit {
+                    deleted_files: vec![(0, 15)],
+                    new_files: vec![nf4(1, 15)],
+                    ..Default::default()
+                },
+            ),
+            on(0, files(vec![nf4(0, 17)])),
+            RocksEdit {
+                wal_deletion: Some(5),
+                ..Default::default()
+            },
+            // Already deleted: ignored.
+            RocksEdit {
+                wal_additions: vec![WalAddition {
+                    number: 3,
+                    synced_size: Some(1),
+                }],
+                ..Default::default()
+            },
+        ]);
+        assert!(st.anomalies.is_empty(), "{:?}", st.anomalies);
+        assert_eq!(st.edits, 12);
+        assert_eq!(st.applied, 12);
+        let names: Vec<&[u8]> = st.live_cfs().map(|(_, c)| &c.name[..]).collect();
+        assert_eq!(names, vec![&b"default"[..], b"alpha"]);
+        let (id, alpha) = st.cf_by_name(b"alpha").unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(alpha.log_number, Some(14));
+        assert_eq!(alpha.files.keys().copied().collect::<Vec<_>>(), vec![15]);
+        assert_eq!(alpha.files[&15].level, 1);
+        let gamma = &st.column_families[&2];
+        assert!(gamma.dropped);
+        assert_eq!(gamma.files.len(), 1);
+        assert_eq!(st.column_families[&0].files.len(), 1);
+        assert_eq!(st.last_sequence, Some(120));
+        assert_eq!(st.wals, BTreeMap::from([(9, None)]));
+        assert_eq!(st.min_wal_number_to_keep, 5);
+    }
+
+    #[test]
+    fn replay_anomalies() {
+        let st = RocksVersionState::replay([
+            add_cf(1, b"alpha"),
+            add_cf(1, b"again"),
+            on(1, files(vec![nf4(2, 5)])),
+            on(
+                1,
+                RocksEdit {
+                    deleted_files: vec![(3, 5), (0, 99)],
+                    new_files: vec![nf4(4, 5)],
+                    log_number: Some(2),
+                    last_sequence: Some(10),
+                    ..Default::default()
+                },
+            ),
+            on(7, files(vec![nf4(0, 6)])),
+            RocksEdit {
+                column_family: Some(7),
+                column_family_drop: true,
+                ..Default::default()
+            },
+            RocksEdit {
+                wal_additions: vec![WalAddition {
+                    number: 3,
+                    synced_size: None,
+                }],
+                ..Default::default()
+            },
+            RocksEdit {
+                wal_additions: vec![WalAddition {
+                    number: 3,
+                    synced_size: None,
+                }],
+                last_sequence: Some(9),
+                ..Default::default()
+            },
+            on(
+                1,
+                RocksEdit {
+                    blob_file_garbages: vec![BlobFileGarbage {
+                        number: 1,
+                        garbage_blob_count: 1,
+                        garbage_blob_bytes: 1,
+                    }],
+                    ..Default::default()
+                },
+            ),
+        ]);
+        use RocksAnomaly::*;
+        assert_eq!(
+            st.anomalies,
+            vec![
+                CfAddedTwice {
+                    edit: 1,
+                    cf: 1,
+                    name: b"again".to_vec()
+                },
+                DeletedUnknown {
+                    edit: 3,
+                    cf: 1,
+                    level: 0,
+                    number: 99
+                },
+                DeletedWrongLevel {
+                    edit: 3,
+                    cf: 1,
+                    level: 3,
+                    number: 5,
+                    live_level: 2
+                },
+                AddedTwice {
+                    edit: 3,
+                    cf: 1,
+                    number: 5
+                },
+                LogNumberDecreased {
+                    edit: 3,
+                    cf: 1,
+                    from: 4,
+                    to: 2
+                },
+                UnknownCf { edit: 4, cf: 7 },
+                DroppedUnknownCf { edit: 5, cf: 7 },
+                WalAddedTwice { edit: 7, number: 3 },
+                LastSequenceDecreased {
+                    edit: 7,
+                    from: 10,
+                    to: 9
+                },
+                BlobGarbageUnknown {
+                    edit: 8,
+                    cf: 1,
+                    number: 1
+                },
+            ]
+        );
+        assert_eq!(st.cf_by_name(b"alpha").unwrap().1.files[&5].level, 4);
+    }
+
+    fn grouped(remaining: u32, e: RocksEdit) -> RocksEdit {
+        RocksEdit {
+            atomic_group_remaining: Some(remaining),
+            ..e
+        }
+    }
+
+    #[test]
+    fn atomic_groups() {
+        let head = [add_cf(1, b"alpha"), add_cf(2, b"beta")];
+        let group = [
+            grouped(2, on(0, files(vec![nf4(0, 10)]))),
+            grouped(1, on(1, files(vec![nf4(0, 11)]))),
+            grouped(0, on(2, files(vec![nf4(0, 12)]))),
+        ];
+        let count = |st: &RocksVersionState| -> usize {
+            st.column_families.values().map(|c| c.files.len()).sum()
+        };
+        let whole = RocksVersionState::replay(head.iter().chain(&group).cloned());
+        assert!(whole.anomalies.is_empty(), "{:?}", whole.anomalies);
+        assert_eq!((count(&whole), whole.applied), (3, 5));
+        // The MANIFEST ends inside the group: none of it applies.
+        for cut in 1..3 {
+            let st = RocksVersionState::replay(head.iter().chain(&group[..cut]).cloned());
+            assert_eq!(count(&st), 0);
+            assert_eq!(
+                st.anomalies,
+                vec![RocksAnomaly::IncompleteAtomicGroup {
+                    first_edit: 2,
+                    read: cut,
+                    expected: 3
+                }]
+            );
+        }
+        // A count that does not fall by one breaks the group; the
+        // offending edit opens a group of its own.
+        let skipped = [group[0].clone(), group[2].clone()];
+        let st = RocksVersionState::replay(head.iter().chain(&skipped).cloned());
+        assert_eq!(count(&st), 1);
+        assert_eq!(
+            st.anomalies,
+            vec![RocksAnomaly::BrokenAtomicGroup {
+                first_edit: 2,
+                at_edit: 3,
+                read: 2,
+                expected: 3
+            }]
+        );
+        // A huge announced count allocates nothing up front.
+        let st = RocksVersionState::replay([grouped(u32::MAX, RocksEdit::default())]);
+        assert!(matches!(
+            st.anomalies[..],
+            [RocksAnomaly::IncompleteAtomicGroup { expected, .. }] if expected == 1 << 32
+        ));
     }
 }
