@@ -35,8 +35,7 @@ pub fn parse(name: &str) -> Result<&'static str, String> {
 pub const SET_BY: &str = "set by --dialect";
 
 /// `detected`, or the dialect `over` names with the evidence that it was
-/// set by hand. RocksDB stays unsupported: this version does not read it
-/// whatever it is called.
+/// set by hand.
 pub fn apply(detected: Dialect, over: Option<&'static str>) -> Dialect {
     let Some(name) = over else {
         return detected;
@@ -50,7 +49,7 @@ pub fn apply(detected: Dialect, over: Option<&'static str>) -> Dialect {
     Dialect {
         name,
         evidence,
-        supported: name != "rocksdb",
+        supported: true,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Inventory {
     pub ordered: bool,
     /// Bitcoin Core's obfuscation key, read intact from the store.
     pub obfuscation: Option<super::bitcoin::Found>,
+    /// A RocksDB store's column families and WALs (from its MANIFEST; empty
+    /// when none could be read).
+    pub rocks: Option<std::sync::Arc<super::rocks::RocksCtx>>,
 }
 
 impl Inventory {
@@ -56,6 +59,7 @@ impl Inventory {
             codecs: crate::format::compress::Codecs {
                 basho_lz4: self.info.dialect.name == "basho",
             },
+            rocks: self.rocks.clone(),
         }
     }
 }
@@ -114,10 +118,20 @@ fn dialect(
         }
     }
     if !rocks.is_empty() {
+        for f in members.iter().map(|&i| &inputs[i]) {
+            if f.name.starts_with("OPTIONS-") && f.not_regular.is_none() && f.size <= 1 << 20 {
+                let text = super::store::read_small(&f.path, 1 << 20).unwrap_or_default();
+                if let Some(e) =
+                    super::rocks::options_evidence(&f.name, &String::from_utf8_lossy(&text))
+                {
+                    rocks.push(e);
+                }
+            }
+        }
         return crate::report::Dialect {
             name: "rocksdb",
             evidence: rocks,
-            supported: false,
+            supported: true,
         };
     }
     let basho = super::dialect_basho::layout_evidence(inputs, members);
@@ -230,6 +244,11 @@ pub fn build_with(
     }
     // The comparator is not known before the MANIFEST is read, and a
     // MANIFEST holds no table keys: ordering does not matter for it.
+    let is_rocks = dialect.name == "rocksdb";
+    let manifest_opts = ScanOptions {
+        rocks: is_rocks.then(Default::default),
+        ..ScanOptions::default()
+    };
     let manifests: Vec<(usize, FileScan)> = members
         .iter()
         .copied()
@@ -237,7 +256,7 @@ pub fn build_with(
         .map(|i| {
             (
                 i,
-                scan_file_with(&inputs[i], &mut Discard, progress, &ScanOptions::default()),
+                scan_file_with(&inputs[i], &mut Discard, progress, &manifest_opts),
             )
         })
         .collect();
@@ -259,6 +278,14 @@ pub fn build_with(
             .max_by_key(|&m| inputs[manifests[m].0].number)
     });
     let version = chosen.and_then(|m| manifests[m].1.manifest.clone());
+    let rocks = is_rocks.then(|| {
+        std::sync::Arc::new(
+            chosen
+                .and_then(|m| manifests[m].1.rocks_manifest.as_deref())
+                .map(super::rocks::RocksCtx::from_state)
+                .unwrap_or_default(),
+        )
+    });
     // The MANIFEST's own evidence of Basho (its tag 11) settles a store
     // whose layout did not (tables all lost, say).
     if let Some(e) = version
@@ -371,6 +398,7 @@ pub fn build_with(
             states,
             ordered,
             obfuscation,
+            rocks,
         },
         manifests,
     )
@@ -414,6 +442,7 @@ fn unsupported(
             states,
             ordered: true,
             obfuscation: None,
+            rocks: None,
         },
         Vec::new(),
     )

@@ -12,6 +12,7 @@ pub mod log;
 pub mod logfile;
 pub mod mapped;
 pub mod open;
+pub mod rocks;
 pub mod store;
 pub mod table;
 

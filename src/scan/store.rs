@@ -150,6 +150,9 @@ pub struct FileScan {
     pub log: Option<LogScan>,
     /// The state a MANIFEST's edits lead to.
     pub manifest: Option<crate::format::manifest::VersionState>,
+    /// A RocksDB MANIFEST's own state (column families, WALs), beside the
+    /// LevelDB-style view of it in `manifest`.
+    pub rocks_manifest: Option<Box<crate::format::rocks_manifest::RocksVersionState>>,
     /// A table's data blocks whose entries were given as intact.
     pub intact_blocks: Vec<crate::format::table::BlockHandle>,
     /// See [`table::TableScan::index_bounds_blocks`].
@@ -225,7 +228,7 @@ impl EntrySink for Counting<'_> {
 }
 
 /// How files of one store are read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ScanOptions {
     /// Table keys are in bytewise order (the store's comparator is
     /// LevelDB's default); the inventory says so before tables are read.
@@ -237,6 +240,9 @@ pub struct ScanOptions {
     /// How type bytes whose codec a block cannot tell are read: Basho's
     /// type 2 is LZ4 (from the store's dialect).
     pub codecs: crate::format::compress::Codecs,
+    /// The store is RocksDB's: its files are read as RocksDB writes them,
+    /// with what its MANIFEST says (empty before the MANIFEST is read).
+    pub rocks: Option<std::sync::Arc<super::rocks::RocksCtx>>,
 }
 
 impl Default for ScanOptions {
@@ -245,6 +251,7 @@ impl Default for ScanOptions {
             ordered: true,
             unsupported: false,
             codecs: Default::default(),
+            rocks: None,
         }
     }
 }
@@ -277,6 +284,7 @@ pub fn scan_file_with(
         report,
         log: None,
         manifest: None,
+        rocks_manifest: None,
         intact_blocks: Vec::new(),
         index_bounds_blocks: false,
         unverified_keys: Default::default(),
@@ -307,6 +315,7 @@ pub fn scan_file_with(
     report.scanned = true;
     let mut log = None;
     let mut manifest = None;
+    let mut rocks_manifest = None;
     let mut intact_blocks = Vec::new();
     let mut index_bounds_blocks = false;
     let mut unverified_keys = Default::default();
@@ -329,6 +338,16 @@ pub fn scan_file_with(
             report.error = s.outcome.io_error.clone();
             report.sequences = s.seqs.map(|(first, last)| SeqSpan { first, last });
             log = Some(s);
+        }
+        FileKind::Manifest if opts.rocks.is_some() => {
+            let mut edits = super::rocks::RocksEditSink::default();
+            let o = logfile::scan(&file, f.size, &mut edits, progress);
+            report.records = o.records;
+            report.damage = o.damage;
+            report.error = o.io_error;
+            edits.state.finish();
+            manifest = Some(super::rocks::leveldb_view(&edits.state));
+            rocks_manifest = Some(Box::new(edits.state));
         }
         FileKind::Manifest => {
             let mut edits = EditSink::default();
@@ -397,6 +416,7 @@ pub fn scan_file_with(
         report,
         log,
         manifest,
+        rocks_manifest,
         intact_blocks,
         index_bounds_blocks,
         unverified_keys,

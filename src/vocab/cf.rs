@@ -14,17 +14,26 @@ pub struct Cf {
     pub id: u32,
     /// Known from the MANIFEST or the table's properties.
     pub name: Option<&'static str>,
+    /// The write is history for its family: a log entry of a family that
+    /// had already flushed that log to tables, or of a dropped family. It
+    /// is exported in the all view, marked, and never enters the latest.
+    pub history: bool,
 }
 
 impl Cf {
     pub fn id(id: u32) -> Self {
-        Cf { id, name: None }
+        Cf {
+            id,
+            name: None,
+            history: false,
+        }
     }
 
     pub fn named(id: u32, name: &str) -> Self {
         Cf {
             id,
             name: Some(intern(name)),
+            history: false,
         }
     }
 }
@@ -51,6 +60,7 @@ impl CfNames {
         Cf {
             id,
             name: self.0.iter().find(|(i, _)| *i == id).map(|(_, n)| *n),
+            history: false,
         }
     }
 }

@@ -1,0 +1,214 @@
+//! What a RocksDB store's MANIFEST says, in the form the scan needs: its
+//! column families (names, which log each has flushed, which were
+//! dropped), the WALs it tracks with their synced sizes, and a LevelDB-style
+//! view of its live and deleted tables, so that the inventory gives every
+//! file its state the way it does for LevelDB.
+
+use super::logfile::RecordSink;
+use crate::format::manifest::{NewFile, VersionState};
+use crate::format::rocks_manifest::{RocksEdit, RocksVersionState};
+use crate::report::{Class, Damage};
+use crate::vocab::cf::{intern, Cf, CfNames};
+use std::collections::BTreeMap;
+
+/// Replays RocksDB VersionEdits as a MANIFEST is read.
+#[derive(Default)]
+pub struct RocksEditSink {
+    pub state: RocksVersionState,
+}
+
+impl RecordSink for RocksEditSink {
+    fn record(&mut self, _offset: u64, payload: &[u8]) -> Result<(), String> {
+        let edit = RocksEdit::decode(payload).map_err(|e| e.to_string())?;
+        self.state.feed(edit);
+        Ok(())
+    }
+}
+
+/// One column family as the scan of logs and tables needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub id: u32,
+    pub name: &'static str,
+    /// Logs numbered below this are in the family's tables.
+    pub log_number: Option<u64>,
+    pub dropped: bool,
+}
+
+/// A RocksDB store's account, shared by the scans of its files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RocksCtx {
+    pub families: Vec<Family>,
+    /// WAL number → the size the MANIFEST records as synced.
+    pub synced: BTreeMap<u64, u64>,
+    /// The MANIFEST was read: without it no log's entries can be told
+    /// history.
+    pub known: bool,
+}
+
+impl RocksCtx {
+    pub fn from_state(v: &RocksVersionState) -> Self {
+        RocksCtx {
+            families: v
+                .column_families
+                .iter()
+                .map(|(&id, c)| Family {
+                    id,
+                    name: intern(&String::from_utf8_lossy(&c.name)),
+                    log_number: c.log_number,
+                    dropped: c.dropped,
+                })
+                .collect(),
+            synced: v
+                .wals
+                .iter()
+                .filter_map(|(&n, s)| s.map(|s| (n, s)))
+                .filter(|&(_, s)| s != crate::format::rocks_manifest::UNKNOWN_WAL_SIZE)
+                .collect(),
+            known: true,
+        }
+    }
+
+    pub fn names(&self) -> CfNames {
+        CfNames(self.families.iter().map(|f| (f.id, f.name)).collect())
+    }
+
+    /// The family `id` of an entry read from log `wal` (`None`: a table).
+    pub fn cf(&self, id: u32, wal: Option<u64>) -> Cf {
+        let f = self.families.iter().find(|f| f.id == id);
+        let history = match (f, wal) {
+            (Some(f), _) if f.dropped => true,
+            (Some(f), Some(w)) => f.log_number.is_some_and(|l| w < l),
+            _ => false,
+        };
+        Cf {
+            id,
+            name: f.map(|f| f.name),
+            history,
+        }
+    }
+}
+
+/// The MANIFEST's tables as LevelDB's replay would give them: live tables
+/// of live families, deleted ones (a dropped family's tables too: the
+/// application deleted that data), and the log number below which every
+/// live family has flushed its writes (older logs are obsolete).
+pub fn leveldb_view(v: &RocksVersionState) -> VersionState {
+    let mut out = VersionState {
+        comparator: v
+            .column_families
+            .get(&0)
+            .and_then(|c| c.comparator.clone()),
+        prev_log_number: v.prev_log_number,
+        next_file: v.next_file,
+        last_sequence: v.last_sequence,
+        edits: v.applied,
+        ..VersionState::default()
+    };
+    let mut min_log: Option<u64> = None;
+    for c in v.column_families.values() {
+        out.deleted.extend(c.deleted.iter().copied());
+        if c.dropped {
+            out.deleted.extend(c.files.keys().copied());
+            continue;
+        }
+        if let Some(l) = c.log_number {
+            min_log = Some(min_log.map_or(l, |m| m.min(l)));
+        }
+        for (&n, f) in &c.files {
+            out.deleted.remove(&n);
+            out.files.insert(
+                n,
+                (
+                    f.level,
+                    NewFile {
+                        level: f.level,
+                        number: n,
+                        file_size: f.file_size,
+                        smallest: f.smallest.clone(),
+                        largest: f.largest.clone(),
+                    },
+                ),
+            );
+        }
+    }
+    // 2PC keeps logs with prepared transactions past every flush.
+    out.log_number = match (min_log, v.min_log_number_to_keep) {
+        (Some(a), Some(b)) => Some(a.min(b.max(1))),
+        (a, _) => a,
+    };
+    out
+}
+
+/// Damage in a WAL the MANIFEST records a synced size for: past that size
+/// it is an unsynced tail, however it looks (torn); inside it, bytes the
+/// application was told were durable are wrong (garbled, said so).
+pub fn classify_synced(damage: &mut [Damage], synced: u64, name: &str) {
+    for d in damage.iter_mut() {
+        if d.offset >= synced {
+            if d.class != Class::Torn {
+                d.class = Class::Torn;
+                d.reason = format!(
+                    "{}; past the {synced} bytes the MANIFEST records as synced: an unsynced \
+                     tail, lost in the crash",
+                    d.reason
+                );
+            }
+        } else {
+            d.class = Class::Garbled;
+            d.reason = format!(
+                "{}; inside the {synced} bytes the MANIFEST records as synced for {name}: data \
+                 the application was told was durable is corrupt",
+                d.reason
+            );
+        }
+    }
+}
+
+/// The RocksDB version and table format an `OPTIONS-*` file names (its
+/// `[Version]` section and `format_version`), as dialect evidence.
+pub fn options_evidence(name: &str, text: &str) -> Option<String> {
+    let mut version = None;
+    let mut format = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("rocksdb_version=") {
+            version.get_or_insert(v.to_string());
+        }
+        if let Some(v) = line.strip_prefix("format_version=") {
+            format.get_or_insert(v.to_string());
+        }
+    }
+    let version = version?;
+    let mut s = format!("{name}: written by RocksDB {version}");
+    if let Some(f) = format {
+        s.push_str(&format!(" (tables of format_version {f})"));
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_name_the_version() {
+        let text = "[Version]\n  rocksdb_version=7.8.3\n  options_file_version=1.1\n\
+                    [TableOptions/BlockBasedTable \"default\"]\n  format_version=5\n";
+        assert_eq!(
+            options_evidence("OPTIONS-000007", text).as_deref(),
+            Some("OPTIONS-000007: written by RocksDB 7.8.3 (tables of format_version 5)")
+        );
+        assert_eq!(options_evidence("OPTIONS-1", "nothing"), None);
+    }
+
+    #[test]
+    fn synced_size_decides_the_class() {
+        let d = |start, class| Damage::new(start, 10, class, "checksum mismatch");
+        let mut v = vec![d(100, Class::Torn), d(5000, Class::Garbled)];
+        classify_synced(&mut v, 4048, "000021.log");
+        assert_eq!(v[0].class, Class::Garbled);
+        assert!(v[0].reason.contains("told was durable"));
+        assert_eq!(v[1].class, Class::Torn);
+        assert!(v[1].reason.contains("unsynced tail"));
+    }
+}
