@@ -14,8 +14,32 @@
 //! parallel; joining fragments into records is left to the caller. Unlike
 //! LevelDB's reader, which drops the rest of a block after one bad header,
 //! parsing resynchronises on the next header whose checksum verifies.
+//!
+//! RocksDB's write-ahead log (`db/log_format.h`, `db/log_writer.cc`,
+//! `db/log_reader.cc` of facebook/rocksdb) is the same block format with
+//! more record types, read by [`parse_block_with`] and [`LogFlavor::RocksDb`]:
+//!
+//! ```text
+//! type 1..4    FULL/FIRST/MIDDLE/LAST, the 7-byte header above
+//! type 5..8    recyclable FULL/FIRST/MIDDLE/LAST: an 11-byte header
+//!              crc: fixed32  masked CRC-32C of (type ++ log number ++ payload)
+//!              length: u16 LE, type: u8, log number: fixed32 (low 32 bits
+//!              of the log file's number)
+//! type 9       SetCompressionType, 7-byte header: payload fixed32, the
+//!              CompressionType of every later data record's payload
+//!              (a streaming-compressed chunk per fragment)
+//! type 10, 11  user-defined timestamp sizes (11: recyclable header):
+//!              payload (cf id: fixed32, timestamp size: fixed16)*
+//! type 130,131 predecessor WAL info (131: recyclable header): payload
+//!              log number, size in bytes, last sequence: fixed64 each
+//! other types with bit 7 set: safe to ignore, 7-byte header
+//! ```
+//! A recyclable record whose log number is not the file's own was left by the
+//! file's previous use: RocksDB's reader treats it as the end of the log, and
+//! so does [`Piece::Recycled`]. A block of a recycling writer ends in up to
+//! 10 bytes of zero padding, since an 11-byte header no longer fits there.
 
-use super::coding::Span;
+use super::coding::{Cursor, Span};
 use super::crc;
 
 pub const BLOCK_SIZE: usize = 32 * 1024;
@@ -57,6 +81,95 @@ impl RecordType {
     }
 }
 
+/// Which writer's record types a log may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFlavor {
+    /// Types 1 to 4 only: LevelDB and its forks, and every MANIFEST.
+    #[default]
+    LevelDb,
+    /// RocksDB's WAL. `log_number` is the low 32 bits of the file's own
+    /// number, when known: a recyclable record naming another number marks
+    /// the end of the log. Without it, recyclable fragments are passed on
+    /// with their number and the caller decides.
+    RocksDb { log_number: Option<u32> },
+}
+
+impl LogFlavor {
+    /// RocksDB, for the log file numbered `file_number`. The writer stores
+    /// only the number's low 32 bits.
+    pub fn rocksdb(file_number: u64) -> LogFlavor {
+        let [a, b, c, d, ..] = file_number.to_le_bytes();
+        LogFlavor::RocksDb {
+            log_number: Some(u32::from_le_bytes([a, b, c, d])),
+        }
+    }
+
+    fn is_rocksdb(self) -> bool {
+        matches!(self, LogFlavor::RocksDb { .. })
+    }
+}
+
+/// RocksDB's record types that carry no user data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// kSetCompressionType (9): see [`decode_compression_type`].
+    SetCompression,
+    /// kUserDefinedTimestampSizeType (10, recyclable 11): see
+    /// [`decode_timestamp_sizes`].
+    TimestampSize,
+    /// kPredecessorWALInfoType (130, recyclable 131): see
+    /// [`decode_predecessor_info`].
+    PredecessorWal,
+    /// Another type with bit 7 (kRecordTypeSafeIgnoreMask) set, which a
+    /// reader may skip: the type byte.
+    Ignorable(u8),
+}
+
+impl Special {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Special::SetCompression => "set compression type",
+            Special::TimestampSize => "user-defined timestamp sizes",
+            Special::PredecessorWal => "predecessor WAL info",
+            Special::Ignorable(_) => "ignorable record",
+        }
+    }
+}
+
+/// Bit of a RocksDB record type saying a reader that does not know the type
+/// may skip the record (kRecordTypeSafeIgnoreMask).
+pub const SAFE_IGNORE_MASK: u8 = 1 << 7;
+/// RocksDB's recyclable header: the 7 bytes and a fixed32 log number.
+pub const RECYCLABLE_HEADER_SIZE: usize = HEADER_SIZE + 4;
+
+/// What a record type byte announces, for one flavor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Data(RecordType),
+    Special(Special),
+}
+
+/// (kind, whether the header is the 11-byte recyclable one).
+fn classify(t: u8, flavor: LogFlavor) -> Option<(Kind, bool)> {
+    if let Some(r) = RecordType::from_u8(t) {
+        return Some((Kind::Data(r), false));
+    }
+    if !flavor.is_rocksdb() {
+        return None;
+    }
+    let kind = match t {
+        5..=8 => (Kind::Data(RecordType::from_u8(t.checked_sub(4)?)?), true),
+        9 => (Kind::Special(Special::SetCompression), false),
+        10 => (Kind::Special(Special::TimestampSize), false),
+        11 => (Kind::Special(Special::TimestampSize), true),
+        130 => (Kind::Special(Special::PredecessorWal), false),
+        131 => (Kind::Special(Special::PredecessorWal), true),
+        _ if t & SAFE_IGNORE_MASK != 0 => (Kind::Special(Special::Ignorable(t)), false),
+        _ => return None,
+    };
+    Some(kind)
+}
+
 /// Why a run of bytes inside a block is not a verified fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadReason {
@@ -94,7 +207,21 @@ pub enum Piece {
         rtype: RecordType,
         /// Payload range within the block.
         payload: (usize, usize),
+        /// A RocksDB recyclable fragment's log number (types 5 to 8).
+        log_number: Option<u32>,
     },
+    /// A verified RocksDB record that carries no user data (types 9 and
+    /// up), which is neither part of a record nor damage.
+    Special {
+        start: usize,
+        kind: Special,
+        payload: (usize, usize),
+        log_number: Option<u32>,
+    },
+    /// A verified recyclable record whose log number is not the file's
+    /// (see [`LogFlavor::RocksDb`]): left by the file's previous use, so the
+    /// log ends at `start`. Nothing after it in the block is parsed.
+    Recycled { start: usize, log_number: u32 },
     /// Bytes that are not a verified fragment, up to the next one that is (or
     /// the block's end). `header` keeps a plausible header's payload range
     /// when only the checksum failed, so the caller may try to read it as
@@ -117,9 +244,16 @@ pub enum Piece {
 /// Where a header stops fitting in a block's span: past it the writer pads.
 const LAST_HEADER_START: usize = BLOCK_SIZE - HEADER_SIZE;
 
-/// Parse one block. `at_eof` says the file ends with this block (so a short
-/// block, or a record running past the data, was cut by the end of file).
+/// Parse one block of a LevelDB log. `at_eof` says the file ends with this
+/// block (so a short block, or a record running past the data, was cut by
+/// the end of file).
 pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
+    parse_block_with(block, at_eof, LogFlavor::LevelDb, out);
+}
+
+/// Parse one block of a log written by `flavor`'s writer. With
+/// [`LogFlavor::LevelDb`] this is [`parse_block`].
+pub fn parse_block_with(block: &[u8], at_eof: bool, flavor: LogFlavor, out: &mut Vec<Piece>) {
     let len = block.len();
     let full = len == BLOCK_SIZE;
     let mut p = 0;
@@ -127,6 +261,14 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
     // returns one past `p`), or returns; offsets plus a header and a u16
     // length stay far below usize::MAX, so no saturating add saturates.
     while let Some(rest) = block.get(p..).filter(|r| !r.is_empty()) {
+        if flavor.is_rocksdb()
+            && (full || !at_eof)
+            && rest.len() < RECYCLABLE_HEADER_SIZE
+            && rest.iter().all(|&b| b == 0)
+        {
+            // A recycling writer pads when fewer than 11 bytes are left.
+            return;
+        }
         let Some(head) = rest.first_chunk::<HEADER_SIZE>() else {
             if rest.iter().any(|&b| b != 0) {
                 // A header may start here only if it fits in the block's
@@ -151,31 +293,55 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
             // The first non-zero byte may belong to a header whose leading
             // bytes are zero, so look up to six bytes before it (past `p`).
             let skip = zeros.saturating_sub(HEADER_SIZE - 1).max(1);
-            let next = resync(block, p.saturating_add(skip));
+            let next = resync_with(block, p.saturating_add(skip), flavor);
             push_bad(block, out, p, next, BadReason::ZeroRun, None);
             p = next;
             continue;
         }
-        match check_header(block, p) {
-            Ok((rtype, payload)) => {
-                out.push(Piece::Fragment {
-                    start: p,
-                    rtype,
-                    payload,
+        match check_header(block, p, flavor) {
+            Ok(h) => {
+                if let (
+                    Some(n),
+                    LogFlavor::RocksDb {
+                        log_number: Some(own),
+                    },
+                ) = (h.log_number, flavor)
+                {
+                    if n != own {
+                        out.push(Piece::Recycled {
+                            start: p,
+                            log_number: n,
+                        });
+                        return;
+                    }
+                }
+                out.push(match h.kind {
+                    Kind::Data(rtype) => Piece::Fragment {
+                        start: p,
+                        rtype,
+                        payload: h.payload,
+                        log_number: h.log_number,
+                    },
+                    Kind::Special(kind) => Piece::Special {
+                        start: p,
+                        kind,
+                        payload: h.payload,
+                        log_number: h.log_number,
+                    },
                 });
-                p = payload.1;
+                p = h.payload.1;
             }
             Err(reason) => {
                 let mut reason = reason;
                 let suspect = if reason == BadReason::ChecksumMismatch {
-                    header_fields(block, p).map(|(t, (s, e))| (t, s, e))
+                    header_fields(block, p, flavor).map(|(t, (s, e))| (t, s, e))
                 } else {
                     None
                 };
                 let next = if reason == BadReason::CutByEof {
                     len
                 } else {
-                    resync(block, p.saturating_add(1))
+                    resync_with(block, p.saturating_add(1), flavor)
                 };
                 let mut suspect = suspect;
                 if reason == BadReason::LengthPastBlock && at_eof && !full && next == len {
@@ -185,13 +351,19 @@ pub fn parse_block(block: &[u8], at_eof: bool, out: &mut Vec<Piece>) {
                     // simply wrong.) What was written of it may still be read,
                     // as unverified data.
                     if let Some((_, n, t)) = raw_header(block, p) {
-                        if LAST_HEADER_START
-                            .checked_sub(p)
+                        let (data, hs) = match classify(t, flavor) {
+                            Some((Kind::Data(r), recyclable)) => (Some(r), header_size(recyclable)),
+                            Some((Kind::Special(_), recyclable)) => (None, header_size(recyclable)),
+                            None => (None, HEADER_SIZE),
+                        };
+                        if BLOCK_SIZE
+                            .checked_sub(hs)
+                            .and_then(|last| last.checked_sub(p))
                             .is_some_and(|room| n <= room)
                         {
                             reason = BadReason::CutByEof;
-                            let start = p.saturating_add(HEADER_SIZE);
-                            suspect = RecordType::from_u8(t).map(|t| (t, start, len));
+                            let start = p.saturating_add(hs).min(len);
+                            suspect = data.map(|t| (t, start, len));
                         }
                     }
                 }
@@ -234,26 +406,50 @@ fn raw_header(block: &[u8], p: usize) -> Option<(u32, usize, u8)> {
     Some((u32::from_le_bytes([c0, c1, c2, c3]), n, t))
 }
 
-/// The payload of `n` bytes declared by the header at `p`, when it fits in
-/// the block.
-fn payload_at(block: &[u8], p: usize, n: usize) -> Option<Span> {
-    Span::new(p.checked_add(HEADER_SIZE)?, n, block.len()).ok()
+fn header_size(recyclable: bool) -> usize {
+    if recyclable {
+        RECYCLABLE_HEADER_SIZE
+    } else {
+        HEADER_SIZE
+    }
 }
 
-/// A header of a known type whose payload fits in the block: (type,
+/// The payload of `n` bytes declared by the header of `hs` bytes at `p`,
+/// when it fits in the block.
+fn payload_at(block: &[u8], p: usize, hs: usize, n: usize) -> Option<Span> {
+    Span::new(p.checked_add(hs)?, n, block.len()).ok()
+}
+
+/// A header of a known data type whose payload fits in the block: (type,
 /// payload range).
-fn header_fields(block: &[u8], p: usize) -> Option<(RecordType, (usize, usize))> {
+fn header_fields(
+    block: &[u8],
+    p: usize,
+    flavor: LogFlavor,
+) -> Option<(RecordType, (usize, usize))> {
     let (_, n, t) = raw_header(block, p)?;
-    let rtype = RecordType::from_u8(t)?;
-    let payload = payload_at(block, p, n)?;
+    let (Kind::Data(rtype), recyclable) = classify(t, flavor)? else {
+        return None;
+    };
+    let payload = payload_at(block, p, header_size(recyclable), n)?;
     Some((rtype, (payload.start(), payload.end())))
 }
 
-fn check_header(block: &[u8], p: usize) -> Result<(RecordType, (usize, usize)), BadReason> {
+/// A header whose checksum verified.
+struct Header {
+    kind: Kind,
+    payload: (usize, usize),
+    log_number: Option<u32>,
+}
+
+fn check_header(block: &[u8], p: usize, flavor: LogFlavor) -> Result<Header, BadReason> {
     let (stored, n, t) = raw_header(block, p).ok_or(BadReason::CutByEof)?;
-    let rtype = RecordType::from_u8(t).ok_or(BadReason::UnknownType(t))?;
-    let payload = payload_at(block, p, n).ok_or(BadReason::LengthPastBlock)?;
-    // The checksum covers the type byte, the header's last, and the payload.
+    let (kind, recyclable) = classify(t, flavor).ok_or(BadReason::UnknownType(t))?;
+    let hs = header_size(recyclable);
+    let payload = payload_at(block, p, hs, n).ok_or(BadReason::LengthPastBlock)?;
+    // The checksum covers the type byte, the header's last (or, in a
+    // recyclable header, the type and the log number after it), and the
+    // payload.
     let covered = block
         .get(p..payload.end())
         .and_then(|f| f.get(HEADER_SIZE - 1..))
@@ -261,7 +457,21 @@ fn check_header(block: &[u8], p: usize) -> Result<(RecordType, (usize, usize)), 
     if crc::unmask(stored) != crc::value(covered) {
         return Err(BadReason::ChecksumMismatch);
     }
-    Ok((rtype, (payload.start(), payload.end())))
+    let log_number = if recyclable {
+        let at = p.saturating_add(HEADER_SIZE);
+        let [a, b, c, d] = *block
+            .get(at..)
+            .and_then(|r| r.first_chunk::<4>())
+            .ok_or(BadReason::LengthPastBlock)?;
+        Some(u32::from_le_bytes([a, b, c, d]))
+    } else {
+        None
+    };
+    Ok(Header {
+        kind,
+        payload: (payload.start(), payload.end()),
+        log_number,
+    })
 }
 
 /// The first offset at or after `from` holding a fragment whose checksum
@@ -270,18 +480,90 @@ fn check_header(block: &[u8], p: usize) -> Result<(RecordType, (usize, usize)), 
 /// candidate's payload is at most `block.len()` bytes, so the cost of a
 /// fully damaged block stays bounded (a few MiB of CRC at worst).
 pub fn resync(block: &[u8], from: usize) -> usize {
+    resync_with(block, from, LogFlavor::LevelDb)
+}
+
+/// [`resync`] for a log written by `flavor`'s writer.
+pub fn resync_with(block: &[u8], from: usize, flavor: LogFlavor) -> usize {
     let len = block.len();
     let Some(rest) = block.get(from..) else {
         return len;
     };
     for (q, head) in (from..len).zip(rest.windows(HEADER_SIZE)) {
-        if let [_, _, _, _, _, _, 1..=4] = *head {
-            if check_header(block, q).is_ok() {
-                return q;
-            }
+        let plausible = match head.get(HEADER_SIZE - 1) {
+            Some(1..=4) => true,
+            Some(&t) => flavor.is_rocksdb() && classify(t, flavor).is_some(),
+            None => false,
+        };
+        if plausible && check_header(block, q, flavor).is_ok() {
+            return q;
         }
     }
     len
+}
+
+/// The CompressionType id of a kSetCompressionType record's payload (its
+/// first four bytes, as RocksDB's reader reads them; 0 is none, 1 Snappy, 2
+/// zlib, 4 LZ4, 7 ZSTD, ...).
+pub fn decode_compression_type(payload: &[u8]) -> Option<u32> {
+    Cursor::new(payload).fixed32().ok()
+}
+
+/// The (column family id, timestamp size) pairs of a user-defined timestamp
+/// size record, or `None` when its length is not a multiple of six (which
+/// RocksDB's reader calls corruption).
+pub fn decode_timestamp_sizes(payload: &[u8]) -> Option<Vec<(u32, u16)>> {
+    let chunks = payload.chunks_exact(6);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    chunks
+        .map(|c| {
+            let (cf, sz) = c.split_first_chunk::<4>()?;
+            let sz = sz.first_chunk::<2>()?;
+            Some((u32::from_le_bytes(*cf), u16::from_le_bytes(*sz)))
+        })
+        .collect()
+}
+
+/// A predecessor WAL info record: the previous log's number, its size in
+/// bytes and the last sequence number it recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PredecessorInfo {
+    pub log_number: u64,
+    pub size_bytes: u64,
+    pub last_sequence: u64,
+}
+
+pub fn decode_predecessor_info(payload: &[u8]) -> Option<PredecessorInfo> {
+    let mut c = Cursor::new(payload);
+    Some(PredecessorInfo {
+        log_number: c.fixed64().ok()?,
+        size_bytes: c.fixed64().ok()?,
+        last_sequence: c.fixed64().ok()?,
+    })
+}
+
+/// Encode one RocksDB record of any type byte `t` — for tests. With
+/// `log_number`, the 11-byte recyclable header.
+///
+/// # Panics
+///
+/// If `payload` is longer than a u16 length can say.
+pub fn encode_rocks_record(out: &mut Vec<u8>, t: u8, log_number: Option<u32>, payload: &[u8]) {
+    let n = u16::try_from(payload.len()).expect("a fragment's payload fits in a block");
+    let mut c = crc::value(&[t]);
+    if let Some(l) = log_number {
+        c = crc::extend(c, &l.to_le_bytes());
+    }
+    let c = crc::mask(crc::extend(c, payload));
+    out.extend_from_slice(&c.to_le_bytes());
+    out.extend_from_slice(&n.to_le_bytes());
+    out.push(t);
+    if let Some(l) = log_number {
+        out.extend_from_slice(&l.to_le_bytes());
+    }
+    out.extend_from_slice(payload);
 }
 
 /// Encode one fragment (header and payload) — for tests and writers.
