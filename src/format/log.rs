@@ -218,10 +218,18 @@ pub enum Piece {
         payload: (usize, usize),
         log_number: Option<u32>,
     },
-    /// A verified recyclable record whose log number is not the file's
-    /// (see [`LogFlavor::RocksDb`]): left by the file's previous use, so the
-    /// log ends at `start`. Nothing after it in the block is parsed.
-    Recycled { start: usize, log_number: u32 },
+    /// A verified recyclable record at `old` whose log number is not the
+    /// file's (see [`LogFlavor::RocksDb`]): left by the file's previous use,
+    /// so the log ends at `start`. `start` is before `old` when unverified
+    /// bytes (with no plausible header) lead up to it: the rest of an old
+    /// record that the new records overwrote in part. Nothing after it in
+    /// the block is parsed. The remnant may also fill the end of the block
+    /// before, as a [`Piece::Bad`] the caller can join to the tail.
+    Recycled {
+        start: usize,
+        old: usize,
+        log_number: u32,
+    },
     /// Bytes that are not a verified fragment, up to the next one that is (or
     /// the block's end). `header` keeps a plausible header's payload range
     /// when only the checksum failed, so the caller may try to read it as
@@ -308,8 +316,25 @@ pub fn parse_block_with(block: &[u8], at_eof: bool, flavor: LogFlavor, out: &mut
                 ) = (h.log_number, flavor)
                 {
                     if n != own {
+                        // The new records seldom end where an old one did:
+                        // the unverified run just before is the rest of the
+                        // old record they overwrote in part, unless it holds
+                        // a plausible header of its own.
+                        let start = match out.last() {
+                            Some(&Piece::Bad {
+                                start,
+                                end,
+                                suspect: None,
+                                ..
+                            }) if end == p => {
+                                out.pop();
+                                start
+                            }
+                            _ => p,
+                        };
                         out.push(Piece::Recycled {
-                            start: p,
+                            start,
+                            old: p,
                             log_number: n,
                         });
                         return;
@@ -720,5 +745,276 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn rocks(t: u8, log: Option<u32>, p: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        encode_rocks_record(&mut v, t, log, p);
+        v
+    }
+
+    const ROCKS7: LogFlavor = LogFlavor::RocksDb {
+        log_number: Some(7),
+    };
+
+    fn parse(b: &[u8], at_eof: bool, flavor: LogFlavor) -> Vec<Piece> {
+        let mut out = Vec::new();
+        parse_block_with(b, at_eof, flavor, &mut out);
+        out
+    }
+
+    #[test]
+    fn recyclable_fragments_carry_their_log_number() {
+        let mut b = rocks(6, Some(7), b"fir");
+        b.extend(rocks(7, Some(7), b"mid"));
+        b.extend(rocks(8, Some(7), b"last"));
+        b.extend(frag(RecordType::Full, b"legacy"));
+        let out = parse(&b, true, ROCKS7);
+        let got: Vec<_> = out
+            .iter()
+            .map(|p| match *p {
+                Piece::Fragment {
+                    rtype,
+                    payload: (s, e),
+                    log_number,
+                    ..
+                } => (rtype, b[s..e].to_vec(), log_number),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (RecordType::First, b"fir".to_vec(), Some(7)),
+                (RecordType::Middle, b"mid".to_vec(), Some(7)),
+                (RecordType::Last, b"last".to_vec(), Some(7)),
+                (RecordType::Full, b"legacy".to_vec(), None),
+            ]
+        );
+        // LevelDB knows no type 6: the same bytes are damage there.
+        let level = parse(&b, true, LogFlavor::LevelDb);
+        assert!(matches!(
+            level[0],
+            Piece::Bad {
+                reason: BadReason::UnknownType(6),
+                ..
+            }
+        ));
+        // Without the file's number, every number is passed on.
+        let unknown = parse(&b, true, LogFlavor::RocksDb { log_number: None });
+        assert_eq!(unknown, out);
+    }
+
+    #[test]
+    fn the_checksum_covers_the_log_number() {
+        let mut b = rocks(5, Some(7), b"payload");
+        b.extend(frag(RecordType::Full, b"after"));
+        // A stored checksum over (type, payload) alone does not verify.
+        let mut wrong = b.clone();
+        let c = crc::mask(crc::extend(crc::value(&[5]), b"payload"));
+        wrong[..4].copy_from_slice(&c.to_le_bytes());
+        let out = parse(&wrong, true, ROCKS7);
+        assert!(matches!(
+            out[0],
+            Piece::Bad {
+                reason: BadReason::ChecksumMismatch,
+                ..
+            }
+        ));
+        assert!(matches!(out[1], Piece::Fragment { payload: (s, e), .. } if &b[s..e] == b"after"));
+        // Nor does a changed log number.
+        let mut moved = b.clone();
+        moved[7] ^= 1;
+        assert!(matches!(
+            parse(&moved, true, ROCKS7)[0],
+            Piece::Bad {
+                reason: BadReason::ChecksumMismatch,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn another_log_number_is_a_recycled_tail() {
+        let mut b = rocks(5, Some(7), b"new");
+        let old = b.len();
+        b.extend(rocks(5, Some(3), b"old record"));
+        b.extend(rocks(5, Some(7), b"looks new"));
+        let out = parse(&b, true, ROCKS7);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[1],
+            Piece::Recycled {
+                start: old,
+                old,
+                log_number: 3
+            }
+        );
+        // The rest of an overwritten old record before it joins the tail.
+        let mut torn = rocks(5, Some(7), b"new");
+        torn.extend_from_slice(b"d payload");
+        let at = torn.len();
+        torn.extend(rocks(5, Some(3), b"old record"));
+        assert_eq!(
+            parse(&torn, true, ROCKS7)[1],
+            Piece::Recycled {
+                start: old,
+                old: at,
+                log_number: 3
+            }
+        );
+        assert_eq!(LogFlavor::rocksdb(7), ROCKS7);
+        assert_eq!(
+            LogFlavor::rocksdb((5 << 32) | 7),
+            ROCKS7,
+            "the writer keeps the low 32 bits"
+        );
+    }
+
+    #[test]
+    fn special_records_are_surfaced() {
+        let mut b = rocks(9, None, &7u32.to_le_bytes());
+        let mut ts = Vec::new();
+        ts.extend_from_slice(&0u32.to_le_bytes());
+        ts.extend_from_slice(&8u16.to_le_bytes());
+        ts.extend_from_slice(&300u32.to_le_bytes());
+        ts.extend_from_slice(&16u16.to_le_bytes());
+        b.extend(rocks(10, None, &ts));
+        b.extend(rocks(11, Some(7), &ts[..6]));
+        let mut pred = Vec::new();
+        for v in [6u64, 4096, 99] {
+            pred.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend(rocks(130, None, &pred));
+        b.extend(rocks(131, Some(7), &pred));
+        b.extend(rocks(200, None, b"skip me"));
+        b.extend(rocks(12, None, b"unknown"));
+        let out = parse(&b, true, ROCKS7);
+        let kinds: Vec<_> = out
+            .iter()
+            .map(|p| match *p {
+                Piece::Special {
+                    kind,
+                    payload: (s, e),
+                    log_number,
+                    ..
+                } => Some((kind, s, e, log_number)),
+                _ => None,
+            })
+            .collect();
+        let (k, s, e, l) = kinds[0].unwrap();
+        assert_eq!((k, l), (Special::SetCompression, None));
+        assert_eq!(decode_compression_type(&b[s..e]), Some(7));
+        let (k, s, e, _) = kinds[1].unwrap();
+        assert_eq!(k, Special::TimestampSize);
+        assert_eq!(
+            decode_timestamp_sizes(&b[s..e]),
+            Some(vec![(0, 8), (300, 16)])
+        );
+        let (k, s, e, l) = kinds[2].unwrap();
+        assert_eq!((k, l), (Special::TimestampSize, Some(7)));
+        assert_eq!(decode_timestamp_sizes(&b[s..e]), Some(vec![(0, 8)]));
+        for (i, l) in [(3, None), (4, Some(7))] {
+            let (k, s, e, got) = kinds[i].unwrap();
+            assert_eq!((k, got), (Special::PredecessorWal, l));
+            assert_eq!(
+                decode_predecessor_info(&b[s..e]),
+                Some(PredecessorInfo {
+                    log_number: 6,
+                    size_bytes: 4096,
+                    last_sequence: 99
+                })
+            );
+        }
+        assert_eq!(kinds[5].unwrap().0, Special::Ignorable(200));
+        assert!(matches!(
+            out[6],
+            Piece::Bad {
+                reason: BadReason::UnknownType(12),
+                ..
+            }
+        ));
+        assert_eq!(decode_timestamp_sizes(&ts[..7]), None);
+        assert_eq!(decode_timestamp_sizes(&[]), Some(vec![]));
+        assert_eq!(decode_compression_type(&[1, 2]), None);
+        assert_eq!(decode_predecessor_info(&pred[..23]), None);
+    }
+
+    #[test]
+    fn a_recycling_writer_pads_up_to_ten_bytes() {
+        let body = BLOCK_SIZE - 10 - RECYCLABLE_HEADER_SIZE;
+        let mut b = rocks(5, Some(7), &vec![1u8; body]);
+        b.resize(BLOCK_SIZE, 0);
+        let out = parse(&b, false, ROCKS7);
+        assert_eq!(out.len(), 1, "{out:?}");
+        // LevelDB's writer leaves at most 6 bytes: 10 zeros are a run.
+        let mut l = frag(RecordType::Full, &vec![1u8; BLOCK_SIZE - 10 - HEADER_SIZE]);
+        l.resize(BLOCK_SIZE, 0);
+        assert_eq!(
+            parse(&l, false, LogFlavor::LevelDb)[1],
+            Piece::Zeros {
+                start: BLOCK_SIZE - 10
+            }
+        );
+    }
+
+    #[test]
+    fn resync_finds_recyclable_headers() {
+        let mut b = vec![0xEEu8; 40];
+        let at = b.len();
+        b.extend(rocks(5, Some(7), b"found"));
+        let out = parse(&b, true, ROCKS7);
+        assert!(matches!(out[0], Piece::Bad { end, .. } if end == at));
+        assert!(
+            matches!(out[1], Piece::Fragment { start, log_number: Some(7), .. } if start == at)
+        );
+        // A recyclable record cut by the end of the file.
+        let mut cut = rocks(5, Some(7), b"whole");
+        cut.extend(rocks(5, Some(7), b"torn record"));
+        cut.truncate(cut.len() - 4);
+        let out = parse(&cut, true, ROCKS7);
+        assert!(matches!(
+            out[1],
+            Piece::Bad {
+                reason: BadReason::CutByEof,
+                suspect: Some((RecordType::Full, _, _)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rocks_flavor_never_panics_on_noise_or_truncation() {
+        let mut b = rocks(9, None, &7u32.to_le_bytes());
+        b.extend(rocks(6, Some(7), b"first"));
+        b.extend(rocks(8, Some(7), b"last"));
+        b.extend(rocks(131, Some(7), &[0; 24]));
+        b.extend(rocks(5, Some(9), b"old"));
+        for cut in 0..=b.len() {
+            for flavor in [ROCKS7, LogFlavor::RocksDb { log_number: None }] {
+                parse(&b[..cut], true, flavor);
+                parse(&b[..cut], false, flavor);
+            }
+        }
+        let mut x: u32 = 99;
+        let mut n = vec![0u8; BLOCK_SIZE];
+        for round in 0..4 {
+            for v in n.iter_mut() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                // Bias towards RocksDB's type bytes so headers get checked.
+                *v = match (x >> 8) % 4 {
+                    0 => [5, 6, 9, 11, 131, 200][(x >> 20) as usize % 6],
+                    _ => (x >> 16) as u8,
+                };
+            }
+            for cut in [0, 6, 7, 10, 11, 12, 5000, BLOCK_SIZE] {
+                let out = parse(&n[..cut], round % 2 == 0, ROCKS7);
+                for p in out {
+                    if let Piece::Bad { start, end, .. } = p {
+                        assert!(start < end && end <= cut);
+                    }
+                }
+            }
+        }
     }
 }

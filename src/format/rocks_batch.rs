@@ -400,6 +400,36 @@ pub fn for_each_item<'a>(
     Ok(h)
 }
 
+/// The (name, value) columns of a wide-column entity serialized in layout
+/// version 1 (`db/wide/wide_column_serialization.h`: version varint32,
+/// column count varint32, then per column its length-prefixed name and its
+/// value's size as varint32, then the values back to back). `None` for
+/// another version (version 2 adds blob-index columns) or a malformed
+/// entity.
+pub fn entity_columns_v1(entity: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut c = Cursor::new(entity);
+    if c.varint32().ok()? != 1 {
+        return None;
+    }
+    let n = usize::try_from(c.varint32().ok()?).ok()?;
+    // Each column's index entry takes at least two bytes: no allocation
+    // beyond what the bytes can hold.
+    if n > c.remaining() / 2 {
+        return None;
+    }
+    let mut index = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = c.length_prefixed().ok()?;
+        let size = usize::try_from(c.varint32().ok()?).ok()?;
+        index.push((name, size));
+    }
+    let mut columns = Vec::with_capacity(n);
+    for (name, size) in index {
+        columns.push((name, c.bytes(size).ok()?));
+    }
+    c.is_empty().then_some(columns)
+}
+
 /// Build a batch payload, for tests. Column family 0 uses the tags without
 /// a column family id, as RocksDB does.
 #[derive(Debug, Clone, Default)]
@@ -663,6 +693,27 @@ mod tests {
                 "timed_put"
             ]
         );
+    }
+
+    #[test]
+    fn entity_columns_of_layout_one() {
+        // As RocksDB 9 wrote one (testdata/rocksdb/wal/plain.log): columns
+        // "" = "default col" and "colA" = "a one".
+        let e = b"\x01\x02\x00\x0b\x04colA\x05default cola one";
+        assert_eq!(
+            entity_columns_v1(e),
+            Some(vec![
+                (&b""[..], &b"default col"[..]),
+                (&b"colA"[..], &b"a one"[..])
+            ])
+        );
+        for cut in 0..e.len() {
+            assert_eq!(entity_columns_v1(&e[..cut]), None);
+        }
+        let mut v2 = e.to_vec();
+        v2[0] = 2;
+        assert_eq!(entity_columns_v1(&v2), None);
+        assert_eq!(entity_columns_v1(b"\x01\xff\xff\xff\xff\x0f"), None);
     }
 
     #[test]
