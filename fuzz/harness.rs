@@ -135,6 +135,9 @@ fn check_pieces(block: &[u8], pieces: &[Piece]) {
                 }
                 at = end;
             }
+            Piece::Special { .. } | Piece::Recycled { .. } => {
+                panic!("a LevelDB block yielded a RocksDB piece: {pieces:?}")
+            }
             Piece::Zeros { start } => {
                 assert_eq!(start, at, "piece {i} does not start where {pieces:?}");
                 assert_eq!(i, pieces.len() - 1, "zeros before the end: {pieces:?}");

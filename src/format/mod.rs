@@ -31,5 +31,6 @@ pub mod lz4;
 pub mod manifest;
 pub mod order;
 pub mod rocks_manifest;
+pub mod rocks_batch;
 pub mod table;
 pub mod table_writer;

@@ -221,7 +221,7 @@ fn records(bytes: &[u8]) -> Vec<Vec<u8>> {
                     }
                 }
                 Piece::Zeros { .. } => {}
-                Piece::Bad { .. } => return out,
+                Piece::Bad { .. } | Piece::Special { .. } | Piece::Recycled { .. } => return out,
             }
         }
     }

@@ -9,7 +9,8 @@
 
 use super::mapped::Mapped;
 use crate::format::log::{
-    parse_block, BadReason, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE, MAX_RECORD_SIZE,
+    parse_block_with, BadReason, LogFlavor, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE,
+    MAX_RECORD_SIZE,
 };
 use crate::report::{Class, Counts, Damage};
 use rayon::prelude::*;
@@ -370,6 +371,7 @@ impl<'s> Stitcher<'s> {
                     start,
                     rtype,
                     payload: (ps, pe),
+                    ..
                 } => {
                     self.flush_zeros();
                     let (fs, fe) = (base + start as u64, base + pe as u64);
@@ -453,6 +455,17 @@ impl<'s> Stitcher<'s> {
                         },
                     }
                 }
+                // Only a RocksDB flavor yields these. A record without user
+                // data is verified, so it ends any zero run before it.
+                // What a recycled tail means for the log is not decided here
+                // yet.
+                Piece::Special {
+                    payload: (_, pe), ..
+                } => {
+                    self.flush_zeros();
+                    self.verified_end = base + pe as u64;
+                }
+                Piece::Recycled { .. } => self.flush_zeros(),
                 Piece::Bad {
                     start,
                     end,
@@ -595,13 +608,14 @@ struct Window {
 fn parse_one(
     chunk: &[u8],
     at_eof: bool,
+    flavor: LogFlavor,
     precheck: Option<fn(&[u8]) -> Precheck>,
     out: &mut Vec<Piece>,
     checks: &mut Vec<Option<Precheck>>,
 ) {
     out.clear();
     checks.clear();
-    parse_block(chunk, at_eof, out);
+    parse_block_with(chunk, at_eof, flavor, out);
     if let Some(f) = precheck {
         for p in out.iter() {
             if let Piece::Fragment {
@@ -637,6 +651,7 @@ impl Window {
         pos: u64,
         want: usize,
         end: u64,
+        flavor: LogFlavor,
         precheck: Option<fn(&[u8]) -> Precheck>,
     ) {
         self.pos = pos;
@@ -654,7 +669,7 @@ impl Window {
                 .enumerate()
                 .map(|(i, ((chunk, out), checks))| {
                     let at_eof = pos + (i * BLOCK_SIZE + chunk.len()) as u64 >= end;
-                    parse_one(chunk, at_eof, precheck, out, checks);
+                    parse_one(chunk, at_eof, flavor, precheck, out, checks);
                     Ok(chunk.len())
                 })
                 .collect();
@@ -676,7 +691,7 @@ impl Window {
             .map(|(i, ((chunk, out), checks))| {
                 let n = src.read_at(chunk, pos + (i * BLOCK_SIZE) as u64)?;
                 let at_eof = pos + ((i * BLOCK_SIZE) + n) as u64 >= end;
-                parse_one(&chunk[..n], at_eof, precheck, out, checks);
+                parse_one(&chunk[..n], at_eof, flavor, precheck, out, checks);
                 Ok(n)
             })
             .collect();
@@ -747,6 +762,17 @@ pub fn scan(
     sink: &mut dyn RecordSink,
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogOutcome {
+    scan_with(src, size, LogFlavor::LevelDb, sink, progress)
+}
+
+/// [`scan`] of a log written by `flavor`'s writer.
+pub fn scan_with(
+    src: &dyn Source,
+    size: u64,
+    flavor: LogFlavor,
+    sink: &mut dyn RecordSink,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogOutcome {
     let precheck = sink.precheck();
     let observe = sink.layout().is_some();
     let mut st = Stitcher {
@@ -767,7 +793,14 @@ pub fn scan(
     let mut pos = 0u64;
     let mut io_error = None;
     if size > 0 {
-        cur.fill(src, 0, size.min(window_bytes) as usize, size, precheck);
+        cur.fill(
+            src,
+            0,
+            size.min(window_bytes) as usize,
+            size,
+            flavor,
+            precheck,
+        );
     }
     while pos < size {
         let want = cur.len;
@@ -780,7 +813,7 @@ pub fn scan(
             if got % BLOCK_SIZE != 0 {
                 let b = &cur.bytes()[full * BLOCK_SIZE..got];
                 let (mut out, mut checks) = (Vec::new(), Vec::new());
-                parse_one(b, true, precheck, &mut out, &mut checks);
+                parse_one(b, true, flavor, precheck, &mut out, &mut checks);
                 cur.pieces[full] = out;
                 cur.checks[full] = checks;
             }
@@ -796,7 +829,7 @@ pub fn scan(
         let next_ref = &mut next;
         rayon::in_place_scope(|sc| {
             if next_want > 0 {
-                sc.spawn(move |_| next_ref.fill(src, next_pos, next_want, size, precheck));
+                sc.spawn(move |_| next_ref.fill(src, next_pos, next_want, size, flavor, precheck));
             }
             cur.stitch(&mut st, want);
         });
