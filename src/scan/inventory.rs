@@ -46,6 +46,9 @@ pub struct Inventory {
     pub ordered: bool,
     /// Bitcoin Core's obfuscation key, read intact from the store.
     pub obfuscation: Option<super::bitcoin::Found>,
+    /// Tables whose own evidence names a writer other than the store's
+    /// (input index, that writer): [`super::dialect_files`].
+    pub file_dialects: Vec<(usize, crate::report::FileDialect)>,
 }
 
 impl Inventory {
@@ -62,7 +65,7 @@ impl Inventory {
 
 /// RocksDB's block-based table magic (`table/format.h`,
 /// kBlockBasedTableMagicNumber), the last 8 bytes of its tables.
-const ROCKSDB_TABLE_MAGIC: u64 = 0x88e2_41b7_85f4_cff7;
+pub(super) const ROCKSDB_TABLE_MAGIC: u64 = 0x88e2_41b7_85f4_cff7;
 /// LevelDB's table magic (`table/format.h`, kTableMagicNumber).
 const LEVELDB_TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 /// Tables whose footers are looked at to tell the dialect: enough to see
@@ -70,7 +73,7 @@ const LEVELDB_TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const TABLES_SAMPLED: usize = 8;
 
 /// The last 8 bytes of a file, read without following links or blocking.
-fn tail_magic(f: &InputFile) -> Option<u64> {
+pub(super) fn tail_magic(f: &InputFile) -> Option<u64> {
     use std::os::unix::fs::FileExt;
     if f.not_regular.is_some() || f.size < 8 {
         return None;
@@ -85,10 +88,15 @@ fn tail_magic(f: &InputFile) -> Option<u64> {
 /// Which writer family the store comes from. RocksDB leaves files LevelDB
 /// never writes (`OPTIONS-N`, `IDENTITY`) and ends its tables with its own
 /// magic; either is enough to say so.
+///
+/// A table with RocksDB's magic among tables with LevelDB's, in a store
+/// without RocksDB's own files, is one table copied in: the store stays
+/// LevelDB's and that table gets its own dialect ([`super::dialect_files`]).
 fn dialect(
     inputs: &[InputFile],
     members: &[usize],
     current: Option<&str>,
+    samples: &[super::dialect_forks::TableSample],
 ) -> crate::report::Dialect {
     let mut rocks = Vec::new();
     for f in members.iter().map(|&i| &inputs[i]) {
@@ -96,6 +104,7 @@ fn dialect(
             rocks.push(format!("{}: a file only RocksDB writes", f.name));
         }
     }
+    let rocks_files = !rocks.is_empty();
     let (mut leveldb_tables, mut sampled) = (0usize, 0usize);
     for f in members
         .iter()
@@ -113,7 +122,7 @@ fn dialect(
             _ => {}
         }
     }
-    if !rocks.is_empty() {
+    if rocks_files || (!rocks.is_empty() && leveldb_tables == 0) {
         return crate::report::Dialect {
             name: "rocksdb",
             evidence: rocks,
@@ -135,7 +144,7 @@ fn dialect(
             "{leveldb_tables} of {sampled} table(s) looked at end with LevelDB's table magic"
         ));
     }
-    if let Some(fork) = super::dialect_forks::detect(inputs, members, &mut evidence) {
+    if let Some(fork) = super::dialect_forks::detect(inputs, members, samples, &mut evidence) {
         return fork;
     }
     if !go.decisive.is_empty() {
@@ -221,8 +230,9 @@ pub fn build_with(
     dialect_override: Option<&'static str>,
 ) -> (Inventory, Vec<(usize, FileScan)>) {
     let (current, current_error) = read_current(inputs, &members);
+    let samples = super::dialect_forks::sample(inputs, &members);
     let dialect = super::dialect_override::apply(
-        dialect(inputs, &members, current.as_deref()),
+        dialect(inputs, &members, current.as_deref(), &samples),
         dialect_override,
     );
     if !dialect.supported {
@@ -363,6 +373,8 @@ pub fn build_with(
         dialect_override.is_some(),
     );
     info.obfuscation = obfuscation.as_ref().map(super::bitcoin::Found::to_report);
+    let file_dialects =
+        super::dialect_files::disagreements(inputs, &samples, &mut info.dialect);
     (
         Inventory {
             info,
@@ -371,6 +383,7 @@ pub fn build_with(
             states,
             ordered,
             obfuscation,
+            file_dialects,
         },
         manifests,
     )
@@ -414,6 +427,7 @@ fn unsupported(
             states,
             ordered: true,
             obfuscation: None,
+            file_dialects: Vec::new(),
         },
         Vec::new(),
     )
