@@ -30,6 +30,14 @@ fn mixed(base: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     (keep, db)
 }
 
+/// The report must match docs/report.schema.json, `files[].dialect` included.
+fn check_schema(report: &Value) {
+    let schema = read_json(&common::tools::root().join("docs").join("report.schema.json"));
+    let v = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    let errs: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(errs.is_empty(), "report: {errs:?}");
+}
+
 fn scan(db: &Path) -> (Value, String) {
     let out = tempfile::tempdir().unwrap();
     let report = out.path().join("report.json");
@@ -44,10 +52,9 @@ fn scan(db: &Path) -> (Value, String) {
         "{}",
         describe(&["scan"], &o)
     );
-    (
-        read_json(&report),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-    )
+    let r = read_json(&report);
+    check_schema(&r);
+    (r, String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// Every intact record of `salvage --view all`, per file: (seq, kind, key,
