@@ -17,7 +17,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn fixture(set: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(set)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(set)
 }
 
 /// `base`'s store, with `extra` tables copied in under new numbers (no
@@ -32,7 +34,11 @@ fn mixed(base: &str, extra: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
 
 /// The report must match docs/report.schema.json, `files[].dialect` included.
 fn check_schema(report: &Value) {
-    let schema = read_json(&common::tools::root().join("docs").join("report.schema.json"));
+    let schema = read_json(
+        &common::tools::root()
+            .join("docs")
+            .join("report.schema.json"),
+    );
     let v = jsonschema::draft202012::new(&schema).expect("the schema compiles");
     let errs: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
     assert!(errs.is_empty(), "report: {errs:?}");
@@ -117,7 +123,9 @@ fn file_dialects(report: &Value) -> BTreeMap<String, String> {
 /// entries, same offsets, no damage anywhere.
 fn same_entries_as_alone(mixed: &Recs, alone: &Recs, files: &[(&str, &str)]) {
     for (there, here) in files {
-        let a = alone.get(*there).unwrap_or_else(|| panic!("{there}: no records"));
+        let a = alone
+            .get(*there)
+            .unwrap_or_else(|| panic!("{there}: no records"));
         assert!(!a.is_empty(), "{there}: no records");
         assert_eq!(
             mixed.get(*here),

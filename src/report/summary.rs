@@ -551,9 +551,7 @@ fn dialect(s: &mut String, r: &Report, st: &Style) {
     };
     let shown: Vec<_> = infos
         .iter()
-        .filter(|i| {
-            (i.dialect.supported && i.dialect.name != "leveldb") || !odd(i).is_empty()
-        })
+        .filter(|i| (i.dialect.supported && i.dialect.name != "leveldb") || !odd(i).is_empty())
         .collect();
     if shown.is_empty() {
         return;

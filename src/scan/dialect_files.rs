@@ -62,7 +62,10 @@ fn table_writer(
         return Some(w);
     }
     let names = super::dialect_go::metaindex_names(f);
-    if names.iter().any(|n| n.as_slice() == super::dialect_go::GO_BLOOM) {
+    if names
+        .iter()
+        .any(|n| n.as_slice() == super::dialect_go::GO_BLOOM)
+    {
         return Some((
             "goleveldb",
             vec![

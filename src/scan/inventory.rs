@@ -373,8 +373,7 @@ pub fn build_with(
         dialect_override.is_some(),
     );
     info.obfuscation = obfuscation.as_ref().map(super::bitcoin::Found::to_report);
-    let file_dialects =
-        super::dialect_files::disagreements(inputs, &samples, &mut info.dialect);
+    let file_dialects = super::dialect_files::disagreements(inputs, &samples, &mut info.dialect);
     (
         Inventory {
             info,
