@@ -100,7 +100,7 @@ fn fixtures() -> Vec<Fx> {
         }
     }
     assert!(
-        out.len() >= 14,
+        out.len() >= 20,
         "testdata/forks holds {} fixtures; run testdata/gen/make_forks.py",
         out.len()
     );

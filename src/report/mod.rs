@@ -31,6 +31,10 @@ pub struct FileReport {
     /// Why the file is not live (deleted, obsolete, orphan, unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
+    /// The file's own writer, only where its evidence disagrees with the
+    /// store's dialect (`store.dialect`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<FileDialect>,
     pub size: u64,
     /// Logical records for logs and MANIFESTs, data blocks for tables.
     pub records: Counts,
@@ -325,6 +329,15 @@ pub struct Rebuilt {
     pub keys: u64,
     pub tables: u64,
     pub last_sequence: u64,
+}
+
+/// A file's own writer family, where it is not its store's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileDialect {
+    /// A [`Dialect`] name.
+    pub name: &'static str,
+    /// What in the file decided it, in words.
+    pub evidence: Vec<String>,
 }
 
 /// The writer family a store comes from, decided from what is on disk.

@@ -541,9 +541,17 @@ fn dialect(s: &mut String, r: &Report, st: &Style) {
         (None, Some(v)) => v.iter().collect(),
         (None, None) => Vec::new(),
     };
+    // Files whose own writer is not their store's, by store (the path
+    // their report entries carry when the run covered several stores).
+    let odd = |i: &crate::report::StoreInfo| -> Vec<&FileReport> {
+        r.files
+            .iter()
+            .filter(|f| f.dialect.is_some() && f.store == i.path)
+            .collect()
+    };
     let shown: Vec<_> = infos
         .iter()
-        .filter(|i| i.dialect.supported && i.dialect.name != "leveldb")
+        .filter(|i| (i.dialect.supported && i.dialect.name != "leveldb") || !odd(i).is_empty())
         .collect();
     if shown.is_empty() {
         return;
@@ -558,6 +566,28 @@ fn dialect(s: &mut String, r: &Report, st: &Style) {
         let _ = writeln!(s, "  {at}{} store", i.dialect.name);
         for e in i.dialect.evidence.iter().take(3) {
             let _ = writeln!(s, "    {e}");
+        }
+        let files = odd(i);
+        if !files.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {} file(s) written by another writer than the store's:",
+                files.len()
+            );
+        }
+        for f in files.iter().take(MAX_LINES) {
+            if let Some(d) = &f.dialect {
+                let _ = writeln!(
+                    s,
+                    "    {}: {} ({})",
+                    f.name,
+                    d.name,
+                    printable(&d.evidence.join("; "))
+                );
+            }
+        }
+        if files.len() > MAX_LINES {
+            let _ = writeln!(s, "    ... and {} more", files.len() - MAX_LINES);
         }
     }
 }
@@ -873,6 +903,7 @@ mod tests {
             kind,
             state: Some(FileState::Live),
             state_reason: None,
+            dialect: None,
             size: 4096,
             records,
             blocks: None,

@@ -53,6 +53,21 @@ struct Seen {
 }
 
 impl Seen {
+    fn merge(&mut self, other: &Seen) {
+        for (mine, theirs) in [
+            (&mut self.raw_deflate, &other.raw_deflate),
+            (&mut self.mcpe_zstd, &other.mcpe_zstd),
+            (&mut self.zlib2, &other.zlib2),
+            (&mut self.zstd2, &other.zstd2),
+            (&mut self.idb_order, &other.idb_order),
+        ] {
+            mine.0 += theirs.0;
+            if mine.1.is_none() {
+                mine.1.clone_from(&theirs.1);
+            }
+        }
+    }
+
     fn add(&mut self, table: &str, kind: u8, stored: &[u8]) {
         let slot = match kind {
             compress::RAW_DEFLATE => &mut self.raw_deflate,
@@ -81,16 +96,12 @@ fn is_zlib_header(data: &[u8]) -> bool {
 pub fn detect(
     inputs: &[InputFile],
     members: &[usize],
+    samples: &[TableSample],
     evidence: &mut Vec<String>,
 ) -> Option<Dialect> {
     let mut seen = Seen::default();
-    for f in members
-        .iter()
-        .filter_map(|&i| inputs.get(i))
-        .filter(|f| f.kind == FileKind::Table && f.not_regular.is_none())
-        .take(TABLES)
-    {
-        sample_table(f, &mut seen);
+    for t in samples.iter().take(TABLES) {
+        seen.merge(&t.seen);
     }
     let mut mojang = Vec::new();
     let mut say = |(n, table): &(usize, Option<String>), what: &str| {
@@ -151,6 +162,76 @@ pub fn detect(
         evidence: e,
         supported: true,
     })
+}
+
+/// Tables whose own blocks are looked at for a per-file dialect
+/// ([`super::dialect_files`]): a handful of small reads each, bounded so a
+/// store of many thousands of tables is not read twice over for it.
+pub const PER_FILE_TABLES: usize = 256;
+
+/// What one table's own verified blocks showed.
+pub struct TableSample {
+    /// The table's index among the run's inputs.
+    pub input: usize,
+    seen: Seen,
+}
+
+impl TableSample {
+    /// The writer this table's verified blocks name, with why: `mojang` for
+    /// a codec id or stream only leveldb-mcpe writes, `leveldb` for zstd
+    /// under id 2 (upstream ≥ 1.23). `None` when they name no writer
+    /// (snappy and uncompressed blocks, which every writer writes).
+    pub fn writer(&self) -> Option<(&'static str, Vec<String>)> {
+        let s = &self.seen;
+        let mut mojang = Vec::new();
+        for ((n, _), what) in [
+            (
+                &s.raw_deflate,
+                "compression id 4 (raw deflate), which only leveldb-mcpe writes",
+            ),
+            (
+                &s.mcpe_zstd,
+                "compression id 3 (zstd), which only leveldb-mcpe writes",
+            ),
+            (
+                &s.zlib2,
+                "a zlib stream under compression id 2 (leveldb-mcpe's; upstream's id 2 is zstd)",
+            ),
+        ] {
+            if *n > 0 {
+                mojang.push(format!("{n} verified block(s) with {what}"));
+            }
+        }
+        if !mojang.is_empty() {
+            return Some(("mojang", mojang));
+        }
+        let n = s.zstd2.0;
+        (n > 0).then(|| {
+            (
+                "leveldb",
+                vec![format!(
+                    "{ZSTD_EVIDENCE}: {n} verified block(s) with compression id 2 holding a \
+                     zstd frame (leveldb-mcpe's id 2 is zlib, Basho's LZ4)"
+                )],
+            )
+        })
+    }
+}
+
+/// The first [`PER_FILE_TABLES`] tables of a store, each sampled as
+/// [`detect`] reads them.
+pub fn sample(inputs: &[InputFile], members: &[usize]) -> Vec<TableSample> {
+    members
+        .iter()
+        .filter_map(|&i| Some((i, inputs.get(i)?)))
+        .filter(|(_, f)| f.kind == FileKind::Table && f.not_regular.is_none())
+        .take(PER_FILE_TABLES)
+        .map(|(i, f)| {
+            let mut seen = Seen::default();
+            sample_table(f, &mut seen);
+            TableSample { input: i, seen }
+        })
+        .collect()
 }
 
 fn current_ends_in_cr(inputs: &[InputFile], members: &[usize]) -> bool {

@@ -43,7 +43,7 @@ const TABLES_SAMPLED: usize = 8;
 const METAINDEX_CAP: u64 = 64 << 10;
 /// goleveldb's bloom filter's metaindex name (`leveldb/filter/bloom.go`);
 /// C++ LevelDB's is `filter.leveldb.BuiltinBloomFilter2`.
-const GO_BLOOM: &[u8] = b"filter.leveldb.BuiltinBloomFilter";
+pub(super) const GO_BLOOM: &[u8] = b"filter.leveldb.BuiltinBloomFilter";
 
 /// The evidence that goleveldb wrote the store: `decisive` names what only
 /// goleveldb writes; `supporting` what agrees with it. Empty when nothing
@@ -128,7 +128,7 @@ pub fn goleveldb_evidence(
 
 /// The names in a table's metaindex block, read through its footer; empty
 /// when any of it does not verify.
-fn metaindex_names(f: &InputFile) -> Vec<Vec<u8>> {
+pub(super) fn metaindex_names(f: &InputFile) -> Vec<Vec<u8>> {
     use crate::format::table::{parse_metaindex, read_block, BlockHandle, Footer, FOOTER_SIZE};
     use std::os::unix::fs::FileExt;
     let read = || -> Option<Vec<Vec<u8>>> {

@@ -49,6 +49,9 @@ pub struct Inventory {
     /// A RocksDB store's column families and WALs (from its MANIFEST; empty
     /// when none could be read).
     pub rocks: Option<std::sync::Arc<super::rocks::RocksCtx>>,
+    /// Tables whose own evidence names a writer other than the store's
+    /// (input index, that writer): [`super::dialect_files`].
+    pub file_dialects: Vec<(usize, crate::report::FileDialect)>,
 }
 
 impl Inventory {
@@ -66,7 +69,7 @@ impl Inventory {
 
 /// RocksDB's block-based table magic (`table/format.h`,
 /// kBlockBasedTableMagicNumber), the last 8 bytes of its tables.
-const ROCKSDB_TABLE_MAGIC: u64 = 0x88e2_41b7_85f4_cff7;
+pub(super) const ROCKSDB_TABLE_MAGIC: u64 = 0x88e2_41b7_85f4_cff7;
 /// LevelDB's table magic (`table/format.h`, kTableMagicNumber).
 const LEVELDB_TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 /// Tables whose footers are looked at to tell the dialect: enough to see
@@ -74,7 +77,7 @@ const LEVELDB_TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const TABLES_SAMPLED: usize = 8;
 
 /// The last 8 bytes of a file, read without following links or blocking.
-fn tail_magic(f: &InputFile) -> Option<u64> {
+pub(super) fn tail_magic(f: &InputFile) -> Option<u64> {
     use std::os::unix::fs::FileExt;
     if f.not_regular.is_some() || f.size < 8 {
         return None;
@@ -89,10 +92,15 @@ fn tail_magic(f: &InputFile) -> Option<u64> {
 /// Which writer family the store comes from. RocksDB leaves files LevelDB
 /// never writes (`OPTIONS-N`, `IDENTITY`) and ends its tables with its own
 /// magic; either is enough to say so.
+///
+/// A table with RocksDB's magic among tables with LevelDB's, in a store
+/// without RocksDB's own files, is one table copied in: the store stays
+/// LevelDB's and that table gets its own dialect ([`super::dialect_files`]).
 fn dialect(
     inputs: &[InputFile],
     members: &[usize],
     current: Option<&str>,
+    samples: &[super::dialect_forks::TableSample],
 ) -> crate::report::Dialect {
     let mut rocks = Vec::new();
     for f in members.iter().map(|&i| &inputs[i]) {
@@ -100,6 +108,7 @@ fn dialect(
             rocks.push(format!("{}: a file only RocksDB writes", f.name));
         }
     }
+    let rocks_files = !rocks.is_empty();
     let (mut leveldb_tables, mut sampled) = (0usize, 0usize);
     for f in members
         .iter()
@@ -117,7 +126,7 @@ fn dialect(
             _ => {}
         }
     }
-    if !rocks.is_empty() {
+    if rocks_files || (!rocks.is_empty() && leveldb_tables == 0) {
         for f in members.iter().map(|&i| &inputs[i]) {
             if f.name.starts_with("OPTIONS-") && f.not_regular.is_none() && f.size <= 1 << 20 {
                 let text = super::store::read_small(&f.path, 1 << 20).unwrap_or_default();
@@ -149,7 +158,7 @@ fn dialect(
             "{leveldb_tables} of {sampled} table(s) looked at end with LevelDB's table magic"
         ));
     }
-    if let Some(fork) = super::dialect_forks::detect(inputs, members, &mut evidence) {
+    if let Some(fork) = super::dialect_forks::detect(inputs, members, samples, &mut evidence) {
         return fork;
     }
     if !go.decisive.is_empty() {
@@ -235,8 +244,9 @@ pub fn build_with(
     dialect_override: Option<&'static str>,
 ) -> (Inventory, Vec<(usize, FileScan)>) {
     let (current, current_error) = read_current(inputs, &members);
+    let samples = super::dialect_forks::sample(inputs, &members);
     let dialect = super::dialect_override::apply(
-        dialect(inputs, &members, current.as_deref()),
+        dialect(inputs, &members, current.as_deref(), &samples),
         dialect_override,
     );
     if !dialect.supported {
@@ -390,6 +400,7 @@ pub fn build_with(
         dialect_override.is_some(),
     );
     info.obfuscation = obfuscation.as_ref().map(super::bitcoin::Found::to_report);
+    let file_dialects = super::dialect_files::disagreements(inputs, &samples, &mut info.dialect);
     (
         Inventory {
             info,
@@ -399,6 +410,7 @@ pub fn build_with(
             ordered,
             obfuscation,
             rocks,
+            file_dialects,
         },
         manifests,
     )
@@ -443,6 +455,7 @@ fn unsupported(
             ordered: true,
             obfuscation: None,
             rocks: None,
+            file_dialects: Vec::new(),
         },
         Vec::new(),
     )

@@ -3,6 +3,7 @@
 pub mod bitcoin;
 pub mod budget;
 pub mod dialect_basho;
+pub mod dialect_files;
 pub mod dialect_forks;
 pub mod dialect_go;
 pub mod dialect_override;

@@ -181,6 +181,7 @@ fn base_report(f: &InputFile) -> FileReport {
         kind: f.kind,
         state: None,
         state_reason: None,
+        dialect: None,
         size: f.size,
         records: Default::default(),
         blocks: None,
@@ -683,6 +684,9 @@ impl StoreScan {
             for (&i, (state, why)) in inv.members.iter().zip(&inv.states) {
                 scans[i].report.state = Some(*state);
                 scans[i].report.state_reason = why.clone();
+            }
+            for (i, d) in &inv.file_dialects {
+                scans[*i].report.dialect = Some(d.clone());
             }
         }
         for s in scans.iter_mut() {

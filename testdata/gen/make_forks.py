@@ -49,10 +49,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALL = ["healthy", "torn-log", "garbled-log", "table-bitflip", "torn-footer"]
 SETS = [
     ("mcpe-zlibraw", "mcpe_writer", "zlibraw", "mojang", "compression id 4", ALL),
-    ("mcpe-zstd", "mcpe_writer", "zstd", "mojang", "compression id 3",
-     ["healthy", "table-bitflip"]),
-    ("mcpe-zlib", "mcpe_writer", "zlib", "mojang", "zlib stream under compression id 2",
-     ["healthy", "table-bitflip"]),
+    ("mcpe-zstd", "mcpe_writer", "zstd", "mojang", "compression id 3", ALL),
+    ("mcpe-zlib", "mcpe_writer", "zlib", "mojang", "zlib stream under compression id 2", ALL),
     ("main-zstd", "zstd_writer", "zstd", "leveldb",
      "zstd-compressed blocks (LevelDB ≥ 1.23)", ALL),
 ]
