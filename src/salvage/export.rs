@@ -305,7 +305,10 @@ impl Exporter<'_> {
         let state = self.states[self.current as usize];
         if e.kind == Kind::RangeDelete {
             // An orphan's deletions are not the store's: it only fills in.
-            if !state.is_history() && state != FileState::Orphan {
+            if !state.is_history()
+                && state != FileState::Orphan
+                && !e.cf.is_some_and(|c| c.history)
+            {
                 self.tombstones.push(Tombstone {
                     cf: e.cf.map(|c| c.id),
                     begin: e.key.to_vec(),
@@ -317,6 +320,7 @@ impl Exporter<'_> {
         }
         let maps = match state {
             s if s.is_history() => return,
+            _ if e.cf.is_some_and(|c| c.history) => return,
             FileState::Orphan => &mut self.fill,
             _ => &mut self.latest,
         };

@@ -99,6 +99,10 @@ pub fn push_line_in_pieces(
         out.extend_from_slice(b",\"state\":\"");
         out.extend_from_slice(s.as_str().as_bytes());
         out.push(b'"');
+    } else if e.cf.is_some_and(|c| c.history) {
+        // A log entry its column family had already flushed to tables (or
+        // of a dropped family): history, though the log is live.
+        out.extend_from_slice(b",\"state\":\"obsolete\"");
     }
     if marks.suspect_newer {
         out.extend_from_slice(b",\"suspect_newer\":true");

@@ -5,7 +5,10 @@
 
 use super::logfile::{self, LayoutSink, LogOutcome, Precheck, RecordSink, Source};
 use super::{Entry, EntrySink};
+use super::rocks::RocksCtx;
 use crate::format::batch;
+use crate::format::log::LogFlavor;
+use crate::format::rocks_batch::{self, RocksOp};
 use crate::report::Damage;
 
 /// Sequence numbers lost in one file. `first: None` when no intact batch
@@ -46,6 +49,8 @@ struct BatchSink<'a> {
     lost_of: Vec<(usize, u64)>,
     /// Final ranges waiting for their lost entries to be settled.
     closed: Vec<(usize, Damage)>,
+    /// A RocksDB WAL: its store's column families and its own number.
+    rocks: Option<(&'a RocksCtx, u64)>,
 }
 
 impl BatchSink<'_> {
@@ -72,11 +77,21 @@ fn precheck_batch(payload: &[u8]) -> Precheck {
 
 impl RecordSink for BatchSink<'_> {
     fn precheck(&self) -> Option<fn(&[u8]) -> Precheck> {
-        Some(precheck_batch)
+        Some(match self.rocks {
+            None => precheck_batch,
+            Some(_) => precheck_rocks_batch,
+        })
+    }
+
+    fn undamage(&mut self, index: usize) {
+        self.damage_since.retain(|&i| i != index);
     }
 
     fn record(&mut self, offset: u64, payload: &[u8]) -> Result<(), String> {
-        let check = precheck_batch(payload);
+        let check = match self.rocks {
+            None => precheck_batch(payload),
+            Some(_) => precheck_rocks_batch(payload),
+        };
         self.record_checked(offset, payload, check)
     }
 
@@ -93,9 +108,9 @@ impl RecordSink for BatchSink<'_> {
                 let mut n = 0;
                 // Checksummed bytes that do not decode: what does decode is
                 // still only unverified.
-                let _ = batch::for_each(payload, |b| {
+                for_each_entry(self.rocks, payload, offset, |e| {
                     n += 1;
-                    out.unverified(&entry(&b, offset), &reason);
+                    out.unverified(e, &reason);
                 });
                 self.unverified += n;
                 return Err(reason);
@@ -104,7 +119,7 @@ impl RecordSink for BatchSink<'_> {
         let h = batch::BatchHeader { sequence, count };
         if self.out.wants_entries() {
             let out = &mut *self.out;
-            let _ = batch::for_each(payload, |b| out.intact(&entry(&b, offset)));
+            for_each_entry(self.rocks, payload, offset, |e| out.intact(e));
         }
         self.entries += u64::from(h.count);
         if h.count == 0 {
@@ -161,9 +176,9 @@ impl RecordSink for BatchSink<'_> {
         // record's prefix is what its writer had written.
         let out = &mut *self.out;
         let mut n = 0;
-        let _ = batch::for_each(payload, |b| {
+        for_each_entry(self.rocks, payload, offset, |e| {
             n += 1;
-            out.unverified(&entry(&b, offset), reason);
+            out.unverified(e, reason);
         });
         self.unverified += n;
     }
@@ -204,6 +219,54 @@ impl LayoutSink for BatchSink<'_> {
     }
 }
 
+fn precheck_rocks_batch(payload: &[u8]) -> Precheck {
+    rocks_batch::validate(payload)
+        .map(|h| (h.sequence, h.count))
+        .map_err(|e| e.to_string())
+}
+
+/// Every entry of a batch that decodes, up to the first that does not.
+fn for_each_entry<'p>(
+    rocks: Option<(&RocksCtx, u64)>,
+    payload: &'p [u8],
+    offset: u64,
+    mut f: impl FnMut(&Entry<'p>),
+) {
+    match rocks {
+        None => {
+            let _ = batch::for_each(payload, |b| f(&entry(&b, offset)));
+        }
+        Some((ctx, wal)) => {
+            let _ = rocks_batch::for_each(payload, |b| {
+                f(&Entry {
+                    seq: b.seq,
+                    kind: rocks_kind(b.op),
+                    key: b.key,
+                    value: b.value,
+                    offset,
+                    expiry: None,
+                    cf: Some(ctx.cf(b.cf, Some(wal))),
+                })
+            });
+        }
+    }
+}
+
+/// The entry kind of a RocksDB batch operation (a timed put is a put: its
+/// write time only steers compaction).
+pub fn rocks_kind(op: RocksOp) -> batch::Kind {
+    use batch::Kind;
+    match op {
+        RocksOp::Put | RocksOp::TimedPut => Kind::Put,
+        RocksOp::Delete => Kind::Delete,
+        RocksOp::SingleDelete => Kind::SingleDelete,
+        RocksOp::RangeDelete => Kind::RangeDelete,
+        RocksOp::Merge => Kind::Merge,
+        RocksOp::BlobIndex => Kind::BlobIndex,
+        RocksOp::Entity => Kind::Entity,
+    }
+}
+
 fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
     Entry {
         seq: b.seq,
@@ -236,7 +299,33 @@ pub fn scan_with_layout<'a>(
     layout: Option<&'a mut dyn LayoutSink>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogScan {
+    scan_flavored(src, size, sink, layout, None, progress)
+}
+
+/// Scan one RocksDB write-ahead log, number `wal` of the store `ctx`
+/// describes: its recyclable records and RocksDB's write batches, each
+/// entry with its column family.
+pub fn scan_rocks(
+    src: &dyn Source,
+    size: u64,
+    sink: &mut dyn EntrySink,
+    ctx: &RocksCtx,
+    wal: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogScan {
+    scan_flavored(src, size, sink, None, Some((ctx, wal)), progress)
+}
+
+fn scan_flavored<'a>(
+    src: &dyn Source,
+    size: u64,
+    sink: &'a mut dyn EntrySink,
+    layout: Option<&'a mut dyn LayoutSink>,
+    rocks: Option<(&'a RocksCtx, u64)>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LogScan {
     let mut bs = BatchSink {
+        rocks,
         layout,
         settled: 0,
         lost_of: Vec::new(),
@@ -249,7 +338,11 @@ pub fn scan_with_layout<'a>(
         lost: Vec::new(),
         seqs: None,
     };
-    let mut outcome = logfile::scan(src, size, &mut bs, progress);
+    let flavor = match rocks {
+        None => LogFlavor::LevelDb,
+        Some((_, wal)) => LogFlavor::rocksdb(wal),
+    };
+    let mut outcome = logfile::scan_with(src, size, flavor, &mut bs, progress);
     if !bs.damage_since.is_empty() {
         bs.lost.push((
             LostSeqs {

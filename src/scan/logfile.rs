@@ -163,6 +163,9 @@ pub trait RecordSink {
     /// A damaged range was recorded (it is `damage[index]`); records after
     /// this call come after it in the file.
     fn damage(&mut self, _index: usize) {}
+    /// The last damaged range, `damage[index]`, turned out to be no damage
+    /// (the remnant of an older log before a recycled tail).
+    fn undamage(&mut self, _index: usize) {}
     /// Who wants the layout of records and damage; asked once, before the
     /// first block, so that an unobserved scan pays nothing per fragment.
     fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
@@ -219,6 +222,9 @@ struct Stitcher<'s> {
     intact: u64,
     /// End of the last verified fragment.
     verified_end: u64,
+    /// Where a recycled RocksDB log ends: its records stop there and an
+    /// older log's follow, which are not this log's and not damage.
+    ended: Option<u64>,
 }
 
 impl<'s> Stitcher<'s> {
@@ -356,6 +362,9 @@ impl<'s> Stitcher<'s> {
     ) {
         let mut checks = checks.drain(..);
         for piece in pieces {
+            if self.ended.is_some() {
+                return;
+            }
             match *piece {
                 Piece::Zeros { start } => {
                     let (s, e) = (base + start as u64, base + block.len() as u64);
@@ -465,7 +474,36 @@ impl<'s> Stitcher<'s> {
                     self.flush_zeros();
                     self.verified_end = base + pe as u64;
                 }
-                Piece::Recycled { .. } => self.flush_zeros(),
+                Piece::Recycled { start, .. } => {
+                    let end = base + start as u64;
+                    // Zeros before the old records are padding; bytes of an
+                    // old record left at the end of the block before, the
+                    // remnant this log's last record did not overwrite.
+                    self.zeros = None;
+                    if self.open.is_none()
+                        && self
+                            .damage
+                            .last()
+                            .is_some_and(|d| d.end == end && d.start >= self.verified_end)
+                    {
+                        self.damage.pop();
+                        self.finalized = self.finalized.min(self.damage.len());
+                        self.sink.undamage(self.damage.len());
+                    }
+                    let cut_short = "record cut short by the end of the log (a recycled tail \
+                                     follows)";
+                    if let Some(s) = self.salvage_open(cut_short) {
+                        self.add_damage(Raw {
+                            start: s,
+                            end,
+                            reason: cut_short.to_string(),
+                            cut: true,
+                            tear: true,
+                            zero_ended: false,
+                        });
+                    }
+                    self.ended = Some(end);
+                }
                 Piece::Bad {
                     start,
                     end,
@@ -515,6 +553,7 @@ impl<'s> Stitcher<'s> {
     }
 
     fn finish(mut self, file_end: u64) -> (Counts, Vec<Damage>) {
+        let file_end = self.ended.map_or(file_end, |e| e.min(file_end));
         let zeros = self.zeros.take();
         let cut_short = "record cut short by end of file";
         if let Some(start) = self.salvage_open(cut_short) {
@@ -786,6 +825,7 @@ pub fn scan_with(
         damage: Vec::new(),
         intact: 0,
         verified_end: 0,
+        ended: None,
     };
     let window_bytes = (WINDOW_BLOCKS * BLOCK_SIZE) as u64;
     let mut cur = Window::default();

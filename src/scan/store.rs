@@ -326,11 +326,26 @@ pub fn scan_file_with(
             // out of the page cache. Anything exported is read, never mapped
             // (see scan::mapped).
             let mut counting = Counting::new(sink);
-            let s = if counting.wants_entries() {
-                logscan::scan(&file, f.size, &mut counting, progress)
+            let mapped = logfile::MappedFile(&file);
+            let src: &dyn logfile::Source = if counting.wants_entries() {
+                &file
             } else {
-                logscan::scan(&logfile::MappedFile(&file), f.size, &mut counting, progress)
+                &mapped
             };
+            let mut s = match (&opts.rocks, f.number) {
+                (Some(ctx), Some(wal)) => {
+                    logscan::scan_rocks(src, f.size, &mut counting, ctx, wal, progress)
+                }
+                _ => logscan::scan(src, f.size, &mut counting, progress),
+            };
+            if let Some(&synced) = opts
+                .rocks
+                .as_ref()
+                .zip(f.number)
+                .and_then(|(ctx, wal)| ctx.synced.get(&wal))
+            {
+                super::rocks::classify_synced(&mut s.outcome.damage, synced, &f.name);
+            }
             unverified_keys = counting.keys;
             report.records = s.outcome.records;
             report.entries = s.entries;
