@@ -30,5 +30,6 @@ pub mod log;
 pub mod lz4;
 pub mod manifest;
 pub mod order;
+pub mod rocks_table;
 pub mod table;
 pub mod table_writer;
