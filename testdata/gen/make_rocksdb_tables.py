@@ -27,7 +27,7 @@ CONFIGS = [
     ("fv4-xxhash64-zlib", 4, "xxhash64", "zlib", {"index_restart": 4}),
     ("fv5-xxh3-lz4-hashidx", 5, "xxh3", "lz4", {"data_hash": True, "hash_search": True}),
     ("fv6-crc32c-zstd-partitioned", 6, "crc32c", "zstd",
-     {"partitioned": True, "index_restart": 3, "range_del": True}),
+     {"partitioned": True, "index_restart": 3, "range_del": True, "keys": 300}),
     ("fv6-xxh3-lz4hc-entity", 6, "xxh3", "lz4hc", {"entity": True, "range_del": True}),
     ("fv6-nochecksum-none", 6, "no_checksum", "none", {}),
     ("fv6-crc32c-bz2", 6, "crc32c", "bz2", {}),
@@ -66,7 +66,7 @@ def make(name, fv, checksum, compression, extra, out_dir):
         entries = []
         range_dels = []
         seq = 0
-        for i in range(60):
+        for i in range(extra.get("keys", 60)):
             key = b"key-%04d" % i
             seq += 1
             if i % 11 == 5:

@@ -281,8 +281,13 @@ fn decode_value(
     Ok((handle, first))
 }
 
+/// Name -> bytes entries, in stored order.
+pub type Named = Vec<(Vec<u8>, Vec<u8>)>;
+/// Metaindex entries: block name -> handle, in stored order.
+pub type MetaIndex = Vec<(Vec<u8>, BlockHandle)>;
+
 /// A block of name -> bytes entries (metaindex, properties).
-pub fn named_entries(contents: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BlockDecodeError> {
+pub fn named_entries(contents: &[u8]) -> Result<Named, BlockDecodeError> {
     let b = block(contents)?;
     let mut out = Vec::new();
     let mut it = b.iter();
@@ -294,7 +299,7 @@ pub fn named_entries(contents: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, BlockDe
 }
 
 /// The metaindex: block name -> handle.
-pub fn metaindex(contents: &[u8]) -> Result<Vec<(Vec<u8>, BlockHandle)>, BlockDecodeError> {
+pub fn metaindex(contents: &[u8]) -> Result<MetaIndex, BlockDecodeError> {
     named_entries(contents)?
         .into_iter()
         .map(|(k, v)| match BlockHandle::decode_exact(&v) {
@@ -332,7 +337,7 @@ pub struct Properties {
     pub user_defined_timestamps_persisted: Option<u64>,
     /// Ingested (external) files store sequence 0 and this instead.
     pub global_seqno: Option<u64>,
-    pub raw: Vec<(Vec<u8>, Vec<u8>)>,
+    pub raw: Named,
 }
 
 pub const INDEX_BINARY_SEARCH: u32 = 0;

@@ -34,6 +34,7 @@
 
 pub mod blocks;
 pub mod codec;
+pub mod discover;
 pub mod ikey;
 pub mod walk;
 

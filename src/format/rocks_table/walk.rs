@@ -4,7 +4,7 @@
 //! fault is recorded where it happened and the walk goes on: a bad data
 //! block costs that block, a bad index partition its blocks.
 
-use super::blocks::{self, IndexEntry, IndexFormat, Properties, INDEX_TWO_LEVEL};
+use super::blocks::{self, IndexEntry, IndexFormat, MetaIndex, Properties, INDEX_TWO_LEVEL};
 use super::codec::{self, CodecError};
 use super::ikey;
 use super::{verify_block, BlockHandle, ChecksumType, Footer, FooterError, TrailerError};
@@ -116,7 +116,7 @@ pub struct RangeDeletion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableWalk {
     pub footer: Result<Footer, FooterError>,
-    pub metaindex: Option<Result<Vec<(Vec<u8>, BlockHandle)>, Fault>>,
+    pub metaindex: Option<Result<MetaIndex, Fault>>,
     pub properties: Option<Result<Properties, Fault>>,
     /// The index's data block handles in index order, with any fault met
     /// reading it (a bad partition loses only its own handles).
@@ -165,7 +165,7 @@ pub fn range_deletions(contents: &[u8]) -> Result<Vec<RangeDeletion>, String> {
     Ok(out)
 }
 
-fn find<'m>(meta: &'m [(Vec<u8>, BlockHandle)], name: &[u8]) -> Option<BlockHandle> {
+fn find(meta: &[(Vec<u8>, BlockHandle)], name: &[u8]) -> Option<BlockHandle> {
     meta.iter().find(|(k, _)| k == name).map(|&(_, h)| h)
 }
 
@@ -238,7 +238,7 @@ pub fn walk(file: &[u8], cap: usize) -> TableWalk {
     let meta = read_block(file, footer.metaindex, r).and_then(|b| {
         blocks::metaindex(&b).map_err(|e| Fault::at(footer.metaindex, FaultKind::Decode, e))
     });
-    let meta_entries = meta.as_ref().map(Vec::clone).unwrap_or_default();
+    let meta_entries = meta.clone().unwrap_or_default();
     w.metaindex = Some(meta);
     if let Some(h) = find(&meta_entries, b"rocksdb.properties") {
         w.properties =
