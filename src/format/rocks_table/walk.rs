@@ -258,6 +258,8 @@ pub fn walk(file: &[u8], cap: usize) -> TableWalk {
         Properties::index_format,
     );
     let two_level = props.and_then(|p| p.index_type) == Some(INDEX_TWO_LEVEL);
+    // Ingested files store sequence 0 and give the real one as a property.
+    let global_seqno = props.and_then(|p| p.global_seqno).filter(|&g| g != 0);
     let index_handle = footer
         .index
         .or_else(|| find(&meta_entries, b"rocksdb.index"));
@@ -295,6 +297,11 @@ pub fn walk(file: &[u8], cap: usize) -> TableWalk {
                 .map(|d| Fault::at(e.handle, FaultKind::Decode, d)),
             Err(f) => Some(f),
         };
+        if let Some(g) = global_seqno {
+            for en in entries.iter_mut().filter(|en| en.seq == 0) {
+                en.seq = g;
+            }
+        }
         w.blocks.push(DataBlock {
             handle: e.handle,
             entries,
