@@ -121,7 +121,14 @@ impl<'a> Block<'a> {
         let (body, count) = contents
             .split_last_chunk::<4>()
             .ok_or(BlockError::TooShort { len })?;
-        let num_restarts = u32::from_le_bytes(*count);
+        Block::with_restart_count(body, u32::from_le_bytes(*count))
+    }
+
+    /// A block whose restart count was stored apart from its restart array
+    /// (RocksDB packs flag bits beside the count and may put a hash index
+    /// between the two): `body` is the entries followed by the restart
+    /// array, without the count.
+    pub fn with_restart_count(body: &'a [u8], num_restarts: u32) -> Result<Block<'a>, BlockError> {
         let too_many = BlockError::TooManyRestarts {
             num_restarts,
             max: body.len() / 4,

@@ -32,5 +32,6 @@ pub mod manifest;
 pub mod order;
 pub mod rocks_manifest;
 pub mod rocks_batch;
+pub mod rocks_table;
 pub mod table;
 pub mod table_writer;
