@@ -41,6 +41,8 @@ pub struct RocksCtx {
     pub families: Vec<Family>,
     /// WAL number → the size the MANIFEST records as synced.
     pub synced: BTreeMap<u64, u64>,
+    /// Table number → the column family the MANIFEST files it under.
+    pub tables: BTreeMap<u64, u32>,
     /// The MANIFEST was read: without it no log's entries can be told
     /// history.
     pub known: bool,
@@ -64,6 +66,16 @@ impl RocksCtx {
                 .iter()
                 .filter_map(|(&n, s)| s.map(|s| (n, s)))
                 .filter(|&(_, s)| s != crate::format::rocks_manifest::UNKNOWN_WAL_SIZE)
+                .collect(),
+            tables: v
+                .column_families
+                .iter()
+                .flat_map(|(&id, c)| {
+                    c.files
+                        .keys()
+                        .chain(c.deleted.iter())
+                        .map(move |&n| (n, id))
+                })
                 .collect(),
             known: true,
         }

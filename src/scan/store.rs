@@ -403,6 +403,38 @@ pub fn scan_file_with(
                         ));
                     }
                     let mut counting = Counting::new(sink);
+                    if let Some(ctx) = &opts.rocks {
+                        let t = super::rocks_table::scan(&data, &mut counting, ctx, f.number);
+                        report.records = t.blocks;
+                        report.blocks = Some(t.blocks);
+                        report.entries = t.entries;
+                        report.unverified_entries = counting.unverified;
+                        unverified_keys = counting.keys;
+                        report.damage = t.damage;
+                        if let Some(u) = t.unsupported.first() {
+                            report.error = Some(format!(
+                                "{} block(s) in a codec this version cannot decode (not \
+                                 damage), first {u}",
+                                t.unsupported.len()
+                            ));
+                        }
+                        report.sequences = t
+                            .min_seq
+                            .zip(t.max_seq)
+                            .map(|(first, last)| SeqSpan { first, last });
+                        progress(f.size);
+                        return FileScan {
+                            report,
+                            log,
+                            manifest,
+                            rocks_manifest,
+                            intact_blocks,
+                            index_bounds_blocks,
+                            unverified_keys,
+                            late_error: None,
+                            codecs: opts.codecs,
+                        };
+                    }
                     let topts = table::TableOptions {
                         ordered: opts.ordered,
                         codecs: opts.codecs,

@@ -1,0 +1,232 @@
+//! A RocksDB table to verdicts and entries: the table walked through its
+//! footer, metaindex, properties and index (`format::rocks_table::walk`),
+//! every data block's trailer checksum verified; where the footer or the
+//! index is lost, the data blocks are found by their trailers instead
+//! (`format::rocks_table::discover`). Entries carry the table's column
+//! family, from its properties block or, failing that, the MANIFEST.
+
+use super::rocks::RocksCtx;
+use super::{Entry, EntrySink};
+use crate::format::batch::Kind;
+use crate::format::rocks_table::discover::discover;
+use crate::format::rocks_table::ikey as rikey;
+use crate::format::rocks_table::walk::{self, DataBlock, FaultKind, Reading, TableWalk};
+use crate::format::rocks_table::ChecksumType;
+use crate::report::{Class, Counts, Damage};
+use crate::vocab::cf::Cf;
+
+/// Largest decompressed block accepted: RocksDB's blocks are 4 KiB to a few
+/// MiB; a length read from damaged bytes must not size an allocation.
+const CAP: usize = 64 << 20;
+
+/// What one RocksDB table yielded.
+#[derive(Debug, Default)]
+pub struct RocksTableScan {
+    pub blocks: Counts,
+    pub entries: u64,
+    pub damage: Vec<Damage>,
+    pub min_seq: Option<u64>,
+    pub max_seq: Option<u64>,
+    /// Blocks in a codec this version cannot decode (not damage).
+    pub unsupported: Vec<String>,
+}
+
+/// The entry kind of a RocksDB value type; `None` for types a data block
+/// does not export (a range deletion lives in its own block).
+fn kind(t: u8) -> Option<Kind> {
+    Some(match t {
+        rikey::VALUE | rikey::VALUE_PREFERRED_SEQNO => Kind::Put,
+        rikey::DELETION | rikey::DELETION_WITH_TIMESTAMP => Kind::Delete,
+        rikey::SINGLE_DELETION => Kind::SingleDelete,
+        rikey::MERGE => Kind::Merge,
+        rikey::BLOB_INDEX => Kind::BlobIndex,
+        rikey::WIDE_COLUMN_ENTITY => Kind::Entity,
+        rikey::RANGE_DELETION => Kind::RangeDelete,
+        _ => return None,
+    })
+}
+
+/// Scan a RocksDB table held in memory; `number` is its file number (its
+/// column family is looked up in the MANIFEST when its properties are
+/// lost).
+pub fn scan(
+    data: &[u8],
+    sink: &mut dyn EntrySink,
+    ctx: &RocksCtx,
+    number: Option<u64>,
+) -> RocksTableScan {
+    let table_cf = number.and_then(|n| ctx.tables.get(&n).copied());
+    let w = walk::walk(data, CAP);
+    let mut out = RocksTableScan::default();
+    let props = w.properties.as_ref().and_then(|p| p.as_ref().ok());
+    let cf_id = props
+        .and_then(|p| p.column_family_id)
+        .and_then(|id| u32::try_from(id).ok())
+        .or(table_cf)
+        .unwrap_or(0);
+    let mut cf = ctx.cf(cf_id, None);
+    if cf.name.is_none() {
+        if let Some(n) = props.and_then(|p| p.column_family_name.as_deref()) {
+            cf = Cf::named(cf_id, n);
+        }
+    }
+    let usable = w.footer.is_ok() && !w.index.is_empty();
+    let blocks: Vec<DataBlock> = if usable {
+        if let Some(f) = w.index_faults.first() {
+            out.damage.push(fault_damage(data.len(), f, "index"));
+        }
+        w.blocks.clone()
+    } else {
+        // Footer or index lost: the blocks are found by their trailers,
+        // with the checksum type the first block verifies under.
+        let reading = w.footer.as_ref().ok().map(|f| Reading::of(f, CAP));
+        let found = find_blocks(data, reading);
+        let why = match &w.footer {
+            Err(e) => format!("footer unreadable ({e}): blocks found by their checksums"),
+            Ok(_) => "index unreadable: blocks found by their checksums".to_string(),
+        };
+        let mut last_end = 0u64;
+        for (s, e) in &found.1 {
+            let end = *e;
+            let torn = end >= data.len() as u64;
+            out.damage.push(Damage::new(
+                *s,
+                end.saturating_sub(*s),
+                if torn { Class::Torn } else { Class::Garbled },
+                format!("no block found here ({why})"),
+            ));
+            last_end = last_end.max(end);
+        }
+        if found.0.is_empty() && found.1.is_empty() && !data.is_empty() {
+            out.damage.push(Damage::new(
+                0,
+                data.len() as u64,
+                Class::Garbled,
+                format!("no table block found ({why})"),
+            ));
+        }
+        found.0
+    };
+    for b in &blocks {
+        match &b.fault {
+            None => {
+                out.blocks.intact += 1;
+                for e in &b.entries {
+                    let Some(k) = kind(e.kind) else { continue };
+                    out.entries += 1;
+                    out.min_seq = Some(out.min_seq.map_or(e.seq, |m| m.min(e.seq)));
+                    out.max_seq = Some(out.max_seq.map_or(e.seq, |m| m.max(e.seq)));
+                    if sink.wants_entries() {
+                        sink.intact(&entry(e, k, b.handle.offset, cf));
+                    }
+                }
+            }
+            Some(f) if f.kind == FaultKind::UnsupportedCodec => {
+                out.unsupported.push(f.to_string());
+            }
+            Some(f) => {
+                let d = fault_damage(data.len(), f, "data block");
+                out.blocks.add(Some(d.class));
+                // A block whose checksum verified but whose entries stopped
+                // decoding: what decoded is still only unverified.
+                for e in &b.entries {
+                    if let Some(k) = kind(e.kind) {
+                        sink.unverified(&entry(e, k, b.handle.offset, cf), &d.reason);
+                    }
+                }
+                out.damage.push(d);
+            }
+        }
+    }
+    if usable {
+        range_deletions(&w, data.len(), cf, sink, &mut out);
+    }
+    out.damage.sort_by_key(|d| d.offset);
+    out
+}
+
+fn range_deletions(
+    w: &TableWalk,
+    len: usize,
+    cf: Cf,
+    sink: &mut dyn EntrySink,
+    out: &mut RocksTableScan,
+) {
+    match &w.range_deletions {
+        Some(Ok(dels)) => {
+            for d in dels {
+                out.entries += 1;
+                out.min_seq = Some(out.min_seq.map_or(d.seq, |m| m.min(d.seq)));
+                out.max_seq = Some(out.max_seq.map_or(d.seq, |m| m.max(d.seq)));
+                sink.intact(&Entry {
+                    seq: d.seq,
+                    kind: Kind::RangeDelete,
+                    key: &d.begin,
+                    value: &d.end,
+                    offset: 0,
+                    expiry: None,
+                    cf: Some(cf),
+                });
+            }
+        }
+        Some(Err(f)) => out
+            .damage
+            .push(fault_damage(len, f, "range deletion block")),
+        None => {}
+    }
+}
+
+fn entry<'a>(e: &'a walk::Entry, k: Kind, offset: u64, cf: Cf) -> Entry<'a> {
+    Entry {
+        seq: e.seq,
+        kind: k,
+        key: &e.user_key,
+        value: if k.has_value() { &e.value } else { &[] },
+        offset,
+        expiry: None,
+        cf: Some(cf),
+    }
+}
+
+fn fault_damage(len: usize, f: &walk::Fault, what: &str) -> Damage {
+    let end = f.end.min(len as u64);
+    let torn = f.kind == FaultKind::OutOfRange || end >= len as u64 && f.end > len as u64;
+    Damage::new(
+        f.start,
+        end.saturating_sub(f.start),
+        if torn { Class::Torn } else { Class::Garbled },
+        format!("{what}: {}", f.detail),
+    )
+}
+
+/// Data blocks found by their trailers, and the gaps between them. Without
+/// a footer the checksum type is the one the block at offset 0 (every
+/// table's first data block) verifies under; a format_version 6 table
+/// without its footer cannot be read this way (each block's checksum is
+/// mixed with a per-file value the footer held).
+fn find_blocks(data: &[u8], reading: Option<Reading>) -> (Vec<DataBlock>, Vec<(u64, u64)>) {
+    let window = data.len().min(CAP);
+    let reading = reading.or_else(|| {
+        [
+            ChecksumType::Crc32c,
+            ChecksumType::Xxh3,
+            ChecksumType::XxHash64,
+            ChecksumType::XxHash32,
+        ]
+        .into_iter()
+        .map(|checksum| Reading {
+            checksum,
+            base_context_checksum: 0,
+            format_version: 5,
+            cap: CAP,
+        })
+        .find(|r| crate::format::rocks_table::discover::block_at(data, 0, *r, window).is_some())
+    });
+    let Some(r) = reading else {
+        return (Vec::new(), vec![(0, data.len() as u64)]);
+    };
+    let d = discover(data, r, window);
+    // Gaps between blocks that are not data (index, filter, properties) are
+    // not damage; only bytes no block accounts for are.
+    (d.data, d.gaps)
+}
