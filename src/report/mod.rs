@@ -105,6 +105,9 @@ pub struct LostKeyRange {
     /// several stores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// A RocksDB table's column family (its name, or its id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cf: Option<String>,
     pub reason: String,
 }
 
@@ -129,6 +132,8 @@ pub enum Requeue {
         file: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         store: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cf: Option<String>,
         reason: String,
     },
     /// One key to re-fetch: a write of it was read from damaged bytes, so

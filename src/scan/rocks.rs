@@ -41,8 +41,9 @@ pub struct RocksCtx {
     pub families: Vec<Family>,
     /// WAL number → the size the MANIFEST records as synced.
     pub synced: BTreeMap<u64, u64>,
-    /// Table number → the column family the MANIFEST files it under.
-    pub tables: BTreeMap<u64, u32>,
+    /// Table number → the column family the MANIFEST files it under, and
+    /// the user keys it spans.
+    pub tables: BTreeMap<u64, (u32, Vec<u8>, Vec<u8>)>,
     /// The MANIFEST was read: without it no log's entries can be told
     /// history.
     pub known: bool,
@@ -71,10 +72,14 @@ impl RocksCtx {
                 .column_families
                 .iter()
                 .flat_map(|(&id, c)| {
-                    c.files
-                        .keys()
-                        .chain(c.deleted.iter())
-                        .map(move |&n| (n, id))
+                    c.files.iter().map(move |(&n, f)| {
+                        let user = |k: &[u8]| {
+                            crate::format::rocks_table::ikey::parse(k)
+                                .map_or(k, |p| p.user_key)
+                                .to_vec()
+                        };
+                        (n, (id, user(&f.smallest), user(&f.largest)))
+                    })
                 })
                 .collect(),
             known: true,
@@ -155,7 +160,12 @@ pub fn leveldb_view(v: &RocksVersionState) -> VersionState {
 /// Damage in a WAL the MANIFEST records a synced size for: past that size
 /// it is an unsynced tail, however it looks (torn); inside it, bytes the
 /// application was told were durable are wrong (garbled, said so).
-pub fn classify_synced(damage: &mut [Damage], synced: u64, name: &str) {
+pub fn classify_synced(damage: &mut [Damage], synced: u64, size: u64, name: &str) {
+    let short = if size < synced {
+        format!(" (the file is {size} bytes: synced bytes are missing)")
+    } else {
+        String::new()
+    };
     for d in damage.iter_mut() {
         if d.offset >= synced {
             if d.class != Class::Torn {
@@ -169,8 +179,8 @@ pub fn classify_synced(damage: &mut [Damage], synced: u64, name: &str) {
         } else {
             d.class = Class::Garbled;
             d.reason = format!(
-                "{}; inside the {synced} bytes the MANIFEST records as synced for {name}: data \
-                 the application was told was durable is corrupt",
+                "{}; inside the {synced} bytes the MANIFEST records as synced for {name}{short}: \
+                 data the application was told was durable is corrupt",
                 d.reason
             );
         }
@@ -217,7 +227,7 @@ mod tests {
     fn synced_size_decides_the_class() {
         let d = |start, class| Damage::new(start, 10, class, "checksum mismatch");
         let mut v = vec![d(100, Class::Torn), d(5000, Class::Garbled)];
-        classify_synced(&mut v, 4048, "000021.log");
+        classify_synced(&mut v, 4048, 6000, "000021.log");
         assert_eq!(v[0].class, Class::Garbled);
         assert!(v[0].reason.contains("told was durable"));
         assert_eq!(v[1].class, Class::Torn);

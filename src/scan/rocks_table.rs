@@ -29,6 +29,8 @@ pub struct RocksTableScan {
     pub max_seq: Option<u64>,
     /// Blocks in a codec this version cannot decode (not damage).
     pub unsupported: Vec<String>,
+    /// The table's column family, by name where known.
+    pub cf: Option<String>,
 }
 
 /// The entry kind of a RocksDB value type; `None` for types a data block
@@ -55,7 +57,8 @@ pub fn scan(
     ctx: &RocksCtx,
     number: Option<u64>,
 ) -> RocksTableScan {
-    let table_cf = number.and_then(|n| ctx.tables.get(&n).copied());
+    let named = number.and_then(|n| ctx.tables.get(&n));
+    let table_cf = named.map(|t| t.0);
     let w = walk::walk(data, CAP);
     let mut out = RocksTableScan::default();
     let props = w.properties.as_ref().and_then(|p| p.as_ref().ok());
@@ -70,7 +73,16 @@ pub fn scan(
             cf = Cf::named(cf_id, n);
         }
     }
+    out.cf = Some(cf.name.map_or_else(|| cf.id.to_string(), str::to_string));
     let usable = w.footer.is_ok() && !w.index.is_empty();
+    let user_index_keys = props.and_then(|p| p.index_key_is_user_key) == Some(1);
+    let sep = |k: &[u8]| -> Vec<u8> {
+        if user_index_keys {
+            k.to_vec()
+        } else {
+            rikey::parse(k).map_or(k, |p| p.user_key).to_vec()
+        }
+    };
     let blocks: Vec<DataBlock> = if usable {
         if let Some(f) = w.index_faults.first() {
             out.damage.push(fault_damage(data.len(), f, "index"));
@@ -85,17 +97,31 @@ pub fn scan(
             Err(e) => format!("footer unreadable ({e}): blocks found by their checksums"),
             Ok(_) => "index unreadable: blocks found by their checksums".to_string(),
         };
-        let mut last_end = 0u64;
         for (s, e) in &found.1 {
             let end = *e;
             let torn = end >= data.len() as u64;
-            out.damage.push(Damage::new(
+            let mut d = Damage::new(
                 *s,
                 end.saturating_sub(*s),
                 if torn { Class::Torn } else { Class::Garbled },
                 format!("no block found here ({why})"),
-            ));
-            last_end = last_end.max(end);
+            );
+            // Between the last key of the block before and the first of the
+            // block after; at the ends, the table's own range from the
+            // MANIFEST.
+            let before = found.0.iter().rev().find(|b| b.handle.offset < *s);
+            let after = found.0.iter().find(|b| b.handle.offset >= end);
+            let first = before.and_then(|b| b.entries.last()).map(|e| e.user_key.clone());
+            d.key_range = Some(crate::vocab::KeyRange {
+                first_exclusive: first.is_some(),
+                first: first.or_else(|| named.map(|t| t.1.clone())),
+                last: after
+                    .and_then(|b| b.entries.first())
+                    .map(|e| e.user_key.clone())
+                    .or_else(|| named.map(|t| t.2.clone())),
+            });
+            out.blocks.add(Some(d.class));
+            out.damage.push(d);
         }
         if found.0.is_empty() && found.1.is_empty() && !data.is_empty() {
             out.damage.push(Damage::new(
@@ -125,7 +151,19 @@ pub fn scan(
                 out.unsupported.push(f.to_string());
             }
             Some(f) => {
-                let d = fault_damage(data.len(), f, "data block");
+                let mut d = fault_damage(data.len(), f, "data block");
+                // The index says which keys the block held: those after the
+                // separator before it, up to its own.
+                if let Some(i) = w.index.iter().position(|e| e.handle == b.handle) {
+                    let prev = i.checked_sub(1).and_then(|p| w.index.get(p));
+                    d.key_range = Some(crate::vocab::KeyRange {
+                        first_exclusive: prev.is_some(),
+                        first: prev
+                            .map(|p| sep(&p.key))
+                            .or_else(|| named.map(|t| t.1.clone())),
+                        last: w.index.get(i).map(|e| sep(&e.key)),
+                    });
+                }
                 out.blocks.add(Some(d.class));
                 // A block whose checksum verified but whose entries stopped
                 // decoding: what decoded is still only unverified.

@@ -18,7 +18,7 @@ use crate::report::{
     UserKey,
 };
 use crate::vocab::bytes::base64_unless_utf8;
-use crate::vocab::FileState;
+use crate::vocab::{Class, FileState};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -150,6 +150,8 @@ pub struct FileScan {
     pub log: Option<LogScan>,
     /// The state a MANIFEST's edits lead to.
     pub manifest: Option<crate::format::manifest::VersionState>,
+    /// A RocksDB table's column family, for its lost key ranges.
+    pub cf: Option<String>,
     /// A RocksDB MANIFEST's own state (column families, WALs), beside the
     /// LevelDB-style view of it in `manifest`.
     pub rocks_manifest: Option<Box<crate::format::rocks_manifest::RocksVersionState>>,
@@ -285,6 +287,7 @@ pub fn scan_file_with(
         report,
         log: None,
         manifest: None,
+        cf: None,
         rocks_manifest: None,
         intact_blocks: Vec::new(),
         index_bounds_blocks: false,
@@ -344,7 +347,11 @@ pub fn scan_file_with(
                 .zip(f.number)
                 .and_then(|(ctx, wal)| ctx.synced.get(&wal))
             {
-                super::rocks::classify_synced(&mut s.outcome.damage, synced, &f.name);
+                super::rocks::classify_synced(&mut s.outcome.damage, synced, f.size, &f.name);
+                // One damaged range is one record: recount them by class.
+                let d = &s.outcome.damage;
+                s.outcome.records.torn = d.iter().filter(|d| d.class == Class::Torn).count() as u64;
+                s.outcome.records.garbled = d.len() as u64 - s.outcome.records.torn;
             }
             unverified_keys = counting.keys;
             report.records = s.outcome.records;
@@ -427,6 +434,7 @@ pub fn scan_file_with(
                             report,
                             log,
                             manifest,
+                            cf: t.cf,
                             rocks_manifest,
                             intact_blocks,
                             index_bounds_blocks,
@@ -464,6 +472,7 @@ pub fn scan_file_with(
         report,
         log,
         manifest,
+        cf: None,
         rocks_manifest,
         intact_blocks,
         index_bounds_blocks,
@@ -887,6 +896,7 @@ fn lost_key_ranges(
                 range: range.clone().unwrap_or_default(),
                 file: s.report.name.clone(),
                 store: None,
+                cf: s.cf.clone(),
                 reason: format!("changed while being salvaged: {why}"),
             });
         }
@@ -909,6 +919,7 @@ fn lost_key_ranges(
                 },
                 file: s.report.name.clone(),
                 store: None,
+                cf: s.cf.clone(),
                 reason: format!("live table could not be read: {err}"),
             });
         }
@@ -918,6 +929,7 @@ fn lost_key_ranges(
                     range: r.clone(),
                     file: s.report.name.clone(),
                     store: None,
+                    cf: s.cf.clone(),
                     reason: d.reason.clone(),
                 });
             }
@@ -928,10 +940,23 @@ fn lost_key_ranges(
             range: m.key_range.clone(),
             file: filename::table_name(m.number),
             store: None,
+            cf: inv
+                .rocks
+                .as_ref()
+                .and_then(|r| r.tables.get(&m.number))
+                .map(|t| r_cf_name(inv, t.0)),
             reason: "live table named by the MANIFEST is missing".to_string(),
         });
     }
     out
+}
+
+/// A RocksDB column family's name for the report, or its id.
+fn r_cf_name(inv: &Inventory, id: u32) -> String {
+    inv.rocks
+        .as_ref()
+        .and_then(|r| r.families.iter().find(|f| f.id == id))
+        .map_or_else(|| id.to_string(), |f| f.name.to_string())
 }
 
 fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
@@ -951,6 +976,7 @@ fn requeue_list(lost: &Lost, key_ranges: &[LostKeyRange]) -> Vec<Requeue> {
             range: k.range.clone(),
             file: k.file.clone(),
             store: k.store.clone(),
+            cf: k.cf.clone(),
             reason: k.reason.clone(),
         });
     }
