@@ -100,7 +100,15 @@ fn several_stores_history_and_rocksdb_reports_match() {
     for h in ["deleted", "obsolete", "orphan", "goleveldb-deleted"] {
         runs.push(vec![root.join("history").join(h).join("db")]);
     }
-    runs.push(vec![root.join("rocksdb/healthy/db")]);
+    for r in [
+        "healthy",
+        "cf-ops-crc32c-snappy",
+        "table-bitflip",
+        "table-cut70",
+        "wal-garbled",
+    ] {
+        runs.push(vec![root.join("rocksdb").join(r).join("db")]);
+    }
     for dbs in runs {
         let mut a: Vec<&std::ffi::OsStr> = vec!["scan".as_ref()];
         a.extend(dbs.iter().map(|d| d.as_os_str()));
@@ -121,7 +129,13 @@ fn salvage_and_validate(name: &str, extra: &[&str]) -> (Value, usize, usize) {
     let unverified_v = validator(Some("unverified_record"));
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let db = fixtures_dir().join(name).join("db");
+    let db = match name.strip_prefix("rocksdb/") {
+        Some(r) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/rocksdb")
+            .join(r)
+            .join("db"),
+        None => fixtures_dir().join(name).join("db"),
+    };
     let mut a: Vec<std::ffi::OsString> = vec![
         "salvage".into(),
         db.clone().into_os_string(),
@@ -179,6 +193,28 @@ fn salvage_reports_and_records_match() {
         unverified_lines > 0,
         "no fixture gave unverified lines: the unverified_record schema went untested"
     );
+}
+
+/// RocksDB stores' lines: every kind (merge, single and range deletes with
+/// their end keys), the column family on every line and lost key range.
+#[test]
+fn rocksdb_salvage_reports_and_records_match() {
+    for name in [
+        "cf-ops-crc32c-snappy",
+        "wal-garbled",
+        "table-bitflip",
+        "table-cut70",
+    ] {
+        for extra in [&[][..], &["--view", "all"][..]] {
+            let name = format!("rocksdb/{name}");
+            let (r, records, _) = salvage_and_validate(&name, extra);
+            assert!(records > 0, "{name}");
+            assert_eq!(r["store"]["dialect"]["name"], "rocksdb");
+            for k in r["lost"]["key_ranges"].as_array().unwrap() {
+                assert!(k["cf"].is_string(), "{name}: {k}");
+            }
+        }
+    }
 }
 
 #[test]

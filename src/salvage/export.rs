@@ -305,9 +305,7 @@ impl Exporter<'_> {
         let state = self.states[self.current as usize];
         if e.kind == Kind::RangeDelete {
             // An orphan's deletions are not the store's: it only fills in.
-            if !state.is_history()
-                && state != FileState::Orphan
-                && !e.cf.is_some_and(|c| c.history)
+            if !state.is_history() && state != FileState::Orphan && !e.cf.is_some_and(|c| c.history)
             {
                 self.tombstones.push(Tombstone {
                     cf: e.cf.map(|c| c.id),

@@ -4,8 +4,8 @@
 //! become lost sequence ranges.
 
 use super::logfile::{self, LayoutSink, LogOutcome, Precheck, RecordSink, Source};
-use super::{Entry, EntrySink};
 use super::rocks::RocksCtx;
+use super::{Entry, EntrySink};
 use crate::format::batch;
 use crate::format::log::LogFlavor;
 use crate::format::rocks_batch::{self, RocksOp};

@@ -112,10 +112,7 @@ impl RocksCtx {
 /// live family has flushed its writes (older logs are obsolete).
 pub fn leveldb_view(v: &RocksVersionState) -> VersionState {
     let mut out = VersionState {
-        comparator: v
-            .column_families
-            .get(&0)
-            .and_then(|c| c.comparator.clone()),
+        comparator: v.column_families.get(&0).and_then(|c| c.comparator.clone()),
         prev_log_number: v.prev_log_number,
         next_file: v.next_file,
         last_sequence: v.last_sequence,

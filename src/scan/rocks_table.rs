@@ -111,7 +111,9 @@ pub fn scan(
             // MANIFEST.
             let before = found.0.iter().rev().find(|b| b.handle.offset < *s);
             let after = found.0.iter().find(|b| b.handle.offset >= end);
-            let first = before.and_then(|b| b.entries.last()).map(|e| e.user_key.clone());
+            let first = before
+                .and_then(|b| b.entries.last())
+                .map(|e| e.user_key.clone());
             d.key_range = Some(crate::vocab::KeyRange {
                 first_exclusive: first.is_some(),
                 first: first.or_else(|| named.map(|t| t.1.clone())),
