@@ -52,6 +52,10 @@ fn records(data: &[u8]) -> Vec<Vec<u8>> {
                 // The writer's block-end padding.
                 Piece::Zeros { .. } => {}
                 Piece::Bad { .. } => panic!("damaged fragment in a pristine MANIFEST: {p:?}"),
+                // Only a RocksDB-flavoured parse yields these.
+                Piece::Special { .. } | Piece::Recycled { .. } => {
+                    panic!("a LevelDB-framed parse yielded {p:?}")
+                }
             }
         }
     }
