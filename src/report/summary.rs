@@ -801,6 +801,17 @@ fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
                     rb.last_sequence
                 ),
             ));
+            lines.push((
+                "rebuilt as".into(),
+                match &rb.reason {
+                    None => format!(
+                        "a repair: {} intact live table(s) kept as they were, at their levels; \
+                         {} table(s) written anew ({} puts, {} deletes)",
+                        rb.kept_tables, rb.new_tables, rb.written_keys, rb.tombstones
+                    ),
+                    Some(why) => format!("the latest view written anew, not a repair: {why}"),
+                },
+            ));
         }
     }
     for p in &written.reports {

@@ -633,11 +633,14 @@ pub fn salvage(
             let codec = inventories.first().map_or(Compression::Snappy, |inv| {
                 crate::scan::dialect_forks::rebuild_compression(&inv.info.dialect)
             });
+            let plan =
+                super::rebuild::plan(inputs, &inventories, &states, &scans, &unsorted, codec);
             Some(
                 RebuildWriter::create_as(d, basho)
                     .map_err(io_err("creating the rebuilt store"))?
                     .with_compression(codec)
-                    .with_comparator(key_cmp),
+                    .with_comparator(key_cmp)
+                    .with_plan(plan),
             )
         }
         _ => None,
@@ -689,12 +692,29 @@ pub fn salvage(
             }
             let view_latest = opts.view == View::Latest;
             let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
+            // A repair writes only what its kept tables do not hold.
+            let mut kept = vec![false; inputs.len()];
+            if let Some(rb) = &rebuilder {
+                for i in rb.kept_inputs() {
+                    kept[i] = true;
+                }
+            }
             latest::merge_with(key_cmp, sources, |k| {
+                let from_kept = kept[k.file as usize];
                 if k.kind == Kind::Delete {
+                    if let Some(rb) = rebuilder.as_mut() {
+                        if !from_kept && rb.kept_may_hold(k.key) {
+                            rb.add_delete(k.key, k.seq)?;
+                        }
+                    }
                     return Ok(());
                 }
                 if let Some(rb) = rebuilder.as_mut() {
-                    rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
+                    if from_kept {
+                        rb.count_kept();
+                    } else {
+                        rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
+                    }
                 }
                 if view_latest {
                     let suspect = newer_unverified(newest_unverified, &k);
