@@ -159,18 +159,12 @@ fn every_fixture_rebuilds_and_answers_as_the_latest_view() {
     // The healthy table fixtures (and the damaged ones with a good MANIFEST)
     // are repairs keeping tables; no-manifest and manifest-damaged are not.
     assert!(repairs >= 10 && kept >= 5, "{repairs} repairs, {kept} kept");
-    for (name, why) in [
-        ("no-manifest", "MANIFEST"),
-        ("manifest-damaged", "damaged"),
-    ] {
+    for (name, why) in [("no-manifest", "MANIFEST"), ("manifest-damaged", "damaged")] {
         let (tmp, db) = common::copy_fixture_db(name);
         let r = rebuild_and_check(&py, &db, tmp.path());
         let rb = &r.report["salvage"]["rebuilt"];
         assert_eq!(rb["mode"], "latest", "{name}: {rb}");
-        assert!(
-            rb["reason"].as_str().unwrap().contains(why),
-            "{name}: {rb}"
-        );
+        assert!(rb["reason"].as_str().unwrap().contains(why), "{name}: {rb}");
     }
 }
 
@@ -320,9 +314,15 @@ fn the_same_store_for_any_jobs() {
         let rb = &r["salvage"]["rebuilt"];
         assert_eq!(rb["mode"], "repair", "{rb}");
         assert!(rb["new_tables"].as_u64().unwrap() >= 4, "{rb}");
-        outs.push((tree(&o.join("db")), fs::read(o.join("records.jsonl")).unwrap()));
+        outs.push((
+            tree(&o.join("db")),
+            fs::read(o.join("records.jsonl")).unwrap(),
+        ));
     }
-    assert!(outs[0].0 == outs[1].0, "db/ differs between --jobs 1 and --jobs 3");
+    assert!(
+        outs[0].0 == outs[1].0,
+        "db/ differs between --jobs 1 and --jobs 3"
+    );
     assert!(outs[0].1 == outs[1].1, "records.jsonl differs");
     // And it is a good store.
     let check = tmp.path().join("check");
