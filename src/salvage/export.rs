@@ -733,6 +733,11 @@ pub fn salvage(
         }
     }
     for (i, why) in late.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        // A kept table that failed its second read changed since it was
+        // verified: it is not copied (its keys are reported lost below).
+        if let Some(rb) = rebuilder.as_mut() {
+            rb.forget_kept(i);
+        }
         if scans[i].late_error.is_none() {
             let range = key_spans
                 .iter()

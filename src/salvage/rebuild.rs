@@ -201,22 +201,35 @@ impl RebuildWriter {
                         .then(a.file.number.cmp(&b.file.number))
                     })
                 });
-                self.kept_l0 = self.kept.iter().take_while(|k| k.file.level == 0).count();
-                let mut start = self.kept_l0;
-                while start < self.kept.len() {
-                    let level = self.kept[start].file.level;
-                    let end = start
-                        + self.kept[start..]
-                            .iter()
-                            .take_while(|k| k.file.level == level)
-                            .count();
-                    self.kept_levels.push(start..end);
-                    start = end;
-                }
+                self.index_kept();
             }
             Err(why) => self.reason = Some(why),
         }
         self
+    }
+
+    /// `kept_l0` and `kept_levels` for `kept` (sorted by level).
+    fn index_kept(&mut self) {
+        self.kept_l0 = self.kept.iter().take_while(|k| k.file.level == 0).count();
+        self.kept_levels.clear();
+        let mut start = self.kept_l0;
+        while start < self.kept.len() {
+            let level = self.kept[start].file.level;
+            let end = start
+                + self.kept[start..]
+                    .iter()
+                    .take_while(|k| k.file.level == level)
+                    .count();
+            self.kept_levels.push(start..end);
+            start = end;
+        }
+    }
+
+    /// Do not copy input `input` after all (it changed since it was
+    /// verified); the MANIFEST will not name it.
+    pub fn forget_kept(&mut self, input: usize) {
+        self.kept.retain(|k| k.input != input);
+        self.index_kept();
     }
 
     /// The inputs (indices among the run's inputs) of the kept tables.
