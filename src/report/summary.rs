@@ -805,11 +805,10 @@ fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
                 "rebuilt as".into(),
                 match &rb.reason {
                     None => format!(
-                        "a repair: {} intact live table(s) kept as they were, at their levels; \
-                         {} table(s) written anew ({} puts, {} deletes)",
+                        "repair: {} table(s) kept as they were, {} written anew ({} puts, {} deletes)",
                         rb.kept_tables, rb.new_tables, rb.written_keys, rb.tombstones
                     ),
-                    Some(why) => format!("the latest view written anew, not a repair: {why}"),
+                    Some(why) => format!("the latest view, written anew: {why}"),
                 },
             ));
         }
