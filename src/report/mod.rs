@@ -331,9 +331,25 @@ pub struct MissingTable {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rebuilt {
     pub path: String,
+    /// Puts in the rebuilt store's latest view (kept or written anew).
     pub keys: u64,
+    /// Tables its MANIFEST names: `kept_tables` + `new_tables`.
     pub tables: u64,
     pub last_sequence: u64,
+    /// `repair` (intact live tables kept as they are, the rest written
+    /// anew) or `latest` (the latest view written anew; `reason` says why).
+    pub mode: &'static str,
+    /// Why the rebuild is not a repair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Live tables copied byte for byte, at their MANIFEST levels.
+    pub kept_tables: u64,
+    /// Tables written anew.
+    pub new_tables: u64,
+    /// Puts written anew (the rest are in kept tables).
+    pub written_keys: u64,
+    /// Deletes written anew: each shadows an older put a kept table holds.
+    pub tombstones: u64,
 }
 
 /// A file's own writer family, where it is not its store's.

@@ -831,6 +831,16 @@ fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
                     rb.last_sequence
                 ),
             ));
+            lines.push((
+                "rebuilt as".into(),
+                match &rb.reason {
+                    None => format!(
+                        "repair: {} table(s) kept as they were, {} written anew ({} puts, {} deletes)",
+                        rb.kept_tables, rb.new_tables, rb.written_keys, rb.tombstones
+                    ),
+                    Some(why) => format!("the latest view, written anew: {why}"),
+                },
+            ));
         }
     }
     for p in &written.reports {

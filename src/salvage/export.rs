@@ -766,11 +766,14 @@ pub fn salvage(
             let codec = inventories.first().map_or(Compression::Snappy, |inv| {
                 crate::scan::dialect_forks::rebuild_compression(&inv.info.dialect)
             });
+            let plan =
+                super::rebuild::plan(inputs, &inventories, &states, &scans, &unsorted, codec);
             Some(
                 RebuildWriter::create_as(d, basho)
                     .map_err(io_err("creating the rebuilt store"))?
                     .with_compression(codec)
-                    .with_comparator(key_cmp),
+                    .with_comparator(key_cmp)
+                    .with_plan(plan),
             )
         }
         _ => None,
@@ -824,9 +827,32 @@ pub fn salvage(
             let view_latest = opts.view == View::Latest;
             let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
             let tombstones = &ex.tombstones;
+            // A repair writes only what its kept tables do not hold.
+            let mut kept = vec![false; inputs.len()];
+            if let Some(rb) = &rebuilder {
+                for i in rb.kept_inputs() {
+                    kept[i] = true;
+                }
+            }
+            let kept = &kept;
             let mut out = |k: latest::ItemRef<'_>| -> io::Result<()> {
+                let from_kept = kept[k.file as usize];
+                if k.kind == Kind::Delete {
+                    // A delete shadowing a put a kept table may hold is
+                    // written anew; otherwise deletes stay out.
+                    if let Some(rb) = rebuilder.as_mut() {
+                        if !from_kept && rb.kept_may_hold(k.key) {
+                            rb.add_delete(k.key, k.seq)?;
+                        }
+                    }
+                    return Ok(());
+                }
                 if let Some(rb) = rebuilder.as_mut() {
-                    rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
+                    if from_kept {
+                        rb.count_kept();
+                    } else {
+                        rb.add_with_expiry(k.key, k.seq, k.value, k.expiry)?;
+                    }
                 }
                 if view_latest {
                     let suspect = newer_unverified(newest_unverified, &k);
@@ -867,6 +893,11 @@ pub fn salvage(
                 if gone || k.kind != Kind::Merge {
                     ended = Some((k.cf.map(|c| c.id), k.key.to_vec()));
                 }
+                if k.kind == Kind::Delete && chain.is_empty() {
+                    // Written anew where a repair keeps a table that may
+                    // hold what it deletes.
+                    return out(k);
+                }
                 if gone {
                     return Ok(());
                 }
@@ -892,6 +923,11 @@ pub fn salvage(
         }
     }
     for (i, why) in late.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        // A kept table that failed its second read changed since it was
+        // verified: it is not copied (its keys are reported lost below).
+        if let Some(rb) = rebuilder.as_mut() {
+            rb.forget_kept(i);
+        }
         if scans[i].late_error.is_none() {
             let range = key_spans
                 .iter()

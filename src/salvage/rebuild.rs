@@ -1,19 +1,38 @@
-//! `--rebuild`: the latest view written as a fresh LevelDB store in
-//! `OUT/db`, next to the untouched original.
+//! `--rebuild`: a fresh LevelDB store in `OUT/db`, next to the untouched
+//! original. Two ways, chosen by [`plan`]:
 //!
-//! The store is one sorted, non-overlapping run of tables (snappy, or the
-//! codec the store's dialect reads; split at about 2 MiB) at the bottom
-//! level, a MANIFEST holding one VersionEdit that
-//! names them, and `CURRENT`. It is built in a temporary directory inside
-//! OUT, every file fsynced, then renamed to `db` and OUT fsynced: a crash of
-//! ours leaves either no `db` or a whole one.
+//! - **repair** (a MANIFEST that can be trusted): every intact live table
+//!   (each block verified, named by the current version) is copied byte
+//!   for byte under its own name and kept at its MANIFEST level with its
+//!   recorded key range. Only what no kept table already holds is written
+//!   anew: the newest intact entry per key from damaged tables, logs and
+//!   orphan fill-ins, and a delete where it shadows an older put that a
+//!   kept table still holds. Those entries keep their sequence numbers; a
+//!   new table goes at the deepest level above every kept table its key
+//!   range meets (the level just above the highest such one, level 0 when
+//!   that is level 0 or 1, the bottom level when it meets none), and gets a
+//!   file number above every kept table's, so that LevelDB's reads (level 0
+//!   newest file first, then level by level) find it before any older
+//!   version, and its compactions (by sequence number) agree.
+//! - **latest** (no MANIFEST, a damaged one, tables it names missing, a
+//!   layout or codec of another dialect): the latest view as one sorted,
+//!   non-overlapping run of new tables at the bottom level.
 //!
-//! A Basho eleveldb store is rebuilt in its own layout: `sst_0` … `sst_6`
-//! created, the tables as `sst_6/NNNNNN.sst` (the directory of their
-//! level), snappy (which eleveldb reads, type 1), puts with an expiry kept
-//! with their types 2 and 3 and their expiry, and the MANIFEST's new files
-//! as tag 7 with eleveldb's "no expiry data" (zeros), which its expiry
-//! module never takes for an expired file.
+//! New tables (snappy, or the codec the store's dialect reads) are cut at
+//! about 2 MiB of entries, numbered in key order as they are cut, and built
+//! on the rayon pool a batch at a time; kept tables are copied on the pool
+//! too: the output is the same for any `--jobs`. A MANIFEST holding one
+//! VersionEdit names every table, with `CURRENT`. The store is built in a
+//! temporary directory inside OUT, every file fsynced, then renamed to
+//! `db` and OUT fsynced: a crash of ours leaves either no `db` or a whole
+//! one.
+//!
+//! A Basho eleveldb store is rebuilt (latest) in its own layout: `sst_0` …
+//! `sst_6` created, the tables as `sst_6/NNNNNN.sst` (the directory of
+//! their level), snappy (which eleveldb reads, type 1), puts with an expiry
+//! kept with their types 2 and 3 and their expiry, and the MANIFEST's new
+//! files as tag 7 with eleveldb's "no expiry data" (zeros), which its
+//! expiry module never takes for an expired file.
 
 use super::durable::sync_dir;
 use super::log_writer::LogWriter;
@@ -24,26 +43,61 @@ use crate::format::manifest::{NewFile, VersionEdit, NUM_LEVELS};
 use crate::format::order::Comparator;
 use crate::format::table_writer::{BuildOptions, Compression, TableBuilder};
 use crate::report::Rebuilt;
+use rayon::prelude::*;
+use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Tables are cut once they reach this size, like LevelDB's default
-/// `max_file_size`.
+/// Tables are cut once their entries reach this size, like LevelDB's
+/// default `max_file_size`.
 pub const TABLE_TARGET_SIZE: u64 = 2 << 20;
+/// The MANIFEST's number when no table is kept (the store's numbers are
+/// all ours).
 const MANIFEST_NUMBER: u64 = 1;
-/// The bottom level: one sorted run there needs no compaction to be valid,
-/// and the latest view has no tombstones that would need a level below.
-const LEVEL: u32 = NUM_LEVELS - 1;
+/// The bottom level: a sorted run there needs no compaction to be valid.
+const BOTTOM: u32 = NUM_LEVELS - 1;
+
+/// A live table copied as it is.
+#[derive(Debug, Clone)]
+pub struct KeptTable {
+    /// Its index among the run's inputs.
+    pub input: usize,
+    /// Where it is read from.
+    pub source: PathBuf,
+    /// Its name in the rebuilt store (its own).
+    pub name: String,
+    /// Its MANIFEST entry, kept: level, number, size, key range.
+    pub file: NewFile,
+}
+
+/// A new table's entries, cut and numbered, waiting for the pool.
+struct Pending {
+    number: u64,
+    level: u32,
+    entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
 
 pub struct RebuildWriter {
     tmp: PathBuf,
     dest: PathBuf,
-    builder: Option<TableBuilder>,
+    /// The current table's entries (internal key, value), in order.
+    chunk: Vec<(Vec<u8>, Vec<u8>)>,
+    chunk_bytes: u64,
+    pending: Vec<Pending>,
     files: Vec<NewFile>,
+    kept: Vec<KeptTable>,
+    /// How many of `kept` are at level 0 (they come first).
+    kept_l0: usize,
+    /// The ranges of `kept` holding each deeper level's tables.
+    kept_levels: Vec<std::ops::Range<usize>>,
     next_number: u64,
+    /// Puts in the rebuilt store's latest view (kept or written anew).
     keys: u64,
-    key_buf: Vec<u8>,
+    written: u64,
+    tombstones: u64,
+    mode: &'static str,
+    reason: Option<String>,
     /// What the tables' blocks are compressed with: a codec the store's own
     /// library reads (see `with_compression`).
     compression: Compression,
@@ -58,6 +112,12 @@ fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = File::create(path)?;
     f.write_all(data)?;
     f.sync_all()
+}
+
+fn copy_synced(from: &Path, to: &Path) -> io::Result<u64> {
+    let n = fs::copy(from, to)?;
+    File::open(to)?.sync_all()?;
+    Ok(n)
 }
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
@@ -87,11 +147,19 @@ impl RebuildWriter {
         Ok(RebuildWriter {
             tmp,
             dest,
-            builder: None,
+            chunk: Vec::new(),
+            chunk_bytes: 0,
+            pending: Vec::new(),
             files: Vec::new(),
+            kept: Vec::new(),
+            kept_l0: 0,
+            kept_levels: Vec::new(),
             next_number: MANIFEST_NUMBER + 1,
             keys: 0,
-            key_buf: Vec::new(),
+            written: 0,
+            tombstones: 0,
+            mode: "latest",
+            reason: None,
             compression: Compression::Snappy,
             basho,
             comparator: Comparator::Bytewise,
@@ -113,6 +181,91 @@ impl RebuildWriter {
         self
     }
 
+    /// Repair with these tables kept as they are (see the module summary),
+    /// or, with `Err(why)`, rebuild the latest view and say why. Call
+    /// before the first entry: where new tables go depends on them.
+    pub fn with_plan(mut self, plan: Result<Vec<KeptTable>, String>) -> Self {
+        match plan {
+            Ok(kept) => {
+                self.mode = "repair";
+                let top = kept.iter().map(|k| k.file.number).max().unwrap_or(0);
+                self.next_number = self.next_number.max(top + 1);
+                self.kept = kept;
+                let cmp = self.comparator;
+                self.kept.sort_by(|a, b| {
+                    a.file.level.cmp(&b.file.level).then_with(|| {
+                        cmp.compare(
+                            ikey::user_key(&a.file.smallest),
+                            ikey::user_key(&b.file.smallest),
+                        )
+                        .then(a.file.number.cmp(&b.file.number))
+                    })
+                });
+                self.index_kept();
+            }
+            Err(why) => self.reason = Some(why),
+        }
+        self
+    }
+
+    /// `kept_l0` and `kept_levels` for `kept` (sorted by level).
+    fn index_kept(&mut self) {
+        self.kept_l0 = self.kept.iter().take_while(|k| k.file.level == 0).count();
+        self.kept_levels.clear();
+        let mut start = self.kept_l0;
+        while start < self.kept.len() {
+            let level = self.kept[start].file.level;
+            let end = start
+                + self.kept[start..]
+                    .iter()
+                    .take_while(|k| k.file.level == level)
+                    .count();
+            self.kept_levels.push(start..end);
+            start = end;
+        }
+    }
+
+    /// Do not copy input `input` after all (it changed since it was
+    /// verified); the MANIFEST will not name it.
+    pub fn forget_kept(&mut self, input: usize) {
+        self.kept.retain(|k| k.input != input);
+        self.index_kept();
+    }
+
+    /// The inputs (indices among the run's inputs) of the kept tables.
+    pub fn kept_inputs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.kept.iter().map(|k| k.input)
+    }
+
+    /// Whether `user_key` falls in a kept table's key range: a delete of
+    /// it must then be written, since that table may hold an older put.
+    pub fn kept_may_hold(&self, user_key: &[u8]) -> bool {
+        let within = |k: &KeptTable| {
+            self.cmp_user(user_key, ikey::user_key(&k.file.smallest)) != Ordering::Less
+                && self.cmp_user(user_key, ikey::user_key(&k.file.largest)) != Ordering::Greater
+        };
+        // Level 0's tables overlap; a deeper level's are sorted and
+        // disjoint (`kept` is by level, then by smallest key there).
+        self.kept.iter().take(self.kept_l0).any(within)
+            || self.kept_levels.iter().any(|r| {
+                let level = &self.kept[r.clone()];
+                let at = level.partition_point(|k| {
+                    self.cmp_user(ikey::user_key(&k.file.largest), user_key) == Ordering::Less
+                });
+                level.get(at).is_some_and(within)
+            })
+    }
+
+    fn cmp_user(&self, a: &[u8], b: &[u8]) -> Ordering {
+        self.comparator.compare(a, b)
+    }
+
+    /// A put of the latest view that a kept table already holds: counted,
+    /// not written.
+    pub fn count_kept(&mut self) {
+        self.keys += 1;
+    }
+
     /// Add the next live key; keys must come in strictly ascending order
     /// (the store's comparator's).
     pub fn add(&mut self, user_key: &[u8], seq: u64, value: &[u8]) -> io::Result<()> {
@@ -128,54 +281,112 @@ impl RebuildWriter {
         value: &[u8],
         expiry: Option<ikey::Expiry>,
     ) -> io::Result<()> {
-        self.key_buf.clear();
+        let mut k = Vec::with_capacity(user_key.len() + 8);
         match expiry {
-            Some(x) if self.basho => ikey::encode_expiry_into(&mut self.key_buf, user_key, seq, x),
-            _ => ikey::encode_into(&mut self.key_buf, user_key, seq, Kind::Put),
+            Some(x) if self.basho => ikey::encode_expiry_into(&mut k, user_key, seq, x),
+            _ => ikey::encode_into(&mut k, user_key, seq, Kind::Put),
         }
-        let compression = self.compression;
-        let comparator = self.comparator;
-        let b = self.builder.get_or_insert_with(|| {
-            TableBuilder::new(BuildOptions {
-                compression,
-                ..BuildOptions::default()
-            })
-            .with_comparator(comparator)
-        });
-        b.add(&self.key_buf, value).map_err(invalid)?;
         self.keys += 1;
-        if b.approx_size() >= TABLE_TARGET_SIZE {
+        self.written += 1;
+        self.push(k, value.to_vec())
+    }
+
+    /// A delete written anew (it shadows a kept table's older put); in
+    /// order with the puts.
+    pub fn add_delete(&mut self, user_key: &[u8], seq: u64) -> io::Result<()> {
+        let mut k = Vec::with_capacity(user_key.len() + 8);
+        ikey::encode_into(&mut k, user_key, seq, Kind::Delete);
+        self.tombstones += 1;
+        self.push(k, Vec::new())
+    }
+
+    fn push(&mut self, ikey: Vec<u8>, value: Vec<u8>) -> io::Result<()> {
+        self.chunk_bytes += (ikey.len() + value.len()) as u64;
+        self.chunk.push((ikey, value));
+        if self.chunk_bytes >= TABLE_TARGET_SIZE {
             self.cut()?;
         }
         Ok(())
     }
 
+    /// The level a new table spanning these user keys goes to (see the
+    /// module summary).
+    fn level_for(&self, first: &[u8], last: &[u8]) -> u32 {
+        let top = self
+            .kept
+            .iter()
+            .filter(|k| {
+                self.cmp_user(ikey::user_key(&k.file.smallest), last) != Ordering::Greater
+                    && self.cmp_user(ikey::user_key(&k.file.largest), first) != Ordering::Less
+            })
+            .map(|k| k.file.level)
+            .min();
+        match top {
+            None => BOTTOM,
+            Some(l) if l <= 1 => 0,
+            Some(l) => l - 1,
+        }
+    }
+
     fn cut(&mut self) -> io::Result<()> {
-        let Some(b) = self.builder.take() else {
+        let entries = std::mem::take(&mut self.chunk);
+        self.chunk_bytes = 0;
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             return Ok(());
         };
-        let (Some(smallest), Some(largest)) = (
-            b.smallest_key().map(<[u8]>::to_vec),
-            b.largest_key().map(<[u8]>::to_vec),
-        ) else {
-            return Ok(());
-        };
+        let level = self.level_for(ikey::user_key(&first.0), ikey::user_key(&last.0));
         let number = self.next_number;
         self.next_number += 1;
-        let bytes = b.finish();
-        let name = if self.basho {
-            crate::scan::dialect_basho::table_name(number, LEVEL)
-        } else {
-            filename::table_name(number)
-        };
-        write_synced(&self.tmp.join(name), &bytes)?;
-        self.files.push(NewFile {
-            level: LEVEL,
+        self.pending.push(Pending {
             number,
-            file_size: bytes.len() as u64,
-            smallest,
-            largest,
+            level,
+            entries,
         });
+        // A batch of tables on the pool at a time: memory stays at a few
+        // tables' entries. When it runs does not change what is written.
+        if self.pending.len() >= 2 * rayon::current_num_threads() {
+            self.build_pending()?;
+        }
+        Ok(())
+    }
+
+    fn build_pending(&mut self) -> io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let (tmp, basho) = (&self.tmp, self.basho);
+        let options = BuildOptions {
+            compression: self.compression,
+            ..BuildOptions::default()
+        };
+        let comparator = self.comparator;
+        let built: Vec<io::Result<NewFile>> = pending
+            .into_par_iter()
+            .map(|p| {
+                let mut b = TableBuilder::new(options).with_comparator(comparator);
+                for (k, v) in &p.entries {
+                    b.add(k, v).map_err(invalid)?;
+                }
+                let smallest = b.smallest_key().map(<[u8]>::to_vec).unwrap_or_default();
+                let largest = b.largest_key().map(<[u8]>::to_vec).unwrap_or_default();
+                drop(p.entries);
+                let bytes = b.finish();
+                let name = if basho {
+                    crate::scan::dialect_basho::table_name(p.number, p.level)
+                } else {
+                    filename::table_name(p.number)
+                };
+                write_synced(&tmp.join(name), &bytes)?;
+                Ok(NewFile {
+                    level: p.level,
+                    number: p.number,
+                    file_size: bytes.len() as u64,
+                    smallest,
+                    largest,
+                })
+            })
+            .collect();
+        for f in built {
+            self.files.push(f?);
+        }
         Ok(())
     }
 
@@ -183,6 +394,36 @@ impl RebuildWriter {
     /// `last_sequence` must be at least every sequence in the store.
     pub fn finish(mut self, last_sequence: u64) -> io::Result<Rebuilt> {
         self.cut()?;
+        self.build_pending()?;
+        let tmp = &self.tmp;
+        let copied: Vec<io::Result<NewFile>> = self
+            .kept
+            .par_iter()
+            .map(|k| {
+                let n = copy_synced(&k.source, &tmp.join(&k.name))?;
+                if n != k.file.file_size {
+                    return Err(invalid(format!(
+                        "{}: {n} bytes copied, the MANIFEST records {}",
+                        k.name, k.file.file_size
+                    )));
+                }
+                Ok(k.file.clone())
+            })
+            .collect();
+        let mut new_files = Vec::with_capacity(copied.len() + self.files.len());
+        for f in copied {
+            new_files.push(f?);
+        }
+        let kept_tables = new_files.len() as u64;
+        let new_tables = self.files.len() as u64;
+        new_files.append(&mut self.files);
+        let manifest_number = if self.kept.is_empty() {
+            MANIFEST_NUMBER
+        } else {
+            let n = self.next_number;
+            self.next_number += 1;
+            n
+        };
         let log_number = self.next_number;
         let edit = VersionEdit {
             comparator: Some(self.comparator.name().as_bytes().to_vec()),
@@ -190,13 +431,12 @@ impl RebuildWriter {
             prev_log_number: Some(0),
             next_file_number: Some(log_number + 1),
             last_sequence: Some(last_sequence),
-            new_files: std::mem::take(&mut self.files),
+            new_files,
             ..VersionEdit::default()
         };
-        let tables = edit.new_files.len() as u64;
         let mut w = LogWriter::new();
         w.add_record(&edit.encode());
-        let manifest = filename::manifest_name(MANIFEST_NUMBER);
+        let manifest = filename::manifest_name(manifest_number);
         write_synced(&self.tmp.join(&manifest), w.as_bytes())?;
         write_synced(
             &self.tmp.join("CURRENT"),
@@ -216,8 +456,14 @@ impl RebuildWriter {
         Ok(Rebuilt {
             path: self.dest.display().to_string(),
             keys: self.keys,
-            tables,
+            tables: kept_tables + new_tables,
             last_sequence,
+            mode: self.mode,
+            reason: self.reason.take(),
+            kept_tables,
+            new_tables,
+            written_keys: self.written,
+            tombstones: self.tombstones,
         })
     }
 }
@@ -230,4 +476,90 @@ impl Drop for RebuildWriter {
         }
         super::cleanup::done(&self.tmp);
     }
+}
+
+/// What a repair keeps: every intact live table, or why the rebuild must
+/// be of the latest view instead. `inventories` are the run's stores,
+/// `states`, `scans` and `unsorted` (tables whose entries were out of
+/// order) by input index; `codec` is the codec new tables get.
+pub fn plan(
+    inputs: &[crate::scan::store::InputFile],
+    inventories: &[crate::scan::inventory::Inventory],
+    states: &[crate::vocab::FileState],
+    scans: &[crate::scan::store::FileScan],
+    unsorted: &[usize],
+    codec: Compression,
+) -> Result<Vec<KeptTable>, String> {
+    use crate::format::filename::FileKind;
+    use crate::vocab::FileState;
+    let [inv] = inventories else {
+        return Err("the inputs are not one store".to_string());
+    };
+    let Some(version) = &inv.version else {
+        return Err("no MANIFEST could be read, so which tables are live is not known".into());
+    };
+    let manifest = inv.info.manifest.as_deref().unwrap_or("the MANIFEST");
+    match inv.info.dialect.name {
+        "basho" => return Err(
+            "a Basho eleveldb store: rebuilt in its own layout, every table at the bottom level"
+                .into(),
+        ),
+        name if codec != Compression::Snappy => {
+            return Err(format!(
+                "a {name} store: its new tables need its own codec, and its tables are not \
+                 copied as they are"
+            ))
+        }
+        _ => {}
+    }
+    if let Some(i) = inv.members.iter().copied().find(|&i| {
+        inputs[i].kind == FileKind::Manifest
+            && states[i] == FileState::Live
+            && (!scans[i].report.damage.is_empty() || scans[i].report.error.is_some())
+    }) {
+        return Err(format!(
+            "{} is damaged: edits in its damaged bytes may be lost",
+            inputs[i].name
+        ));
+    }
+    if !version.anomalies.is_empty() {
+        return Err(format!(
+            "{manifest}'s edits do not replay cleanly ({} anomalies)",
+            version.anomalies.len()
+        ));
+    }
+    if !inv.info.missing_tables.is_empty() {
+        return Err(format!(
+            "{} table(s) {manifest} names are missing",
+            inv.info.missing_tables.len()
+        ));
+    }
+    let mut kept = Vec::new();
+    for &i in &inv.members {
+        let (f, s) = (&inputs[i], &scans[i]);
+        if f.kind != FileKind::Table || states[i] != FileState::Live {
+            continue;
+        }
+        let Some((_, nf)) = f.number.and_then(|n| version.files.get(&n)) else {
+            continue;
+        };
+        let r = &s.report;
+        let intact = r.scanned
+            && r.error.is_none()
+            && r.damage.is_empty()
+            && r.unverified_entries == 0
+            && s.late_error.is_none()
+            && unsorted.binary_search(&i).is_err()
+            && f.size == nf.file_size
+            && f.not_regular.is_none();
+        if intact {
+            kept.push(KeptTable {
+                input: i,
+                source: f.path.clone(),
+                name: f.name.clone(),
+                file: nf.clone(),
+            });
+        }
+    }
+    Ok(kept)
 }
