@@ -236,7 +236,7 @@ pub struct ScanOptions {
     /// Table keys are in bytewise order (the store's comparator is
     /// LevelDB's default); the inventory says so before tables are read.
     pub ordered: bool,
-    /// The store is of a dialect this version does not read (RocksDB): its
+    /// The store is of a dialect this version does not read: its
     /// files are listed, not parsed as LevelDB's (which would call every
     /// one of them damaged).
     pub unsupported: bool,
