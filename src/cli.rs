@@ -76,6 +76,11 @@ pub enum Command {
         /// default: this machine's zone). Used to date lost writes.
         #[arg(long, value_name = "ZONE")]
         log_timezone: Option<String>,
+        /// A RocksDB store whose write-ahead logs are kept in another
+        /// directory (its `wal_dir` option): read them as the store's (the
+        /// first store given, for `scan`). Only read, like the store.
+        #[arg(long, value_name = "DIR")]
+        wal_dir: Option<PathBuf>,
     },
     /// Export every intact entry of a store into a new directory, with a
     /// report of what was lost; the input is only read.
@@ -139,6 +144,11 @@ pub enum Command {
         /// default: this machine's zone). Used to date lost writes.
         #[arg(long, value_name = "ZONE")]
         log_timezone: Option<String>,
+        /// A RocksDB store whose write-ahead logs are kept in another
+        /// directory (its `wal_dir` option): read them as the store's (the
+        /// first store given, for `scan`). Only read, like the store.
+        #[arg(long, value_name = "DIR")]
+        wal_dir: Option<PathBuf>,
     },
     /// List one log, table or MANIFEST unit by unit, with offsets and classes.
     ///
@@ -426,14 +436,24 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             force,
             dialect,
             log_timezone,
+            wal_dir,
         } => {
             let jobs = jobs_wanted(jobs)?;
             set_log_zone(log_timezone.as_deref())?;
             if let Some(rp) = &report {
                 refuse_inside("--report", rp, &paths)?;
+                if let Some(w) = &wal_dir {
+                    refuse_inside("--report", rp, std::slice::from_ref(w))?;
+                }
                 check_report_dest(rp, None, force)?;
             }
-            let inputs = store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
+            let mut inputs =
+                store::list_inputs(&paths).map_err(|e| CliError::usage(e.to_string()))?;
+            if let (Some(w), Some(first)) = (&wal_dir, paths.first()) {
+                inputs.extend(
+                    store::list_wal_dir(w, first).map_err(|e| CliError::usage(e.to_string()))?,
+                );
+            }
             let pool = pool(jobs, inputs.iter().map(|f| f.size).sum())?;
             let bar = Bar::new(inputs.iter().map(|f| f.size).sum(), quiet);
             let r = pool.install(|| store::scan_store_with(&inputs, &paths, &bar, dialect));
@@ -468,6 +488,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             dialect,
             deobfuscate,
             log_timezone,
+            wal_dir,
         } => {
             // Before any thread starts: an interrupted salvage removes its
             // temporaries (salvage::cleanup).
@@ -487,8 +508,14 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                     path.display()
                 )));
             }
+            if let Some(w) = &wal_dir {
+                refuse_inside("--out", &out, std::slice::from_ref(w))?;
+            }
             if let Some(rp) = &report {
                 refuse_inside("--report", rp, std::slice::from_ref(&path))?;
+                if let Some(w) = &wal_dir {
+                    refuse_inside("--report", rp, std::slice::from_ref(w))?;
+                }
                 check_report_dest(rp, Some(&out), force)?;
                 if to_stdout && rp.as_os_str() == "-" {
                     return Err(CliError::usage(
@@ -527,7 +554,13 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 dialect,
                 deobfuscate,
             };
-            let inputs = match store::list_inputs(std::slice::from_ref(&path)) {
+            let listed = store::list_inputs(std::slice::from_ref(&path)).and_then(|mut i| {
+                if let Some(w) = &wal_dir {
+                    i.extend(store::list_wal_dir(w, &path)?);
+                }
+                Ok(i)
+            });
+            let inputs = match listed {
                 Ok(i) => i,
                 Err(e) => {
                     abandon(claim);

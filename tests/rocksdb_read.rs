@@ -417,3 +417,88 @@ fn damaged_stores_lose_exactly_the_damaged_units() {
         );
     }
 }
+
+/// A store whose WALs live in another directory (RocksDB's `wal_dir`):
+/// with `--wal-dir` they are read as the store's and the latest view is
+/// whole; without it their writes are not there; an output inside the WAL
+/// directory is refused like one inside the store.
+#[test]
+fn wal_dir_reads_logs_kept_apart() {
+    let (src, t) = store("cf-ops-crc32c-snappy");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let wal = tmp.path().join("wal");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::create_dir_all(&wal).unwrap();
+    let mut logs = 0;
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap();
+        let to = if p.extension().is_some_and(|x| x == "log") {
+            logs += 1;
+            wal.join(name)
+        } else {
+            db.join(name)
+        };
+        std::fs::copy(&p, to).unwrap();
+    }
+    assert!(logs >= 2);
+    let before = snapshot(tmp.path());
+    let o = run([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--wal-dir".as_ref(),
+        wal.as_os_str(),
+        "--out".as_ref(),
+        "-".as_ref(),
+        "-q".as_ref(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let mut got: View = View::new();
+    let mut merged = 0;
+    for l in o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let l: Value = serde_json::from_slice(l).unwrap();
+        let m = got
+            .entry(l["cf"].as_str().unwrap().to_string())
+            .or_default();
+        let (k, v) = (field(&l, "key").unwrap(), field(&l, "value").unwrap());
+        if l["kind"] == "merge" {
+            merged += 1;
+            let mut base = m.remove(&k).map(|mut b| {
+                b.push(b',');
+                b
+            });
+            let joined = match base.as_mut() {
+                Some(b) => {
+                    b.extend(v);
+                    b.clone()
+                }
+                None => v,
+            };
+            m.insert(k, joined);
+        } else {
+            m.insert(k, v);
+        }
+        assert!(
+            l["file"].as_str().unwrap().ends_with(".sst")
+                || l["file"].as_str().unwrap().starts_with("wal/"),
+            "{l}"
+        );
+    }
+    assert!(merged > 0);
+    assert_eq!(got, truth_view(&t));
+    // Without it, the logs' writes are missing.
+    let (without, _, _, _) = latest(&db);
+    assert_ne!(without, truth_view(&t));
+    let o = run([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--wal-dir".as_ref(),
+        wal.as_os_str(),
+        "--out".as_ref(),
+        wal.join("out").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("never written to"));
+    assert!(snapshot_diff(&before, &snapshot(tmp.path())).is_empty());
+}

@@ -75,6 +75,9 @@ pub fn place_in_level_dir(f: &mut InputFile) {
 /// The store directory a file belongs to: its folder, or the folder above
 /// its level directory.
 pub fn store_dir(f: &InputFile) -> PathBuf {
+    if let Some(s) = &f.store {
+        return s.clone();
+    }
     let parent = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
     if f.level_dir.is_some() {
         if let Some(up) = parent.parent() {

@@ -766,6 +766,7 @@ mod tests {
                 size: body.len() as u64,
                 not_regular: None,
                 level_dir: None,
+                store: None,
             });
         }
         (tmp, inputs)

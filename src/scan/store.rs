@@ -43,6 +43,9 @@ pub struct InputFile {
     /// eleveldb layout): N. Its name then carries the directory
     /// (`sst_3/000017.sst`) and its store is the directory above.
     pub level_dir: Option<u32>,
+    /// Set for a log listed from `--wal-dir`: the store it belongs to (its
+    /// name then carries the WAL directory's: `wal/000021.log`).
+    pub store: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -136,6 +139,7 @@ pub(super) fn input_file(path: PathBuf, size: u64) -> InputFile {
         size,
         not_regular: None,
         level_dir: None,
+        store: None,
     };
     // A table named alone whose folder is a level directory belongs to the
     // store above it, under the same name a listing of that store gives.
@@ -589,6 +593,34 @@ fn seq_floor(inv: &Inventory) -> Option<u64> {
     (inv.info.dialect.name == "goleveldb")
         .then_some(inv.info.last_sequence)
         .flatten()
+}
+
+/// The write-ahead logs in `wal_dir` (RocksDB's `wal_dir` option keeps
+/// them apart from the store), listed as files of the store `store`.
+pub fn list_wal_dir(wal_dir: &Path, store: &Path) -> Result<Vec<InputFile>, InputError> {
+    let same = |a: &Path, b: &Path| a.canonicalize().ok() == b.canonicalize().ok();
+    if same(wal_dir, store) {
+        return Ok(Vec::new());
+    }
+    // The key the store's own files are grouped under (`stores`).
+    let store = if store.is_dir() {
+        store.to_path_buf()
+    } else {
+        store.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let prefix = wal_dir
+        .file_name()
+        .map_or_else(|| "wal".to_string(), |n| n.to_string_lossy().into_owned());
+    let listed = list_inputs(&[wal_dir.to_path_buf()])?;
+    Ok(listed
+        .into_iter()
+        .filter(|f| f.kind == FileKind::Log)
+        .map(|mut f| {
+            f.name = format!("{prefix}/{}", f.name);
+            f.store = Some(store.clone());
+            f
+        })
+        .collect())
 }
 
 /// The stores among the inputs: files grouped by the directory they are
