@@ -157,6 +157,11 @@ fn healthy_stores_read_as_rocksdb_reads_them() {
             "{name}: {evidence}"
         );
         assert!(damage(&r).is_empty(), "{name}: {:?}", damage(&r));
+        // Every table's entries match its properties' count, and nothing
+        // is unreadable.
+        for f in r["files"].as_array().unwrap() {
+            assert!(f.get("error").is_none(), "{name}: {f}");
+        }
         assert_eq!(
             r["lost"]["sequence_ranges"],
             serde_json::json!([]),
@@ -294,6 +299,20 @@ fn damaged_stores_lose_exactly_the_damaged_units() {
         let lost_keys: BTreeSet<Vec<u8>> = match d["kind"].as_str().unwrap() {
             "bitflip" => {
                 assert_eq!(class, "garbled", "{name}");
+                // The table's properties count its entries: the damaged
+                // block lost the difference, the keys RocksDB lost.
+                let lost = r["files"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["name"] == file)
+                    .unwrap()["damage"][0]["lost_entries"]
+                    .clone();
+                assert_eq!(
+                    lost,
+                    d["expected_lost_keys"].as_array().unwrap().len(),
+                    "{name}"
+                );
                 d["expected_lost_keys"]
                     .as_array()
                     .unwrap()

@@ -31,6 +31,9 @@ pub struct RocksTableScan {
     pub unsupported: Vec<String>,
     /// The table's column family, by name where known.
     pub cf: Option<String>,
+    /// A table with no damage whose properties count other than the
+    /// entries read: (its count, entries read).
+    pub count_mismatch: Option<(u64, u64)>,
 }
 
 /// The entry kind of a RocksDB value type; `None` for types a data block
@@ -182,6 +185,17 @@ pub fn scan(
         range_deletions(&w, data.len(), cf, sink, &mut out);
     }
     out.damage.sort_by_key(|d| d.offset);
+    // The table's own count of its entries (range deletions included)
+    // against what was read: one damaged range lost the difference; a
+    // table read whole must match it exactly.
+    if let Some(n) = props.and_then(|p| p.num_entries) {
+        let unread = out.unsupported.is_empty();
+        match out.damage.as_mut_slice() {
+            [d] if unread && n >= out.entries => d.lost_entries = Some(n - out.entries),
+            [] if unread && n != out.entries => out.count_mismatch = Some((n, out.entries)),
+            _ => {}
+        }
+    }
     out
 }
 

@@ -422,6 +422,12 @@ pub fn scan_file_with(
                         report.unverified_entries = counting.unverified;
                         unverified_keys = counting.keys;
                         report.damage = t.damage;
+                        if let Some((n, read)) = t.count_mismatch {
+                            report.error = Some(format!(
+                                "its properties count {n} entries, {read} were read, with no \
+                                 damage found"
+                            ));
+                        }
                         if let Some(u) = t.unsupported.first() {
                             report.error = Some(format!(
                                 "{} block(s) in a codec this version cannot decode (not \
