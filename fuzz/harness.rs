@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("table_footer", table_footer),
     ("manifest", manifest),
     ("dir_scan", dir_scan),
+    ("rocksdb", rocksdb),
 ];
 
 /// Run the target called `name` on `data`; panics on an unknown name.
@@ -167,6 +168,42 @@ fn check_table(what: &str, t: &TableScan, sink: &Collect, len: u64) {
 
 // ---------------------------------------------------------------------------
 // Targets.
+
+/// The RocksDB readers on the input: its first block as a WAL block of
+/// log 7 (recyclable records), the whole input as that WAL, as a write
+/// batch, as a VersionEdit, and as a table (the walk, then the scan with
+/// the damage and count invariants).
+pub fn rocksdb(data: &[u8]) {
+    use ldbsalvage::format::{rocks_batch, rocks_manifest::RocksEdit, rocks_table};
+    let len = data.len() as u64;
+    let block = &data[..data.len().min(log::BLOCK_SIZE)];
+    let mut pieces = Vec::new();
+    log::parse_block_with(block, true, log::LogFlavor::rocksdb(7), &mut pieces);
+    for p in &pieces {
+        if let Piece::Fragment {
+            payload: (ps, pe), ..
+        } = *p
+        {
+            assert!(ps <= pe && pe <= block.len(), "fragment outside its block");
+        }
+    }
+    let ctx = scan::rocks::RocksCtx::default();
+    let mut sink = Collect::default();
+    let s = scan::log::scan_rocks(&logfile::Mem(data), len, &mut sink, &ctx, 7, &|_| {});
+    check_damage("rocks log", &s.outcome.damage, len);
+    assert_eq!(s.entries, sink.intact.len() as u64, "rocks log: intact count");
+    let mut n = 0u64;
+    let r = rocks_batch::for_each(data, |_| n += 1);
+    if let Ok(h) = r {
+        assert_eq!(u64::from(h.count), n, "count of a valid RocksDB batch");
+    }
+    let _ = RocksEdit::decode(data);
+    let _ = rocks_table::walk::walk(data, 1 << 20);
+    let mut sink = Collect::default();
+    let t = scan::rocks_table::scan(data, &mut sink, &ctx, Some(9));
+    check_damage("rocks table", &t.damage, len);
+    assert_eq!(t.entries, sink.intact.len() as u64, "rocks table: entry count");
+}
 
 /// `format::log::parse_block` on the input's first block (both `at_eof`
 /// values), then `scan::log::scan_bytes` on the whole input.

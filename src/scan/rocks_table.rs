@@ -184,7 +184,7 @@ pub fn scan(
     if usable {
         range_deletions(&w, data.len(), cf, sink, &mut out);
     }
-    out.damage.sort_by_key(|d| d.offset);
+    out.damage = merged(std::mem::take(&mut out.damage));
     // The table's own count of its entries (range deletions included)
     // against what was read: one damaged range lost the difference; a
     // table read whole must match it exactly.
@@ -228,6 +228,30 @@ fn range_deletions(
             .push(fault_damage(len, f, "range deletion block")),
         None => {}
     }
+}
+
+/// Damage sorted by offset, overlapping ranges joined (a hostile index can
+/// point several handles into the same bytes): torn only if every part is.
+fn merged(mut v: Vec<Damage>) -> Vec<Damage> {
+    v.sort_by_key(|d| (d.offset, d.length));
+    let mut out: Vec<Damage> = Vec::with_capacity(v.len());
+    for d in v {
+        match out.last_mut() {
+            Some(l) if d.offset < l.end() => {
+                let end = l.end().max(d.end());
+                l.length = end - l.offset;
+                if d.class == Class::Garbled {
+                    l.class = Class::Garbled;
+                }
+                l.lost_entries = None;
+                if l.key_range != d.key_range {
+                    l.key_range = None;
+                }
+            }
+            _ => out.push(d),
+        }
+    }
+    out
 }
 
 fn entry<'a>(e: &'a walk::Entry, k: Kind, offset: u64, cf: Cf) -> Entry<'a> {
