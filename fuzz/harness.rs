@@ -191,7 +191,11 @@ pub fn rocksdb(data: &[u8]) {
     let mut sink = Collect::default();
     let s = scan::log::scan_rocks(&logfile::Mem(data), len, &mut sink, &ctx, 7, &|_| {});
     check_damage("rocks log", &s.outcome.damage, len);
-    assert_eq!(s.entries, sink.intact.len() as u64, "rocks log: intact count");
+    assert_eq!(
+        s.entries,
+        sink.intact.len() as u64,
+        "rocks log: intact count"
+    );
     let mut n = 0u64;
     let r = rocks_batch::for_each(data, |_| n += 1);
     if let Ok(h) = r {
@@ -202,7 +206,11 @@ pub fn rocksdb(data: &[u8]) {
     let mut sink = Collect::default();
     let t = scan::rocks_table::scan(data, &mut sink, &ctx, Some(9));
     check_damage("rocks table", &t.damage, len);
-    assert_eq!(t.entries, sink.intact.len() as u64, "rocks table: entry count");
+    assert_eq!(
+        t.entries,
+        sink.intact.len() as u64,
+        "rocks table: entry count"
+    );
 }
 
 /// `format::log::parse_block` on the input's first block (both `at_eof`
