@@ -376,11 +376,7 @@ fn nothing_readable(r: &Report, paths: &[PathBuf]) -> String {
     if let Some(s) = unsupported.first() {
         return format!(
             "a {} store, which this version does not read ({}); nothing was read",
-            if s.dialect.name == "rocksdb" {
-                "RocksDB"
-            } else {
-                s.dialect.name
-            },
+            crate::scan::rocks::display_name(s.dialect.name),
             s.dialect.evidence.join("; ")
         );
     }

@@ -521,3 +521,44 @@ fn wal_dir_reads_logs_kept_apart() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("never written to"));
     assert!(snapshot_diff(&before, &snapshot(tmp.path())).is_empty());
 }
+
+/// A Pebble store (CockroachDB's engine: RocksDB's file names, its own
+/// MANIFEST tags and table formats) is recognised from its OPTIONS file's
+/// `pebble_version` and not read: exit 2, said so, nothing called damaged.
+/// No Pebble writer is at hand here (Go's Pebble is not packaged), so the
+/// store is a RocksDB fixture whose OPTIONS files say what Pebble's do
+/// (`[Version]` / `pebble_version=0.1`, as Pebble writes them).
+#[test]
+fn a_pebble_store_is_recognised_not_read() {
+    let (src, _) = store("cf-ops-crc32c-snappy");
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let to = db.join(p.file_name().unwrap());
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("OPTIONS-")
+        {
+            std::fs::write(
+                &to,
+                "[Version]\n  pebble_version=0.1\n\n[Options]\n  bytes_per_sync=524288\n",
+            )
+            .unwrap();
+        } else {
+            std::fs::copy(&p, &to).unwrap();
+        }
+    }
+    let (r, c) = scan(&db);
+    assert_eq!(c, 2, "{r}");
+    assert_eq!(r["store"]["dialect"]["name"], "pebble");
+    assert_eq!(r["store"]["dialect"]["supported"], false);
+    assert!(r["store"]["dialect"]["evidence"]
+        .to_string()
+        .contains("pebble_version=0.1"));
+    assert!(damage(&r).is_empty());
+    let o = run(["scan".as_ref(), db.as_os_str()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a Pebble store"));
+}

@@ -127,15 +127,41 @@ fn dialect(
         }
     }
     if rocks_files || (!rocks.is_empty() && leveldb_tables == 0) {
+        let mut pebble = Vec::new();
         for f in members.iter().map(|&i| &inputs[i]) {
             if f.name.starts_with("OPTIONS-") && f.not_regular.is_none() && f.size <= 1 << 20 {
                 let text = super::store::read_small(&f.path, 1 << 20).unwrap_or_default();
-                if let Some(e) =
-                    super::rocks::options_evidence(&f.name, &String::from_utf8_lossy(&text))
-                {
+                let text = String::from_utf8_lossy(&text);
+                if let Some(e) = super::rocks::pebble_evidence(&f.name, &text) {
+                    pebble.push(e);
+                }
+                if let Some(e) = super::rocks::options_evidence(&f.name, &text) {
                     rocks.push(e);
                 }
             }
+        }
+        for f in members
+            .iter()
+            .map(|&i| &inputs[i])
+            .filter(|f| f.kind == FileKind::Table)
+            .take(TABLES_SAMPLED)
+        {
+            if tail_magic(f) == Some(super::rocks::PEBBLE_TABLE_MAGIC) {
+                pebble.push(format!(
+                    "{}: ends with Pebble's table magic (\"🪳🪳\")",
+                    f.name
+                ));
+            }
+        }
+        // Pebble writes RocksDB's file names and its own MANIFEST tags and
+        // table formats: not read, rather than read as RocksDB and called
+        // damaged.
+        if !pebble.is_empty() {
+            return crate::report::Dialect {
+                name: "pebble",
+                evidence: pebble,
+                supported: false,
+            };
         }
         return crate::report::Dialect {
             name: "rocksdb",
@@ -426,11 +452,7 @@ fn unsupported(
 ) -> (Inventory, Vec<(usize, FileScan)>) {
     let why = format!(
         "a {} store: not read by this version of ldbsalvage",
-        if dialect.name == "rocksdb" {
-            "RocksDB"
-        } else {
-            dialect.name
-        }
+        super::rocks::display_name(dialect.name)
     );
     let info = StoreInfo {
         current,

@@ -184,6 +184,29 @@ pub fn classify_synced(damage: &mut [Damage], synced: u64, size: u64, name: &str
     }
 }
 
+/// Pebble's table magic (cockroachdb/pebble `sstable/table.go`,
+/// pebbleDBMagic: the bytes f0 9f aa b3 twice), read as RocksDB's is.
+pub const PEBBLE_TABLE_MAGIC: u64 = 0xb3aa_9ff0_b3aa_9ff0;
+
+/// A dialect's name as people write it.
+pub fn display_name(name: &str) -> &str {
+    match name {
+        "rocksdb" => "RocksDB",
+        "pebble" => "Pebble",
+        n => n,
+    }
+}
+
+/// An `OPTIONS-*` file Pebble wrote (its `[Version]` section names
+/// `pebble_version`), as dialect evidence.
+pub fn pebble_evidence(name: &str, text: &str) -> Option<String> {
+    let v = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("pebble_version="))?;
+    Some(format!("{name}: written by Pebble (pebble_version={v})"))
+}
+
 /// The RocksDB version and table format an `OPTIONS-*` file names (its
 /// `[Version]` section and `format_version`), as dialect evidence.
 pub fn options_evidence(name: &str, text: &str) -> Option<String> {
@@ -218,6 +241,20 @@ mod tests {
             Some("OPTIONS-000007: written by RocksDB 7.8.3 (tables of format_version 5)")
         );
         assert_eq!(options_evidence("OPTIONS-1", "nothing"), None);
+    }
+
+    #[test]
+    fn pebble_options_are_told_apart() {
+        let text = "[Version]\n  pebble_version=0.1\n\n[Options]\n  bytes_per_sync=524288\n";
+        assert_eq!(
+            pebble_evidence("OPTIONS-000003", text).as_deref(),
+            Some("OPTIONS-000003: written by Pebble (pebble_version=0.1)")
+        );
+        assert_eq!(options_evidence("OPTIONS-000003", text), None);
+        assert_eq!(
+            PEBBLE_TABLE_MAGIC.to_le_bytes(),
+            [0xf0, 0x9f, 0xaa, 0xb3, 0xf0, 0x9f, 0xaa, 0xb3]
+        );
     }
 
     #[test]
