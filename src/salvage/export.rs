@@ -125,7 +125,6 @@ pub(super) struct Kept {
     file: u32,
     offset: u64,
     expiry: Option<crate::format::ikey::Expiry>,
-    cf: Option<Cf>,
     /// When this entry is a merge operand (RocksDB): the key's older
     /// entries, newest first, down to the first that is not an operand.
     /// Boxed: every key of a LevelDB store has none, and one pointer in
@@ -143,7 +142,6 @@ impl Kept {
             file,
             offset: e.offset,
             expiry: e.expiry,
-            cf: e.cf,
             older: None,
         }
     }
@@ -180,7 +178,7 @@ impl Kept {
         }
     }
 
-    fn into_items(mut self, key: Vec<u8>, out: &mut Vec<Item>) {
+    fn into_items(mut self, key: Vec<u8>, cf: Option<Cf>, out: &mut Vec<Item>) {
         let older = self.older.take();
         let item = |k: Kept, key: Vec<u8>| Item {
             key,
@@ -190,7 +188,7 @@ impl Kept {
             file: k.file,
             offset: k.offset,
             expiry: k.expiry,
-            cf: k.cf,
+            cf,
         };
         if let Some(chain) = older {
             out.push(item(self, key.clone()));
@@ -224,8 +222,16 @@ fn covered(tombstones: &[Tombstone], cmp: Comparator, k: &latest::ItemRef<'_>) -
     })
 }
 
-/// The newest intact entries per column family (`None`: LevelDB) and key.
-type KeptMap = HashMap<Option<u32>, HashMap<Vec<u8>, Kept>>;
+/// The newest intact entries of one column family (all of a LevelDB
+/// store's), by key; the family is held once here, not per key.
+#[derive(Default)]
+pub(super) struct Family {
+    cf: Option<Cf>,
+    keys: HashMap<Vec<u8>, Kept>,
+}
+
+/// The newest intact entries per column family id (`None`: LevelDB).
+type KeptMap = HashMap<Option<u32>, Family>;
 
 struct Exporter<'a> {
     view: View,
@@ -322,7 +328,11 @@ impl Exporter<'_> {
             FileState::Orphan => &mut self.fill,
             _ => &mut self.latest,
         };
-        let map = maps.entry(e.cf.map(|c| c.id)).or_default();
+        let fam = maps.entry(e.cf.map(|c| c.id)).or_insert_with(|| Family {
+            cf: e.cf,
+            keys: HashMap::new(),
+        });
+        let map = &mut fam.keys;
         match map.get_mut(e.key) {
             Some(k) => k.take(e, self.current),
             None => {
@@ -460,10 +470,10 @@ fn items(maps: KeptMap, cmp: Comparator) -> Vec<Item> {
     // (column family, key, seq) are unique, so the order is the same for
     // any --jobs.
     let mut v: Vec<Item> = Vec::new();
-    for (_, map) in maps {
-        v.reserve(map.len());
-        for (key, k) in map {
-            k.into_items(key, &mut v);
+    for (_, fam) in maps {
+        v.reserve(fam.keys.len());
+        for (key, k) in fam.keys {
+            k.into_items(key, fam.cf, &mut v);
         }
     }
     v.sort_unstable_by(|a, b| {
@@ -1023,7 +1033,7 @@ mod tests {
 
     fn chain(k: Kept) -> Vec<(u64, Kind)> {
         let mut v = Vec::new();
-        k.into_items(b"k".to_vec(), &mut v);
+        k.into_items(b"k".to_vec(), None, &mut v);
         v.iter().map(|i| (i.seq, i.kind)).collect()
     }
 
