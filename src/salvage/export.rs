@@ -230,8 +230,10 @@ pub(super) struct Family {
     keys: HashMap<Vec<u8>, Kept>,
 }
 
-/// The newest intact entries per column family id (`None`: LevelDB).
-type KeptMap = HashMap<Option<u32>, Family>;
+/// The newest intact entries per column family id (`None`: LevelDB): a
+/// store has a handful of families, so they are looked up in a list, not
+/// hashed once more for every entry.
+type KeptMap = Vec<(Option<u32>, Family)>;
 
 struct Exporter<'a> {
     view: View,
@@ -328,11 +330,21 @@ impl Exporter<'_> {
             FileState::Orphan => &mut self.fill,
             _ => &mut self.latest,
         };
-        let fam = maps.entry(e.cf.map(|c| c.id)).or_insert_with(|| Family {
-            cf: e.cf,
-            keys: HashMap::new(),
-        });
-        let map = &mut fam.keys;
+        let id = e.cf.map(|c| c.id);
+        let at = match maps.iter().position(|(i, _)| *i == id) {
+            Some(at) => at,
+            None => {
+                maps.push((
+                    id,
+                    Family {
+                        cf: e.cf,
+                        keys: HashMap::new(),
+                    },
+                ));
+                maps.len() - 1
+            }
+        };
+        let map = &mut maps[at].1.keys;
         match map.get_mut(e.key) {
             Some(k) => k.take(e, self.current),
             None => {
@@ -625,8 +637,8 @@ pub fn salvage(
         current: 0,
         records,
         unverified: Lines::new(unverified_file.map(Out::File)),
-        latest: HashMap::new(),
-        fill: HashMap::new(),
+        latest: Vec::new(),
+        fill: Vec::new(),
         tombstones: Vec::new(),
         newest_unverified: HashMap::new(),
     };
