@@ -912,7 +912,10 @@ pub fn salvage(
                 let gone = k.kind.deletes()
                     || k.kind == Kind::RangeDelete
                     || (!tombstones.is_empty() && covered(tombstones, key_cmp, &k));
-                if gone || k.kind != Kind::Merge {
+                // The merge emits older entries of a key only after a merge
+                // operand: only then can more of this key follow.
+                let more = !chain.is_empty() || k.kind == Kind::Merge;
+                if more && (gone || k.kind != Kind::Merge) {
                     ended = Some((k.cf.map(|c| c.id), k.key.to_vec()));
                 }
                 if k.kind == Kind::Delete && chain.is_empty() {
