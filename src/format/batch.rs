@@ -138,7 +138,7 @@ pub fn header(payload: &[u8]) -> Result<BatchHeader, BatchError> {
     read_header(&mut Cursor::new(payload))
 }
 
-fn read_header(c: &mut Cursor<'_>) -> Result<BatchHeader, BatchError> {
+pub(super) fn read_header(c: &mut Cursor<'_>) -> Result<BatchHeader, BatchError> {
     let sequence = c.fixed64().map_err(|_| BatchError::TooShort)?;
     let count = c.fixed32().map_err(|_| BatchError::TooShort)?;
     Ok(BatchHeader { sequence, count })

@@ -268,11 +268,8 @@ impl fmt::Display for RocksBatchError {
 
 impl std::error::Error for RocksBatchError {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RocksBatchHeader {
-    pub sequence: u64,
-    pub count: u32,
-}
+/// The header is LevelDB's: sequence (fixed64), count (fixed32).
+pub use super::batch::BatchHeader as RocksBatchHeader;
 
 /// The header, readable even when the records are not.
 pub fn header(payload: &[u8]) -> Result<RocksBatchHeader, RocksBatchError> {
@@ -280,9 +277,7 @@ pub fn header(payload: &[u8]) -> Result<RocksBatchHeader, RocksBatchError> {
 }
 
 fn read_header(c: &mut Cursor<'_>) -> Result<RocksBatchHeader, RocksBatchError> {
-    let sequence = c.fixed64().map_err(|_| RocksBatchError::TooShort)?;
-    let count = c.fixed32().map_err(|_| RocksBatchError::TooShort)?;
-    Ok(RocksBatchHeader { sequence, count })
+    super::batch::read_header(c).map_err(|_| RocksBatchError::TooShort)
 }
 
 /// Validate a whole batch: every record decodes and the key operations

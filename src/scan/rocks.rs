@@ -8,7 +8,7 @@ use super::logfile::RecordSink;
 use crate::format::manifest::{NewFile, VersionState};
 use crate::format::rocks_manifest::{RocksEdit, RocksVersionState};
 use crate::report::{Class, Damage};
-use crate::vocab::cf::{intern, Cf, CfNames};
+use crate::vocab::cf::{intern, Cf};
 use std::collections::BTreeMap;
 
 /// Replays RocksDB VersionEdits as a MANIFEST is read.
@@ -44,9 +44,6 @@ pub struct RocksCtx {
     /// Table number → the column family the MANIFEST files it under, and
     /// the user keys it spans.
     pub tables: BTreeMap<u64, (u32, Vec<u8>, Vec<u8>)>,
-    /// The MANIFEST was read: without it no log's entries can be told
-    /// history.
-    pub known: bool,
 }
 
 impl RocksCtx {
@@ -82,12 +79,7 @@ impl RocksCtx {
                     })
                 })
                 .collect(),
-            known: true,
         }
-    }
-
-    pub fn names(&self) -> CfNames {
-        CfNames(self.families.iter().map(|f| (f.id, f.name)).collect())
     }
 
     /// The family `id` of an entry read from log `wal` (`None`: a table).

@@ -283,7 +283,8 @@ fn fault_damage(len: usize, f: &walk::Fault, what: &str) -> Damage {
 /// without its footer cannot be read this way (each block's checksum is
 /// mixed with a per-file value the footer held).
 fn find_blocks(data: &[u8], reading: Option<Reading>) -> (Vec<DataBlock>, Vec<(u64, u64)>) {
-    let window = data.len().min(CAP);
+    // The largest block looked for, as for LevelDB's tables.
+    let window = data.len().min(crate::format::table::DEFAULT_WINDOW);
     let reading = reading.or_else(|| {
         [
             ChecksumType::Crc32c,

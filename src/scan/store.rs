@@ -324,6 +324,7 @@ pub fn scan_file_with(
     let mut log = None;
     let mut manifest = None;
     let mut rocks_manifest = None;
+    let mut cf = None;
     let mut intact_blocks = Vec::new();
     let mut index_bounds_blocks = false;
     let mut unverified_keys = Default::default();
@@ -414,62 +415,51 @@ pub fn scan_file_with(
                         ));
                     }
                     let mut counting = Counting::new(sink);
-                    if let Some(ctx) = &opts.rocks {
-                        let t = super::rocks_table::scan(&data, &mut counting, ctx, f.number);
-                        report.records = t.blocks;
-                        report.blocks = Some(t.blocks);
-                        report.entries = t.entries;
-                        report.unverified_entries = counting.unverified;
-                        unverified_keys = counting.keys;
-                        report.damage = t.damage;
-                        if let Some((n, read)) = t.count_mismatch {
-                            report.error = Some(format!(
-                                "its properties count {n} entries, {read} were read, with no \
-                                 damage found"
-                            ));
+                    // (blocks, entries, damage, lowest and highest seq)
+                    let (blocks, entries, damage, min_seq, max_seq) = match &opts.rocks {
+                        Some(ctx) => {
+                            let t = super::rocks_table::scan(&data, &mut counting, ctx, f.number);
+                            let mut notes = Vec::new();
+                            if let Some((n, read)) = t.count_mismatch {
+                                notes.push(format!(
+                                    "its properties count {n} entries, {read} were read, with \
+                                     no damage found"
+                                ));
+                            }
+                            if let Some(u) = t.unsupported.first() {
+                                notes.push(format!(
+                                    "{} block(s) in a codec this version cannot decode (not \
+                                     damage), first {u}",
+                                    t.unsupported.len()
+                                ));
+                            }
+                            notes.extend(report.error.take());
+                            if !notes.is_empty() {
+                                report.error = Some(notes.join("; "));
+                            }
+                            cf = t.cf;
+                            (t.blocks, t.entries, t.damage, t.min_seq, t.max_seq)
                         }
-                        if let Some(u) = t.unsupported.first() {
-                            report.error = Some(format!(
-                                "{} block(s) in a codec this version cannot decode (not \
-                                 damage), first {u}",
-                                t.unsupported.len()
-                            ));
+                        None => {
+                            let topts = table::TableOptions {
+                                ordered: opts.ordered,
+                                codecs: opts.codecs,
+                                ..Default::default()
+                            };
+                            let t = table::scan_table_with(&data, &mut counting, &topts);
+                            intact_blocks = t.intact_blocks;
+                            index_bounds_blocks = t.index_bounds_blocks;
+                            (t.blocks, t.entries, t.damage, t.min_seq, t.max_seq)
                         }
-                        report.sequences = t
-                            .min_seq
-                            .zip(t.max_seq)
-                            .map(|(first, last)| SeqSpan { first, last });
-                        progress(f.size);
-                        return FileScan {
-                            report,
-                            log,
-                            manifest,
-                            cf: t.cf,
-                            rocks_manifest,
-                            intact_blocks,
-                            index_bounds_blocks,
-                            unverified_keys,
-                            late_error: None,
-                            codecs: opts.codecs,
-                        };
-                    }
-                    let topts = table::TableOptions {
-                        ordered: opts.ordered,
-                        codecs: opts.codecs,
-                        ..Default::default()
                     };
-                    let t = table::scan_table_with(&data, &mut counting, &topts);
-                    report.records = t.blocks;
-                    report.blocks = Some(t.blocks);
-                    report.entries = t.entries;
+                    report.records = blocks;
+                    report.blocks = Some(blocks);
+                    report.entries = entries;
                     report.unverified_entries = counting.unverified;
                     unverified_keys = counting.keys;
-                    report.damage = t.damage;
-                    intact_blocks = t.intact_blocks;
-                    index_bounds_blocks = t.index_bounds_blocks;
-                    report.sequences = t
-                        .min_seq
-                        .zip(t.max_seq)
+                    report.damage = damage;
+                    report.sequences = min_seq
+                        .zip(max_seq)
                         .map(|(first, last)| SeqSpan { first, last });
                 }
                 Err(e) => report.error = Some(format!("read error: {e}")),
@@ -482,7 +472,7 @@ pub fn scan_file_with(
         report,
         log,
         manifest,
-        cf: None,
+        cf,
         rocks_manifest,
         intact_blocks,
         index_bounds_blocks,

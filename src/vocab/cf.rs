@@ -51,20 +51,6 @@ pub fn intern(name: &str) -> &'static str {
     n
 }
 
-/// A store's column family names by id (from its MANIFEST).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CfNames(pub Vec<(u32, &'static str)>);
-
-impl CfNames {
-    pub fn cf(&self, id: u32) -> Cf {
-        Cf {
-            id,
-            name: self.0.iter().find(|(i, _)| *i == id).map(|(_, n)| *n),
-            history: false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,8 +60,9 @@ mod tests {
         let a = intern("users");
         let b = intern(&String::from("users"));
         assert!(std::ptr::eq(a, b));
-        let names = CfNames(vec![(0, intern("default")), (3, a)]);
-        assert_eq!(names.cf(3).name, Some("users"));
-        assert_eq!(names.cf(4), Cf::id(4));
+        assert_eq!(
+            Cf::named(3, "users").name.map(str::as_ptr),
+            Some(a.as_ptr())
+        );
     }
 }

@@ -251,25 +251,31 @@ pub fn plyvel_python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LDBSALVAGE_PYTHON") {
         return Some(PathBuf::from(p));
     }
-    let venv = root().join("target").join("plyvel-venv");
+    venv_with("plyvel-venv", "plyvel", "plyvel==1.5.1")
+}
+
+/// The Python of a venv made once under `target/NAME` with `requirement`
+/// installed from PyPI, if `module` then imports.
+fn venv_with(name: &str, module: &str, requirement: &str) -> Option<PathBuf> {
+    let venv = root().join("target").join(name);
     let py = venv.join("bin").join("python");
     let has = |py: &Path| {
         Command::new(py)
-            .args(["-c", "import plyvel"])
+            .args(["-c", &format!("import {module}")])
             .status()
             .is_ok_and(|s| s.success())
     };
     if has(&py) {
         return Some(py);
     }
-    let _l = lock("plyvel-venv");
+    let _l = lock(name);
     if !has(&py) {
         let _ = Command::new("python3")
             .args(["-m", "venv"])
             .arg(&venv)
             .status();
         let _ = Command::new(venv.join("bin").join("pip"))
-            .args(["install", "-q", "plyvel==1.5.1"])
+            .args(["install", "-q", requirement])
             .status();
     }
     has(&py).then_some(py)
@@ -339,28 +345,7 @@ pub fn require_rocksdb_tools() -> Option<(PathBuf, PathBuf)> {
 /// fixtures and their judge (`testdata/gen/make_rocksdb_stores.py --dump`),
 /// since librocksdb-dev 7.8.3 cannot read format_version 6 tables.
 pub fn rocksdict_python() -> Option<PathBuf> {
-    let venv = root().join("target").join("rocksdict-venv");
-    let py = venv.join("bin").join("python");
-    let has = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import rocksdict"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if has(&py) {
-        return Some(py);
-    }
-    let _l = lock("rocksdict-venv");
-    if !has(&py) {
-        let _ = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status();
-        let _ = Command::new(venv.join("bin").join("pip"))
-            .args(["install", "-q", "rocksdict==0.3.29"])
-            .status();
-    }
-    has(&py).then_some(py)
+    venv_with("rocksdict-venv", "rocksdict", "rocksdict==0.3.29")
 }
 
 /// [`rocksdict_python`], or skip (outside CI) / fail (in CI).
