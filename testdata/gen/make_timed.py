@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Stores written by C++ LevelDB (plyvel==1.5.1) at known wall-clock times,
-for tests/time_windows.rs: does every lost write's time lie inside the time
+for tests/it/time_windows.rs: does every lost write's time lie inside the time
 window ldbsalvage gives its requeue item?
 
 Each store is written in phases with pauses (1.1 s) between them and

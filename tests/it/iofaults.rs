@@ -21,7 +21,7 @@
 //!   `salvage`. The error is reported and every record before the cut is
 //!   recovered intact.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ldbsalvage::format::batch::BatchBuilder;

@@ -4,7 +4,7 @@
 //! does; an independent parser of the table layout (footer, index, data
 //! blocks) as ground truth; and running `salvage` / `scan` on the result.
 //!
-//! Used with `mod common; mod support;` in the test crate.
+//! Shared by the test modules of `tests/it` (`crate::support`).
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]

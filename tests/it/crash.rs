@@ -21,7 +21,7 @@
 //! (`LogWriter`, `BatchBuilder`), with one garbled record so that the
 //! unverified export is not empty.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ldbsalvage::format::batch::BatchBuilder;
@@ -401,7 +401,7 @@ fn sigkill_during_salvage_rebuild_leaves_only_complete_outputs() {
 // The protocol, under strace.
 
 /// A working strace. Under CI a missing one is installed with apt-get
-/// (as tests/readonly.rs does; this file may run first).
+/// (as tests/it/readonly.rs does; this file may run first).
 fn strace_works() -> bool {
     let works = || {
         Command::new("strace")

@@ -3,7 +3,7 @@
 //! `NO_COLOR`, the summary's sections, help with examples and exit codes on
 //! every command, completions, and a reader that stops early.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::ffi::{OsStr, OsString};

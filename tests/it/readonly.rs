@@ -21,7 +21,7 @@
 //!   or through `..`, is refused with exit 2 before anything at all is
 //!   written (strace: no write-open, mkdir or rename anywhere).
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::collections::BTreeMap;

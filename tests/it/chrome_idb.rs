@@ -4,7 +4,7 @@
 //! order of keys against Chrome's own tables, the `idb` field, and the
 //! rebuilt store opened and read in full by Chromium.
 
-mod common;
+use crate::common;
 
 use common::{code, parse_rec, read_json, run, snapshot, snapshot_diff, tools, Rec};
 use ldbsalvage::format::idb;

@@ -5,7 +5,7 @@
 //! glibc is held to one arena so that per-thread heap reservations do not
 //! count against the limit.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The command line: refusals that protect the input and existing output,
 //! `--out -` and `--report -`, usage errors, single files, `--help`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! its LOG files, read in the wrong zone, or copied without its mtimes still
 //! gets a window that holds the truth, with evidence saying why.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

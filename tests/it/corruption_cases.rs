@@ -22,8 +22,8 @@
 //! ldbsalvage never writes to a store. `RecoverWriteError` becomes the one
 //! write ldbsalvage does make: its output.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use common::{snapshot, snapshot_diff, Rec, EXIT_DAMAGE, EXIT_OK, EXIT_USAGE};
 use ldbsalvage::format::ikey;

@@ -5,8 +5,8 @@
 //! names, nothing temporary left in OUT. A rebuild that fails part-way
 //! (writes refused by a file-size limit) leaves no `db/` at all.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use common::{parse_ndjson, EXIT_OK, EXIT_USAGE};
 use ldbsalvage::format::batch::Kind;
@@ -108,7 +108,7 @@ fn idb_store_named(comparator: &str) -> (Files, Vec<Ent>) {
 
 #[test]
 fn rebuild_refused_for_a_custom_comparator_but_the_export_is_complete() {
-    // A comparator with no known order (idb_cmp1 is rebuilt: tests/chrome_idb.rs).
+    // A comparator with no known order (idb_cmp1 is rebuilt: tests/it/chrome_idb.rs).
     let (files, writes) = idb_store_named(OTHER);
     let (tmp, db) = files.write();
 

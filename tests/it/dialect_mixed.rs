@@ -4,11 +4,11 @@
 //! a Basho LZ4 table in an upstream store. Each file whose own evidence
 //! names another writer than the store's carries its own dialect (and no
 //! other file does); every table's entries come out exactly as they do
-//! from its own store alone (which tests/forks_mz.rs checks against the
+//! from its own store alone (which tests/it/forks_mz.rs checks against the
 //! writer's dump), so no block was decoded by another writer's codec; and a
 //! block whose codec cannot be told is damage that says so.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -13,7 +13,7 @@
 //! stores is not asserted here (the RocksDB reader's tests will): only that
 //! it runs on each of them without crashing or writing to it.
 
-mod common;
+use crate::common;
 
 use common::tools;
 use common::*;

@@ -6,7 +6,7 @@
 //! One test per fixture (listed in `fixtures!`); `fixture_list_matches_directory`
 //! fails when a fixture directory is added without being listed here.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;
@@ -60,7 +60,7 @@ fn fixture_list_matches_directory() {
     let gone: Vec<&String> = listed.iter().filter(|n| !on_disk.contains(n)).collect();
     assert!(
         unlisted.is_empty() && gone.is_empty(),
-        "tests/fixtures.rs is out of date: fixtures without a test: {unlisted:?}; \
+        "tests/it/fixtures.rs is out of date: fixtures without a test: {unlisted:?}; \
          tests without a fixture: {gone:?} (edit the fixtures! list)"
     );
     assert!(

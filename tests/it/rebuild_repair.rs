@@ -8,10 +8,10 @@
 //! levels (then damaged: a flipped table block, a lost MANIFEST), and the
 //! same rebuild under `--jobs 1` and `--jobs 3`, which must be identical.
 //!
-//! Needs Python with plyvel (`tests/common/tools.rs`): skipped outside CI
+//! Needs Python with plyvel (`tests/it/common/tools.rs`): skipped outside CI
 //! without it, failed in CI.
 
-mod common;
+use crate::common;
 
 use common::tools::{self, root};
 use ldbsalvage::format::manifest::{NewFile, VersionState};

@@ -5,7 +5,7 @@
 //! `salvage` report the same files, states, damage, lost ranges, requeue
 //! list and exit code on every fixture.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;
@@ -316,7 +316,7 @@ fn scan_and_salvage_agree_on_a_fifo_log() {
 /// A RocksDB store (written by RocksDB itself: testdata/rocksdb, made by
 /// testdata/gen/make_rocksdb.py) is read as RocksDB: the dialect with its
 /// evidence, no damage, loss or requeue item, and its latest view is what
-/// the writer wrote (tests/rocksdb_read.rs checks the stores with ground
+/// the writer wrote (tests/it/rocksdb_read.rs checks the stores with ground
 /// truth from RocksDB's own iterator).
 #[test]
 fn a_rocksdb_store_is_read_as_rocksdb_not_called_damaged() {

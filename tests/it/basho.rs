@@ -11,7 +11,7 @@
 //! ../shared/writers), its own library judges the committed ground truth
 //! again and a store written now, with tables on several levels.
 
-mod common;
+use crate::common;
 
 use common::tools;
 use common::*;

@@ -11,7 +11,7 @@
 //! writes or keys truth.json lists are lost (and reported so), everything
 //! else is recovered, nothing invented; the input is unchanged.
 
-mod common;
+use crate::common;
 
 use common::tools;
 use common::*;

@@ -2,8 +2,7 @@
 //! Its verdicts must be `scan`'s, unit for unit, and its offsets those of the
 //! fixtures' ground truth.
 
-mod common;
-mod support;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

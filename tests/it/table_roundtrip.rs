@@ -10,8 +10,8 @@
 //! many blocks, `Compression::None` and `Compression::Snappy`, restart
 //! intervals 1 and 16, and random key sets from a seeded generator.
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use ldbsalvage::format::batch::Kind;
 use ldbsalvage::format::ikey;

@@ -10,7 +10,7 @@
 //! strictest mode, and the input unchanged. Bitcoin: `--deobfuscate`.
 //! Any store: `--dialect`.
 
-mod common;
+use crate::common;
 
 use common::{code, describe, hex, read_json, run, snapshot, snapshot_diff, to_hex, tools};
 use ldbsalvage::report::bytes::decode_base64;

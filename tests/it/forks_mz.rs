@@ -7,7 +7,7 @@
 //! in the writer's own library (paranoid checks, verified reads) to exactly
 //! the latest view the salvage exported.
 
-mod common;
+use crate::common;
 
 use common::tools;
 use common::*;

@@ -7,7 +7,7 @@
 //! store whose export is larger than that bound (peak RSS measured from
 //! outside the process).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;
@@ -512,7 +512,7 @@ fn seq_order_stays_within_a_memory_bound_on_a_larger_store() {
 }
 
 /// A table of three zlib blocks, each one value of 32 MiB of zeros (the
-/// decompression bomb of tests/memory.rs, written by our table writer: a
+/// decompression bomb of tests/it/memory.rs, written by our table writer: a
 /// memory case, not a format fixture): each line is 192 MiB of JSON. With
 /// a 16 MiB sort budget each goes to a run of its own in pieces of 4 MiB,
 /// so the run peaks far below one line, and the export is still exact and

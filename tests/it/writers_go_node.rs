@@ -9,7 +9,7 @@
 //! took, the rebuilt store read back by the writer's own library (goleveldb
 //! in its strict mode) to the same answers, and the input unchanged.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! `unverified.jsonl`. Then a few hand-made violations, to prove the schema
 //! constrains what it claims to.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 //! machine without Python/pip skips it with a message; with `CI=true` a
 //! missing plyvel fails the test.
 
-mod common;
+use crate::common;
 
 use common::tools::{self, root};
 use std::path::PathBuf;

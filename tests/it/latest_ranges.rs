@@ -13,8 +13,8 @@
 //! after the tables', a damaged log record, and tables whose index cannot
 //! bound their blocks (a torn one, cut before its footer).
 
-mod common;
-mod support;
+use crate::common;
+use crate::support;
 
 use common::{Rec, EXIT_DAMAGE};
 use ldbsalvage::format::batch::Kind;

@@ -26,7 +26,7 @@
 //! Every choice is seeded: a failure names the mutant, and the failing
 //! mutant's bytes are written under the test target directory.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ldbsalvage::format::block::Block;
