@@ -102,12 +102,20 @@ pub fn scan(
         };
         for (s, e) in &found.1 {
             let end = *e;
-            let torn = end >= data.len() as u64;
+            // A gap the search gave up in is not known to run to the end.
+            let torn = end >= data.len() as u64 && found.2.is_none_or(|at| at >= end);
+            let reason = match found.2 {
+                Some(at) if at < end => format!(
+                    "no block found here ({why}); from byte {at} on none was looked for: \
+                     the search's work bound was spent"
+                ),
+                _ => format!("no block found here ({why})"),
+            };
             let mut d = Damage::new(
                 *s,
                 end.saturating_sub(*s),
                 if torn { Class::Torn } else { Class::Garbled },
-                format!("no block found here ({why})"),
+                reason,
             );
             // Between the last key of the block before and the first of the
             // block after; at the ends, the table's own range from the
@@ -277,12 +285,16 @@ fn fault_damage(len: usize, f: &walk::Fault, what: &str) -> Damage {
     )
 }
 
+/// Data blocks found by their trailers, the gaps between them, and where
+/// the search stopped if its work bound was spent.
+type Found = (Vec<DataBlock>, Vec<(u64, u64)>, Option<u64>);
+
 /// Data blocks found by their trailers, and the gaps between them. Without
 /// a footer the checksum type is the one the block at offset 0 (every
 /// table's first data block) verifies under; a format_version 6 table
 /// without its footer cannot be read this way (each block's checksum is
 /// mixed with a per-file value the footer held).
-fn find_blocks(data: &[u8], reading: Option<Reading>) -> (Vec<DataBlock>, Vec<(u64, u64)>) {
+fn find_blocks(data: &[u8], reading: Option<Reading>) -> Found {
     // The largest block looked for, as for LevelDB's tables.
     let window = data.len().min(crate::format::table::DEFAULT_WINDOW);
     let reading = reading.or_else(|| {
@@ -302,10 +314,10 @@ fn find_blocks(data: &[u8], reading: Option<Reading>) -> (Vec<DataBlock>, Vec<(u
         .find(|r| crate::format::rocks_table::discover::block_at(data, 0, *r, window).is_some())
     });
     let Some(r) = reading else {
-        return (Vec::new(), vec![(0, data.len() as u64)]);
+        return (Vec::new(), vec![(0, data.len() as u64)], None);
     };
     let d = discover(data, r, window);
     // Gaps between blocks that are not data (index, filter, properties) are
     // not damage; only bytes no block accounts for are.
-    (d.data, d.gaps)
+    (d.data, d.gaps, d.stopped_at)
 }

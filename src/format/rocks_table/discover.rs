@@ -2,20 +2,47 @@
 //! their trailers alone (the layout of `table/format.cc`: contents |
 //! compression id | checksum of both).
 //!
+//! ```text
+//! block [s, e) with trailer at e is recognised when
+//!   file[e] is a compression id and
+//!   fixed32(file[e+1..e+5]) - context(s) == checksum(file[s..e] ++ file[e])
+//! ```
+//!
 //! Blocks follow one another from offset 0 with nothing between them, so
-//! from a known block start every later byte is a candidate end: the one
-//! whose next byte is a compression id and whose next four bytes are the
-//! checksum of everything since the start (with the v6 context modifier of
-//! that start) ends the block, and the next block starts after its trailer.
-//! Where no end verifies within `window` bytes, the search moves one byte on.
-//! The checksum is hashed incrementally, so a start costs one pass over at
-//! most `window` bytes. Tables without checksums cannot be searched this way.
+//! from a known block start every later position whose byte is a compression
+//! id is a candidate end; the checksum is fed the bytes between candidates
+//! and read out only at candidates, so one start costs one pass over at most
+//! a window of bytes. Once a search fails, no start is known: every later
+//! offset is tried in turn. RocksDB's checksums other than CRC-32C have no
+//! algebra that would let one pass test every start at once (as LevelDB's
+//! discovery does), so that resync is bounded instead:
+//! - a start whose next two bytes are zero is skipped: every block RocksDB
+//!   writes that holds keys opens with an entry whose shared length is 0 and
+//!   whose key length is not, or with the non-zero decompressed length of a
+//!   compressed block;
+//! - inside damage each start searches a window of four times the largest
+//!   block verified so far (at least 64 KiB, at most the caller's window);
+//! - failed searches may cost 8× the file plus two windows plus 256 MiB
+//!   in all (a few tenths of a second of hashing), and
+//!   decoding checksum-valid candidates 4× the file plus four windows.
+//!   Past that the search stops; the rest of the file is one gap and
+//!   [`Discovered::stopped_at`] says where.
+//!
+//! Tables without checksums cannot be searched this way.
 
 use super::blocks;
 use super::codec;
 use super::walk::{data_entries, read_block, DataBlock, Reading};
 use super::{context_modifier, BlockHandle, ChecksumType, TRAILER_SIZE};
 
+/// The smallest window a start inside damage searches.
+const MIN_GAP_WINDOW: usize = 64 << 10;
+/// Search work every table may spend whatever its size: a small table's
+/// torn last block costs its length squared over two, more than 8x a
+/// table of a few blocks.
+const SEARCH_ALLOWANCE: usize = 256 << 20;
+
+/// A checksum fed a byte range at a time and read out at candidate ends.
 enum Running {
     Crc(u32),
     X32(xxhash_rust::xxh32::Xxh32),
@@ -34,27 +61,34 @@ impl Running {
         })
     }
 
-    /// Take in byte `b` and return the checksum of everything taken so far,
-    /// as `ComputeBuiltinChecksum` gives it.
-    fn push(&mut self, b: u8) -> u32 {
+    fn feed(&mut self, bytes: &[u8]) {
         match self {
-            Running::Crc(c) => {
-                *c = super::super::crc::extend(*c, &[b]);
-                super::super::crc::mask(*c)
-            }
+            Running::Crc(c) => *c = super::super::crc::extend(*c, bytes),
+            Running::X32(h) => h.update(bytes),
+            Running::X64(h) => h.update(bytes),
+            Running::X3(h) => h.update(bytes),
+        }
+    }
+
+    /// The checksum, as `ComputeBuiltinChecksum` gives it, of everything fed
+    /// followed by the compression id `last`, which the caller has not fed.
+    fn with_last(&mut self, last: u8) -> u32 {
+        match self {
+            Running::Crc(c) => super::super::crc::mask(super::super::crc::extend(*c, &[last])),
             Running::X32(h) => {
-                h.update(&[b]);
+                let mut h = h.clone();
+                h.update(&[last]);
                 h.digest()
             }
             Running::X64(h) => {
-                h.update(&[b]);
+                let mut h = h.clone();
+                h.update(&[last]);
                 (h.digest() & 0xffff_ffff) as u32
             }
+            // XXH3 of all but the last byte, which is mixed in apart.
             Running::X3(h) => {
-                // XXH3 of all but the last byte, which is mixed in apart.
-                let v = (h.digest() & 0xffff_ffff) as u32;
-                h.update(&[b]);
-                v ^ u32::from(b).wrapping_mul(super::XXH3_LAST_BYTE_PRIME)
+                (h.digest() & 0xffff_ffff) as u32
+                    ^ u32::from(last).wrapping_mul(super::XXH3_LAST_BYTE_PRIME)
             }
         }
     }
@@ -71,15 +105,20 @@ pub fn block_at(file: &[u8], start: usize, r: Reading, window: usize) -> Option<
     let offset = u64::try_from(start).ok()?;
     let modifier = context_modifier(r.base_context_checksum, offset);
     let rest = file.get(start..)?;
+    let mut fed = 0usize;
     for (i, &b) in rest.iter().enumerate().take(window) {
-        let sum = h.push(b);
         if !is_codec(b) {
             continue;
         }
-        let stored = rest
+        let Some(stored) = rest
             .get(i.saturating_add(1)..i.saturating_add(TRAILER_SIZE))
-            .and_then(|s| <[u8; 4]>::try_from(s).ok())?;
-        if u32::from_le_bytes(stored).wrapping_sub(modifier) == sum {
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        else {
+            break;
+        };
+        h.feed(rest.get(fed..i)?);
+        fed = i;
+        if u32::from_le_bytes(stored).wrapping_sub(modifier) == h.with_last(b) {
             return Some(BlockHandle {
                 offset,
                 size: u64::try_from(i).ok()?,
@@ -99,6 +138,9 @@ pub struct Discovered {
     pub other: Vec<BlockHandle>,
     /// Byte ranges where no block was found.
     pub gaps: Vec<(u64, u64)>,
+    /// Where the search gave up because its work bound was spent: no block
+    /// was looked for from here on (the last gap starts here or before).
+    pub stopped_at: Option<u64>,
 }
 
 /// Walk `file` from offset 0 block by block, trailers only.
@@ -107,26 +149,61 @@ pub fn discover(file: &[u8], r: Reading, window: usize) -> Discovered {
     if r.checksum == ChecksumType::None {
         return d;
     }
+    let window = window.max(1);
+    let mut budget = file
+        .len()
+        .saturating_mul(8)
+        .saturating_add(window.saturating_mul(2))
+        .saturating_add(SEARCH_ALLOWANCE);
+    let mut decode_budget = file
+        .len()
+        .saturating_mul(4)
+        .saturating_add(window.saturating_mul(4));
+    let mut largest = 0usize;
     let mut s = 0usize;
     let mut gap_start: Option<usize> = None;
     while s < file.len() {
-        let Some(h) = block_at(file, s, r, window) else {
+        let in_gap = gap_start.is_some();
+        if in_gap && file.get(s) == Some(&0) && file.get(s.saturating_add(1)) == Some(&0) {
+            s = s.saturating_add(1);
+            continue;
+        }
+        if budget == 0 || decode_budget == 0 {
+            d.stopped_at = Some(s as u64);
+            gap_start.get_or_insert(s);
+            break;
+        }
+        let w = if in_gap {
+            largest
+                .saturating_mul(4)
+                .clamp(MIN_GAP_WINDOW.min(window), window)
+        } else {
+            window
+        };
+        let Some(h) = block_at(file, s, r, w) else {
+            budget = budget.saturating_sub(w.min(file.len().saturating_sub(s)));
             gap_start.get_or_insert(s);
             s = s.saturating_add(1);
             continue;
         };
-        if let Some(g) = gap_start.take() {
-            d.gaps.push((g as u64, s as u64));
-        }
+        let size = usize::try_from(h.size).unwrap_or(usize::MAX);
+        // A forged trailer makes any span a candidate: decoding is bounded
+        // apart from the search.
+        decode_budget = decode_budget.saturating_sub(size);
         let mut entries = Vec::new();
-        let is_data = read_block(file, h, r)
-            .ok()
+        let block = read_block(file, h, r).ok();
+        decode_budget = decode_budget.saturating_sub(block.as_ref().map_or(0, |b| b.len()));
+        let is_data = block
             .filter(|b| blocks::layout(b).is_ok())
             .is_some_and(|b| data_entries(&b, &mut entries).is_ok())
             && !entries.is_empty()
             && entries.iter().all(|e| {
                 super::ikey::type_name(e.kind).is_some() && e.kind != super::ikey::RANGE_DELETION
             });
+        if let Some(g) = gap_start.take() {
+            d.gaps.push((g as u64, s as u64));
+        }
+        largest = largest.max(size);
         if is_data {
             d.data.push(DataBlock {
                 handle: h,
@@ -136,11 +213,10 @@ pub fn discover(file: &[u8], r: Reading, window: usize) -> Discovered {
         } else {
             d.other.push(h);
         }
-        let next = usize::try_from(h.size)
-            .ok()
-            .and_then(|n| n.checked_add(TRAILER_SIZE))
-            .and_then(|n| s.checked_add(n));
-        match next {
+        match size
+            .checked_add(TRAILER_SIZE)
+            .and_then(|n| s.checked_add(n))
+        {
             Some(n) => s = n,
             None => break,
         }

@@ -421,3 +421,86 @@ fn partitioned_fixture_has_several_partitions() {
     assert!(parts.len() > 1, "{} partitions", parts.len());
     assert!(parts.len() < w.index.len());
 }
+
+/// A footerless copy of `name` with the data block `k` (of the walk's)
+/// overwritten by `fill`, and the walk of the clean table.
+fn footerless_with_block(
+    name: &str,
+    k: usize,
+    fill: impl Fn(usize) -> u8,
+) -> (Vec<u8>, walk::TableWalk) {
+    let (sst, _) = fixture(name);
+    let w = walk(&sst, CAP);
+    let f = w.footer.clone().unwrap();
+    let mut cut = sst[..f.offset - 3].to_vec();
+    let h = w.blocks[k].handle;
+    let (a, b) = (
+        h.offset as usize,
+        (h.offset + h.size) as usize + TRAILER_SIZE,
+    );
+    for (i, byte) in cut[a..b].iter_mut().enumerate() {
+        *byte = fill(i);
+    }
+    (cut, w)
+}
+
+#[test]
+fn discovery_resyncs_after_a_garbled_or_zeroed_block_mid_table() {
+    for name in [
+        "fv5-xxh3-lz4-hashidx",
+        "fv3-xxhash-snappy",
+        "fv6-crc32c-zstd-partitioned",
+    ] {
+        type Fill = Box<dyn Fn(usize) -> u8>;
+        let fills: [(&str, Fill); 2] = [
+            (
+                "random",
+                Box::new(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(13) as u8),
+            ),
+            ("zeros", Box::new(|_| 0)),
+        ];
+        for (what, fill) in fills {
+            let (sst, _) = fixture(name);
+            let n = walk(&sst, CAP).blocks.len();
+            assert!(n >= 3, "{name}: {n} blocks");
+            let k = n / 2;
+            let (cut, w) = footerless_with_block(name, k, fill);
+            let r = walk::Reading::of(w.footer.as_ref().unwrap(), CAP);
+            let d = discover::discover(&cut, r, crate::format::table::DEFAULT_WINDOW);
+            let mut want = w.blocks.clone();
+            let lost = want.remove(k).handle;
+            assert_eq!(d.data, want, "{name}/{what}: every other data block found");
+            assert_eq!(d.stopped_at, None, "{name}/{what}");
+            assert_eq!(
+                d.gaps.first(),
+                Some(&(lost.offset, lost.offset + lost.size + TRAILER_SIZE as u64)),
+                "{name}/{what}: the gap is the block"
+            );
+        }
+    }
+}
+
+#[test]
+fn discovery_work_is_bounded_in_megabytes_of_garbage() {
+    // One real block, then 3 MiB of noise: a search trying every start
+    // against a 4 MiB window would hash ~10^13 bytes; the bounded one
+    // gives up after 8x the file and says where.
+    let (sst, _) = fixture("fv5-xxh3-lz4-hashidx");
+    let w = walk(&sst, CAP);
+    let first = w.blocks[0].handle;
+    let end = (first.offset + first.size) as usize + TRAILER_SIZE;
+    let mut file = sst[..end].to_vec();
+    let mut x = 0x9e37_79b9_u32;
+    file.extend((0..3 << 20).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x as u8
+    }));
+    let r = walk::Reading::of(w.footer.as_ref().unwrap(), CAP);
+    let d = discover::discover(&file, r, crate::format::table::DEFAULT_WINDOW);
+    assert_eq!(d.data, w.blocks[..1].to_vec());
+    let at = d.stopped_at.expect("the search gives up");
+    assert!(at > end as u64 && at < file.len() as u64, "{at}");
+    assert_eq!(d.gaps, vec![(end as u64, file.len() as u64)]);
+}
