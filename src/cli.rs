@@ -101,6 +101,8 @@ pub enum Command {
         out: PathBuf,
         /// `latest`: per key its newest intact write, deletes left out, in key
         /// order. `all`: every intact entry, in the order `--order` says.
+        /// `none`: no records.jsonl (the report, unverified.jsonl and the
+        /// `--rebuild` store only; a repair then reads no intact table twice).
         #[arg(long, value_enum, default_value_t = ViewArg::Latest)]
         view: ViewArg,
         /// Order of `--view all`: `file`, file by file in name order, each in
@@ -217,6 +219,7 @@ impl From<KindArg> for InspectKind {
 pub enum ViewArg {
     Latest,
     All,
+    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -492,6 +495,17 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let jobs = jobs_wanted(jobs)?;
             set_log_zone(log_timezone.as_deref())?;
             let to_stdout = out.as_os_str() == "-";
+            if view == ViewArg::None && order.is_some() {
+                return Err(CliError::usage(
+                    "--order applies to --view all; --view none writes no records",
+                ));
+            }
+            if view == ViewArg::None && to_stdout {
+                return Err(CliError::usage(
+                    "--view none writes no records, so --out - would print nothing \
+                     (give --out DIR, or run scan for the report alone)",
+                ));
+            }
             if matches!((view, order), (ViewArg::Latest, Some(OrderArg::Seq))) {
                 return Err(CliError::usage(
                     "--order seq applies to --view all; the latest view is one line per key, \
@@ -540,6 +554,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
                 view: match view {
                     ViewArg::Latest => View::Latest,
                     ViewArg::All => View::All,
+                    ViewArg::None => View::None,
                 },
                 order: match order {
                     Some(OrderArg::Seq) => Order::Seq,

@@ -331,8 +331,11 @@ pub struct MissingTable {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rebuilt {
     pub path: String,
-    /// Puts in the rebuilt store's latest view (kept or written anew).
-    pub keys: u64,
+    /// Puts in the rebuilt store's latest view (kept or written anew);
+    /// absent when a repair with `--view none` did not read its kept
+    /// tables again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
     /// Tables its MANIFEST names: `kept_tables` + `new_tables`.
     pub tables: u64,
     pub last_sequence: u64,

@@ -802,14 +802,16 @@ fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
             ));
         } else {
             let dir = std::path::Path::new(&c.out);
-            lines.push((
-                "records.jsonl".into(),
-                format!(
-                    "{}  ({} records, {view})",
-                    dir.join("records.jsonl").display(),
-                    c.records,
-                ),
-            ));
+            if c.view != "none" {
+                lines.push((
+                    "records.jsonl".into(),
+                    format!(
+                        "{}  ({} records, {view})",
+                        dir.join("records.jsonl").display(),
+                        c.records,
+                    ),
+                ));
+            }
             lines.push((
                 "unverified.jsonl".into(),
                 format!(
@@ -823,9 +825,10 @@ fn outputs(s: &mut String, r: &Report, st: &Style, written: &Written) {
             lines.push((
                 "rebuilt store".into(),
                 format!(
-                    "{}  ({} keys in {} {}, last sequence {})",
+                    "{}  ({}{} {}, last sequence {})",
                     rb.path,
-                    rb.keys,
+                    rb.keys
+                        .map_or_else(String::new, |k| format!("{k} keys in ")),
                     rb.tables,
                     if rb.tables == 1 { "table" } else { "tables" },
                     rb.last_sequence

@@ -33,6 +33,9 @@ pub enum View {
     /// Every intact entry (history marked with its state), in the
     /// [`Order`] asked for.
     All,
+    /// No records export: the report and `unverified.jsonl`, and with
+    /// `--rebuild` the store, which then need not read kept tables again.
+    None,
 }
 
 /// The order of the all view's lines.
@@ -61,6 +64,7 @@ impl View {
         match self {
             View::Latest => "latest",
             View::All => "all",
+            View::None => "none",
         }
     }
 }
@@ -477,6 +481,41 @@ pub struct Salvaged {
     pub rebuild_refused: Option<String>,
 }
 
+/// The user keys a repair writes anew may fall on (bytewise): each as an
+/// inclusive interval, sorted and merged.
+struct NewKeys(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl NewKeys {
+    fn of<'k>(
+        keys: impl Iterator<Item = &'k [u8]>,
+        spans: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> NewKeys {
+        let mut v: Vec<(Vec<u8>, Vec<u8>)> = keys
+            .map(|k| (k.to_vec(), k.to_vec()))
+            .chain(spans)
+            .collect();
+        v.sort();
+        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(v.len());
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1 => {
+                    if hi > last.1 {
+                        last.1 = hi;
+                    }
+                }
+                _ => out.push((lo, hi)),
+            }
+        }
+        NewKeys(out)
+    }
+
+    /// Whether a key in [first, last] (first open when `None`) is one.
+    fn meet(&self, first: Option<&[u8]>, last: &[u8]) -> bool {
+        let at = first.map_or(0, |f| self.0.partition_point(|(_, hi)| &hi[..] < f));
+        self.0.get(at).is_some_and(|(lo, _)| &lo[..] <= last)
+    }
+}
+
 fn items(maps: KeptMap, cmp: Comparator) -> Vec<Item> {
     // Hashed while scanning (one lookup per entry), sorted once here:
     // (column family, key, seq) are unique, so the order is the same for
@@ -579,10 +618,14 @@ pub fn salvage(
 ) -> Result<Salvaged, SalvageError> {
     let (records_file, unverified_file) = match &opts.out {
         OutDest::Dir(d) => (
-            Some(
-                DurableFile::create(&d.join("records.jsonl"))
-                    .map_err(io_err("creating records.jsonl"))?,
-            ),
+            if opts.view == View::None {
+                None
+            } else {
+                Some(
+                    DurableFile::create(&d.join("records.jsonl"))
+                        .map_err(io_err("creating records.jsonl"))?,
+                )
+            },
             Some(
                 DurableFile::create(&d.join("unverified.jsonl"))
                     .map_err(io_err("creating unverified.jsonl"))?,
@@ -591,11 +634,12 @@ pub fn salvage(
         OutDest::Stdout => (None, None),
     };
     let records_w = match records_file {
-        Some(f) => Out::File(f),
-        None => Out::Stdout(super::pipe::PipeOut::new()),
+        Some(f) => Some(Out::File(f)),
+        None if opts.view == View::None => None,
+        None => Some(Out::Stdout(super::pipe::PipeOut::new())),
     };
     let by_seq = opts.view == View::All && opts.order == Order::Seq;
-    let mut records = Lines::new(Some(records_w));
+    let mut records = Lines::new(records_w);
     if by_seq {
         records = records.sorted_by_seq(SeqSort::new(seq_runs_dir(opts)?));
     }
@@ -825,6 +869,30 @@ pub fn salvage(
         if let Some(n) = ranged {
             suspect_keys = n;
         } else {
+            // A repair that exports no records reads a kept table again
+            // only where something written anew may meet it: its other
+            // blocks answer for themselves in the rebuilt store.
+            let mut kept = vec![false; inputs.len()];
+            if let Some(rb) = &rebuilder {
+                for i in rb.kept_inputs() {
+                    kept[i] = true;
+                }
+            }
+            let narrow = (opts.view == View::None
+                && key_cmp == Comparator::Bytewise
+                && kept.iter().any(|&k| k))
+            .then(|| {
+                let tables = key_spans
+                    .iter()
+                    .filter(|(i, _, _)| !kept[*i] && !unsorted.contains(i))
+                    .map(|(_, first, last)| (first.clone(), last.clone()));
+                NewKeys::of(logs.iter().chain(&fill).map(|it| &it.key[..]), tables)
+            });
+            if narrow.is_some() {
+                if let Some(rb) = rebuilder.as_mut() {
+                    rb.keys_uncounted();
+                }
+            }
             let mut sources: Vec<Box<dyn SortedSource>> = vec![Box::new(VecSource::new(logs))];
             if !fill.is_empty() {
                 sources.push(latest::tiered(VecSource::new(fill), true));
@@ -835,13 +903,26 @@ pub fn salvage(
                     && !unsorted.contains(&i)
                     && !s.intact_blocks.is_empty()
                 {
-                    let t = TableSource::open(
-                        &inputs[i].path,
-                        &inputs[i].name,
-                        i as u32,
-                        s.intact_blocks.clone(),
-                        s.codecs,
-                    );
+                    let blocks = match &narrow {
+                        Some(new) if kept[i] && s.index_bounds_blocks => {
+                            match crate::scan::table::source::blocks_meeting(
+                                &inputs[i].path,
+                                &inputs[i].name,
+                                inputs[i].size,
+                                &s.intact_blocks,
+                                s.codecs,
+                                |first, last| new.meet(first, last),
+                            ) {
+                                Ok(b) if b.is_empty() => continue,
+                                Ok(b) => Ok(b),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        _ => Ok(s.intact_blocks.clone()),
+                    };
+                    let t = blocks.and_then(|b| {
+                        TableSource::open(&inputs[i].path, &inputs[i].name, i as u32, b, s.codecs)
+                    });
                     let orphan = states[i] == FileState::Orphan;
                     sources.extend(reopen_table(&late, i, t, orphan));
                 }
@@ -850,12 +931,6 @@ pub fn salvage(
             let (records, newest_unverified) = (&mut ex.records, &ex.newest_unverified);
             let tombstones = &ex.tombstones;
             // A repair writes only what its kept tables do not hold.
-            let mut kept = vec![false; inputs.len()];
-            if let Some(rb) = &rebuilder {
-                for i in rb.kept_inputs() {
-                    kept[i] = true;
-                }
-            }
             let kept = &kept;
             let mut out = |k: latest::ItemRef<'_>| -> io::Result<()> {
                 let from_kept = kept[k.file as usize];

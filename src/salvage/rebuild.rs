@@ -94,6 +94,8 @@ pub struct RebuildWriter {
     next_number: u64,
     /// Puts in the rebuilt store's latest view (kept or written anew).
     keys: u64,
+    /// Whether every kept put was counted in `keys`.
+    keys_counted: bool,
     written: u64,
     tombstones: u64,
     mode: &'static str,
@@ -114,10 +116,17 @@ fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
-fn copy_synced(from: &Path, to: &Path) -> io::Result<u64> {
-    let n = fs::copy(from, to)?;
-    File::open(to)?.sync_all()?;
-    Ok(n)
+/// Make everything written on the filesystem holding `dir` durable: one
+/// journal commit for every copied table, where an fsync apiece costs a
+/// commit each (81 tables: 0.95 s of fsyncs against 0.3 s).
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which `d` keeps open.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
@@ -156,6 +165,7 @@ impl RebuildWriter {
             kept_levels: Vec::new(),
             next_number: MANIFEST_NUMBER + 1,
             keys: 0,
+            keys_counted: true,
             written: 0,
             tombstones: 0,
             mode: "latest",
@@ -264,6 +274,12 @@ impl RebuildWriter {
     /// not written.
     pub fn count_kept(&mut self) {
         self.keys += 1;
+    }
+
+    /// Kept tables are not read again in full (a repair with no records
+    /// export): the store's keys are not counted.
+    pub fn keys_uncounted(&mut self) {
+        self.keys_counted = false;
     }
 
     /// Add the next live key; keys must come in strictly ascending order
@@ -400,7 +416,7 @@ impl RebuildWriter {
             .kept
             .par_iter()
             .map(|k| {
-                let n = copy_synced(&k.source, &tmp.join(&k.name))?;
+                let n = fs::copy(&k.source, tmp.join(&k.name))?;
                 if n != k.file.file_size {
                     return Err(invalid(format!(
                         "{}: {n} bytes copied, the MANIFEST records {}",
@@ -413,6 +429,9 @@ impl RebuildWriter {
         let mut new_files = Vec::with_capacity(copied.len() + self.files.len());
         for f in copied {
             new_files.push(f?);
+        }
+        if !self.kept.is_empty() {
+            sync_filesystem(tmp)?;
         }
         let kept_tables = new_files.len() as u64;
         let new_tables = self.files.len() as u64;
@@ -455,7 +474,7 @@ impl RebuildWriter {
         }
         Ok(Rebuilt {
             path: self.dest.display().to_string(),
-            keys: self.keys,
+            keys: self.keys_counted.then_some(self.keys),
             tables: kept_tables + new_tables,
             last_sequence,
             mode: self.mode,

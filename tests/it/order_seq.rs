@@ -593,3 +593,44 @@ fn a_huge_line_is_sorted_in_pieces() {
         assert!(value.bytes().all(|b| b == 0));
     }
 }
+
+#[test]
+fn view_none_writes_no_records_and_refuses_what_would_print_nothing() {
+    let (_t, db) = copy_fixture_db("log-healthy");
+    let out = db.parent().unwrap().join("out");
+    let d = db.to_str().unwrap();
+    for (extra, says) in [
+        (&["--out", "-"][..], "--view none writes no records"),
+        (&["--order", "file"][..], "--order applies to --view all"),
+    ] {
+        let mut args = vec!["salvage", d, "--view", "none"];
+        if extra[0] != "--out" {
+            args.extend(["--out", out.to_str().unwrap()]);
+        }
+        args.extend(extra);
+        let o = run(&args);
+        assert_eq!(code(&o), EXIT_USAGE, "{}", describe(&args, &o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(!out.exists(), "--out was created");
+    }
+    let args = [
+        "salvage",
+        d,
+        "--view",
+        "none",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = run(args);
+    assert_eq!(code(&o), EXIT_OK, "{}", describe(&args, &o));
+    assert!(!out.join("records.jsonl").exists());
+    assert!(out.join("unverified.jsonl").exists());
+    let r = read_json(&out.join("report.json"));
+    assert_eq!(r["salvage"]["view"], "none");
+    assert_eq!(r["salvage"]["records"], 0);
+    // The summary names what was written, and only that.
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("unverified.jsonl"), "{said}");
+    assert!(!said.contains("records.jsonl"), "{said}");
+}

@@ -153,6 +153,36 @@ pub fn blocks_in_range(
     Ok(out)
 }
 
+/// The intact data blocks of a table whose index bounds its blocks (see
+/// [`blocks_in_range`]) for which `meets` holds, given the user keys each
+/// can hold (first open for the first block; both inclusive). In file order.
+pub fn blocks_meeting(
+    path: &Path,
+    name: &str,
+    len: u64,
+    intact: &[BlockHandle],
+    codecs: Codecs,
+    mut meets: impl FnMut(Option<&[u8]>, &[u8]) -> bool,
+) -> io::Result<Vec<BlockHandle>> {
+    let (file, _) = crate::scan::open::open_store_file(path)?;
+    let mut out = Vec::new();
+    let mut prev: Option<Vec<u8>> = None;
+    walk_index(&file, name, len, codecs, |last, h| {
+        let Some(last) = last else {
+            prev = None;
+            return true;
+        };
+        if is_intact(intact, h) && meets(prev.as_deref(), last) {
+            out.push(h);
+        }
+        let p = prev.get_or_insert_with(Vec::new);
+        p.clear();
+        p.extend_from_slice(last);
+        true
+    })?;
+    Ok(out)
+}
+
 /// Marks along a table's keys for cutting the key space into ranges: a
 /// separator's user key after about every `step` bytes of intact blocks,
 /// each with the bytes of blocks since the mark before.
