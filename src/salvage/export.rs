@@ -686,6 +686,31 @@ pub fn salvage(
         tombstones: Vec::new(),
         newest_unverified: HashMap::new(),
     };
+    // A repair copies the intact live tables it keeps: every live table is
+    // copied now, beside the scan that verifies it (the same conditions as
+    // the rebuilder's below; a Basho store's layout is its own).
+    let precopy = match &opts.out {
+        OutDest::Dir(d)
+            if opts.rebuild
+                && !rocks
+                && inventories.len() == 1
+                && (run_cmp.is_some()
+                    || !inventories.iter().any(|inv| inv.info.custom_comparator))
+                && !inventories
+                    .iter()
+                    .any(|inv| inv.info.dialect.name == "basho") =>
+        {
+            let tables = (0..inputs.len())
+                .filter(|&i| inputs[i].kind == FileKind::Table && states[i] == FileState::Live)
+                .map(|i| (inputs[i].path.clone(), inputs[i].name.clone()))
+                .collect();
+            Some(
+                super::rebuild::Precopy::start(d, tables)
+                    .map_err(io_err("copying the live tables"))?,
+            )
+        }
+        _ => None,
+    };
     // Tables whose entries were not in order cannot be merged as streams:
     // their entries go into the maps like the logs'.
     let mut unsorted = Vec::new();
@@ -835,7 +860,7 @@ pub fn salvage(
             let plan =
                 super::rebuild::plan(inputs, &inventories, &states, &scans, &unsorted, codec);
             Some(
-                RebuildWriter::create_as(d, basho)
+                RebuildWriter::create_with(d, basho, precopy)
                     .map_err(io_err("creating the rebuilt store"))?
                     .with_compression(codec)
                     .with_comparator(key_cmp)

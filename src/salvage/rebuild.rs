@@ -20,10 +20,14 @@
 //!
 //! New tables (snappy, or the codec the store's dialect reads) are cut at
 //! about 2 MiB of entries, numbered in key order as they are cut, and built
-//! on the rayon pool a batch at a time; kept tables are copied on the pool
-//! too: the output is the same for any `--jobs`. A MANIFEST holding one
+//! on the rayon pool a batch at a time; every live table is copied into
+//! the store's temporary directory while the scan still verifies it
+//! ([`Precopy`], on a thread of its own), and the copies of tables that are
+//! not kept are removed once the plan is known: the output is the same for
+//! any `--jobs`. The copies are made durable by one `syncfs`, the files
+//! written anew by an fsync each. A MANIFEST holding one
 //! VersionEdit names every table, with `CURRENT`. The store is built in a
-//! temporary directory inside OUT, every file fsynced, then renamed to
+//! temporary directory inside OUT, every file durable, then renamed to
 //! `db` and OUT fsynced: a crash of ours leaves either no `db` or a whole
 //! one.
 //!
@@ -96,6 +100,12 @@ pub struct RebuildWriter {
     keys: u64,
     /// Whether every kept put was counted in `keys`.
     keys_counted: bool,
+    /// Live tables copied while they were scanned.
+    precopy: Option<Precopy>,
+    /// Of those, the kept tables' copies, with their sizes.
+    precopied: std::collections::HashMap<String, u64>,
+    /// Removing a copy that is not kept failed.
+    precopy_error: Option<io::Error>,
     written: u64,
     tombstones: u64,
     mode: &'static str,
@@ -114,6 +124,83 @@ fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = File::create(path)?;
     f.write_all(data)?;
     f.sync_all()
+}
+
+/// Live tables copied into the rebuilt store's temporary directory while
+/// the scan is still verifying them, so that a repair's copies overlap its
+/// reading instead of following it. Each copy's writeback is started as
+/// soon as it is written (`sync_file_range`). The repair keeps the copies
+/// of the tables it keeps (their sizes checked against the MANIFEST, as
+/// for any copy) and removes the others.
+pub struct Precopy {
+    dir: PathBuf,
+    worker: Option<std::thread::JoinHandle<Vec<(String, u64)>>>,
+    /// Handed to a [`RebuildWriter`], which owns the directory from then on.
+    adopted: bool,
+}
+
+impl Precopy {
+    /// Copy `tables` (source, name) into `out`'s `.db.tmp-PID`, on a thread
+    /// of its own.
+    pub fn start(out: &Path, tables: Vec<(PathBuf, String)>) -> io::Result<Precopy> {
+        let dir = out.join(format!(".db.tmp-{}", std::process::id()));
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        super::cleanup::tree(&dir);
+        fs::create_dir(&dir).inspect_err(|_| super::cleanup::done(&dir))?;
+        let to = dir.clone();
+        let worker = std::thread::spawn(move || {
+            // A failed copy is left to the repair, which copies again.
+            tables
+                .into_iter()
+                .filter_map(|(from, name)| {
+                    let dest = to.join(&name);
+                    let n = fs::copy(&from, &dest).ok()?;
+                    start_writeback(&dest);
+                    Some((name, n))
+                })
+                .collect()
+        });
+        Ok(Precopy {
+            dir,
+            worker: Some(worker),
+            adopted: false,
+        })
+    }
+
+    /// Wait for the copies; the ones made, by name, with their sizes.
+    fn done(&mut self) -> std::collections::HashMap<String, u64> {
+        self.worker
+            .take()
+            .and_then(|w| w.join().ok())
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    }
+}
+
+impl Drop for Precopy {
+    fn drop(&mut self) {
+        self.done();
+        if !self.adopted {
+            let _ = fs::remove_dir_all(&self.dir);
+            super::cleanup::done(&self.dir);
+        }
+    }
+}
+
+/// Start writing `path` out to the disk without waiting: the final syncfs
+/// then has less left to wait for.
+fn start_writeback(path: &Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = File::open(path) {
+        // SAFETY: a plain syscall on a descriptor `f` keeps open. Its
+        // failure only means the data goes out at the syncfs instead.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
 }
 
 /// Make everything written on the filesystem holding `dir` durable: one
@@ -141,13 +228,25 @@ impl RebuildWriter {
 
     /// [`create`](Self::create), in Basho eleveldb's layout when `basho`.
     pub fn create_as(out: &Path, basho: bool) -> io::Result<Self> {
+        Self::create_with(out, basho, None)
+    }
+
+    /// [`create_as`](Self::create_as) in the directory `precopy` is
+    /// copying live tables into (see [`Precopy`]).
+    pub fn create_with(out: &Path, basho: bool, precopy: Option<Precopy>) -> io::Result<Self> {
         let dest = out.join("db");
         let tmp = out.join(format!(".db.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp)?;
+        let precopy = precopy.map(|mut p| {
+            p.adopted = true;
+            p
+        });
+        if precopy.as_ref().is_none_or(|p| p.dir != tmp) {
+            if tmp.exists() {
+                fs::remove_dir_all(&tmp)?;
+            }
+            super::cleanup::tree(&tmp);
+            fs::create_dir(&tmp).inspect_err(|_| super::cleanup::done(&tmp))?;
         }
-        super::cleanup::tree(&tmp);
-        fs::create_dir(&tmp).inspect_err(|_| super::cleanup::done(&tmp))?;
         if basho {
             for level in 0..NUM_LEVELS {
                 fs::create_dir(tmp.join(format!("sst_{level}")))?;
@@ -166,6 +265,9 @@ impl RebuildWriter {
             next_number: MANIFEST_NUMBER + 1,
             keys: 0,
             keys_counted: true,
+            precopy,
+            precopied: Default::default(),
+            precopy_error: None,
             written: 0,
             tombstones: 0,
             mode: "latest",
@@ -214,6 +316,24 @@ impl RebuildWriter {
                 self.index_kept();
             }
             Err(why) => self.reason = Some(why),
+        }
+        // Copies of live tables that are not kept (damaged, or the rebuild
+        // is not a repair) are no part of the store: removed before any new
+        // table, which may take a removed one's number, is written.
+        if let Some(p) = self.precopy.as_mut() {
+            let mut ready = p.done();
+            let kept: std::collections::HashSet<&str> =
+                self.kept.iter().map(|k| k.name.as_str()).collect();
+            ready.retain(|name, _| {
+                if kept.contains(name.as_str()) {
+                    return true;
+                }
+                if let Err(e) = fs::remove_file(self.tmp.join(name)) {
+                    self.precopy_error.get_or_insert(e);
+                }
+                false
+            });
+            self.precopied = ready;
         }
         self
     }
@@ -412,11 +532,19 @@ impl RebuildWriter {
         self.cut()?;
         self.build_pending()?;
         let tmp = &self.tmp;
+        if let Some(e) = self.precopy_error.take() {
+            return Err(e);
+        }
+        let ready = &self.precopied;
         let copied: Vec<io::Result<NewFile>> = self
             .kept
             .par_iter()
             .map(|k| {
-                let n = fs::copy(&k.source, tmp.join(&k.name))?;
+                let dest = tmp.join(&k.name);
+                let n = match ready.get(&k.name) {
+                    Some(&n) => n,
+                    None => fs::copy(&k.source, &dest)?,
+                };
                 if n != k.file.file_size {
                     return Err(invalid(format!(
                         "{}: {n} bytes copied, the MANIFEST records {}",
@@ -489,6 +617,10 @@ impl RebuildWriter {
 
 impl Drop for RebuildWriter {
     fn drop(&mut self) {
+        // No copy may still be running into the directory removed below.
+        if let Some(p) = self.precopy.as_mut() {
+            p.done();
+        }
         // Unfinished (an error on the way): leave no half-built store behind.
         if self.tmp.exists() {
             let _ = fs::remove_dir_all(&self.tmp);
