@@ -8,6 +8,9 @@ Writers:
     (format_version 5; merges, single deletes, WAL tracking in the MANIFEST);
   * PyPI rocksdict 0.3.29 (bundles RocksDB 9.8.4; format_version 6), driven
     from this script.
+Damaged copies (DAMAGE): of cf-ops-crc32c-snappy (WAL and table damage), of
+rd-fv6-xxh3-lz4 (table damage, names prefixed fv6-) and of
+rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-).
 The ground truth of every healthy store is RocksDB's own iterator over it,
 opened read-only with paranoid checks (dump.cc for the 7.8.3 stores; rocksdict
 read-only for the format_version 6 ones, which 7.8.3 cannot read), and it is
@@ -18,9 +21,15 @@ usage:
       --bin: where writer and dump are (built there if missing; default
       target/rocksdb-tools). Needs g++, librocksdb-dev, and rocksdict in the
       running Python (e.g. target/rocksdict-venv/bin/python).
+  make_rocksdb_stores.py --damage NAME [--out DIR] [--bin DIR]
+      the damaged copies of the committed healthy store NAME (a key of
+      DAMAGE) made again, the store itself left as it is.
   make_rocksdb_stores.py --dump DBDIR
       the rocksdict judge: prints every column family's entries of a store as
       JSON lines {"cf","key_hex","value_hex"} (read-only; exit 1 on failure).
+  make_rocksdb_stores.py --probe HEALTHY.sst DAMAGED.sst
+      dump.cc --probe through rocksdict, for format_version 6 tables: JSON
+      lines {"cf","lost_key_hex","value_hex"} / {"table_unreadable"}.
 """
 import json
 import os
@@ -962,6 +971,10 @@ def main():
         except Exception as e:  # the judge's verdict, not a crash
             print("rocksdict dump: %s" % e, file=sys.stderr)
             sys.exit(1)
+        return
+    if a[:1] == ["--probe"]:
+        for row in rocksdict_probe(a[1], a[2]):
+            print(json.dumps(row))
         return
     out = a[a.index("--out") + 1] if "--out" in a else OUT
     bindir = a[a.index("--bin") + 1] if "--bin" in a else os.path.join(ROOT, "target", "rocksdb-tools")
