@@ -307,14 +307,14 @@ fn find_blocks(data: &[u8], reading: Option<Reading>) -> Found {
     let window = data.len().min(crate::format::table::DEFAULT_WINDOW);
     let reading = reading.or_else(|| {
         CHECKSUMS
-        .into_iter()
-        .map(|checksum| Reading {
-            checksum,
-            base_context_checksum: 0,
-            format_version: 5,
-            cap: CAP,
-        })
-        .find(|r| crate::format::rocks_table::discover::block_at(data, 0, *r, window).is_some())
+            .into_iter()
+            .map(|checksum| Reading {
+                checksum,
+                base_context_checksum: 0,
+                format_version: 5,
+                cap: CAP,
+            })
+            .find(|r| crate::format::rocks_table::discover::block_at(data, 0, *r, window).is_some())
     });
     // format_version 6: every checksum carries the per-file base the footer
     // held; it is solved from the first block (see `solve_base_context`).

@@ -28,6 +28,11 @@
 //!   Past that the search stops; the rest of the file is one gap and
 //!   [`Discovered::stopped_at`] says where.
 //!
+//! From format_version 6 every checksum also carries a random per-file base
+//! (`block_based_table_builder.cc`) kept only in the footer; with the footer
+//! lost it is solved from the first block, at offset 0, where the base is
+//! the whole modifier ([`solve_base_context`]).
+//!
 //! Tables without checksums cannot be searched this way.
 
 use super::blocks;
@@ -151,11 +156,18 @@ fn decodes_as_data(contents: &[u8], entries: &mut Vec<super::walk::Entry>) -> bo
 /// and the block after its trailer verifies under that base (a second,
 /// independent 32-bit match at another offset). RocksDB never writes a zero
 /// base at format_version 6 (`block_based_table_builder.cc` draws again), and
-/// zero means no context: such candidates are skipped. Decoding is bounded:
-/// 4x the window plus 1 MiB in all.
-pub fn solve_base_context(file: &[u8], checksum: ChecksumType, window: usize, cap: usize) -> Option<u32> {
+/// zero means no context: such candidates are skipped. Decoding and the
+/// confirming searches are bounded together: 4x the window plus 1 MiB.
+pub fn solve_base_context(
+    file: &[u8],
+    checksum: ChecksumType,
+    window: usize,
+    cap: usize,
+) -> Option<u32> {
     let mut h = Running::new(checksum)?;
-    let mut decode_budget = window.saturating_mul(4).saturating_add(MIN_GAP_WINDOW * 16);
+    let mut decode_budget = window
+        .saturating_mul(4)
+        .saturating_add(MIN_GAP_WINDOW.saturating_mul(16));
     let mut fed = 0usize;
     for (i, &b) in file.iter().enumerate().take(window) {
         if !is_codec(b) || i == 0 {
@@ -189,6 +201,8 @@ pub fn solve_base_context(file: &[u8], checksum: ChecksumType, window: usize, ca
             continue;
         }
         let next = i.checked_add(TRAILER_SIZE)?;
+        // Forged prefixes could all decode: each confirmation is charged.
+        decode_budget = decode_budget.checked_sub(window.min(file.len().saturating_sub(next)))?;
         if block_at(file, next, r, window).is_some() {
             return Some(base);
         }

@@ -525,7 +525,11 @@ fn a_lost_footers_v6_base_is_solved_from_the_first_block() {
         assert_eq!(got, Some(f.base_context_checksum), "{name}");
         solved += 1;
         // Under another checksum type nothing verifies.
-        for other in [ChecksumType::Crc32c, ChecksumType::Xxh3, ChecksumType::XxHash64] {
+        for other in [
+            ChecksumType::Crc32c,
+            ChecksumType::Xxh3,
+            ChecksumType::XxHash64,
+        ] {
             if other != f.checksum {
                 assert_eq!(
                     discover::solve_base_context(cut, other, window, CAP),
