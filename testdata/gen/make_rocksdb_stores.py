@@ -818,9 +818,9 @@ def damage_tables(src, hd, pre, out, healthy_truth, dump, rocksdict_store, varia
     size = os.path.getsize(os.path.join(hd, sst))
 
     table = dict([t for t in healthy_truth["tables"] if t["file"] == sst][0])
-    judge = ("rocksdict (RocksDB 9.8.4): the table made a store by RepairDB, each key read "
+    judge = ("rocksdict, RocksDB 9.8.4: the table made a store by RepairDB, each key read "
              "back by Get (make_rocksdb_stores.py rocksdict_probe)" if rocksdict_store else
-             "RocksDB 7.8.3 (SstFileReader, Seek per key: dump --probe)")
+             "RocksDB 7.8.3: SstFileReader, Seek per key (dump --probe)")
 
     def probe(d):
         if rocksdict_store:
