@@ -8,7 +8,7 @@
 use super::rocks::RocksCtx;
 use super::{Entry, EntrySink};
 use crate::format::batch::Kind;
-use crate::format::rocks_table::discover::discover;
+use crate::format::rocks_table::discover::{discover, solve_base_context};
 use crate::format::rocks_table::ikey as rikey;
 use crate::format::rocks_table::walk::{self, DataBlock, FaultKind, Reading, TableWalk};
 use crate::format::rocks_table::ChecksumType;
@@ -289,29 +289,45 @@ fn fault_damage(len: usize, f: &walk::Fault, what: &str) -> Damage {
 /// the search stopped if its work bound was spent.
 type Found = (Vec<DataBlock>, Vec<(u64, u64)>, Option<u64>);
 
+/// The checksum types a table without its footer is tried under.
+const CHECKSUMS: [ChecksumType; 4] = [
+    ChecksumType::Crc32c,
+    ChecksumType::Xxh3,
+    ChecksumType::XxHash64,
+    ChecksumType::XxHash32,
+];
+
 /// Data blocks found by their trailers, and the gaps between them. Without
 /// a footer the checksum type is the one the block at offset 0 (every
-/// table's first data block) verifies under; a format_version 6 table
-/// without its footer cannot be read this way (each block's checksum is
-/// mixed with a per-file value the footer held).
+/// table's first data block) verifies under; for a format_version 6 table
+/// each block's checksum is also mixed with a per-file base the footer
+/// held, solved from that first block and confirmed by the next.
 fn find_blocks(data: &[u8], reading: Option<Reading>) -> Found {
     // The largest block looked for, as for LevelDB's tables.
     let window = data.len().min(crate::format::table::DEFAULT_WINDOW);
     let reading = reading.or_else(|| {
-        [
-            ChecksumType::Crc32c,
-            ChecksumType::Xxh3,
-            ChecksumType::XxHash64,
-            ChecksumType::XxHash32,
-        ]
-        .into_iter()
-        .map(|checksum| Reading {
-            checksum,
-            base_context_checksum: 0,
-            format_version: 5,
-            cap: CAP,
+        CHECKSUMS
+            .into_iter()
+            .map(|checksum| Reading {
+                checksum,
+                base_context_checksum: 0,
+                format_version: 5,
+                cap: CAP,
+            })
+            .find(|r| crate::format::rocks_table::discover::block_at(data, 0, *r, window).is_some())
+    });
+    // format_version 6: every checksum carries the per-file base the footer
+    // held; it is solved from the first block (see `solve_base_context`).
+    let reading = reading.or_else(|| {
+        CHECKSUMS.into_iter().find_map(|checksum| {
+            let base = solve_base_context(data, checksum, window, CAP)?;
+            Some(Reading {
+                checksum,
+                base_context_checksum: base,
+                format_version: 6,
+                cap: CAP,
+            })
         })
-        .find(|r| crate::format::rocks_table::discover::block_at(data, 0, *r, window).is_some())
     });
     let Some(r) = reading else {
         return (Vec::new(), vec![(0, data.len() as u64)], None);

@@ -8,6 +8,9 @@ Writers:
     (format_version 5; merges, single deletes, WAL tracking in the MANIFEST);
   * PyPI rocksdict 0.3.29 (bundles RocksDB 9.8.4; format_version 6), driven
     from this script.
+Damaged copies (DAMAGE): of cf-ops-crc32c-snappy (WAL and table damage), of
+rd-fv6-xxh3-lz4 (table damage, names prefixed fv6-) and of
+rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-).
 The ground truth of every healthy store is RocksDB's own iterator over it,
 opened read-only with paranoid checks (dump.cc for the 7.8.3 stores; rocksdict
 read-only for the format_version 6 ones, which 7.8.3 cannot read), and it is
@@ -18,9 +21,15 @@ usage:
       --bin: where writer and dump are (built there if missing; default
       target/rocksdb-tools). Needs g++, librocksdb-dev, and rocksdict in the
       running Python (e.g. target/rocksdict-venv/bin/python).
+  make_rocksdb_stores.py --damage NAME [--out DIR] [--bin DIR]
+      the damaged copies of the committed healthy store NAME (a key of
+      DAMAGE) made again, the store itself left as it is.
   make_rocksdb_stores.py --dump DBDIR
       the rocksdict judge: prints every column family's entries of a store as
       JSON lines {"cf","key_hex","value_hex"} (read-only; exit 1 on failure).
+  make_rocksdb_stores.py --probe HEALTHY.sst DAMAGED.sst
+      dump.cc --probe through rocksdict, for format_version 6 tables: JSON
+      lines {"cf","lost_key_hex","value_hex"} / {"table_unreadable"}.
 """
 import json
 import os
@@ -376,6 +385,80 @@ def rocksdict_dump(d, with_tables=False):
     return (out, tables) if with_tables else out
 
 
+def rocksdict_probe(healthy, damaged):
+    """dump.cc --probe through rocksdict (RocksDB 9.8.4), for format_version 6
+    tables, which 7.8.3 cannot open: the entries of the healthy table that
+    its damaged copy cannot give back, as JSON-able rows ({"cf",
+    "lost_key_hex", "value_hex"}, or {"table_unreadable"}). rocksdict has no
+    SstFileReader: each table is made a store of its own by RocksDB's
+    RepairDB (which keeps the file, its number and its column family, from
+    its properties), the healthy one read by its iterator, and each of its
+    keys read back (Get, checksums verified) from the same store with the
+    damaged table in its place."""
+    import gc
+    import tempfile
+
+    import rocksdict as r
+    name = os.path.basename(healthy)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        h = os.path.join(tmp, "h")
+        os.makedirs(h)
+        shutil.copyfile(healthy, os.path.join(h, name))
+        r.Rdict.repair(h, r.Options(raw_mode=True))
+        d = os.path.join(tmp, "d")
+        shutil.copytree(h, d)
+        assert open(os.path.join(h, name), "rb").read() == open(healthy, "rb").read()
+        shutil.copyfile(damaged, os.path.join(d, name))
+
+        def opened(path, paranoid=True):
+            opt = r.Options(raw_mode=True)
+            # the damaged copy is judged by the table reader, not by the
+            # repaired MANIFEST's record of the file's size
+            opt.set_paranoid_checks(paranoid)
+            names = r.Rdict.list_cf(path, opt)
+            db = r.Rdict(path, opt, column_families={n: r.Options(raw_mode=True) for n in names
+                                                     if n != "default"},
+                         access_type=r.AccessType.read_only())
+            return db, {n: db if n == "default" else db.get_column_family(n) for n in names}
+
+        ro = r.ReadOptions()
+        ro.set_verify_checksums(True)
+        db, hs = opened(h)
+        entries = []
+        for n, cf in hs.items():
+            it = cf.iter(ro)
+            it.seek_to_first()
+            while it.valid():
+                entries.append((n, it.key(), it.value()))
+                it.next()
+            it.status()
+            del it
+        del cf, hs, db
+        gc.collect()
+        try:
+            db, hs = opened(d, paranoid=False)
+        except Exception as e:  # RocksDB cannot open the table
+            rows.append({"table_unreadable": str(e)})
+            db = hs = None
+        errors = []
+        for n, k, v in entries:
+            same = False
+            if hs is not None:
+                try:
+                    same = hs[n].get(k, read_opt=ro) == v
+                except Exception as e:
+                    errors.append(str(e))
+            if not same:
+                rows.append({"cf": n, "lost_key_hex": k.hex(), "value_hex": v.hex()})
+        if hs is not None and entries and len(errors) == len(entries):
+            # every read failed: the table itself could not be opened
+            rows.insert(0, {"table_unreadable": errors[0].replace(tmp, "")})
+        del hs, db
+        gc.collect()
+    return rows
+
+
 def cpp_dump(dump, d):
     r = subprocess.run([dump, d], capture_output=True)
     if r.returncode != 0:
@@ -630,21 +713,63 @@ def live_wal(d):
     return max(logs, key=lambda n: os.path.getsize(os.path.join(d, n)))
 
 
-def damage_all(out, dump, healthy_truth, cfs):
-    src = os.path.join(out, DAMAGED_FROM)
+# Which healthy stores get damaged copies, and how: the copies of
+# cf-ops-crc32c-snappy keep their original names; the others are prefixed.
+DAMAGE = {
+    "cf-ops-crc32c-snappy": dict(prefix="", wal=True, tables=True),
+    "rd-fv6-xxh3-lz4": dict(prefix="fv6-", wal=False, tables=True),
+    "rd-fv6-recycle-crc32c-zstd": dict(prefix="recycle-", wal=True, tables=False),
+}
+
+
+def damage_all(out, dump, healthy_truth, cfs, src_name=DAMAGED_FROM):
+    spec = DAMAGE[src_name]
+    pre = spec["prefix"]
+    rocksdict_store = STORES[src_name]["writer"] == "rocksdict"
+    src = os.path.join(out, src_name)
     hd = os.path.join(src, "db")
+    variants = {}
+    if spec["wal"]:
+        damage_wal(src, hd, pre, out, healthy_truth, cfs, variants)
+    if spec["tables"]:
+        damage_tables(src, hd, pre, out, healthy_truth, dump, rocksdict_store, variants)
+    for name, v in variants.items():
+        v["healthy"] = src_name
+        # what RocksDB itself makes of the damaged store (informative)
+        t = os.path.join(out, name, "tmp-copy")
+        shutil.copytree(os.path.join(out, name, "db"), t)
+        if rocksdict_store:
+            r = subprocess.run([sys.executable, __file__, "--dump", t], capture_output=True)
+            key = "rocksdb_9_8_4_read_only_open"
+        else:
+            r = subprocess.run([dump, t], capture_output=True)
+            key = "rocksdb_7_8_3_read_only_open"
+        shutil.rmtree(t)
+        v[key] = ("ok, %d entries" % len(r.stdout.splitlines()) if r.returncode == 0
+                  else r.stderr.decode().strip().replace(t + "/", "").replace(t, "db"))
+        with open(os.path.join(out, name, "truth.json"), "w") as f:
+            json.dump(dict(damaged_from=src_name, damage=v, encoding="hex"), f, indent=1)
+            f.write("\n")
+
+
+def damage_wal(src, hd, pre, out, healthy_truth, cfs, variants):
     wal = live_wal(hd)
     data = open(os.path.join(hd, wal), "rb").read()
-    recs = wal_records(data)
-    variants = {}
+    walno = int(wal.split(".")[0])
+    recyclable = len(data) >= 7 and 5 <= data[6] <= 8
+    hdr = 11 if recyclable else 7
+    # a reused WAL: its own records only, not its stale tail's
+    recs = wal_records(data, logno=walno if recyclable else None)
+    # the synced size the MANIFEST records for this WAL (WAL tracking), if any
+    synced = next((w["synced_size"] for w in healthy_truth["manifest_wal_edits"]
+                   if w.get("add") == walno), None)
 
     # torn WAL: cut in the middle of a record two thirds through the log
     r = recs[len(recs) * 2 // 3]
     cut = r[0] + (r[1] - r[0]) // 2
-    d = copy_store(src, "wal-torn", out)
+    d = copy_store(src, pre + "wal-torn", out)
     with open(os.path.join(d, wal), "r+b") as f:
         f.truncate(cut)
-    walno = int(wal.split(".")[0])
     cf_log = healthy_truth["cf_log_numbers"]
 
     def split(writes):
@@ -654,43 +779,62 @@ def damage_all(out, dump, healthy_truth, cfs):
                 [w for w in writes if cf_log[w["cf"]] > walno])
 
     lost, flushed = split([w for rec in recs if rec[1] > cut for w in batch_writes(rec[2], cfs)])
-    variants["wal-torn"] = dict(
-        file=wal, kind="truncate", offset=cut, original_size=len(data), expected_class="torn",
+    durable = synced is not None and cut < synced
+    variants[pre + "wal-torn"] = dict(
+        file=wal, kind="truncate", offset=cut, original_size=len(data),
+        expected_class="torn",
+        recyclable_format=recyclable, manifest_synced_size=synced,
         note="the log is cut in the middle of a record; that record and every one after it are "
              "gone, except writes of column families already flushed past this WAL "
-             "(damaged_writes_already_in_tables)",
+             "(damaged_writes_already_in_tables)" +
+             ("; the cut is inside the size the MANIFEST says was synced "
+              "(manifest_synced_size): a reader told it was durable calls it garbled" if durable else "") +
+             ("; the reused file's stale tail is cut off with it" if recyclable else ""),
         expected_lost_writes=lost, damaged_writes_already_in_tables=flushed)
 
     # garbled WAL record mid-block: 16 bytes of a record's payload overwritten,
     # intact records after it
     r = recs[len(recs) // 2]
-    at = r[0] + 7 + (r[1] - r[0] - 7) // 2
-    d = copy_store(src, "wal-garbled", out)
+    at = r[0] + hdr + (r[1] - r[0] - hdr) // 2
+    assert at + 16 <= r[1] and at // BLOCK == r[0] // BLOCK and r[1] < len(data), (r[:2], at)
+    d = copy_store(src, pre + "wal-garbled", out)
     with open(os.path.join(d, wal), "r+b") as f:
         f.seek(at)
         f.write(b"\xa5" * 16)
-    assert at // BLOCK == r[0] // BLOCK and r[1] < len(data)
-    variants["wal-garbled"] = dict(
+    variants[pre + "wal-garbled"] = dict(
         file=wal, kind="overwrite", offset=at, length=16, byte=0xA5, expected_class="garbled",
+        recyclable_format=recyclable, manifest_synced_size=synced,
         note="one record's payload overwritten (its CRC no longer matches); the records after it are intact",
         record_range=[r[0], r[1]], expected_lost_writes=split(batch_writes(r[2], cfs))[0],
         damaged_writes_already_in_tables=split(batch_writes(r[2], cfs))[1],
         intact_records_after=sum(1 for x in recs if x[0] >= r[1]))
 
+
+def damage_tables(src, hd, pre, out, healthy_truth, dump, rocksdict_store, variants):
     # tables: the largest one
     ssts = sorted((n for n in os.listdir(hd) if n.endswith(".sst")),
                   key=lambda n: (-os.path.getsize(os.path.join(hd, n)), n))
     sst = ssts[0]
     size = os.path.getsize(os.path.join(hd, sst))
 
-    table = [t for t in healthy_truth["tables"] if t["file"] == sst][0]
-    visible = dict(map(tuple, healthy_truth["entries"][table["cf"]]))
+    table = dict([t for t in healthy_truth["tables"] if t["file"] == sst][0])
+    judge = ("rocksdict, RocksDB 9.8.4: the table made a store by RepairDB, each key read "
+             "back by Get (make_rocksdb_stores.py rocksdict_probe)" if rocksdict_store else
+             "RocksDB 7.8.3: SstFileReader, Seek per key (dump --probe)")
 
     def probe(d):
-        r = subprocess.run([dump, "--probe", os.path.join(hd, sst), os.path.join(d, sst)],
-                           capture_output=True, check=True)
-        rows = [json.loads(l) for l in r.stdout.decode().splitlines()]
+        if rocksdict_store:
+            rows = rocksdict_probe(os.path.join(hd, sst), os.path.join(d, sst))
+        else:
+            r = subprocess.run([dump, "--probe", os.path.join(hd, sst), os.path.join(d, sst)],
+                               capture_output=True, check=True)
+            rows = [json.loads(l) for l in r.stdout.decode().splitlines()]
         lost = [x for x in rows if "lost_key_hex" in x]
+        # rocksdict's live_files does not name a table's column family:
+        # RepairDB found it in the table's properties
+        if "cf" not in table and lost:
+            table["cf"] = lost[0]["cf"]
+        visible = dict(map(tuple, healthy_truth["entries"][table["cf"]]))
         return dict(
             expected_lost_keys=[x["lost_key_hex"] for x in lost],
             # whose visible value in the store is the one in this table (not
@@ -700,7 +844,7 @@ def damage_all(out, dump, healthy_truth, cfs):
             table_unreadable=[x["table_unreadable"] for x in rows if "table_unreadable" in x])
 
     at = size * 2 // 5  # inside a data block in the middle of the table's data
-    d = copy_store(src, "table-bitflip", out)
+    d = copy_store(src, pre + "table-bitflip", out)
     with open(os.path.join(d, sst), "r+b") as f:
         f.seek(at)
         b = f.read(1)
@@ -708,40 +852,27 @@ def damage_all(out, dump, healthy_truth, cfs):
         f.write(bytes([b[0] ^ 0x10]))
     pr = probe(d)
     assert pr["expected_lost_visible_keys"] and not pr["table_unreadable"], pr
-    variants["table-bitflip"] = dict(
+    variants[pre + "table-bitflip"] = dict(
         file=sst, table=table, kind="bitflip", offset=at, mask=0x10, expected_class="garbled",
         note="one bit flipped in a data block in the middle of the table; that block's "
-             "checksum fails. expected_lost_keys: the keys of this table RocksDB 7.8.3 can "
-             "no longer read from it (SstFileReader, Seek per key: dump --probe); "
-             "expected_lost_visible_keys: those whose value in the store came from this table",
+             "checksum fails. expected_lost_keys: the keys of this table RocksDB can "
+             "no longer read from it (%s); expected_lost_visible_keys: those whose value in "
+             "the store came from this table" % judge,
         **pr)
 
     for name, keep, note in (
             ("table-footer-torn", size - 20, "the last 20 bytes (part of the footer, with its magic) cut"),
             ("table-cut70", size * 7 // 10, "the table cut at 70% of its size")):
-        d = copy_store(src, name, out)
+        d = copy_store(src, pre + name, out)
         with open(os.path.join(d, sst), "r+b") as f:
             f.truncate(keep)
         pr = probe(d)
         assert pr["table_unreadable"], pr
-        variants[name] = dict(
+        variants[pre + name] = dict(
             file=sst, table=table, kind="truncate", offset=keep, original_size=size,
             expected_class="torn", note=note + "; RocksDB cannot open the table "
             "(table_unreadable), so every visible entry in it is listed as lost "
             "(table.entries counts tombstones too)", **pr)
-    for name, v in variants.items():
-        v["healthy"] = DAMAGED_FROM
-        # what RocksDB 7.8.3 itself makes of the damaged store (informative)
-        t = os.path.join(out, name, "tmp-copy")
-        shutil.copytree(os.path.join(out, name, "db"), t)
-        r = subprocess.run([dump, t], capture_output=True)
-        shutil.rmtree(t)
-        v["rocksdb_7_8_3_read_only_open"] = (
-            "ok, %d entries" % len(r.stdout.splitlines()) if r.returncode == 0
-            else r.stderr.decode().strip().replace(t + "/", "").replace(t, "db"))
-        with open(os.path.join(out, name, "truth.json"), "w") as f:
-            json.dump(dict(damaged_from=DAMAGED_FROM, damage=v, encoding="hex"), f, indent=1)
-            f.write("\n")
 
 
 # ---------------------------------------------------------------- main
@@ -841,16 +972,30 @@ def main():
             print("rocksdict dump: %s" % e, file=sys.stderr)
             sys.exit(1)
         return
+    if a[:1] == ["--probe"]:
+        for row in rocksdict_probe(a[1], a[2]):
+            print(json.dumps(row))
+        return
     out = a[a.index("--out") + 1] if "--out" in a else OUT
     bindir = a[a.index("--bin") + 1] if "--bin" in a else os.path.join(ROOT, "target", "rocksdb-tools")
     only = a[a.index("--only") + 1] if "--only" in a else None
+    damage_only = "--damage" in a
+    if damage_only:
+        only = a[a.index("--damage") + 1]
     writer, dump = build_tools(bindir)
     for name, spec in STORES.items():
         if only and only != name:
             continue
-        truth, o = make_store(name, spec, out, writer, dump)
-        if name == DAMAGED_FROM:
-            damage_all(out, dump, truth, o.cfs)
+        if damage_only:
+            if name not in DAMAGE:
+                continue
+            truth = json.load(open(os.path.join(out, name, "truth.json")))
+            o = Ops()
+            spec["ops"](o)
+        else:
+            truth, o = make_store(name, spec, out, writer, dump)
+        if name in DAMAGE:
+            damage_all(out, dump, truth, o.cfs, name)
 
 
 if __name__ == "__main__":

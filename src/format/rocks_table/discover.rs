@@ -28,6 +28,11 @@
 //!   Past that the search stops; the rest of the file is one gap and
 //!   [`Discovered::stopped_at`] says where.
 //!
+//! From format_version 6 every checksum also carries a random per-file base
+//! (`block_based_table_builder.cc`) kept only in the footer; with the footer
+//! lost it is solved from the first block, at offset 0, where the base is
+//! the whole modifier ([`solve_base_context`]).
+//!
 //! Tables without checksums cannot be searched this way.
 
 use super::blocks;
@@ -128,6 +133,83 @@ pub fn block_at(file: &[u8], start: usize, r: Reading, window: usize) -> Option<
     None
 }
 
+/// Whether `contents` decode as a data block RocksDB writes: entries of
+/// internal keys of a type a data block holds, at least one.
+fn decodes_as_data(contents: &[u8], entries: &mut Vec<super::walk::Entry>) -> bool {
+    blocks::layout(contents).is_ok()
+        && data_entries(contents, entries).is_ok()
+        && !entries.is_empty()
+        && entries.iter().all(|e| {
+            super::ikey::type_name(e.kind).is_some() && e.kind != super::ikey::RANGE_DELETION
+        })
+}
+
+/// The `base_context_checksum` of a format_version 6+ table whose footer
+/// (which held it) is lost, solved from its first block.
+///
+/// A block's stored checksum is its plain checksum plus
+/// `base ^ (lower32(offset) + upper32(offset))` (`table/format.h`
+/// ChecksumModifierForContext), and every table's first data block starts at
+/// offset 0, where the modifier is `base` itself. So each candidate end of
+/// the first block gives one base: stored minus the plain checksum. A
+/// candidate is taken only when the first block then decodes as a data block
+/// and the block after its trailer verifies under that base (a second,
+/// independent 32-bit match at another offset). RocksDB never writes a zero
+/// base at format_version 6 (`block_based_table_builder.cc` draws again), and
+/// zero means no context: such candidates are skipped. Decoding and the
+/// confirming searches are bounded together: 4x the window plus 1 MiB.
+pub fn solve_base_context(
+    file: &[u8],
+    checksum: ChecksumType,
+    window: usize,
+    cap: usize,
+) -> Option<u32> {
+    let mut h = Running::new(checksum)?;
+    let mut decode_budget = window
+        .saturating_mul(4)
+        .saturating_add(MIN_GAP_WINDOW.saturating_mul(16));
+    let mut fed = 0usize;
+    for (i, &b) in file.iter().enumerate().take(window) {
+        if !is_codec(b) || i == 0 {
+            continue;
+        }
+        let stored = file
+            .get(i.saturating_add(1)..i.saturating_add(TRAILER_SIZE))
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())?;
+        h.feed(file.get(fed..i)?);
+        fed = i;
+        let base = u32::from_le_bytes(stored).wrapping_sub(h.with_last(b));
+        if base == 0 {
+            continue;
+        }
+        let r = Reading {
+            checksum,
+            base_context_checksum: base,
+            format_version: 6,
+            cap,
+        };
+        let first = BlockHandle {
+            offset: 0,
+            size: u64::try_from(i).ok()?,
+        };
+        decode_budget = decode_budget.checked_sub(i)?;
+        let Ok(block) = read_block(file, first, r) else {
+            continue;
+        };
+        decode_budget = decode_budget.checked_sub(block.len())?;
+        if !decodes_as_data(&block, &mut Vec::new()) {
+            continue;
+        }
+        let next = i.checked_add(TRAILER_SIZE)?;
+        // Forged prefixes could all decode: each confirmation is charged.
+        decode_budget = decode_budget.checked_sub(window.min(file.len().saturating_sub(next)))?;
+        if block_at(file, next, r, window).is_some() {
+            return Some(base);
+        }
+    }
+    None
+}
+
 /// What [`discover`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovered {
@@ -193,13 +275,7 @@ pub fn discover(file: &[u8], r: Reading, window: usize) -> Discovered {
         let mut entries = Vec::new();
         let block = read_block(file, h, r).ok();
         decode_budget = decode_budget.saturating_sub(block.as_ref().map_or(0, |b| b.len()));
-        let is_data = block
-            .filter(|b| blocks::layout(b).is_ok())
-            .is_some_and(|b| data_entries(&b, &mut entries).is_ok())
-            && !entries.is_empty()
-            && entries.iter().all(|e| {
-                super::ikey::type_name(e.kind).is_some() && e.kind != super::ikey::RANGE_DELETION
-            });
+        let is_data = block.is_some_and(|b| decodes_as_data(&b, &mut entries));
         if let Some(g) = gap_start.take() {
             d.gaps.push((g as u64, s as u64));
         }

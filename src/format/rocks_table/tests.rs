@@ -504,3 +504,100 @@ fn discovery_work_is_bounded_in_megabytes_of_garbage() {
     assert!(at > end as u64 && at < file.len() as u64, "{at}");
     assert_eq!(d.gaps, vec![(end as u64, file.len() as u64)]);
 }
+
+#[test]
+fn a_lost_footers_v6_base_is_solved_from_the_first_block() {
+    let mut solved = 0;
+    for name in FIXTURES {
+        let (sst, _) = fixture(name);
+        let w = walk(&sst, CAP);
+        let f = w.footer.clone().unwrap();
+        let cut = &sst[..f.offset - 3];
+        let window = cut.len();
+        let got = discover::solve_base_context(cut, f.checksum, window, CAP);
+        if f.format_version < 6 || f.checksum == ChecksumType::None || w.blocks.is_empty() {
+            // No context (base 0 is never a solution) or nothing to solve
+            // from: none claimed.
+            assert_eq!(got, None, "{name}");
+            continue;
+        }
+        assert_ne!(f.base_context_checksum, 0, "{name}");
+        assert_eq!(got, Some(f.base_context_checksum), "{name}");
+        solved += 1;
+        // Under another checksum type nothing verifies.
+        for other in [
+            ChecksumType::Crc32c,
+            ChecksumType::Xxh3,
+            ChecksumType::XxHash64,
+        ] {
+            if other != f.checksum {
+                assert_eq!(
+                    discover::solve_base_context(cut, other, window, CAP),
+                    None,
+                    "{name}: {other:?}"
+                );
+            }
+        }
+        // With the base solved, discovery finds what it finds with the
+        // footer's.
+        let r = walk::Reading::of(&f, CAP);
+        assert_eq!(
+            discover::discover(cut, r, 64 << 10),
+            discover::discover(
+                cut,
+                walk::Reading {
+                    base_context_checksum: got.unwrap(),
+                    ..r
+                },
+                64 << 10
+            ),
+            "{name}"
+        );
+    }
+    assert!(solved >= 2, "{solved} format_version 6 fixtures solved");
+}
+
+#[test]
+fn a_base_needs_the_first_block_and_the_next_to_agree() {
+    let (sst, _) = fixture("fv6-crc32c-zstd-partitioned");
+    let w = walk(&sst, CAP);
+    let f = w.footer.clone().unwrap();
+    let first = w.blocks[0].handle;
+    let end = (first.offset + first.size) as usize + TRAILER_SIZE;
+    // The first block alone: nothing confirms a base.
+    assert_eq!(
+        discover::solve_base_context(&sst[..end], f.checksum, end, CAP),
+        None
+    );
+    // The next block's trailer corrupted: the base is not confirmed by it.
+    let next = w.blocks[1].handle;
+    let mut bad = sst[..f.offset - 3].to_vec();
+    bad[(next.offset + next.size) as usize + 2] ^= 0x40;
+    assert_eq!(
+        discover::solve_base_context(&bad, f.checksum, bad.len(), CAP),
+        None
+    );
+    // The first block garbled: no candidate decodes.
+    let mut bad = sst[..f.offset - 3].to_vec();
+    bad[first.size as usize / 2] ^= 0x01;
+    assert_eq!(
+        discover::solve_base_context(&bad, f.checksum, bad.len(), CAP),
+        None
+    );
+    // Noise never yields a base (and the search is bounded).
+    let mut x = 0x9e37_79b9_u32;
+    let noise: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    for t in [ChecksumType::Crc32c, ChecksumType::Xxh3] {
+        assert_eq!(
+            discover::solve_base_context(&noise, t, noise.len(), CAP),
+            None
+        );
+    }
+}
