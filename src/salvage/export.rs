@@ -4,7 +4,7 @@
 //! rebuilt store; the report is `scan`'s plus what was written.
 
 use super::durable::DurableFile;
-use super::latest::{self, Item, SortedSource, TableSource, VecSource};
+use super::latest::{self, Item, RocksSource, SortedSource, TableSource, VecSource};
 use super::lines::{Chunks, Held, Lines, Out};
 use super::ndjson::Marks;
 pub use super::outdir::{prepare_out_dir, OutClaim};
@@ -300,6 +300,7 @@ impl Exporter<'_> {
         c.lines.release();
         c.unverified.release();
         self.max_seq = self.max_seq.max(c.max_seq);
+        self.tombstones.append(&mut c.tombstones);
         self.records.append(c.lines);
         self.unverified.append(c.unverified);
         for (k, seq) in c.unverified_keys {
@@ -379,6 +380,8 @@ struct Capture<'a> {
     max_seq: u64,
     /// The store's user-key order, for `sorted`.
     cmp: Comparator,
+    /// Range deletions of a RocksDB table that is the store's state.
+    tombstones: Vec<Tombstone>,
     /// Lines get the `idb` field.
     idb: bool,
 }
@@ -413,6 +416,7 @@ impl<'a> Capture<'a> {
             max_seq: 0,
             cmp: Comparator::Bytewise,
             idb: false,
+            tombstones: Vec::new(),
         }
     }
 
@@ -430,6 +434,20 @@ impl EntrySink for Capture<'_> {
                 Some((records, _)) => records.push(e, self.file, marks, None),
                 None => self.lines.push(e, self.file, marks, None),
             }
+        }
+        if e.kind == Kind::RangeDelete {
+            // Not an entry of the key order: a deletion of [key, value).
+            // An orphan's deletions are not the store's: it only fills in.
+            let s = self.state;
+            if !s.is_history() && s != FileState::Orphan && !e.cf.is_some_and(|c| c.history) {
+                self.tombstones.push(Tombstone {
+                    cf: e.cf.map(|c| c.id),
+                    begin: e.key.to_vec(),
+                    end: e.value.to_vec(),
+                    seq: e.seq,
+                });
+            }
+            return;
         }
         let in_order = match &self.prev {
             None => true,
@@ -469,7 +487,10 @@ struct IntactOnly<'a, 'b>(&'a mut Exporter<'b>);
 
 impl EntrySink for IntactOnly<'_, '_> {
     fn intact(&mut self, e: &Entry<'_>) {
-        self.0.keep(e);
+        // The first read's capture already took the range deletions.
+        if e.kind != Kind::RangeDelete {
+            self.0.keep(e);
+        }
     }
     fn unverified(&mut self, _: &Entry<'_>, _: &str) {}
 }
@@ -793,7 +814,10 @@ pub fn salvage(
                     ex.unverified = unverified;
                 }
             }
-            if !c.sorted || rocks {
+            // A RocksDB table is read again block by block like LevelDB's
+            // when its blocks can be found again (a footer, or the blocks
+            // discovery verified).
+            if !c.sorted || (rocks && s.rocks_again.is_none()) {
                 unsorted.push(k);
             }
             if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
@@ -923,11 +947,20 @@ pub fn salvage(
                 sources.push(latest::tiered(VecSource::new(fill), true));
             }
             for (i, s) in scans.iter().enumerate() {
-                if inputs[i].kind == FileKind::Table
+                let streamed = inputs[i].kind == FileKind::Table
                     && !states[i].is_history()
-                    && !unsorted.contains(&i)
-                    && !s.intact_blocks.is_empty()
-                {
+                    && !unsorted.contains(&i);
+                if let (true, Some(again)) = (streamed, &s.rocks_again) {
+                    // A family's tables are history when the family is.
+                    if !again.intact.is_empty() && !again.cf.history {
+                        let t =
+                            RocksSource::open(&inputs[i].path, &inputs[i].name, i as u32, again);
+                        let orphan = states[i] == FileState::Orphan;
+                        sources.extend(reopen_table(&late, i, t, orphan));
+                    }
+                    continue;
+                }
+                if streamed && !s.intact_blocks.is_empty() {
                     let blocks = match &narrow {
                         Some(new) if kept[i] && s.index_bounds_blocks => {
                             match crate::scan::table::source::blocks_meeting(

@@ -391,6 +391,67 @@ impl TableSource {
     }
 }
 
+/// A RocksDB table's intact entries, read again a block at a time: one
+/// column family, in key order, newest first within a key.
+pub struct RocksSource {
+    blocks: crate::scan::rocks_table::RocksBlocks,
+    index: u32,
+    next: usize,
+}
+
+impl RocksSource {
+    pub fn open(
+        path: &std::path::Path,
+        name: &str,
+        index: u32,
+        again: &crate::scan::rocks_table::Again,
+    ) -> io::Result<Self> {
+        Ok(RocksSource {
+            blocks: crate::scan::rocks_table::RocksBlocks::open(path, name, again)?,
+            index,
+            next: 0,
+        })
+    }
+
+    /// An entry the merge takes: a kind the export has (range deletions
+    /// are gathered apart, as tombstones, by the scan).
+    fn takes(e: &crate::format::rocks_table::walk::Entry) -> bool {
+        crate::scan::rocks_table::RocksBlocks::kind(e.kind).is_some_and(|k| k != Kind::RangeDelete)
+    }
+}
+
+impl SortedSource for RocksSource {
+    fn current(&self) -> Option<ItemRef<'_>> {
+        let e = self.blocks.entries().get(self.next.checked_sub(1)?)?;
+        Some(ItemRef {
+            key: &e.user_key,
+            seq: e.seq,
+            kind: crate::scan::rocks_table::RocksBlocks::kind(e.kind)?,
+            value: &e.value,
+            file: self.index,
+            offset: self.blocks.offset(),
+            expiry: None,
+            cf: Some(self.blocks.cf()),
+        })
+    }
+
+    fn advance(&mut self) -> io::Result<()> {
+        loop {
+            self.next += 1;
+            match self.blocks.entries().get(self.next - 1) {
+                Some(e) if Self::takes(e) => return Ok(()),
+                Some(_) => continue,
+                None => {
+                    if !self.blocks.next_block()? {
+                        return Ok(());
+                    }
+                    self.next = 0;
+                }
+            }
+        }
+    }
+}
+
 impl SortedSource for TableSource {
     fn current(&self) -> Option<ItemRef<'_>> {
         let e = self.blocks.entries().get(self.next.checked_sub(1)?)?;

@@ -65,10 +65,10 @@ impl<S: SortedSource> SortedSource for Tolerant<'_, S> {
 
 /// Open table `i` again for the merge; `None` (noted in `late`) when it no
 /// longer opens.
-pub(super) fn reopen_table<'a>(
+pub(super) fn reopen_table<'a, S: SortedSource + 'a>(
     late: &'a Late,
     i: usize,
-    open: io::Result<TableSource>,
+    open: io::Result<S>,
     orphan: bool,
 ) -> Option<Box<dyn SortedSource + 'a>> {
     match open {

@@ -11,7 +11,7 @@ use crate::format::batch::Kind;
 use crate::format::rocks_table::discover::{discover, solve_base_context};
 use crate::format::rocks_table::ikey as rikey;
 use crate::format::rocks_table::walk::{self, DataBlock, FaultKind, Reading, TableWalk};
-use crate::format::rocks_table::ChecksumType;
+use crate::format::rocks_table::{BlockHandle, ChecksumType};
 use crate::report::{Class, Counts, Damage};
 use crate::vocab::cf::Cf;
 
@@ -34,6 +34,18 @@ pub struct RocksTableScan {
     /// A table with no damage whose properties count other than the
     /// entries read: (its count, entries read).
     pub count_mismatch: Option<(u64, u64)>,
+    /// How its blocks were read, and the data blocks whose entries were
+    /// given as intact, in file order: what [`RocksBlocks`] reads again.
+    pub again: Option<Again>,
+}
+
+/// What reading a RocksDB table's intact data blocks again takes.
+#[derive(Debug, Clone)]
+pub struct Again {
+    pub reading: Reading,
+    pub intact: Vec<BlockHandle>,
+    /// The column family every entry of the table belongs to.
+    pub cf: Cf,
 }
 
 /// The entry kind of a RocksDB value type; `None` for types a data block
@@ -86,6 +98,7 @@ pub fn scan(
             rikey::parse(k).map_or(k, |p| p.user_key).to_vec()
         }
     };
+    let mut reading = w.footer.as_ref().ok().map(|f| Reading::of(f, CAP));
     let blocks: Vec<DataBlock> = if usable {
         if let Some(f) = w.index_faults.first() {
             out.damage.push(fault_damage(data.len(), f, "index"));
@@ -94,8 +107,8 @@ pub fn scan(
     } else {
         // Footer or index lost: the blocks are found by their trailers,
         // with the checksum type the first block verifies under.
-        let reading = w.footer.as_ref().ok().map(|f| Reading::of(f, CAP));
-        let found = find_blocks(data, reading);
+        let (found, used) = find_blocks(data, reading);
+        reading = used;
         let why = match &w.footer {
             Err(e) => format!("footer unreadable ({e}): blocks found by their checksums"),
             Ok(_) => "index unreadable: blocks found by their checksums".to_string(),
@@ -146,10 +159,12 @@ pub fn scan(
         }
         found.0
     };
+    let mut intact = Vec::new();
     for b in &blocks {
         match &b.fault {
             None => {
                 out.blocks.intact += 1;
+                intact.push(b.handle);
                 for e in &b.entries {
                     let Some(k) = kind(e.kind) else { continue };
                     out.entries += 1;
@@ -192,6 +207,11 @@ pub fn scan(
     if usable {
         range_deletions(&w, data.len(), cf, sink, &mut out);
     }
+    out.again = reading.map(|reading| Again {
+        reading,
+        intact,
+        cf,
+    });
     out.damage = merged(std::mem::take(&mut out.damage));
     // The table's own count of its entries (range deletions included)
     // against what was read: one damaged range lost the difference; a
@@ -302,7 +322,7 @@ const CHECKSUMS: [ChecksumType; 4] = [
 /// table's first data block) verifies under; for a format_version 6 table
 /// each block's checksum is also mixed with a per-file base the footer
 /// held, solved from that first block and confirmed by the next.
-fn find_blocks(data: &[u8], reading: Option<Reading>) -> Found {
+fn find_blocks(data: &[u8], reading: Option<Reading>) -> (Found, Option<Reading>) {
     // The largest block looked for, as for LevelDB's tables.
     let window = data.len().min(crate::format::table::DEFAULT_WINDOW);
     let reading = reading.or_else(|| {
@@ -330,10 +350,94 @@ fn find_blocks(data: &[u8], reading: Option<Reading>) -> Found {
         })
     });
     let Some(r) = reading else {
-        return (Vec::new(), vec![(0, data.len() as u64)], None);
+        return ((Vec::new(), vec![(0, data.len() as u64)], None), None);
     };
     let d = discover(data, r, window);
     // Gaps between blocks that are not data (index, filter, properties) are
     // not damage; only bytes no block accounts for are.
-    (d.data, d.gaps, d.stopped_at)
+    ((d.data, d.gaps, d.stopped_at), Some(r))
+}
+
+/// A RocksDB table's intact data blocks read again one at a time for the
+/// latest view's merge (each block verified again: a block that no longer
+/// verifies means the file changed, an I/O error), so that a store's latest
+/// view holds one block per table, not the table's entries.
+pub struct RocksBlocks {
+    file: std::fs::File,
+    name: String,
+    again: std::vec::IntoIter<BlockHandle>,
+    reading: Reading,
+    cf: Cf,
+    buf: Vec<u8>,
+    entries: Vec<walk::Entry>,
+    offset: u64,
+}
+
+impl RocksBlocks {
+    pub fn open(path: &std::path::Path, name: &str, again: &Again) -> std::io::Result<Self> {
+        let (file, _) = super::open::open_store_file(path)?;
+        Ok(RocksBlocks {
+            file,
+            name: name.to_string(),
+            again: again.intact.clone().into_iter(),
+            reading: again.reading,
+            cf: again.cf,
+            buf: Vec::new(),
+            entries: Vec::new(),
+            offset: 0,
+        })
+    }
+
+    pub fn cf(&self) -> Cf {
+        self.cf
+    }
+
+    /// The loaded block's entries, in block order (range deletions live in
+    /// a block of their own, never here).
+    pub fn entries(&self) -> &[walk::Entry] {
+        &self.entries
+    }
+
+    /// The entry kind of a RocksDB value type (see `kind`).
+    pub fn kind(t: u8) -> Option<Kind> {
+        kind(t)
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Load the next block; false when there is none.
+    pub fn next_block(&mut self) -> std::io::Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let Some(h) = self.again.next() else {
+            self.entries.clear();
+            return Ok(false);
+        };
+        let changed = |what: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: {what} on the second read (did the file change?)",
+                    self.name
+                ),
+            )
+        };
+        // The scan verified this block within the file: its size is bounded
+        // by the file's.
+        let len = h
+            .size
+            .checked_add(crate::format::rocks_table::TRAILER_SIZE as u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| changed(format!("block at {}", h.offset)))?;
+        self.buf.resize(len, 0);
+        self.file.read_exact_at(&mut self.buf, h.offset)?;
+        let contents = walk::read_block_alone(&self.buf, h, self.reading)
+            .map_err(|e| changed(e.to_string()))?;
+        self.entries.clear();
+        walk::data_entries(&contents, &mut self.entries)
+            .map_err(|e| changed(format!("block at {}: {e}", h.offset)))?;
+        self.offset = h.offset;
+        Ok(true)
+    }
 }

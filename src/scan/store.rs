@@ -161,6 +161,8 @@ pub struct FileScan {
     pub rocks_manifest: Option<Box<crate::format::rocks_manifest::RocksVersionState>>,
     /// A table's data blocks whose entries were given as intact.
     pub intact_blocks: Vec<crate::format::table::BlockHandle>,
+    /// A RocksDB table's, with how to read them again.
+    pub rocks_again: Option<Box<super::rocks_table::Again>>,
     /// See [`table::TableScan::index_bounds_blocks`].
     pub index_bounds_blocks: bool,
     /// The distinct keys of the unverified entries read from the file.
@@ -294,6 +296,7 @@ pub fn scan_file_with(
         cf: None,
         rocks_manifest: None,
         intact_blocks: Vec::new(),
+        rocks_again: None,
         index_bounds_blocks: false,
         unverified_keys: Default::default(),
         late_error: None,
@@ -327,6 +330,7 @@ pub fn scan_file_with(
     let mut cf = None;
     let mut intact_blocks = Vec::new();
     let mut index_bounds_blocks = false;
+    let mut rocks_again = None;
     let mut unverified_keys = Default::default();
     match f.kind {
         FileKind::Log => {
@@ -438,6 +442,7 @@ pub fn scan_file_with(
                                 report.error = Some(notes.join("; "));
                             }
                             cf = t.cf;
+                            rocks_again = t.again.map(Box::new);
                             (t.blocks, t.entries, t.damage, t.min_seq, t.max_seq)
                         }
                         None => {
@@ -475,6 +480,7 @@ pub fn scan_file_with(
         cf,
         rocks_manifest,
         intact_blocks,
+        rocks_again,
         index_bounds_blocks,
         unverified_keys,
         late_error: None,

@@ -344,35 +344,6 @@ fn stdout_export_sorts_in_tmpdir_and_cleans_up() {
     assert_eq!(snapshot_diff(&before, &snapshot(&db)), Vec::<String>::new());
 }
 
-/// Run the binary and measure its peak RSS (KiB) from outside, with GNU
-/// time (`%M`: `wait4`'s resource usage of the child it forked). Not
-/// `wait4` from here: a child spawned by this process (vfork and exec)
-/// starts its peak at this process's own, which holds the test's store.
-fn run_measured(time: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, u64, Vec<u8>) {
-    let dir = tempfile::tempdir().unwrap();
-    let rss = dir.path().join("rss");
-    let o = Command::new(time)
-        .args(["-f", "%M", "-o"])
-        .arg(&rss)
-        .arg(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("MALLOC_ARENA_MAX", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&rss).unwrap();
-    // GNU time writes "Command exited with non-zero status N" first then.
-    let kib = text
-        .lines()
-        .last()
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
-    (code(&o), kib, o.stderr)
-}
-
 /// A store written by C++ LevelDB (google/leveldb main, the zstd_writer
 /// fork writer, no compression): 15,000 keys written twice in random
 /// order, so every table's entries are in key order and their sequence

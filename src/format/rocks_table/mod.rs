@@ -352,13 +352,24 @@ pub fn verify_block(
     )
     .map_err(|_| TrailerError::OutOfRange)?;
     let whole = span.of(file).map_err(|_| TrailerError::OutOfRange)?;
+    verify_trailer(whole, h.offset, checksum, base_context)
+}
+
+/// [`verify_block`] of a block read on its own: `whole` is its contents
+/// and trailer, `offset` where it lies in its file (the v6 modifier's).
+pub fn verify_trailer(
+    whole: &[u8],
+    offset: u64,
+    checksum: ChecksumType,
+    base_context: u32,
+) -> Result<(&[u8], u8), TrailerError> {
     let (covered, stored): (&[u8], &[u8; 4]) = whole
         .split_last_chunk::<4>()
         .ok_or(TrailerError::OutOfRange)?;
     let (&kind, contents) = covered.split_last().ok_or(TrailerError::OutOfRange)?;
     if checksum != ChecksumType::None {
         let stored =
-            u32::from_le_bytes(*stored).wrapping_sub(context_modifier(base_context, h.offset));
+            u32::from_le_bytes(*stored).wrapping_sub(context_modifier(base_context, offset));
         let computed = checksum.compute(covered);
         if stored != computed {
             return Err(TrailerError::Mismatch { stored, computed });

@@ -75,11 +75,26 @@ impl Reading {
 
 /// The verified, decompressed contents of the block at `h`.
 pub fn read_block(file: &[u8], h: BlockHandle, r: Reading) -> Result<Cow<'_, [u8]>, Fault> {
-    let (contents, kind) =
-        verify_block(file, h, r.checksum, r.base_context_checksum).map_err(|e| match e {
-            TrailerError::OutOfRange => Fault::at(h, FaultKind::OutOfRange, e),
-            TrailerError::Mismatch { .. } => Fault::at(h, FaultKind::Checksum, e),
-        })?;
+    let checked = verify_block(file, h, r.checksum, r.base_context_checksum);
+    decoded(checked, h, r)
+}
+
+/// [`read_block`] of a block read on its own: `whole` is the block `h`
+/// with its trailer.
+pub fn read_block_alone(whole: &[u8], h: BlockHandle, r: Reading) -> Result<Cow<'_, [u8]>, Fault> {
+    let checked = super::verify_trailer(whole, h.offset, r.checksum, r.base_context_checksum);
+    decoded(checked, h, r)
+}
+
+fn decoded<'a>(
+    checked: Result<(&'a [u8], u8), TrailerError>,
+    h: BlockHandle,
+    r: Reading,
+) -> Result<Cow<'a, [u8]>, Fault> {
+    let (contents, kind) = checked.map_err(|e| match e {
+        TrailerError::OutOfRange => Fault::at(h, FaultKind::OutOfRange, e),
+        TrailerError::Mismatch { .. } => Fault::at(h, FaultKind::Checksum, e),
+    })?;
     codec::decompress(kind, contents, r.format_version, r.cap).map_err(|e| {
         let k = match e {
             CodecError::Unsupported { .. } => FaultKind::UnsupportedCodec,

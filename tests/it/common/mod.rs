@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_DAMAGE: i32 = 1;
@@ -433,4 +433,33 @@ pub fn overlaps(a_off: u64, a_len: u64, b_off: u64, b_len: u64) -> bool {
         (_, 0) => a_off == b_off || (a_off <= b_off && b_off < a_end),
         _ => a_off < b_end && b_off < a_end,
     }
+}
+
+/// Run the binary and measure its peak RSS (KiB) from outside, with GNU
+/// time (`%M`: `wait4`'s resource usage of the child it forked). Not
+/// `wait4` from here: a child spawned by this process (vfork and exec)
+/// starts its peak at this process's own, which holds the test's store.
+pub fn run_measured(time: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, u64, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let rss = dir.path().join("rss");
+    let o = Command::new(time)
+        .args(["-f", "%M", "-o"])
+        .arg(&rss)
+        .arg(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .env("MALLOC_ARENA_MAX", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&rss).unwrap();
+    // GNU time writes "Command exited with non-zero status N" first then.
+    let kib = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
+    (code(&o), kib, o.stderr)
 }
