@@ -370,6 +370,8 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0,
                     help="multiply the stores' sizes (0.02 for a seconds-long smoke test)")
     ap.add_argument("--no-big", action="store_true", help="skip the 8x table store")
+    ap.add_argument("--big-only", action="store_true",
+                    help="only the table store at 1x and 8x (time per byte, peak RSS)")
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
     reps = 1 if args.quick else 3
@@ -381,6 +383,12 @@ def main():
     print("generating stores with C++ LevelDB (plyvel) where not cached in", DATA)
     log_store = make(f"log-{log_mb}mb", log_mb, tables=False)
     table_store = make(f"tables-{table_mb}mb", table_mb, tables=True)
+    if args.big_only:
+        res = {"big_tables": big_tables(args, reps, table_mb, table_store)}
+        with open(os.path.join(DATA, "results-big.json"), "w") as fh:
+            json.dump(res, fh, indent=1)
+        print(f"\nresults: {DATA}/results-big.json")
+        return
     res = {"log": bench_store(args, "log store (one large log)", log_store, reps, False),
            "tables": bench_store(args, "table store (snappy tables)", table_store, reps, True)}
     if not args.order_only:
