@@ -115,8 +115,10 @@ pub fn scan(
         };
         for (s, e) in &found.1 {
             let end = *e;
-            // A gap the search gave up in is not known to run to the end.
-            let torn = end >= data.len() as u64 && found.2.is_none_or(|at| at >= end);
+            // Torn is where damage runs: to the end of the file. A search
+            // that gave up says so in the reason (a table cut inside one
+            // large block can spend the bound on its tail alone).
+            let torn = end >= data.len() as u64;
             let reason = match found.2 {
                 Some(at) if at < end => format!(
                     "no block found here ({why}); from byte {at} on none was looked for: \
