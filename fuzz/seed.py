@@ -16,6 +16,9 @@ format (see fuzz/harness.rs):
   manifest       MANIFEST files, and their FULL records' payloads
   dir_scan       flags byte, then the store's files joined by the separator
                  in the harness's file order
+  rocksdb        the files of testdata/rocksdb/*/db (WALs, tables,
+                 MANIFESTs) and testdata/rocksdb/tables/*.sst, each as it
+                 is and cut before its footer
 """
 
 import hashlib
@@ -26,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "testdata" / "fixtures"
+ROCKSDB = ROOT / "testdata" / "rocksdb"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MAX_SEED = 64 << 10
 
@@ -172,6 +176,13 @@ def main():
         image = SPLIT.join(slots)
         put("dir_scan", b"\x00" + image)
         put("dir_scan", b"\x03" + image)
+    rocks = sorted(ROCKSDB.glob("*/db/*")) + sorted(ROCKSDB.glob("tables/*.sst"))
+    for p in rocks:
+        if p.is_file() and (p.suffix in (".log", ".sst") or p.name.startswith("MANIFEST-")):
+            b = p.read_bytes()
+            put("rocksdb", b)
+            if p.suffix == ".sst" and len(b) > 53:
+                put("rocksdb", b[:-53])
     for t in sorted(os.listdir(CORPUS)):
         print(f"{t}: {len(os.listdir(CORPUS / t))} seeds")
 
