@@ -416,15 +416,7 @@ impl RocksBlocks {
             self.entries.clear();
             return Ok(false);
         };
-        let changed = |what: String| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "{}: {what} on the second read (did the file change?)",
-                    self.name
-                ),
-            )
-        };
+        let changed = |what: String| super::table::source::changed(&self.name, &what);
         // The scan verified this block within the file: its size is bounded
         // by the file's.
         let len = h

@@ -39,7 +39,7 @@ pub struct BlockSpan {
     pub last: Vec<u8>,
 }
 
-fn changed(name: &str, what: &str) -> io::Error {
+pub(crate) fn changed(name: &str, what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("{name}: {what} on the second read (did the file change?)"),
