@@ -384,6 +384,9 @@ struct Capture<'a> {
     tombstones: Vec<Tombstone>,
     /// Lines get the `idb` field.
     idb: bool,
+    /// Takes no intact entries: nothing of them is written, and the scan's
+    /// blocks tell their order and span ([`Capture::settle`]).
+    bare: bool,
 }
 
 impl<'a> Capture<'a> {
@@ -417,6 +420,34 @@ impl<'a> Capture<'a> {
             cmp: Comparator::Bytewise,
             idb: false,
             tombstones: Vec::new(),
+            bare: false,
+        }
+    }
+
+    /// No intact entry is handed over; see [`Capture::settle`].
+    fn bare(self, bare: bool) -> Self {
+        Capture { bare, ..self }
+    }
+
+    /// A bare capture's order, span and sequences, from what the scan
+    /// learned of the intact blocks (their first and last keys). Without
+    /// that, the table counts as unsorted: read again entry by entry.
+    fn settle(&mut self, s: &FileScan) {
+        if !self.bare {
+            return;
+        }
+        match &s.block_order {
+            Some(o) => {
+                self.sorted = o.in_order;
+                if let Some((first, last)) = &o.span {
+                    self.first = Some(first.clone());
+                    self.prev = Some((last.clone(), 0));
+                }
+            }
+            None => self.sorted = false,
+        }
+        if let Some(seqs) = &s.report.sequences {
+            self.max_seq = self.max_seq.max(seqs.last);
         }
     }
 
@@ -426,6 +457,10 @@ impl<'a> Capture<'a> {
 }
 
 impl EntrySink for Capture<'_> {
+    fn wants_entries(&self) -> bool {
+        !self.bare
+    }
+
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
@@ -772,6 +807,13 @@ pub fn salvage(
             j += 1;
         }
         let view_all = opts.view == View::All;
+        // With no records written, a LevelDB table's intact entries matter
+        // only for their order and span, which its verified blocks' first
+        // and last keys tell: the scan then parses each block once, for its
+        // checks, instead of handing every entry over as well. The order
+        // check of those keys is bytewise, so a comparator of the store's
+        // own keeps the entries.
+        let bare = opts.view == View::None && !rocks && key_cmp == Comparator::Bytewise;
         let slots: Vec<std::sync::Mutex<Option<(FileScan, Capture)>>> =
             (i..j).map(|_| std::sync::Mutex::new(None)).collect();
         rayon::in_place_scope_fifo(|sc| {
@@ -782,8 +824,10 @@ pub fn salvage(
                 let is_idb = idb[k];
                 sc.spawn_fifo(move |_| {
                     let mut c = Capture::new(&f.name, state, view_all, Some(held), seq)
-                        .with_order(key_cmp, is_idb);
+                        .with_order(key_cmp, is_idb)
+                        .bare(bare && o.ordered);
                     let s = store::scan_file_with(f, &mut c, progress, o);
+                    c.settle(&s);
                     // Sorted here, on the pool, rather than in its turn.
                     c.lines.seal();
                     drop(permit);
@@ -806,9 +850,11 @@ pub fn salvage(
                     std::mem::replace(&mut ex.unverified, Lines::new(None)),
                 );
                 c = Capture::new(&inputs[k].name, states[k], view_all, None, None)
-                    .with_order(key_cmp, idb[k]);
+                    .with_order(key_cmp, idb[k])
+                    .bare(bare && scan_opts[k].ordered);
                 c.direct = Some(direct);
                 s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
+                c.settle(&s);
                 if let Some((records, unverified)) = c.direct.take() {
                     ex.records = records;
                     ex.unverified = unverified;

@@ -165,6 +165,8 @@ pub struct FileScan {
     pub rocks_again: Option<Box<super::rocks_table::Again>>,
     /// See [`table::TableScan::index_bounds_blocks`].
     pub index_bounds_blocks: bool,
+    /// A LevelDB table's: what its blocks alone say of its intact entries.
+    pub block_order: Option<BlockOrder>,
     /// The distinct keys of the unverified entries read from the file.
     pub unverified_keys: std::collections::BTreeSet<Vec<u8>>,
     /// Set by `salvage` when the file failed on its second read (it shrank
@@ -174,6 +176,17 @@ pub struct FileScan {
     /// The codecs the file was read with (its store's): a second read of
     /// a table for the latest view decodes its blocks the same way.
     pub codecs: crate::format::compress::Codecs,
+}
+
+/// What a table's scan learned of its intact entries from their blocks'
+/// first and last keys, without handing them to anyone: a sink that wants
+/// no entries still learns whether they were sorted and what they span.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockOrder {
+    /// See [`table::TableScan::blocks_in_order`].
+    pub in_order: bool,
+    /// The smallest and largest user keys of the intact entries.
+    pub span: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 fn base_report(f: &InputFile) -> FileReport {
@@ -298,6 +311,7 @@ pub fn scan_file_with(
         intact_blocks: Vec::new(),
         rocks_again: None,
         index_bounds_blocks: false,
+        block_order: None,
         unverified_keys: Default::default(),
         late_error: None,
         codecs: opts.codecs,
@@ -330,6 +344,7 @@ pub fn scan_file_with(
     let mut cf = None;
     let mut intact_blocks = Vec::new();
     let mut index_bounds_blocks = false;
+    let mut block_order = None;
     let mut rocks_again = None;
     let mut unverified_keys = Default::default();
     match f.kind {
@@ -454,6 +469,10 @@ pub fn scan_file_with(
                             let t = table::scan_table_with(&data, &mut counting, &topts);
                             intact_blocks = t.intact_blocks;
                             index_bounds_blocks = t.index_bounds_blocks;
+                            block_order = Some(BlockOrder {
+                                in_order: t.blocks_in_order,
+                                span: t.smallest_user_key.zip(t.largest_user_key),
+                            });
                             (t.blocks, t.entries, t.damage, t.min_seq, t.max_seq)
                         }
                     };
@@ -482,6 +501,7 @@ pub fn scan_file_with(
         intact_blocks,
         rocks_again,
         index_bounds_blocks,
+        block_order,
         unverified_keys,
         late_error: None,
         codecs: opts.codecs,

@@ -92,6 +92,14 @@ fn rebuild_and_check(py: &Path, db: &Path, work: &Path) -> Rebuilt {
         tree(&bare.join("db")) == built,
         "{what}: --view none built another store"
     );
+    // It tells the same story of the store: the files' verdicts, damage
+    // and sequences, and the same unverified entries.
+    assert_eq!(r2["files"], report["files"], "{what}");
+    assert_eq!(
+        fs::read(bare.join("unverified.jsonl")).unwrap(),
+        fs::read(o.join("unverified.jsonl")).unwrap(),
+        "{what}"
+    );
     let mut rb2 = r2["salvage"]["rebuilt"].clone();
     if rb["mode"] == "repair" && rb["kept_tables"].as_u64() > Some(0) {
         // Its kept tables were not all read again: no count of keys.

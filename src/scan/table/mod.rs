@@ -94,6 +94,12 @@ pub struct TableScan {
     /// blocks to read for a range of keys (the latest view reads a table one
     /// key range at a time, side by side).
     pub index_bounds_blocks: bool,
+    /// Every intact data block's keys follow the previous intact block's in
+    /// internal-key order, and the scan checked the order inside each
+    /// (`ordered`): the intact entries, in the order the sink saw them, are
+    /// sorted. A reader that wants no entries learns this from the blocks'
+    /// first and last keys alone.
+    pub blocks_in_order: bool,
 }
 
 /// Limits for [`scan_table_with`].
@@ -205,6 +211,8 @@ struct Scanner<'a> {
     footer: Option<Footer>,
     /// The units classified so far, when someone asked for the layout.
     layout: Option<Vec<TableUnit>>,
+    /// The last internal key of the latest intact block with entries.
+    last_intact_key: Option<Vec<u8>>,
 }
 
 fn user_key(ikey: &[u8]) -> Vec<u8> {
@@ -225,12 +233,16 @@ impl<'a> Scanner<'a> {
         Scanner {
             file,
             opts: *opts,
-            out: TableScan::default(),
+            out: TableScan {
+                blocks_in_order: opts.ordered,
+                ..TableScan::default()
+            },
             keep_keys: false,
             block_keys: Vec::new(),
             index: Index::default(),
             footer: None,
             layout,
+            last_intact_key: None,
         }
     }
 

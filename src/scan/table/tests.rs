@@ -568,6 +568,49 @@ fn keys_out_of_order_garble_a_checksummed_block() {
     assert!(s.footer);
 }
 
+/// Whether the intact entries, in the order the sink got them, ascend in
+/// internal-key order (user key up, then sequence down).
+fn entries_sorted(got: &Collect) -> bool {
+    got.intact.windows(2).all(|w| {
+        (w[0].key.as_slice(), std::cmp::Reverse(w[0].seq))
+            < (w[1].key.as_slice(), std::cmp::Reverse(w[1].seq))
+    })
+}
+
+#[test]
+fn whether_the_intact_blocks_are_in_order_is_told_without_entries() {
+    let t = sample(compress::SNAPPY, 300);
+    let (s, got) = scan(&t.bytes);
+    assert!(s.blocks_in_order && entries_sorted(&got));
+    // Two valid blocks the wrong way round, no index: each is intact and
+    // sorted inside, the table is not.
+    let raw = |i: usize| {
+        let h = t.data[i];
+        t.bytes[h.offset as usize..(h.offset + h.size) as usize + 5].to_vec()
+    };
+    let swapped = [raw(2), raw(1)].concat();
+    let (s, got) = scan(&swapped);
+    assert_eq!(s.blocks.intact, 2);
+    assert!(!entries_sorted(&got));
+    assert!(!s.blocks_in_order);
+    // The same blocks in their own order are.
+    let (s, got) = scan(&[raw(1), raw(2)].concat());
+    assert!(s.blocks_in_order && entries_sorted(&got));
+    // A block between them that fails its checksum does not break the
+    // order of the intact ones around it.
+    let mut bad = raw(2);
+    bad[3] ^= 0x40;
+    let (s, _) = scan(&[raw(1), bad, raw(3)].concat());
+    assert_eq!((s.blocks.intact, s.blocks.damaged()), (2, 1));
+    assert!(s.blocks_in_order);
+    // Without the order check inside blocks, nothing is claimed.
+    let unordered = TableOptions {
+        ordered: false,
+        ..TableOptions::default()
+    };
+    assert!(!scan_table_with(&t.bytes, &mut CountOnly::default(), &unordered).blocks_in_order);
+}
+
 #[test]
 fn unknown_codec_with_a_valid_checksum() {
     let t = sample(compress::NONE, 100);

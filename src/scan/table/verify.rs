@@ -87,6 +87,7 @@ impl<'a> Scanner<'a> {
                 if self.out.index_bounds_blocks && !self.index.bounds(u.index_pos, &summary) {
                     self.out.index_bounds_blocks = false;
                 }
+                self.note_order(&summary);
                 self.note_keys(offset, summary);
             }
             Verdict::Damaged {
@@ -115,6 +116,21 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
+    }
+
+    /// Blocks in the order they are reported: each block's first key after
+    /// the last key of the intact block before it (the order inside a block
+    /// was checked with it, when `ordered`).
+    fn note_order(&mut self, s: &DataBlockSummary) {
+        if s.entries == 0 || !self.out.blocks_in_order {
+            return;
+        }
+        let last = self.last_intact_key.get_or_insert_with(Vec::new);
+        if !last.is_empty() && ikey::compare(last, &s.first_key) != Ordering::Less {
+            self.out.blocks_in_order = false;
+        }
+        last.clear();
+        last.extend_from_slice(&s.last_key);
     }
 
     pub(super) fn note_keys(&mut self, offset: u64, s: DataBlockSummary) {
