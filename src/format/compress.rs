@@ -316,6 +316,28 @@ fn zstd(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
     }
 }
 
+/// Exactly one zstd frame (nothing before or after it) yielding at most
+/// `cap` bytes: RocksDB's compressed WAL record (`super::log`).
+pub fn zstd_frame(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+    if !data.starts_with(&ZSTD_MAGIC) {
+        return Err(corrupt("zstd", "the payload does not start with a zstd frame"));
+    }
+    zstd(data, cap)
+}
+
+/// What a zstd stream yields before it breaks or ends, at most `cap` bytes:
+/// the readable start of a frame cut short or damaged further on.
+pub fn zstd_prefix(data: &[u8], cap: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Ok(dec) = zstd::stream::read::Decoder::with_buffer(data) {
+        let bound = u64::try_from(cap).unwrap_or(u64::MAX);
+        // An error ends the stream; what was decoded before it stays in `out`.
+        let _ = dec.take(bound).read_to_end(&mut out);
+    }
+    out
+}
+
 /// zlib (`header`) or raw deflate, requiring the stream to end properly: a
 /// stream cut short is damage, not a shorter block.
 fn inflate(data: &[u8], header: bool, cap: usize) -> Result<Vec<u8>, CompressError> {
