@@ -320,7 +320,10 @@ fn zstd(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
 /// `cap` bytes: RocksDB's compressed WAL record (`super::log`).
 pub fn zstd_frame(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
     if !data.starts_with(&ZSTD_MAGIC) {
-        return Err(corrupt("zstd", "the payload does not start with a zstd frame"));
+        return Err(corrupt(
+            "zstd",
+            "the payload does not start with a zstd frame",
+        ));
     }
     zstd(data, cap)
 }

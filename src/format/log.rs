@@ -41,7 +41,8 @@
 //! whole zstd frame: the writer resets its stream per record and ends the
 //! frame (`ZSTD_e_end`, `ZSTDStreamingCompress` in `util/compression.cc`),
 //! then cuts the compressed bytes into fragments as usual. There is no
-//! size prefix; the special records (types 9 and up) stay uncompressed.
+//! size prefix, and with zstd's content checksum (`ZSTD_c_checksumFlag`);
+//! the special records (types 9 and up) stay uncompressed.
 //! So a damaged record never spoils the next one's decompression:
 //! [`decompress_record`] takes one record on its own.
 //!
@@ -1099,7 +1100,13 @@ mod tests {
     /// A batch-like payload: compressible, with some noise.
     fn sample(n: usize) -> Vec<u8> {
         (0..n)
-            .map(|i| if i % 7 == 0 { (i * 31 % 251) as u8 } else { b'a' + (i % 5) as u8 })
+            .map(|i| {
+                if i % 7 == 0 {
+                    (i * 31 % 251) as u8
+                } else {
+                    b'a' + (i % 5) as u8
+                }
+            })
             .collect()
     }
 
@@ -1115,10 +1122,15 @@ mod tests {
             // Over the cap: refused, whatever the frame declares.
             assert!(matches!(
                 decompress_record(WAL_ZSTD, z, 2999),
-                Err(RecordCompressionError::Corrupt(CompressError::TooLarge { .. }))
+                Err(RecordCompressionError::Corrupt(
+                    CompressError::TooLarge { .. }
+                ))
             ));
         }
-        assert_eq!(decompress_record(WAL_ZSTD, &[], 10).unwrap(), Vec::<u8>::new());
+        assert_eq!(
+            decompress_record(WAL_ZSTD, &[], 10).unwrap(),
+            Vec::<u8>::new()
+        );
         // Another codec named by the compression record: never written.
         let e = decompress_record(1, &declared, 1 << 20).unwrap_err();
         assert_eq!(e, RecordCompressionError::Unsupported(1));
@@ -1133,6 +1145,28 @@ mod tests {
         let cut = &streamed[..streamed.len() - 4];
         assert!(decompress_record(WAL_ZSTD, cut, 1 << 20).is_err());
         assert!(decompress_record(WAL_ZSTD, b"not zstd at all", 1 << 20).is_err());
+        // As RocksDB writes them: with a content checksum, which catches a
+        // change the frame's structure does not (a byte of a raw block).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..2000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        let mut c = zstd::bulk::Compressor::new(3).unwrap();
+        c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .unwrap();
+        let framed = c.compress(&noise).unwrap();
+        assert_eq!(
+            decompress_record(WAL_ZSTD, &framed, 1 << 20).unwrap(),
+            noise
+        );
+        let mut changed = framed.clone();
+        changed[framed.len() / 2] ^= 1;
+        assert!(decompress_record(WAL_ZSTD, &changed, 1 << 20).is_err());
     }
 
     #[test]

@@ -522,7 +522,8 @@ impl<'s> Stitcher<'s> {
                         // Kept even when the record is not the log's first
                         // (RocksDB's reader refuses that): the records after
                         // it are compressed all the same.
-                        self.compression = decode_compression_type(&block[ps..pe]).filter(|&c| c != 0);
+                        self.compression =
+                            decode_compression_type(&block[ps..pe]).filter(|&c| c != 0);
                     }
                 }
                 Piece::Recycled { start, .. } => {
@@ -1155,13 +1156,23 @@ mod tests {
                 continue;
             }
             let (chunk, more) = rest.split_at(rest.len().min(left - HEADER_SIZE));
-            let t = if first { RecordType::First } else { RecordType::Middle };
+            let t = if first {
+                RecordType::First
+            } else {
+                RecordType::Middle
+            };
             encode_fragment(&mut f, t, chunk);
             (rest, first) = (more, false);
         }
 
         let mut seen = Seen::default();
-        let o = scan_with(&Mem(&f), f.len() as u64, LogFlavor::rocksdb(1), &mut seen, &|_| {});
+        let o = scan_with(
+            &Mem(&f),
+            f.len() as u64,
+            LogFlavor::rocksdb(1),
+            &mut seen,
+            &|_| {},
+        );
         assert_eq!(
             seen.records,
             vec![

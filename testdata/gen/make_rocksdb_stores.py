@@ -10,7 +10,9 @@ Writers:
     from this script.
 Damaged copies (DAMAGE): of cf-ops-crc32c-snappy (WAL and table damage), of
 rd-fv6-xxh3-lz4 (table damage, names prefixed fv6-) and of
-rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-).
+rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-);
+of walz-zstd-bzip2 (a compressed WAL record that verifies but does not
+decompress, prefixed walz-).
 The ground truth of every healthy store is RocksDB's own iterator over it,
 opened read-only with paranoid checks (dump.cc for the 7.8.3 stores; rocksdict
 read-only for the format_version 6 ones, which 7.8.3 cannot read), and it is

@@ -302,7 +302,8 @@ fn each_damaged_store_is_its_healthy_store_with_the_one_change_described() {
                     assert!(r + 7 <= off && off + len <= end, "{}", f.name);
                     assert_eq!(bad[..r], good[..r]);
                     assert_ne!(bad[r..r + 4], good[r..r + 4]);
-                    let crc = crc32c::crc32c_append(crc32c::crc32c(&bad[r + 6..r + 7]), &bad[r + 7..end]);
+                    let crc =
+                        crc32c::crc32c_append(crc32c::crc32c(&bad[r + 6..r + 7]), &bad[r + 7..end]);
                     let masked = (crc.rotate_right(15)).wrapping_add(0xa282_ead8);
                     assert_eq!(bad[r..r + 4], masked.to_le_bytes(), "{}", f.name);
                     assert_eq!(bad[r + 4..off], good[r + 4..off]);

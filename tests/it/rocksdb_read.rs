@@ -767,7 +767,10 @@ fn a_zstd_compressed_wal_is_read_record_by_record() {
         .filter(|f| f["name"].as_str().unwrap().ends_with(".sst"))
         .collect();
     assert_eq!(tables.len(), 2);
-    assert!(tables.iter().all(|f| f.get("error").is_none()), "{tables:?}");
+    assert!(
+        tables.iter().all(|f| f.get("error").is_none()),
+        "{tables:?}"
+    );
 
     let (bad, bt) = store("walz-wal-garbled");
     let d = &bt["damage"];

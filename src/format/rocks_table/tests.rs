@@ -255,7 +255,9 @@ fn bz2(raw: &[u8]) -> Vec<u8> {
 
 #[test]
 fn bzip2_blocks_decode_to_their_declared_size() {
-    let raw: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8 ^ (i / 97) as u8).collect();
+    let raw: Vec<u8> = (0..5000u32)
+        .map(|i| (i % 251) as u8 ^ (i / 97) as u8)
+        .collect();
     let stream = bz2(&raw);
     // Format version 2: varint32 size, then the stream.
     let mut v2 = Vec::new();
