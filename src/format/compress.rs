@@ -34,7 +34,7 @@ pub const RAW_DEFLATE: u8 = 4;
 /// block bigger, and 64 MiB leaves room for that while bounding memory.
 pub const DEFAULT_CAP: usize = 64 << 20;
 
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Snappy's densest element is a 3-byte copy of 64 bytes, so no valid raw
 /// stream expands more than ~21x; a larger declared length is a lie.

@@ -595,6 +595,15 @@ pub fn decompress_record(
     compress::zstd_frame(payload, cap).map_err(RecordCompressionError::Corrupt)
 }
 
+/// Whether a data record's payload starts like a zstd frame: how the
+/// records of a compressed log whose SetCompressionType record was lost
+/// can still be told. A write batch starts with its sequence number, whose
+/// low 32 bits would have to be 0xfd2fb528, and [`decompress_record`] must
+/// then succeed, content checksum included, before the guess is believed.
+pub fn looks_compressed(payload: &[u8]) -> bool {
+    payload.starts_with(&compress::ZSTD_MAGIC)
+}
+
 /// What decompresses of a compressed record that did not verify (cut short
 /// or damaged), at most `cap` bytes: the start of its uncompressed payload,
 /// or nothing.

@@ -9,8 +9,9 @@
 
 use super::mapped::Mapped;
 use crate::format::log::{
-    decode_compression_type, decompress_record, decompress_record_prefix, parse_block_with,
-    BadReason, LogFlavor, Piece, RecordType, Special, BLOCK_SIZE, HEADER_SIZE, MAX_RECORD_SIZE,
+    decode_compression_type, decompress_record, decompress_record_prefix, looks_compressed,
+    parse_block_with, BadReason, LogFlavor, Piece, RecordType, Special, BLOCK_SIZE, HEADER_SIZE,
+    MAX_RECORD_SIZE, WAL_ZSTD,
 };
 use crate::report::{Class, Counts, Damage};
 use rayon::prelude::*;
@@ -228,6 +229,9 @@ struct Stitcher<'s> {
     /// The codec of every data record's payload, once a RocksDB
     /// SetCompressionType record named one other than none.
     compression: Option<u32>,
+    /// A RocksDB log, whose records may be compressed even though no
+    /// SetCompressionType record was read (it was damaged).
+    sniff: bool,
 }
 
 impl<'s> Stitcher<'s> {
@@ -327,7 +331,8 @@ impl<'s> Stitcher<'s> {
     /// Unverified bytes for the sink, decompressed as far as they go in a
     /// compressed log.
     fn suspect(&mut self, start: u64, payload: &[u8], reason: &str) {
-        match self.compression {
+        let sniffed = (self.sniff && looks_compressed(payload)).then_some(WAL_ZSTD);
+        match self.compression.or(sniffed) {
             None => self.sink.suspect(start, payload, reason),
             Some(c) => {
                 let plain = decompress_record_prefix(c, payload, MAX_RECORD_SIZE);
@@ -342,6 +347,18 @@ impl<'s> Stitcher<'s> {
         // The prechecks ran on the compressed bytes: decoded again here.
         let plain;
         let (payload, check) = match self.compression {
+            // The log's compression record was lost: a record that starts
+            // like a zstd frame and decompresses whole, checksum and all,
+            // is taken for compressed; anything else as it is.
+            None if self.sniff && looks_compressed(payload) => {
+                match decompress_record(WAL_ZSTD, payload, MAX_RECORD_SIZE) {
+                    Ok(p) => {
+                        plain = p;
+                        (plain.as_slice(), None)
+                    }
+                    Err(_) => (payload, check),
+                }
+            }
             None => (payload, check),
             Some(c) => match decompress_record(c, payload, MAX_RECORD_SIZE) {
                 Ok(p) => {
@@ -879,6 +896,7 @@ pub fn scan_with(
         verified_end: 0,
         ended: None,
         compression: None,
+        sniff: matches!(flavor, LogFlavor::RocksDb { .. }),
     };
     let window_bytes = (WINDOW_BLOCKS * BLOCK_SIZE) as u64;
     let mut cur = Window::default();
@@ -1202,5 +1220,54 @@ mod tests {
         assert_eq!(*so, at as u64);
         assert!(!sp.is_empty() && sp.len() < tail.len(), "{}", sp.len());
         assert_eq!(sp[..], tail[..sp.len()]);
+    }
+
+    #[test]
+    fn compressed_records_are_read_when_the_compression_record_is_lost() {
+        use crate::format::log::{encode_rocks_record, WAL_ZSTD};
+        let z = |b: &[u8]| zstd::bulk::compress(b, 3).unwrap();
+        let mut f = Vec::new();
+        encode_rocks_record(&mut f, 9, None, &WAL_ZSTD.to_le_bytes());
+        // Its CRC broken: the records after it cannot know they are
+        // compressed.
+        f[0] ^= 1;
+        let one = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"first"));
+        // Starts like a frame but is none: taken as it is.
+        let raw = f.len();
+        let mut fake = crate::format::compress::ZSTD_MAGIC.to_vec();
+        fake.extend_from_slice(b" plain payload");
+        encode_fragment(&mut f, RecordType::Full, &fake);
+        let two = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"second"));
+        encode_fragment(&mut f, RecordType::Full, b"plain");
+
+        let mut seen = Seen::default();
+        let o = scan_with(
+            &Mem(&f),
+            f.len() as u64,
+            LogFlavor::rocksdb(1),
+            &mut seen,
+            &|_| {},
+        );
+        assert_eq!(
+            seen.records,
+            vec![
+                (one as u64, b"first".to_vec()),
+                (raw as u64, fake.clone()),
+                (two as u64, b"second".to_vec()),
+                (
+                    (two + HEADER_SIZE + z(b"second").len()) as u64,
+                    b"plain".to_vec()
+                ),
+            ]
+        );
+        assert_eq!(o.damage.len(), 1, "{:?}", o.damage);
+        assert_eq!((o.damage[0].offset, o.damage[0].end()), (0, one as u64));
+
+        // A LevelDB log is never guessed at.
+        let mut seen = Seen::default();
+        scan(&Mem(&f[one..]), (f.len() - one) as u64, &mut seen, &|_| {});
+        assert_eq!(seen.records[0].1, z(b"first"));
     }
 }
