@@ -34,7 +34,7 @@ pub const RAW_DEFLATE: u8 = 4;
 /// block bigger, and 64 MiB leaves room for that while bounding memory.
 pub const DEFAULT_CAP: usize = 64 << 20;
 
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 /// Snappy's densest element is a 3-byte copy of 64 bytes, so no valid raw
 /// stream expands more than ~21x; a larger declared length is a lie.
@@ -314,6 +314,31 @@ fn zstd(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
         }
         Err(_) => Err(corrupt("zstd", "unreadable frame header")),
     }
+}
+
+/// Exactly one zstd frame (nothing before or after it) yielding at most
+/// `cap` bytes: RocksDB's compressed WAL record (`super::log`).
+pub fn zstd_frame(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+    if !data.starts_with(&ZSTD_MAGIC) {
+        return Err(corrupt(
+            "zstd",
+            "the payload does not start with a zstd frame",
+        ));
+    }
+    zstd(data, cap)
+}
+
+/// What a zstd stream yields before it breaks or ends, at most `cap` bytes:
+/// the readable start of a frame cut short or damaged further on.
+pub fn zstd_prefix(data: &[u8], cap: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    if let Ok(dec) = zstd::stream::read::Decoder::with_buffer(data) {
+        let bound = u64::try_from(cap).unwrap_or(u64::MAX);
+        // An error ends the stream; what was decoded before it stays in `out`.
+        let _ = dec.take(bound).read_to_end(&mut out);
+    }
+    out
 }
 
 /// zlib (`header`) or raw deflate, requiring the stream to end properly: a

@@ -26,8 +26,8 @@
 //!              length: u16 LE, type: u8, log number: fixed32 (low 32 bits
 //!              of the log file's number)
 //! type 9       SetCompressionType, 7-byte header: payload fixed32, the
-//!              CompressionType of every later data record's payload
-//!              (a streaming-compressed chunk per fragment)
+//!              CompressionType of every later data record's payload;
+//!              written first in the log, itself never compressed
 //! type 10, 11  user-defined timestamp sizes (11: recyclable header):
 //!              payload (cf id: fixed32, timestamp size: fixed16)*
 //! type 130,131 predecessor WAL info (131: recyclable header): payload
@@ -35,13 +35,26 @@
 //! other types with bit 7 set: safe to ignore, 7-byte header (read after a
 //!              verified record; never resynchronised onto)
 //! ```
+//! With WAL compression (`DBOptions::wal_compression`; only ZSTD, id 7, is
+//! accepted: `StreamingCompressionTypeSupported` in `util/compression.h`),
+//! every later data record's payload, joined over its fragments, is one
+//! whole zstd frame: the writer resets its stream per record and ends the
+//! frame (`ZSTD_e_end`, `ZSTDStreamingCompress` in `util/compression.cc`),
+//! then cuts the compressed bytes into fragments as usual. There is no
+//! size prefix, and with zstd's content checksum (`ZSTD_c_checksumFlag`);
+//! the special records (types 9 and up) stay uncompressed.
+//! So a damaged record never spoils the next one's decompression:
+//! [`decompress_record`] takes one record on its own.
+//!
 //! A recyclable record whose log number is not the file's own was left by the
 //! file's previous use: RocksDB's reader treats it as the end of the log, and
 //! so does [`Piece::Recycled`]. A block of a recycling writer ends in up to
 //! 10 bytes of zero padding, since an 11-byte header no longer fits there.
 
 use super::coding::{Cursor, Span};
+use super::compress::{self, CompressError};
 use super::crc;
+use std::fmt;
 
 pub const BLOCK_SIZE: usize = 32 * 1024;
 pub const HEADER_SIZE: usize = 7;
@@ -539,6 +552,68 @@ pub fn decode_compression_type(payload: &[u8]) -> Option<u32> {
     Cursor::new(payload).fixed32().ok()
 }
 
+/// The one CompressionType RocksDB's WAL writer can use (kZSTD).
+pub const WAL_ZSTD: u32 = 7;
+
+/// Why the payload of a record in a compressed WAL yields no record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordCompressionError {
+    /// The log's SetCompressionType record named a codec RocksDB never
+    /// streams a WAL with (its reader calls that corruption too).
+    Unsupported(u32),
+    /// The payload is not one whole zstd frame of at most the cap.
+    Corrupt(CompressError),
+}
+
+impl fmt::Display for RecordCompressionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordCompressionError::Unsupported(id) => write!(
+                f,
+                "the log says its records are compressed with codec id {id}, which RocksDB \
+                 never uses for a WAL (only zstd, id 7)"
+            ),
+            RecordCompressionError::Corrupt(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The payload of a data record of a log whose SetCompressionType record
+/// named `compression`, decompressed to at most `cap` bytes. An empty
+/// payload stays empty (the writer compresses nothing then).
+pub fn decompress_record(
+    compression: u32,
+    payload: &[u8],
+    cap: usize,
+) -> Result<Vec<u8>, RecordCompressionError> {
+    if compression != WAL_ZSTD {
+        return Err(RecordCompressionError::Unsupported(compression));
+    }
+    if payload.is_empty() {
+        return Ok(Vec::new());
+    }
+    compress::zstd_frame(payload, cap).map_err(RecordCompressionError::Corrupt)
+}
+
+/// Whether a data record's payload starts like a zstd frame: how the
+/// records of a compressed log whose SetCompressionType record was lost
+/// can still be told. A write batch starts with its sequence number, whose
+/// low 32 bits would have to be 0xfd2fb528, and [`decompress_record`] must
+/// then succeed, content checksum included, before the guess is believed.
+pub fn looks_compressed(payload: &[u8]) -> bool {
+    payload.starts_with(&compress::ZSTD_MAGIC)
+}
+
+/// What decompresses of a compressed record that did not verify (cut short
+/// or damaged), at most `cap` bytes: the start of its uncompressed payload,
+/// or nothing.
+pub fn decompress_record_prefix(compression: u32, payload: &[u8], cap: usize) -> Vec<u8> {
+    if compression != WAL_ZSTD {
+        return Vec::new();
+    }
+    compress::zstd_prefix(payload, cap)
+}
+
 /// The (column family id, timestamp size) pairs of a user-defined timestamp
 /// size record, or `None` when its length is not a multiple of six (which
 /// RocksDB's reader calls corruption).
@@ -1029,5 +1104,100 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A batch-like payload: compressible, with some noise.
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                if i % 7 == 0 {
+                    (i * 31 % 251) as u8
+                } else {
+                    b'a' + (i % 5) as u8
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compressed_records_are_one_zstd_frame_each() {
+        let raw = sample(3000);
+        // With the size in the frame header (the writer's single ZSTD_e_end
+        // call declares it) and without (a streamed frame).
+        let declared = zstd::bulk::compress(&raw, 3).unwrap();
+        let streamed = zstd::stream::encode_all(&raw[..], 3).unwrap();
+        for z in [&declared, &streamed] {
+            assert_eq!(decompress_record(WAL_ZSTD, z, 1 << 20).unwrap(), raw);
+            // Over the cap: refused, whatever the frame declares.
+            assert!(matches!(
+                decompress_record(WAL_ZSTD, z, 2999),
+                Err(RecordCompressionError::Corrupt(
+                    CompressError::TooLarge { .. }
+                ))
+            ));
+        }
+        assert_eq!(
+            decompress_record(WAL_ZSTD, &[], 10).unwrap(),
+            Vec::<u8>::new()
+        );
+        // Another codec named by the compression record: never written.
+        let e = decompress_record(1, &declared, 1 << 20).unwrap_err();
+        assert_eq!(e, RecordCompressionError::Unsupported(1));
+        assert!(e.to_string().contains("only zstd"), "{e}");
+        // A garbled frame header, bytes after the frame, a frame cut short.
+        let mut bad = declared.clone();
+        bad[0] ^= 0xff;
+        assert!(decompress_record(WAL_ZSTD, &bad, 1 << 20).is_err());
+        let mut trailing = declared.clone();
+        trailing.extend_from_slice(b"junk after the frame");
+        assert!(decompress_record(WAL_ZSTD, &trailing, 1 << 20).is_err());
+        let cut = &streamed[..streamed.len() - 4];
+        assert!(decompress_record(WAL_ZSTD, cut, 1 << 20).is_err());
+        assert!(decompress_record(WAL_ZSTD, b"not zstd at all", 1 << 20).is_err());
+        // As RocksDB writes them: with a content checksum, which catches a
+        // change the frame's structure does not (a byte of a raw block).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..2000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        let mut c = zstd::bulk::Compressor::new(3).unwrap();
+        c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+            .unwrap();
+        let framed = c.compress(&noise).unwrap();
+        assert_eq!(
+            decompress_record(WAL_ZSTD, &framed, 1 << 20).unwrap(),
+            noise
+        );
+        let mut changed = framed.clone();
+        changed[framed.len() / 2] ^= 1;
+        assert!(decompress_record(WAL_ZSTD, &changed, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn a_cut_frame_yields_the_start_of_its_payload() {
+        // Big enough for several zstd blocks (128 KiB each), little
+        // redundancy so they stay big.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let raw: Vec<u8> = (0..400_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        let z = zstd::stream::encode_all(&raw[..], 1).unwrap();
+        let part = decompress_record_prefix(WAL_ZSTD, &z[..z.len() * 2 / 3], 1 << 20);
+        assert!(!part.is_empty() && part.len() < raw.len(), "{}", part.len());
+        assert_eq!(part[..], raw[..part.len()]);
+        // Bounded by the cap, and nothing from another codec or from noise.
+        assert_eq!(decompress_record_prefix(WAL_ZSTD, &z, 1000).len(), 1000);
+        assert!(decompress_record_prefix(1, &z, 1 << 20).is_empty());
+        assert!(decompress_record_prefix(WAL_ZSTD, b"noise", 1 << 20).is_empty());
     }
 }

@@ -9,8 +9,9 @@
 
 use super::mapped::Mapped;
 use crate::format::log::{
-    parse_block_with, BadReason, LogFlavor, Piece, RecordType, BLOCK_SIZE, HEADER_SIZE,
-    MAX_RECORD_SIZE,
+    decode_compression_type, decompress_record, decompress_record_prefix, looks_compressed,
+    parse_block_with, BadReason, LogFlavor, Piece, RecordType, Special, BLOCK_SIZE, HEADER_SIZE,
+    MAX_RECORD_SIZE, WAL_ZSTD,
 };
 use crate::report::{Class, Counts, Damage};
 use rayon::prelude::*;
@@ -225,6 +226,12 @@ struct Stitcher<'s> {
     /// Where a recycled RocksDB log ends: its records stop there and an
     /// older log's follow, which are not this log's and not damage.
     ended: Option<u64>,
+    /// The codec of every data record's payload, once a RocksDB
+    /// SetCompressionType record named one other than none.
+    compression: Option<u32>,
+    /// A RocksDB log, whose records may be compressed even though no
+    /// SetCompressionType record was read (it was damaged).
+    sniff: bool,
 }
 
 impl<'s> Stitcher<'s> {
@@ -259,7 +266,7 @@ impl<'s> Stitcher<'s> {
     /// returned (the damage it becomes starts there).
     fn salvage_open(&mut self, reason: &str) -> Option<u64> {
         let o = self.open.take()?;
-        self.sink.suspect(o.start, &o.buf, reason);
+        self.suspect(o.start, &o.buf, reason);
         self.abandon();
         self.spare = o.buf;
         self.spare.clear();
@@ -321,7 +328,60 @@ impl<'s> Stitcher<'s> {
         }
     }
 
+    /// Unverified bytes for the sink, decompressed as far as they go in a
+    /// compressed log.
+    fn suspect(&mut self, start: u64, payload: &[u8], reason: &str) {
+        let sniffed = (self.sniff && looks_compressed(payload)).then_some(WAL_ZSTD);
+        match self.compression.or(sniffed) {
+            None => self.sink.suspect(start, payload, reason),
+            Some(c) => {
+                let plain = decompress_record_prefix(c, payload, MAX_RECORD_SIZE);
+                if !plain.is_empty() {
+                    self.sink.suspect(start, &plain, reason);
+                }
+            }
+        }
+    }
+
     fn deliver(&mut self, start: u64, end: u64, payload: &[u8], check: Option<Precheck>) {
+        // The prechecks ran on the compressed bytes: decoded again here.
+        let plain;
+        let (payload, check) = match self.compression {
+            // The log's compression record was lost: a record that starts
+            // like a zstd frame and decompresses whole, checksum and all,
+            // is taken for compressed; anything else as it is.
+            None if self.sniff && looks_compressed(payload) => {
+                match decompress_record(WAL_ZSTD, payload, MAX_RECORD_SIZE) {
+                    Ok(p) => {
+                        plain = p;
+                        (plain.as_slice(), None)
+                    }
+                    Err(_) => (payload, check),
+                }
+            }
+            None => (payload, check),
+            Some(c) => match decompress_record(c, payload, MAX_RECORD_SIZE) {
+                Ok(p) => {
+                    plain = p;
+                    (plain.as_slice(), None)
+                }
+                Err(e) => {
+                    self.abandon();
+                    self.add_damage(Raw {
+                        start,
+                        end,
+                        reason: format!(
+                            "record intact (its checksums verify) but its compressed payload \
+                             does not decompress: {e}"
+                        ),
+                        cut: false,
+                        tear: false,
+                        zero_ended: false,
+                    });
+                    return;
+                }
+            },
+        };
         let verdict = match check {
             Some(c) => self.sink.record_checked(start, payload, c),
             None => self.sink.record(start, payload),
@@ -469,10 +529,19 @@ impl<'s> Stitcher<'s> {
                 // What a recycled tail means for the log is not decided here
                 // yet.
                 Piece::Special {
-                    payload: (_, pe), ..
+                    kind,
+                    payload: (ps, pe),
+                    ..
                 } => {
                     self.flush_zeros();
                     self.verified_end = base + pe as u64;
+                    if kind == Special::SetCompression {
+                        // Kept even when the record is not the log's first
+                        // (RocksDB's reader refuses that): the records after
+                        // it are compressed all the same.
+                        self.compression =
+                            decode_compression_type(&block[ps..pe]).filter(|&c| c != 0);
+                    }
                 }
                 Piece::Recycled { start, .. } => {
                     let end = base + start as u64;
@@ -515,7 +584,7 @@ impl<'s> Stitcher<'s> {
                     let (bs, be) = (base + start as u64, base + end as u64);
                     if let Some((RecordType::Full | RecordType::First, ps, pe)) = suspect {
                         if self.open.is_none() {
-                            self.sink.suspect(bs, &block[ps..pe], reason.as_str());
+                            self.suspect(bs, &block[ps..pe], reason.as_str());
                         }
                     }
                     // Zeros from some point to the end of the block are an
@@ -826,6 +895,8 @@ pub fn scan_with(
         intact: 0,
         verified_end: 0,
         ended: None,
+        compression: None,
+        sniff: matches!(flavor, LogFlavor::RocksDb { .. }),
     };
     let window_bytes = (WINDOW_BLOCKS * BLOCK_SIZE) as u64;
     let mut cur = Window::default();
@@ -911,6 +982,7 @@ mod tests {
         damaged: Vec<Vec<Fragment>>,
         opened: Vec<u64>,
         finals: Vec<(usize, Damage)>,
+        suspects: Vec<(u64, Vec<u8>)>,
     }
 
     impl RecordSink for Seen {
@@ -920,6 +992,9 @@ mod tests {
             }
             self.records.push((offset, payload.to_vec()));
             Ok(())
+        }
+        fn suspect(&mut self, offset: u64, payload: &[u8], _reason: &str) {
+            self.suspects.push((offset, payload.to_vec()));
         }
         fn layout(&mut self) -> Option<&mut dyn LayoutSink> {
             if self.observe {
@@ -1043,5 +1118,156 @@ mod tests {
         assert_eq!(seen.damaged, vec![vec![frag(0, RecordType::First, 4)]]);
         // Running to the end of the file, it is final only in the outcome.
         assert!(seen.finals.is_empty());
+    }
+
+    #[test]
+    fn records_after_a_set_compression_record_are_decompressed_one_by_one() {
+        use crate::format::log::{encode_rocks_record, WAL_ZSTD};
+        let z = |b: &[u8]| zstd::bulk::compress(b, 3).unwrap();
+        let mut f = Vec::new();
+        // Before the compression record, payloads are taken as they are.
+        encode_fragment(&mut f, RecordType::Full, b"plain");
+        encode_rocks_record(&mut f, 9, None, &WAL_ZSTD.to_le_bytes());
+        let one = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"first record"));
+        // One frame cut into three fragments.
+        let long: Vec<u8> = b"second ".repeat(50);
+        let zl = z(&long);
+        let (a, rest) = zl.split_at(10);
+        let (b, c) = rest.split_at(10);
+        let two = f.len();
+        encode_fragment(&mut f, RecordType::First, a);
+        encode_fragment(&mut f, RecordType::Middle, b);
+        encode_fragment(&mut f, RecordType::Last, c);
+        // Verified, but not a zstd frame; then a frame that decompresses to
+        // what the sink refuses; the records after both are intact.
+        let bad = f.len();
+        let mut garbled = z(b"third record");
+        garbled[..4].copy_from_slice(b"\xa5\xa5\xa5\xa5");
+        encode_fragment(&mut f, RecordType::Full, &garbled);
+        let refused = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"bad"));
+        let four = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"fourth"));
+        encode_fragment(&mut f, RecordType::Full, &[]);
+        // A chain the end of the file cuts: its fragments so far decompress
+        // as far as they go.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let tail: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        let zt = zstd::stream::encode_all(&tail[..], 1).unwrap();
+        // Fragmented as the writer does: each fills what is left of its
+        // block; the last one never written.
+        let at = f.len();
+        let mut rest = &zt[..zt.len() * 3 / 4];
+        let mut first = true;
+        while !rest.is_empty() {
+            let left = BLOCK_SIZE - f.len() % BLOCK_SIZE;
+            if left < HEADER_SIZE {
+                f.resize(f.len() + left, 0);
+                continue;
+            }
+            let (chunk, more) = rest.split_at(rest.len().min(left - HEADER_SIZE));
+            let t = if first {
+                RecordType::First
+            } else {
+                RecordType::Middle
+            };
+            encode_fragment(&mut f, t, chunk);
+            (rest, first) = (more, false);
+        }
+
+        let mut seen = Seen::default();
+        let o = scan_with(
+            &Mem(&f),
+            f.len() as u64,
+            LogFlavor::rocksdb(1),
+            &mut seen,
+            &|_| {},
+        );
+        assert_eq!(
+            seen.records,
+            vec![
+                (0, b"plain".to_vec()),
+                (one as u64, b"first record".to_vec()),
+                (two as u64, long),
+                (four as u64, b"fourth".to_vec()),
+                ((four + HEADER_SIZE + z(b"fourth").len()) as u64, Vec::new()),
+            ]
+        );
+        assert_eq!(o.records.intact, 5);
+        assert_eq!(o.damage.len(), 2, "{:?}", o.damage);
+        let d = &o.damage[0];
+        assert_eq!((d.offset, d.end()), (bad as u64, four as u64), "{d:?}");
+        assert_eq!(d.class, Class::Garbled);
+        assert!(
+            d.reason.contains("intact (its checksums verify)")
+                && d.reason.contains("does not decompress"),
+            "{}",
+            d.reason
+        );
+        assert!(bad < refused && refused < four);
+        let t = &o.damage[1];
+        assert_eq!((t.offset, t.class), (at as u64, Class::Torn), "{t:?}");
+        assert_eq!(seen.suspects.len(), 1);
+        let (so, sp) = &seen.suspects[0];
+        assert_eq!(*so, at as u64);
+        assert!(!sp.is_empty() && sp.len() < tail.len(), "{}", sp.len());
+        assert_eq!(sp[..], tail[..sp.len()]);
+    }
+
+    #[test]
+    fn compressed_records_are_read_when_the_compression_record_is_lost() {
+        use crate::format::log::{encode_rocks_record, WAL_ZSTD};
+        let z = |b: &[u8]| zstd::bulk::compress(b, 3).unwrap();
+        let mut f = Vec::new();
+        encode_rocks_record(&mut f, 9, None, &WAL_ZSTD.to_le_bytes());
+        // Its CRC broken: the records after it cannot know they are
+        // compressed.
+        f[0] ^= 1;
+        let one = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"first"));
+        // Starts like a frame but is none: taken as it is.
+        let raw = f.len();
+        let mut fake = crate::format::compress::ZSTD_MAGIC.to_vec();
+        fake.extend_from_slice(b" plain payload");
+        encode_fragment(&mut f, RecordType::Full, &fake);
+        let two = f.len();
+        encode_fragment(&mut f, RecordType::Full, &z(b"second"));
+        encode_fragment(&mut f, RecordType::Full, b"plain");
+
+        let mut seen = Seen::default();
+        let o = scan_with(
+            &Mem(&f),
+            f.len() as u64,
+            LogFlavor::rocksdb(1),
+            &mut seen,
+            &|_| {},
+        );
+        assert_eq!(
+            seen.records,
+            vec![
+                (one as u64, b"first".to_vec()),
+                (raw as u64, fake.clone()),
+                (two as u64, b"second".to_vec()),
+                (
+                    (two + HEADER_SIZE + z(b"second").len()) as u64,
+                    b"plain".to_vec()
+                ),
+            ]
+        );
+        assert_eq!(o.damage.len(), 1, "{:?}", o.damage);
+        assert_eq!((o.damage[0].offset, o.damage[0].end()), (0, one as u64));
+
+        // A LevelDB log is never guessed at.
+        let mut seen = Seen::default();
+        scan(&Mem(&f[one..]), (f.len() - one) as u64, &mut seen, &|_| {});
+        assert_eq!(seen.records[0].1, z(b"first"));
     }
 }

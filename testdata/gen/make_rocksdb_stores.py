@@ -10,7 +10,9 @@ Writers:
     from this script.
 Damaged copies (DAMAGE): of cf-ops-crc32c-snappy (WAL and table damage), of
 rd-fv6-xxh3-lz4 (table damage, names prefixed fv6-) and of
-rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-).
+rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-);
+of walz-zstd-bzip2 (a compressed WAL record that verifies but does not
+decompress, prefixed walz-).
 The ground truth of every healthy store is RocksDB's own iterator over it,
 opened read-only with paranoid checks (dump.cc for the 7.8.3 stores; rocksdict
 read-only for the format_version 6 ones, which 7.8.3 cannot read), and it is
@@ -198,6 +200,33 @@ def ops_recycle(o, users="users"):
     o.op("crash")  # a clean close would truncate the reused WAL's stale tail
 
 
+def ops_walz(o):
+    """Two column families: a first generation flushed to (bzip2) tables,
+    then overwrites, deletes, a range delete and one 33 KB value (a record
+    of several fragments, overwritten later) left in the zstd-compressed
+    WAL."""
+    rng = random.Random(3)
+    o.op("open")
+    o.op("create_cf", "users")
+    for i in range(200):
+        o.op("put", "users", b"user%04d" % i, val(rng, b"u%d" % i, 60))
+    for i in range(60):
+        o.op("put", "default", b"d%03d" % i, val(rng, b"d%d" % i, 40))
+    o.op("flush", "users")
+    o.op("flush", "default")
+    for i in range(0, 200, 3):
+        o.op("put", "users", b"user%04d" % i, val(rng, b"u%d v2" % i, 50))
+    for i in range(10, 20):
+        o.op("del", "users", b"user%04d" % i)
+    o.op("delrange", "users", b"user0150", b"user0160")
+    o.op("put", "default", b"big", bytes(rng.randrange(256) for _ in range(33000)))
+    for i in range(60, 100):
+        o.op("put", "default", b"d%03d" % i, val(rng, b"d%d" % i, 40))
+    # overwritten, so that truth.json need not hold the 33 KB in hex
+    o.op("put", "default", b"big", b"overwritten later in the WAL")
+    o.op("flushwal")
+
+
 # ---------------------------------------------------------------- stores
 
 STORES = {
@@ -244,6 +273,14 @@ STORES = {
         features="format_version 6; recycle_log_file_num=2 with kPointInTimeRecovery: "
                  "the live WAL is a reused file with a stale tail; partitioned index; "
                  "CRC-32C; zstd",
+    ),
+    "walz-zstd-bzip2": dict(
+        writer="cpp",
+        opts=dict(checksum="crc32c", compression="bzip2", wal_compression="zstd"),
+        ops=ops_walz,
+        features="default+users; wal_compression=zstd (a kSetCompressionType record, then "
+                 "each record's payload one zstd frame, one of several fragments); tables "
+                 "compressed with bzip2; overwrites, deletes, DeleteRange in the WAL",
     ),
 }
 
@@ -536,7 +573,7 @@ def physical(data, off):
         return None
     crc, ln, t = struct.unpack_from("<IHB", data, off)
     hdr = 11 if 5 <= t <= 8 else 7
-    if not 1 <= t <= 8 or off + hdr + ln > len(data) or off % BLOCK + hdr + ln > BLOCK:
+    if not 1 <= t <= 9 or off + hdr + ln > len(data) or off % BLOCK + hdr + ln > BLOCK:
         return None
     payload = data[off + hdr: off + hdr + ln]
     if masked(crc32c(payload, crc32c(data[off + 6: off + hdr]))) != crc:
@@ -548,8 +585,10 @@ def physical(data, off):
 def wal_records(data, start=0, logno=None):
     """The logical records of a WAL from start: (start, end, payload,
     log number), up to the first bad CRC, unknown type, zero padding or
-    (recyclable) record of another log number."""
-    recs, off, cur, first = [], start, None, None
+    (recyclable) record of another log number. After a kSetCompressionType
+    record (type 9, wal_compression) each payload is one zstd frame
+    (db/log_writer.cc): returned decompressed."""
+    recs, off, cur, first, z = [], start, None, None, False
     while off < len(data):
         left = BLOCK - off % BLOCK
         if left < 7:
@@ -562,19 +601,30 @@ def wal_records(data, start=0, logno=None):
         if logno is not None and no != logno:
             break
         base = t - 4 if hdr == 11 else t
-        if base == 1:
-            recs.append((off, off + hdr + len(frag), frag, no))
+        unz = unzstd if z else (lambda b: b)
+        if base == 9:
+            z = struct.unpack_from("<I", frag)[0] == 7
+        elif base == 1:
+            recs.append((off, off + hdr + len(frag), unz(frag), no))
         elif base == 2:
             cur, first = frag, off
         elif base == 3 and cur is not None:
             cur += frag
         elif base == 4 and cur is not None:
-            recs.append((first, off + hdr + len(frag), cur + frag, no))
+            recs.append((first, off + hdr + len(frag), unz(cur + frag), no))
             cur = None
         else:
             break
         off += hdr + len(frag)
     return recs
+
+
+def unzstd(b):
+    """One zstd frame decompressed (by the zstd tool: no Python binding here)."""
+    if not b:
+        return b
+    return subprocess.run(["zstd", "-d", "-c", "-q"], input=b, capture_output=True,
+                          check=True).stdout
 
 
 def stale_records(data, start):
@@ -719,6 +769,7 @@ DAMAGE = {
     "cf-ops-crc32c-snappy": dict(prefix="", wal=True, tables=True),
     "rd-fv6-xxh3-lz4": dict(prefix="fv6-", wal=False, tables=True),
     "rd-fv6-recycle-crc32c-zstd": dict(prefix="recycle-", wal=True, tables=False),
+    "walz-zstd-bzip2": dict(prefix="walz-", wal=False, tables=False, zwal=True),
 }
 
 
@@ -733,6 +784,8 @@ def damage_all(out, dump, healthy_truth, cfs, src_name=DAMAGED_FROM):
         damage_wal(src, hd, pre, out, healthy_truth, cfs, variants)
     if spec["tables"]:
         damage_tables(src, hd, pre, out, healthy_truth, dump, rocksdict_store, variants)
+    if spec.get("zwal"):
+        damage_zwal(src, hd, pre, out, healthy_truth, cfs, variants)
     for name, v in variants.items():
         v["healthy"] = src_name
         # what RocksDB itself makes of the damaged store (informative)
@@ -807,6 +860,38 @@ def damage_wal(src, hd, pre, out, healthy_truth, cfs, variants):
         note="one record's payload overwritten (its CRC no longer matches); the records after it are intact",
         record_range=[r[0], r[1]], expected_lost_writes=split(batch_writes(r[2], cfs))[0],
         damaged_writes_already_in_tables=split(batch_writes(r[2], cfs))[1],
+        intact_records_after=sum(1 for x in recs if x[0] >= r[1]))
+
+
+def damage_zwal(src, hd, pre, out, healthy_truth, cfs, variants):
+    """A compressed WAL's record mid-block garbled as wal-garbled is (16
+    bytes of 0xA5), but at the start of its payload (the zstd frame header)
+    and with the record's CRC made to match again: it verifies and does not
+    decompress."""
+    wal = live_wal(hd)
+    data = bytearray(open(os.path.join(hd, wal), "rb").read())
+    walno = int(wal.split(".")[0])
+    recs = wal_records(bytes(data))
+    full = [r for r in recs if data[r[0] + 6] == 1]
+    r = full[len(full) // 2]
+    at = r[0] + 7
+    assert r[1] - at >= 16 and r[1] < len(data) and r[0] // BLOCK == r[1] // BLOCK, r[:2]
+    data[at:at + 16] = b"\xa5" * 16
+    data[r[0]:r[0] + 4] = struct.pack("<I", masked(crc32c(bytes(data[r[0] + 6:r[1]]))))
+    d = copy_store(src, pre + "wal-garbled", out)
+    with open(os.path.join(d, wal), "wb") as f:
+        f.write(data)
+    cf_log = healthy_truth["cf_log_numbers"]
+    writes = batch_writes(r[2], cfs)
+    variants[pre + "wal-garbled"] = dict(
+        file=wal, kind="overwrite", offset=at, length=16, byte=0xA5, crc_resealed=True,
+        expected_class="garbled",
+        note="the zstd frame header of one compressed record overwritten and the record's "
+             "CRC recomputed: the record verifies but does not decompress; the records "
+             "after it are intact",
+        record_range=[r[0], r[1]],
+        expected_lost_writes=[w for w in writes if cf_log[w["cf"]] <= walno],
+        damaged_writes_already_in_tables=[w for w in writes if cf_log[w["cf"]] > walno],
         intact_records_after=sum(1 for x in recs if x[0] >= r[1]))
 
 

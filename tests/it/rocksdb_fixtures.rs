@@ -214,6 +214,7 @@ fn each_store_options_file_holds_the_options_its_truth_claims() {
                 "snappy" => "kSnappyCompression",
                 "zstd" => "kZSTD",
                 "lz4" => "kLZ4Compression",
+                "bzip2" => "kBZip2Compression",
                 c => panic!("{c}"),
             }
         ));
@@ -239,6 +240,14 @@ fn each_store_options_file_holds_the_options_its_truth_claims() {
         has(format!(
             "track_and_verify_wals_in_manifest={}",
             o["track_wals"] == 1
+        ));
+        has(format!(
+            "wal_compression={}",
+            match s("wal_compression") {
+                "zstd" => "kZSTD",
+                "" => "kNoCompression",
+                c => panic!("{c}"),
+            }
         ));
     }
 }
@@ -285,7 +294,22 @@ fn each_damaged_store_is_its_healthy_store_with_the_one_change_described() {
                 assert!(off + len < good.len(), "damage running to the end");
                 assert!(bad[off..off + len].iter().all(|&x| x == byte));
                 assert_ne!(bad[off..off + len], good[off..off + len]);
-                assert_eq!(bad[..off], good[..off]);
+                if d["crc_resealed"] == true {
+                    // The record's CRC, the 4 bytes its header starts with,
+                    // recomputed over the overwritten payload.
+                    let r = d["record_range"][0].as_u64().unwrap() as usize;
+                    let end = d["record_range"][1].as_u64().unwrap() as usize;
+                    assert!(r + 7 <= off && off + len <= end, "{}", f.name);
+                    assert_eq!(bad[..r], good[..r]);
+                    assert_ne!(bad[r..r + 4], good[r..r + 4]);
+                    let crc =
+                        crc32c::crc32c_append(crc32c::crc32c(&bad[r + 6..r + 7]), &bad[r + 7..end]);
+                    let masked = (crc.rotate_right(15)).wrapping_add(0xa282_ead8);
+                    assert_eq!(bad[r..r + 4], masked.to_le_bytes(), "{}", f.name);
+                    assert_eq!(bad[r + 4..off], good[r + 4..off]);
+                } else {
+                    assert_eq!(bad[..off], good[..off]);
+                }
                 assert_eq!(bad[off + len..], good[off + len..]);
             }
             "bitflip" => {
@@ -305,7 +329,7 @@ fn each_damaged_store_is_its_healthy_store_with_the_one_change_described() {
             .map_or(0, Vec::len);
         assert!(lost > 0, "{}: nothing said lost", f.name);
     }
-    assert_eq!(seen, 10, "damaged RocksDB fixtures");
+    assert_eq!(seen, 11, "damaged RocksDB fixtures");
 }
 
 /// RocksDB's own reading of each damaged table loses exactly the keys

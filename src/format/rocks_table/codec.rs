@@ -13,10 +13,16 @@
 //! format version 1 (format_version 0/1): no size prefix for zlib/bzip2;
 //!   lz4 prefixed by the size as 8 little-endian bytes.
 //! zlib streams are raw deflate (the reader inflates with windowBits -14).
+//! bzip2 streams are whole bzip2 files ("BZh" magic, one stream: the writer
+//! calls BZ2_bzCompress with BZ_FINISH once, the reader
+//! BZ2_bzBuffToBuffDecompress; `BuiltinBZip2CompressorV2` and
+//! `BZip2_DecompressBlock` in `util/compression.cc`).
 //! ```
 //! Every decoder's output is bounded by the caller's cap and must equal the
-//! declared size. Codecs without a decoder here (bzip2, xpress, custom) are a
-//! distinct [`CodecError::Unsupported`]: not damage, just unreadable here.
+//! declared size (format version 1's zlib and bzip2 declare none: their
+//! output is only bounded). Codecs without a decoder here (xpress, custom)
+//! are a distinct [`CodecError::Unsupported`]: not damage, just unreadable
+//! here.
 
 use super::super::coding::Cursor;
 use super::super::compress::{self, CompressError};
@@ -159,9 +165,38 @@ pub fn decompress(
                 out.map_err(CodecError::Codec)
             }
         }
-        BZIP2 | XPRESS | 0x80..=0xfe => Err(CodecError::Unsupported { id }),
+        BZIP2 if v2 => {
+            let (n, body) = size_prefix(data, cap, usize::MAX)?;
+            exact(n, bzip2(body, n).map(Cow::Owned))
+        }
+        BZIP2 => bzip2(data, cap).map(Cow::Owned).map_err(CodecError::Codec),
+        XPRESS | 0x80..=0xfe => Err(CodecError::Unsupported { id }),
         _ => Err(CodecError::Unknown(id)),
     }
+}
+
+/// One bzip2 stream decoded to at most `cap` bytes; a stream that is cut
+/// short, damaged or yields more is an error. Its output grows only as bytes
+/// come out: bzip2 can expand a few bytes into megabytes, so no ratio bounds
+/// a declared size the way it does for lz4.
+fn bzip2(data: &[u8], cap: usize) -> Result<Vec<u8>, CompressError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let bound = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    bzip2::read::BzDecoder::new(data)
+        .take(bound)
+        .read_to_end(&mut out)
+        .map_err(|e| CompressError::Corrupt {
+            codec: "bzip2",
+            detail: e.to_string(),
+        })?;
+    if out.len() > cap {
+        return Err(CompressError::TooLarge {
+            codec: "bzip2",
+            limit: cap,
+        });
+    }
+    Ok(out)
 }
 
 /// The varint32 uncompressed size and the stream after it, the size

@@ -11,7 +11,8 @@
 //                          compression none|snappy|zstd|lz4, index binary|partitioned,
 //                          data_block_hash 0|1, format_version N, block_size N,
 //                          write_buffer_size N, recycle_log_file_num N,
-//                          wal_recovery pit|tolerate|absolute|skip, track_wals 0|1
+//                          wal_recovery pit|tolerate|absolute|skip, track_wals 0|1,
+//                          compression bzip2, wal_compression none|zstd
 //   open                   opens (creating) with every existing CF
 //   create_cf NAME | drop_cf NAME
 //   put CF K V | merge CF K V | del CF K | sdel CF K | delrange CF BEGIN END
@@ -95,6 +96,7 @@ struct Writer {
         else if (v == "snappy") options.compression = kSnappyCompression;
         else if (v == "zstd") options.compression = kZSTD;
         else if (v == "lz4") options.compression = kLZ4Compression;
+        else if (v == "bzip2") options.compression = kBZip2Compression;
         else check(Status::InvalidArgument(v), "compression");
       } else if (k == "index") {
         if (v == "partitioned") {
@@ -118,6 +120,10 @@ struct Writer {
         else if (v == "absolute") options.wal_recovery_mode = WALRecoveryMode::kAbsoluteConsistency;
         else if (v == "skip") options.wal_recovery_mode = WALRecoveryMode::kSkipAnyCorruptedRecords;
         else check(Status::InvalidArgument(v), "wal_recovery");
+      } else if (k == "wal_compression") {
+        // zstd is the only codec RocksDB streams a WAL with
+        if (v == "zstd") options.wal_compression = kZSTD;
+        else if (v != "none") check(Status::InvalidArgument(v), "wal_compression");
       } else if (k == "track_wals") {
         options.track_and_verify_wals_in_manifest = v == "1";
       } else {
