@@ -4,6 +4,7 @@
 //! NNNNNN.log        write-ahead log          NNNNNN.ldb / .sst  table
 //! MANIFEST-NNNNNN   version edits            CURRENT            names the live MANIFEST
 //! LOG, LOG.old      human-readable info log  LOCK               lock file
+//! LOG.old.<micros>  RocksDB's older info logs
 //! NNNNNN.dbtmp      temporary (e.g. a CURRENT being replaced)
 //! ```
 //! `NNNNNN` is a decimal file number, zero-padded to at least six digits when
@@ -19,6 +20,10 @@ pub fn parse(name: &str) -> (FileKind, Option<u64>) {
         "LOCK" => return (FileKind::Lock, None),
         "LOG" | "LOG.old" => return (FileKind::InfoLog, None),
         _ => {}
+    }
+    // RocksDB keeps each open's info log as `LOG.old.<microseconds>`.
+    if name.strip_prefix("LOG.old.").and_then(number).is_some() {
+        return (FileKind::InfoLog, None);
     }
     if let Some(digits) = name.strip_prefix("MANIFEST-") {
         return match number(digits) {
@@ -83,6 +88,7 @@ mod tests {
             ("CURRENT", FileKind::Current, None),
             ("LOG", FileKind::InfoLog, None),
             ("LOG.old", FileKind::InfoLog, None),
+            ("LOG.old.1796278636089814", FileKind::InfoLog, None),
             ("LOCK", FileKind::Lock, None),
             ("000009.dbtmp", FileKind::Temp, Some(9)),
             ("1234567890.log", FileKind::Log, Some(1_234_567_890)),
@@ -99,6 +105,8 @@ mod tests {
             "foo",
             "current",
             "LOG.older",
+            "LOG.old.",
+            "LOG.old.12x",
             "MANIFEST-",
             "MANIFEST-12x",
             "MANIFEST-+12",

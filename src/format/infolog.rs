@@ -28,6 +28,29 @@
 //! | log replayed at open | `Recovering log #N` | `journal@recovery recovering @N` |
 //! | open begins | (a new `LOG` file: the old one becomes `LOG.old`) | `db@open opening` |
 //!
+//! RocksDB (`logging/logging.h`, `env/env_posix.cc`'s logger) keeps C++
+//! LevelDB's time and thread id, then prefixes most messages with the
+//! source position, `[db/flush_job.cc:947] `; a line buffered before it was
+//! written (`logging/log_buffer.cc`) carries the time of the event as
+//! `(Original Log Time YYYY/MM/DD-HH:MM:SS.uuuuuu) ` before that. Each open
+//! starts a new `LOG` (the old one is renamed `LOG.old.<micros>`). Its
+//! `EVENT_LOG_v1 {"time_micros": N, …}` lines (`logging/event_logger.h`)
+//! give the instant in microseconds since the Unix epoch beside the local
+//! time, which tells the zone the LOG was written in. The events read
+//! (`db/db_impl/db_impl_write.cc`, `db_impl_open.cc`, `db_impl_files.cc`,
+//! `file/delete_scheduler.cc`):
+//!
+//! | event | RocksDB |
+//! | --- | --- |
+//! | a WAL is written from now on | `[CF] New memtable created with log file: #N. Immutable memtables: M.` |
+//! | log replayed at open | `Recovering log #N mode M` |
+//! | log deleted | `Deleted file PATH/NNNNNN.log immediately, …`, `[JOB J] Delete PATH type=0 #N -- OK` |
+//!
+//! RocksDB's flush lines (`Level-0 flush table #K: started`) are not read:
+//! several memtables may wait to be flushed while new logs are made, so a
+//! flush's table number does not order it against the logs the way
+//! LevelDB's single immutable memtable does.
+//!
 //! Anything else, including lines that are not in either format, is
 //! ignored. Pure: no I/O, no panics, no allocation driven by the input.
 
@@ -59,6 +82,9 @@ pub enum Event {
     LogRecovered { log: u64 },
     /// goleveldb: an open began.
     Open,
+    /// RocksDB: every write from now on goes to log `log` (made now, or
+    /// made empty just before); older logs take no more writes.
+    LogCurrent { log: u64 },
     /// A line in the format whose message does not matter here.
     Other,
 }
@@ -68,6 +94,7 @@ pub enum Event {
 pub enum Flavor {
     Cpp,
     Go,
+    RocksDb,
 }
 
 /// A zone name as a goleveldb banner prints it (`UTC`, `CET`, `+03`): at
@@ -140,8 +167,12 @@ pub struct Line<'a> {
     /// goleveldb: the zone the last banner named.
     pub zone: Option<ZoneName>,
     pub event: Event,
-    /// The message after the time (and the C++ thread id).
+    /// The message after the time (and the C++ thread id; RocksDB's source
+    /// position removed).
     pub message: &'a str,
+    /// RocksDB's `EVENT_LOG_v1` lines: the instant of `when`, in
+    /// microseconds since the Unix epoch.
+    pub epoch_micros: Option<i64>,
 }
 
 /// Reads lines one at a time; remembers goleveldb's day banner, which
@@ -219,8 +250,9 @@ fn clock(s: &str) -> Option<(i8, i8, i8, i32)> {
     ))
 }
 
-/// `YYYY/MM/DD-HH:MM:SS.uuuuuu THREADID MESSAGE`.
-fn cpp_line(text: &str) -> Option<Line<'_>> {
+/// `YYYY/MM/DD-HH:MM:SS.uuuuuu`, the date and time C++ LevelDB and
+/// RocksDB print.
+fn cpp_time(text: &str) -> Option<Civil> {
     let b = text.as_bytes();
     if b.get(4) != Some(&b'/') || b.get(7) != Some(&b'/') || b.get(10) != Some(&b'-') {
         return None;
@@ -235,19 +267,114 @@ fn cpp_line(text: &str) -> Option<Line<'_>> {
         second,
         micros,
     };
-    if !valid(&when) {
-        return None;
-    }
+    valid(&when).then_some(when)
+}
+
+/// `YYYY/MM/DD-HH:MM:SS.uuuuuu THREADID MESSAGE`.
+fn cpp_line(text: &str) -> Option<Line<'_>> {
+    let mut when = cpp_time(text)?;
     let rest = text.get(26..)?.strip_prefix(' ')?;
     // The thread id has no spaces; the message follows it.
-    let message = rest.split_once(' ').map_or("", |(_, m)| m);
+    let mut message = rest.split_once(' ').map_or("", |(_, m)| m);
+    // RocksDB: a buffered line's own time is when the buffer was written
+    // out; the event's is in parentheses.
+    let mut rocks = false;
+    if let Some(orig) = message.strip_prefix("(Original Log Time ") {
+        if let (Some(t), Some(m)) = (
+            orig.get(..26).and_then(cpp_time),
+            orig.get(26..).and_then(|m| m.strip_prefix(") ")),
+        ) {
+            when = t;
+            message = m;
+            rocks = true;
+        }
+    }
+    if let Some(m) = strip_source_position(message) {
+        message = m;
+        rocks = true;
+    }
+    let epoch_micros = message
+        .strip_prefix("EVENT_LOG_v1 {\"time_micros\": ")
+        .and_then(|m| {
+            let end = m.find(|c: char| !c.is_ascii_digit()).unwrap_or(m.len());
+            i64::try_from(number(m.get(..end)?)?).ok()
+        });
+    rocks |= epoch_micros.is_some();
+    let (flavor, event) = if rocks {
+        (Flavor::RocksDb, rocks_event(message))
+    } else {
+        (Flavor::Cpp, cpp_event(message))
+    };
     Some(Line {
         when,
-        flavor: Flavor::Cpp,
+        flavor,
         zone: None,
-        event: cpp_event(message),
+        event,
         message,
+        epoch_micros,
     })
+}
+
+/// The message after RocksDB's `[path/file.cc:123] `, if it has one.
+fn strip_source_position(m: &str) -> Option<&str> {
+    let inner_end = m.strip_prefix('[')?.find("] ")?;
+    let inner = m.get(1..=inner_end)?;
+    let (file, line) = inner.rsplit_once(':')?;
+    let source = [".cc", ".h", ".cpp"].iter().any(|x| file.ends_with(x));
+    if !source || number(line).is_none() {
+        return None;
+    }
+    m.get(inner_end.checked_add(3)?..)
+}
+
+fn rocks_event(m: &str) -> Event {
+    let m = m.trim_end();
+    // `[CF] New memtable …`: a family's name may hold anything, so the
+    // event is found from the right.
+    const CURRENT: &str = "New memtable created with log file: #";
+    if let Some(i) = m.rfind(CURRENT) {
+        let rest = m.get(i.saturating_add(CURRENT.len())..).unwrap_or("");
+        if let Some(log) = rest.split_once('.').and_then(|(n, _)| number(n)) {
+            return Event::LogCurrent { log };
+        }
+        return Event::Other;
+    }
+    if let Some(rest) = m.strip_prefix("Recovering log #") {
+        if let Some(log) = rest.split(' ').next().and_then(number) {
+            return Event::LogRecovered { log };
+        }
+        return Event::Other;
+    }
+    if let Some(rest) = m.strip_prefix("Deleted file ") {
+        if let Some((path, _)) = rest.rsplit_once(" immediately") {
+            if let Some(log) = wal_number(path) {
+                return Event::LogDeleted { log };
+            }
+        }
+        return Event::Other;
+    }
+    // `[JOB 3] Delete /db/000004.log type=0 #4 -- OK`: type 0 is a WAL
+    // (`kWalFile`, `include/rocksdb/types.h`).
+    if let Some(rest) = m.strip_prefix("[JOB ") {
+        if let Some((_, del)) = rest.split_once("] Delete ") {
+            if let Some((_, tail)) = del.rsplit_once(" type=0 #") {
+                if let Some((n, status)) = tail.split_once(" -- ") {
+                    if status == "OK" {
+                        if let Some(log) = number(n) {
+                            return Event::LogDeleted { log };
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Event::Other
+}
+
+/// The number of a path whose last part is `NNNNNN.log`.
+fn wal_number(path: &str) -> Option<u64> {
+    let name = path.rsplit('/').next()?;
+    number(name.strip_suffix(".log")?)
 }
 
 fn cpp_event(m: &str) -> Event {
@@ -323,6 +450,7 @@ fn go_line(text: &str, year: i16, month: i8, day: i8, zone: Option<ZoneName>) ->
         zone,
         event: go_event(message),
         message,
+        epoch_micros: None,
     })
 }
 
@@ -423,6 +551,66 @@ mod tests {
             .unwrap();
         assert_eq!(l.when, civil(2026, 12, 2, 7, 1, 2, 123456));
         assert_eq!(l.message, "Level-0 table #9: started");
+    }
+
+    /// Lines as RocksDB 9.8.4 (rocksdict) wrote them.
+    #[test]
+    fn rocksdb_lines() {
+        let mut p = Parser::new();
+        let cases: &[(&str, Event)] = &[
+            (
+                "2026/12/03-06:17:16.100711 140243244583808 [db/db_impl/db_impl_write.cc:2284] [default] New memtable created with log file: #27. Immutable memtables: 0.\n",
+                Event::LogCurrent { log: 27 },
+            ),
+            (
+                "2026/12/03-06:17:16.100711 1 [db/db_impl/db_impl_write.cc:2284] [a] New memtable created with log file: #9. b] New memtable created with log file: #28. Immutable memtables: 1.",
+                Event::LogCurrent { log: 28 },
+            ),
+            (
+                "2026/12/03-06:17:16.097232 140243244583808 [db/db_impl/db_impl_open.cc:1188] Recovering log #19 mode 2",
+                Event::LogRecovered { log: 19 },
+            ),
+            (
+                "2026/12/03-06:17:16.099952 140243244583808 [file/delete_scheduler.cc:78] Deleted file /tmp/rd log/000019.log immediately, rate_bytes_per_sec 0, total_trash_size 0, total_size 43156, max_trash_db_ratio 0.250000",
+                Event::LogDeleted { log: 19 },
+            ),
+            (
+                "2026/12/03-06:17:16.099952 1 [file/delete_scheduler.cc:78] Deleted file /tmp/rdlog/000020.sst immediately, rate_bytes_per_sec 0",
+                Event::Other,
+            ),
+            (
+                "2026/12/03-06:17:16.099952 1 [db/db_impl/db_impl_files.cc:492] [JOB 4] Delete /db/000012.log type=0 #12 -- OK",
+                Event::LogDeleted { log: 12 },
+            ),
+            (
+                "2026/12/03-06:17:16.099952 1 [db/db_impl/db_impl_files.cc:492] [JOB 4] Delete /db/000013.sst type=2 #13 -- OK",
+                Event::Other,
+            ),
+            // RocksDB's flush lines do not order flushes against logs.
+            (
+                "2026/12/03-06:17:16.100762 140243210593984 [db/flush_job.cc:947] [default] [JOB 3] Level-0 flush table #28: started",
+                Event::Other,
+            ),
+        ];
+        for (line, want) in cases {
+            let l = p.line(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(l.event, *want, "{line}");
+            assert_eq!(l.flavor, Flavor::RocksDb, "{line}");
+            assert_eq!(l.epoch_micros, None);
+        }
+        let l = p
+            .line(b"2026/12/03-06:17:16.101702 140243210593984 (Original Log Time 2026/12/03-06:17:16.101665) EVENT_LOG_v1 {\"time_micros\": 1796278636101662, \"job\": 3, \"event\": \"flush_finished\"}")
+            .unwrap();
+        assert_eq!(l.flavor, Flavor::RocksDb);
+        assert_eq!(l.when, civil(2026, 12, 3, 6, 17, 16, 101665));
+        assert_eq!(l.epoch_micros, Some(1_796_278_636_101_662));
+        assert!(l.message.starts_with("EVENT_LOG_v1 "));
+        // C++ LevelDB's own lines are not RocksDB's.
+        let l = p
+            .line(b"2026/12/02-07:01:02.423456 140 Recovering log #12")
+            .unwrap();
+        assert_eq!(l.flavor, Flavor::Cpp);
+        assert_eq!(l.event, Event::LogRecovered { log: 12 });
     }
 
     #[test]
@@ -546,6 +734,9 @@ mod tests {
             b"2026/12/02-07:01:02.123456 140211 Level-0 table #9: started",
             b"=============== Dec 2, 2026 (UTC) ===============",
             b"07:01:03.000002 table@build created L0@12 N\xc2\xb7120",
+            b"2026/12/03-06:17:16.101702 1 (Original Log Time 2026/12/03-06:17:16.101665) [db/a.cc:1] EVENT_LOG_v1 {\"time_micros\": 1796278636101662}",
+            b"2026/12/03-06:17:16.100000 1 [file/delete_scheduler.cc:78] Deleted file /d/000019.log immediately, x",
+            b"2026/12/03-06:17:16.100000 1 [db/x.cc:2] [JOB 4] Delete /db/000012.log type=0 #12 -- OK",
         ];
         let mut p = Parser::new();
         for s in samples {

@@ -319,13 +319,8 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
     let mut read_any = false;
     let mut flush: Option<Flush> = None;
     let mut flush_ids = 0u64;
-    for name in ["LOG.old", "LOG"] {
-        let Some(f) = files
-            .iter()
-            .find(|f| f.kind == FileKind::InfoLog && f.name == name && f.not_regular.is_none())
-        else {
-            continue;
-        };
+    for f in info_logs_oldest_first(files) {
+        let name = f.name.as_str();
         let Ok((file, _)) = open_store_file(&f.path) else {
             continue;
         };
@@ -338,12 +333,25 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
         let mut buf = Vec::with_capacity(MAX_LINE);
         let mut lineno = 0u64;
         let mut zone_note: Option<String> = None;
+        // Lines before the file's first EVENT_LOG_v1 line (a new store's
+        // first WAL among them) are read at that line's offset.
+        let mut rocks_offset = first_rocks_offset(f);
         while let Ok(true) = read_capped(&mut r, &mut buf, MAX_LINE) {
             lineno += 1;
             let Some(line) = parser.line(&buf) else {
                 continue;
             };
-            let (tz, tz_name) = line_zone(&line, zone, &mut zone_note);
+            if let Some(off) = rocks_event_offset(&line) {
+                rocks_offset = Some(off);
+            }
+            // Only RocksDB writes event lines: the whole file is its.
+            let (tz, tz_name) = match rocks_offset {
+                Some(off) => (
+                    TimeZone::fixed(off),
+                    format!("UTC{off} (RocksDB's EVENT_LOG_v1 time_micros)"),
+                ),
+                None => line_zone(&line, zone, &mut zone_note),
+            };
             // The zone is named once in the evidence when some line was
             // read in it (not only in goleveldb's banner offsets).
             read_any |= tz_name == zone.name;
@@ -454,6 +462,21 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                         }
                     }
                 }
+                Event::LogCurrent { log } => {
+                    for e in evals.iter_mut() {
+                        let Some(n) = e.number else { continue };
+                        if n == log {
+                            e.lower(bound(
+                                early,
+                                "RocksDB began writing to this log: its writes were all after",
+                            ));
+                        } else if n < log {
+                            e.upper(bound(late, &format!("RocksDB began writing to log #{log}, numbered after it: this one took no more writes")));
+                        } else {
+                            e.lower(bound(early, &format!("RocksDB began writing to log #{log}, numbered before it: this one did not exist yet")));
+                        }
+                    }
+                }
                 Event::LogRecovered { log } => {
                     for e in evals.iter_mut() {
                         let Some(n) = e.number else { continue };
@@ -471,7 +494,14 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
                     }
                 }
                 Event::Other => {
-                    if line.flavor == Flavor::Cpp && line.message.starts_with("Creating DB ") {
+                    // C++ LevelDB's `Creating DB …`; RocksDB's new store
+                    // writes its first MANIFEST (`db_impl_open.cc` NewDB).
+                    let created = match line.flavor {
+                        Flavor::Cpp => line.message.starts_with("Creating DB "),
+                        Flavor::RocksDb => line.message.trim_end() == "Creating manifest 1",
+                        Flavor::Go => false,
+                    };
+                    if created {
                         for e in evals.iter_mut() {
                             e.session_open = Some(bound(
                                 early,
@@ -630,6 +660,63 @@ pub fn windows(files: &[&InputFile], targets: &[Target]) -> Vec<LogWindow> {
         .collect()
 }
 
+/// The info logs, oldest first: RocksDB's `LOG.old.<micros>` by their
+/// number, then LevelDB's one `LOG.old`, then `LOG`.
+fn info_logs_oldest_first<'a>(files: &[&'a InputFile]) -> Vec<&'a InputFile> {
+    let mut logs: Vec<(u8, u64, &InputFile)> = files
+        .iter()
+        .filter(|f| f.kind == FileKind::InfoLog && f.not_regular.is_none())
+        .filter_map(|f| {
+            let rank = match f.name.as_str() {
+                "LOG.old" => (1, 0),
+                "LOG" => (2, 0),
+                n => (0, n.strip_prefix("LOG.old.")?.parse().ok()?),
+            };
+            Some((rank.0, rank.1, *f))
+        })
+        .collect();
+    logs.sort_by_key(|(rank, n, _)| (*rank, *n));
+    logs.into_iter().map(|(_, _, f)| f).collect()
+}
+
+/// How far [`first_rocks_offset`] looks: RocksDB writes its first event
+/// line after the options of an open, a few hundred lines in.
+const OFFSET_SEARCH_BYTES: u64 = 4 << 20;
+
+/// The offset the first `EVENT_LOG_v1` line of an info log proves, from
+/// its first 4 MiB.
+fn first_rocks_offset(f: &InputFile) -> Option<Offset> {
+    let (file, _) = open_store_file(&f.path).ok()?;
+    let mut r = BufReader::with_capacity(64 * 1024, std::io::Read::take(file, OFFSET_SEARCH_BYTES));
+    let mut parser = Parser::new();
+    let mut buf = Vec::with_capacity(MAX_LINE);
+    while let Ok(true) = read_capped(&mut r, &mut buf, MAX_LINE) {
+        if let Some(off) = parser.line(&buf).as_ref().and_then(rocks_event_offset) {
+            return Some(off);
+        }
+    }
+    None
+}
+
+/// The zone a RocksDB `EVENT_LOG_v1` line proves: its local time less the
+/// instant it gives, to the nearest quarter hour (the two are read a few
+/// microseconds apart). `None` when they are not that close to a quarter
+/// hour apart or the offset is not one a zone can have.
+fn rocks_event_offset(line: &Line<'_>) -> Option<Offset> {
+    let micros = line.epoch_micros?;
+    let as_utc = to_timestamp(&line.when, &TimeZone::UTC, true)?;
+    let diff = as_utc
+        .as_microsecond()
+        .checked_sub(micros)?
+        .checked_div(1_000_000)?;
+    let quarters = diff.checked_add(450)?.div_euclid(900);
+    let secs = quarters.checked_mul(900)?;
+    if (diff - secs).abs() > 60 {
+        return None;
+    }
+    Offset::from_seconds(i32::try_from(secs).ok()?).ok()
+}
+
 /// A flush's table is known: the log is older or newer than it.
 fn flush_table(evals: &mut [Eval], fl: &Flush, k: u64, at_zone: &str) {
     for e in evals.iter_mut() {
@@ -779,6 +866,50 @@ mod tests {
             number: crate::format::filename::parse(log).1,
         };
         windows(&refs, &[t]).remove(0).window
+    }
+
+    /// RocksDB keeps one info log per open: every `LOG.old.<micros>` file
+    /// is read, each at the offset its own event line proves (+02:00 here).
+    #[test]
+    fn rocksdb_logs_date_a_wal_from_every_old_log() {
+        let first = "2026/12/02-09:00:00.000000 1 [db/db_impl/db_impl_open.cc:312] Creating manifest 1 \n\
+            2026/12/02-09:00:01.000000 1 EVENT_LOG_v1 {\"time_micros\": 1796194801000000, \"event\": \"x\"}\n\
+            2026/12/02-09:00:02.000000 1 [db/db_impl/db_impl_write.cc:2284] [default] New memtable created with log file: #5. Immutable memtables: 0.\n";
+        let second = "2026/12/02-09:10:00.000000 1 EVENT_LOG_v1 {\"time_micros\": 1796195400000000, \"event\": \"recovery_started\"}\n\
+            2026/12/02-09:10:00.100000 1 [db/db_impl/db_impl_open.cc:1188] Recovering log #5 mode 2\n";
+        let last = "2026/12/02-09:20:00.000000 1 [db/db_impl/db_impl_write.cc:2284] [default] New memtable created with log file: #12. Immutable memtables: 0.\n";
+        let mtime: Timestamp = "2026-12-02T08:00:00Z".parse().unwrap();
+        let (_t, inputs) = store(
+            &[
+                ("LOG.old.10", second),
+                ("LOG.old.9", first),
+                ("LOG", last),
+                ("000005.log", "x"),
+            ],
+            mtime,
+        );
+        let w = window_of(&inputs, "000005.log");
+        assert_eq!(
+            w.from.as_deref(),
+            Some("2026-12-02T07:00:02.000000Z"),
+            "{w:?}"
+        );
+        assert!(w.from_evidence.contains("LOG.old.9 line 3"), "{w:?}");
+        assert!(w.from_evidence.contains("UTC+02"), "{w:?}");
+        assert_eq!(
+            w.to.as_deref(),
+            Some("2026-12-02T07:10:00.100000Z"),
+            "{w:?}"
+        );
+        assert!(w.to_evidence.contains("LOG.old.10 line 2"), "{w:?}");
+        // Log 12 was made after 5: read without an event line, LOG is in
+        // the machine's zone; here it only must not move 5's window.
+        let w12 = window_of(&inputs, "000012.log");
+        assert!(
+            w12.from_evidence
+                .contains("RocksDB began writing to this log"),
+            "{w12:?}"
+        );
     }
 
     #[test]

@@ -317,3 +317,103 @@ fn rfc3339_helper_agrees_with_the_epoch() {
     assert_eq!(ns("1970-01-01T00:00:00.000001Z"), 1000);
     assert_eq!(ns("2026-12-02T07:18:48.869186Z"), 1_796_195_928_869_186_000);
 }
+
+/// A RocksDB store's LOG dates its WALs too, in the zone its own
+/// `EVENT_LOG_v1` lines prove: RocksDB 9.8.4 (rocksdict) writes a store
+/// on a machine in Asia/Kolkata, flushes (its LOG says it began writing to
+/// a new WAL), writes 200 more keys at recorded times and crashes; the WAL
+/// is then cut in half. Read here in UTC with no `--log-timezone`, every
+/// lost write lies in its window, whose start is that LOG line read at
+/// +05:30: read in UTC it would be five and a half hours late.
+#[test]
+fn a_rocksdb_log_dates_its_wals_in_the_zone_its_event_lines_prove() {
+    let Some(py) = common::tools::require_rocksdict_python() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let times = tmp.path().join("times.json");
+    let gen = format!(
+        r#"
+import json, os, time
+from rocksdict import Rdict, Options
+o = Options(raw_mode=True)
+o.create_if_missing(True)
+db = Rdict({db:?}, o)
+for i in range(50):
+    db[b'a%04d' % i] = b'x' * 100
+flush_before = time.time_ns()
+db.flush()
+writes = []
+for i in range(200):
+    writes.append({{"seq": 51 + i, "before_ns": time.time_ns()}})
+    db[b'b%04d' % i] = b'y' * 200
+    time.sleep(0.001)
+with open({times:?}, 'w') as f:
+    json.dump({{"flush_before_ns": flush_before, "writes": writes}}, f)
+# A crash: a close would flush the memtable and empty the WAL.
+os._exit(0)
+"#,
+        db = db.display().to_string(),
+        times = times.display().to_string()
+    );
+    let o = std::process::Command::new(&py)
+        .args(["-c", &gen])
+        .env("TZ", "Asia/Kolkata")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = read_json(&times);
+    let mut wals: Vec<PathBuf> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension() == Some("log".as_ref()))
+        .collect();
+    wals.sort();
+    let wal = wals.last().unwrap().clone();
+    let len = std::fs::metadata(&wal).unwrap().len();
+    assert!(len > 40_000, "{len}");
+    std::fs::File::options()
+        .write(true)
+        .open(&wal)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let args = ["scan", db.to_str().unwrap(), "--report", "-"];
+    let o = std::process::Command::new(bin())
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&args, &o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let items = seq_items(&r);
+    assert_eq!(items.len(), 1, "{items:?}");
+    let q = &items[0];
+    let wal_name = wal.file_name().unwrap().to_str().unwrap();
+    assert_eq!(q["file"], wal_name, "{q}");
+    let time = &q["time"];
+    let from = ns(time["from"].as_str().expect("the LOG dates the start"));
+    let to = ns(time["to"].as_str().expect("the mtime dates the end"));
+    let fe = time["from_evidence"].as_str().unwrap();
+    assert!(fe.contains("RocksDB began writing to this log"), "{fe}");
+    assert!(
+        fe.contains("UTC+05:30 (RocksDB's EVENT_LOG_v1 time_micros)"),
+        "{fe}"
+    );
+    // No earlier than the flush that made the log began.
+    let flush_before = i128::from(t["flush_before_ns"].as_u64().unwrap());
+    assert!(from + 1000 >= flush_before, "{q}");
+    let first = q["first"].as_u64().unwrap();
+    let mut checked = 0;
+    for w in t["writes"].as_array().unwrap() {
+        if w["seq"].as_u64().unwrap() < first {
+            continue;
+        }
+        let before = i128::from(w["before_ns"].as_u64().unwrap());
+        assert!(from <= before, "write {w} before its window {q}");
+        assert!(before <= to, "write {w} after its window {q}");
+        checked += 1;
+    }
+    assert!(checked >= 50, "{checked} lost writes checked: {q}");
+}
