@@ -42,6 +42,9 @@ pub trait Source: Sync {
     fn holds(&self, _end: u64) -> bool {
         true
     }
+    /// Start reading `len` bytes at `offset` in the background (see
+    /// [`super::open::prefetch`]); a source in memory has nothing to do.
+    fn prefetch(&self, _offset: u64, _len: usize) {}
 }
 
 /// A file read through mappings where possible: for a scan that keeps
@@ -57,6 +60,9 @@ impl Source for MappedFile<'_> {
     }
     fn holds(&self, end: u64) -> bool {
         self.0.metadata().is_ok_and(|m| m.len() >= end)
+    }
+    fn prefetch(&self, offset: u64, len: usize) {
+        super::open::prefetch(self.0, offset, len as u64);
     }
 }
 
@@ -87,6 +93,9 @@ impl Source for std::fs::File {
             }
         }
         Ok(done)
+    }
+    fn prefetch(&self, offset: u64, len: usize) {
+        super::open::prefetch(self, offset, len as u64);
     }
 }
 
@@ -904,6 +913,9 @@ pub fn scan_with(
     let mut pos = 0u64;
     let mut io_error = None;
     if size > 0 {
+        // The first two windows at once: the disk reads one while the
+        // first is parsed (each later turn asks for the one after next).
+        src.prefetch(0, size.min(2 * window_bytes) as usize);
         cur.fill(
             src,
             0,
@@ -937,6 +949,10 @@ pub fn scan_with(
         let next_want = size.saturating_sub(next_pos).min(window_bytes) as usize;
         // The sink need not be Send: joining stays on this thread while the
         // next window is read and parsed on the pool.
+        let after = next_pos + next_want as u64;
+        if after < size {
+            src.prefetch(after, size.saturating_sub(after).min(window_bytes) as usize);
+        }
         let next_ref = &mut next;
         rayon::in_place_scope(|sc| {
             if next_want > 0 {

@@ -48,6 +48,29 @@ pub fn open_store_file(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, md))
 }
 
+/// Ask the kernel to start reading `len` bytes of `file` at `offset` into
+/// the page cache now, without waiting for them: a scan on a cold cache
+/// then finds the next window or table already read while it decodes this
+/// one, instead of waiting for the disk and the CPU in turn. Only a hint:
+/// nothing is read into this process, and errors are ignored.
+pub fn prefetch(file: &File, offset: u64, len: u64) {
+    let (Ok(off), Ok(n)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: posix_fadvise on a descriptor `file` owns, integer arguments;
+    // it changes no memory of this process.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), off, n, libc::POSIX_FADV_WILLNEED);
+    }
+}
+
+/// [`prefetch`] a whole store file by path (a table about to be scanned).
+pub fn prefetch_path(path: &Path, len: u64) {
+    if let Ok((file, _)) = open_store_file(path) {
+        prefetch(&file, 0, len);
+    }
+}
+
 fn refused(what: &str) -> io::Error {
     io::Error::other(format!(
         "{what}, not a regular file (links are not followed)"

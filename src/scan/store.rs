@@ -732,9 +732,17 @@ pub fn options_by_input(inputs: &[InputFile], invs: &[Inventory]) -> Vec<ScanOpt
 /// otherwise (logs are read a window at a time). Taken before the scan is
 /// handed to the pool (see [`budget::Budget::acquire`]) and held until
 /// it returns.
+///
+/// The table is also handed to the kernel to read ahead: permits are taken
+/// in file order before the pool reaches the tables, so on a cold cache
+/// the disk reads the tables queued behind the ones being decoded, as
+/// many bytes ahead as the budget lets wait.
 pub fn table_permit(f: &InputFile) -> Option<budget::Permit> {
-    (f.kind == FileKind::Table && f.not_regular.is_none() && f.size <= MAX_TABLE_SIZE)
-        .then(|| budget::tables().acquire(f.size))
+    (f.kind == FileKind::Table && f.not_regular.is_none() && f.size <= MAX_TABLE_SIZE).then(|| {
+        let permit = budget::tables().acquire(f.size);
+        super::open::prefetch_path(&f.path, f.size);
+        permit
+    })
 }
 
 /// `scan`: list → inventory → every other file scanned side by side
