@@ -1,0 +1,216 @@
+//! Blob-index values (RocksDB BlobDB) on export lines: the index decoded
+//! into a `blob` field and, where the `.blob` file it names is in the store
+//! and the record verifies (header CRC, key, sizes, blob CRC, compression),
+//! the value itself in `value`, the raw index moved to `blob_index`. A value
+//! that cannot be had is `"unresolved"` with the reason, and the line keeps
+//! the raw index in `value`: nothing is made up.
+//!
+//! Each value is read on its own with a positioned read of its record (at
+//! most [`MAX_RECORD`] bytes), from a small cache of open blob files shared
+//! by the threads that format lines: memory stays bounded by the records
+//! being formatted, whatever the size of the blob files, and a line's bytes
+//! depend only on the files, not on which thread or in which order it is
+//! written.
+
+use crate::format::batch::Kind;
+use crate::format::filename::blob_name;
+use crate::format::rocks_blob::{self as fmt, BlobError, BlobHeader, BlobIndex, BlobRef};
+use crate::format::rocks_table::codec;
+use crate::scan::Entry;
+use crate::vocab::bytes::{push_field_in_pieces, push_str};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Blob files held open at once.
+pub const OPEN_FILES: usize = 64;
+/// The largest record read to resolve one value; a larger value is left
+/// unresolved (said so).
+pub const MAX_RECORD: u64 = 64 << 20;
+
+/// A store's blob files, by number.
+pub struct BlobFiles {
+    files: BTreeMap<u64, BlobInput>,
+    /// Most recently used last.
+    open: Mutex<Vec<(u64, Arc<Opened>)>>,
+}
+
+impl std::fmt::Debug for BlobFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobFiles")
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+struct BlobInput {
+    path: PathBuf,
+    name: String,
+}
+
+struct Opened {
+    file: File,
+    size: u64,
+    header: Result<BlobHeader, String>,
+    /// The file ends with a footer that verifies.
+    footer: bool,
+}
+
+impl BlobFiles {
+    /// The blob files among `files` (name, number, path).
+    pub fn new<'a>(files: impl Iterator<Item = (&'a str, u64, &'a std::path::Path)>) -> Self {
+        BlobFiles {
+            files: files
+                .map(|(name, n, path)| {
+                    (
+                        n,
+                        BlobInput {
+                            path: path.to_path_buf(),
+                            name: name.to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn opened(&self, number: u64) -> Result<Arc<Opened>, String> {
+        let Some(input) = self.files.get(&number) else {
+            return Err(format!("{} is missing from the store", blob_name(number)));
+        };
+        {
+            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = open.iter().position(|(n, _)| *n == number) {
+                let hit = open.remove(at);
+                let f = hit.1.clone();
+                open.push(hit);
+                return Ok(f);
+            }
+        }
+        let (file, md) = crate::scan::open::open_store_file(&input.path)
+            .map_err(|e| format!("{}: cannot open: {e}", input.name))?;
+        let size = md.len();
+        let mut head = [0u8; fmt::HEADER_SIZE];
+        let header = file
+            .read_exact_at(&mut head, 0)
+            .map_err(|e| format!("{}: {e}", input.name))
+            .and_then(|()| fmt::header(&head).map_err(|e| format!("{}: {e}", input.name)));
+        let mut foot = [0u8; fmt::FOOTER_SIZE];
+        let footer = size >= (fmt::HEADER_SIZE + fmt::FOOTER_SIZE) as u64
+            && file
+                .read_exact_at(&mut foot, size - fmt::FOOTER_SIZE as u64)
+                .is_ok()
+            && fmt::footer(&foot).is_ok();
+        let o = Arc::new(Opened {
+            file,
+            size,
+            header,
+            footer,
+        });
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if !open.iter().any(|(n, _)| *n == number) {
+            if open.len() >= OPEN_FILES {
+                open.remove(0);
+            }
+            open.push((number, o.clone()));
+        }
+        Ok(o)
+    }
+
+    /// The value `r` points to for `key`, or why it cannot be had.
+    pub fn resolve(&self, key: &[u8], r: &BlobRef) -> Result<Vec<u8>, String> {
+        let name = blob_name(r.file);
+        let f = self.opened(r.file)?;
+        let h = f.header.as_ref().map_err(|e| e.clone())?;
+        if h.compression != r.compression {
+            return Err(format!(
+                "{name}: {}",
+                BlobError::CompressionMismatch {
+                    index: r.compression,
+                    file: h.compression
+                }
+            ));
+        }
+        let (start, len) = r
+            .record_span(key.len(), f.size, f.footer)
+            .map_err(|e| format!("{name} ({} bytes): {e}", f.size))?;
+        if len > MAX_RECORD {
+            return Err(format!(
+                "{name}: the record is {len} bytes, more than the {MAX_RECORD} read for one value"
+            ));
+        }
+        let mut rec = vec![0u8; len as usize];
+        f.file
+            .read_exact_at(&mut rec, start)
+            .map_err(|e| format!("{name}: reading the record at {start}: {e}"))?;
+        fmt::value_from_record(&rec, key, r, MAX_RECORD as usize)
+            .map(|v| v.into_owned())
+            .map_err(|e| format!("{name}: the record at byte {start}: {e}"))
+    }
+}
+
+/// The value fields and `blob` of a blob-index line: with `blobs`, the
+/// value resolved where it can be; without, only the index decoded.
+pub fn push_fields(
+    out: &mut Vec<u8>,
+    e: &Entry<'_>,
+    blobs: Option<&BlobFiles>,
+    full: usize,
+    spill: &mut dyn FnMut(&mut Vec<u8>),
+) {
+    debug_assert_eq!(e.kind, Kind::BlobIndex);
+    let mut num = itoa::Buffer::new();
+    let index = match fmt::decode_index(e.value) {
+        Ok(i) => i,
+        Err(err) => {
+            push_field_in_pieces(out, "value", e.value, full, spill);
+            out.extend_from_slice(b",\"blob\":{\"unresolved\":");
+            push_str(out, &err.to_string());
+            out.push(b'}');
+            return;
+        }
+    };
+    match index {
+        BlobIndex::Inlined { expiration, value } => {
+            // The value is in the index: nothing to read.
+            push_field_in_pieces(out, "value", value, full, spill);
+            push_field_in_pieces(out, "blob_index", e.value, full, spill);
+            out.extend_from_slice(b",\"blob\":{\"inlined\":true,\"expiration\":");
+            out.extend_from_slice(num.format(expiration).as_bytes());
+            out.push(b'}');
+        }
+        BlobIndex::Blob(r) => {
+            let got = match blobs {
+                Some(b) => b.resolve(e.key, &r),
+                None => Err("the store's blob files are not read here".to_string()),
+            };
+            match &got {
+                Ok(v) => {
+                    push_field_in_pieces(out, "value", v, full, spill);
+                    push_field_in_pieces(out, "blob_index", e.value, full, spill);
+                }
+                Err(_) => push_field_in_pieces(out, "value", e.value, full, spill),
+            }
+            out.extend_from_slice(b",\"blob\":{\"file\":");
+            push_str(out, &blob_name(r.file));
+            out.extend_from_slice(b",\"offset\":");
+            out.extend_from_slice(num.format(r.offset).as_bytes());
+            out.extend_from_slice(b",\"size\":");
+            out.extend_from_slice(num.format(r.size).as_bytes());
+            out.extend_from_slice(b",\"compression\":");
+            push_str(out, codec::name(r.compression));
+            if let Some(x) = r.expiration {
+                out.extend_from_slice(b",\"expiration\":");
+                out.extend_from_slice(num.format(x).as_bytes());
+            }
+            if let Err(why) = &got {
+                out.extend_from_slice(b",\"unresolved\":");
+                push_str(out, why);
+            }
+            out.push(b'}');
+        }
+    }
+}
