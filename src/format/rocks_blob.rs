@@ -55,8 +55,15 @@ const INDEX_BLOB_TTL: u8 = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobError {
     /// Fewer bytes than the structure needs.
-    Short { what: &'static str, need: u64, have: u64 },
-    BadMagic { what: &'static str, got: u32 },
+    Short {
+        what: &'static str,
+        need: u64,
+        have: u64,
+    },
+    BadMagic {
+        what: &'static str,
+        got: u32,
+    },
     UnknownVersion(u32),
     HeaderCrc,
     FooterCrc,
@@ -64,9 +71,15 @@ pub enum BlobError {
     /// The record's key length or key is not the entry's.
     KeyMismatch,
     /// The record's value length is not the index's size.
-    SizeMismatch { record: u64, index: u64 },
+    SizeMismatch {
+        record: u64,
+        index: u64,
+    },
     /// The index's compression is not the file's.
-    CompressionMismatch { index: u8, file: u8 },
+    CompressionMismatch {
+        index: u8,
+        file: u8,
+    },
     UnknownIndexType(u8),
     BadIndex(&'static str),
     /// The index points where no record of this file can be.
@@ -587,8 +600,12 @@ mod tests {
         assert!(r(63, 10).record_span(1, 1000, true).is_ok());
         assert!(r(900, 100).record_span(1, 1000, true).is_err());
         assert!(r(900, 100).record_span(1, 1000, false).is_ok());
-        assert!(r(u64::MAX, u64::MAX).record_span(5, u64::MAX, false).is_err());
-        assert!(r(100, u64::MAX).record_span(usize::MAX, 1000, true).is_err());
+        assert!(r(u64::MAX, u64::MAX)
+            .record_span(5, u64::MAX, false)
+            .is_err());
+        assert!(r(100, u64::MAX)
+            .record_span(usize::MAX, 1000, true)
+            .is_err());
     }
 
     #[test]

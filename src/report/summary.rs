@@ -446,11 +446,13 @@ fn table(s: &mut String, r: &Report, st: &Style) {
         w9 = w[9]
     );
     let _ = writeln!(s, "{}", st.bold(&line));
-    let _ = writeln!(
-        s,
-        "{}",
-        st.dim("intact/torn/garbled count log records and MANIFEST edits, data blocks for tables;")
-    );
+    let units = if r.files.iter().any(|f| f.kind == FileKind::Blob) {
+        "intact/torn/garbled count log records and MANIFEST edits, data blocks for tables, \
+         records for blob files;"
+    } else {
+        "intact/torn/garbled count log records and MANIFEST edits, data blocks for tables;"
+    };
+    let _ = writeln!(s, "{}", st.dim(units));
     let _ = writeln!(
         s,
         "{}",

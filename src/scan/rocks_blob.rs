@@ -11,10 +11,10 @@
 //! anything else is garbled. A valid footer (its own CRC) marks where the
 //! records end; a file without one was never closed or lost its end.
 
+use crate::format::crc;
 use crate::format::rocks_blob::{
     self as fmt, BlobError, FOOTER_SIZE, HEADER_SIZE, RECORD_HEADER_SIZE,
 };
-use crate::format::crc;
 use crate::vocab::{Class, Counts, Damage};
 use std::io;
 
@@ -57,7 +57,10 @@ impl Window<'_> {
                     Ok(0) => {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            format!("the file shrank while being read (at byte {})", at + got as u64),
+                            format!(
+                                "the file shrank while being read (at byte {})",
+                                at + got as u64
+                            ),
                         ))
                     }
                     Ok(k) => got += k,
@@ -127,7 +130,8 @@ fn scan_into(
         Ok(h) => out.header = Some(h),
         Err(e) => {
             // The records may still verify on their own CRCs.
-            out.damage.push(Damage::new(0, header_len, Class::Garbled, e.to_string()));
+            out.damage
+                .push(Damage::new(0, header_len, Class::Garbled, e.to_string()));
         }
     }
     // The footer, when the file has one, ends the records.
@@ -169,31 +173,29 @@ fn scan_into(
         }
         let h = match fmt::record_header(w.get(pos, RECORD_HEADER_SIZE)?) {
             Ok(h) => h,
-            Err(e) => {
-                match next_record(w, pos + 1, end)? {
-                    Some(next) => {
-                        out.records.add(Some(Class::Garbled));
-                        out.damage.push(Damage::new(
-                            pos,
-                            next - pos,
-                            Class::Garbled,
-                            format!("{e}; the next record header that verifies is at byte {next}"),
-                        ));
-                        pos = next;
-                        continue;
-                    }
-                    None => {
-                        out.records.add(Some(to_end));
-                        out.damage.push(Damage::new(
-                            pos,
-                            end - pos,
-                            to_end,
-                            format!("{e}; no record header verifies after it"),
-                        ));
-                        break;
-                    }
+            Err(e) => match next_record(w, pos + 1, end)? {
+                Some(next) => {
+                    out.records.add(Some(Class::Garbled));
+                    out.damage.push(Damage::new(
+                        pos,
+                        next - pos,
+                        Class::Garbled,
+                        format!("{e}; the next record header that verifies is at byte {next}"),
+                    ));
+                    pos = next;
+                    continue;
                 }
-            }
+                None => {
+                    out.records.add(Some(to_end));
+                    out.damage.push(Damage::new(
+                        pos,
+                        end - pos,
+                        to_end,
+                        format!("{e}; no record header verifies after it"),
+                    ));
+                    break;
+                }
+            },
         };
         let len = h.record_len().filter(|&l| l <= left);
         let Some(len) = len else {
@@ -204,7 +206,8 @@ fn scan_into(
                 to_end,
                 format!(
                     "blob record of {} bytes (key {}, value {}) runs past the end of the {}",
-                    h.record_len().map_or("more than 2^64".to_string(), |l| l.to_string()),
+                    h.record_len()
+                        .map_or("more than 2^64".to_string(), |l| l.to_string()),
                     h.key_len,
                     h.value_len,
                     if footer.is_some() {

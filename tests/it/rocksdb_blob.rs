@@ -129,7 +129,12 @@ fn a_flipped_blob_value_is_garbled_and_its_key_unresolved() {
     let found = damage(&r);
     assert_eq!(
         found,
-        vec![(file.to_string(), rec.0, rec.1 - rec.0, "garbled".to_string())],
+        vec![(
+            file.to_string(),
+            rec.0,
+            rec.1 - rec.0,
+            "garbled".to_string()
+        )],
         "exactly the one record"
     );
     assert!(rec.0 <= at && at < rec.1);
