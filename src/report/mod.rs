@@ -301,6 +301,10 @@ pub struct StoreInfo {
     pub live_tables: usize,
     /// Live tables the MANIFEST names that are not in the directory.
     pub missing_tables: Vec<MissingTable>,
+    /// RocksDB: blob files the MANIFEST holds live that are not in the
+    /// directory (the values they held cannot be read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_blob_files: Vec<MissingBlobFile>,
     /// Bitcoin Core's obfuscation key, when the store holds one intact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub obfuscation: Option<Obfuscation>,
@@ -325,6 +329,16 @@ pub struct MissingTable {
     pub level: u32,
     pub size: u64,
     pub key_range: KeyRange,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingBlobFile {
+    pub number: u64,
+    /// Its column family's name (or id).
+    pub cf: String,
+    /// Blobs the MANIFEST counts in it, and those already garbage.
+    pub blobs: u64,
+    pub garbage: u64,
 }
 
 /// What the rebuilt store holds and where it is.

@@ -712,7 +712,7 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
     let store_lost = r
         .store
         .as_ref()
-        .is_some_and(|i| !i.missing_tables.is_empty());
+        .is_some_and(|i| !i.missing_tables.is_empty() || !i.missing_blob_files.is_empty());
     if items.is_empty() && keys == 0 && unverified == 0 && suspect == 0 && !store_lost {
         return;
     }
@@ -737,6 +737,26 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
         let _ = writeln!(
             s,
             "  - {keys} keys to re-fetch: a write of each was read from damaged bytes (\"key\" items)"
+        );
+    }
+    let missing_blobs: Vec<&crate::report::MissingBlobFile> = r
+        .store
+        .iter()
+        .chain(r.stores.iter().flatten())
+        .flat_map(|i| &i.missing_blob_files)
+        .collect();
+    if !missing_blobs.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {} blob file(s) the MANIFEST holds live are missing ({}): the values they held \
+             are exported unresolved (\"blob\": {{\"unresolved\": ...}}).",
+            missing_blobs.len(),
+            missing_blobs
+                .iter()
+                .take(MAX_LINES)
+                .map(|b| crate::format::filename::blob_name(b.number))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if unverified > 0 {

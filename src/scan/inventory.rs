@@ -376,6 +376,26 @@ pub fn build_with(
                 });
             }
         }
+        if let Some(r) = &rocks {
+            for (&number, b) in &r.blobs {
+                let gone = !members
+                    .iter()
+                    .any(|&i| inputs[i].kind == FileKind::Blob && inputs[i].number == Some(number));
+                if gone && !b.dropped && b.garbage < b.blobs {
+                    info.missing_blob_files
+                        .push(crate::report::MissingBlobFile {
+                            number,
+                            cf: r
+                                .families
+                                .iter()
+                                .find(|f| f.id == b.cf)
+                                .map_or_else(|| b.cf.to_string(), |f| f.name.to_string()),
+                            blobs: b.blobs,
+                            garbage: b.garbage,
+                        });
+                }
+            }
+        }
     } else {
         info.note = Some(
             "no MANIFEST could be read, so which files are live is not known: every table \

@@ -15,11 +15,13 @@ use crate::format::crc;
 use crate::format::rocks_blob::{
     self as fmt, BlobError, FOOTER_SIZE, HEADER_SIZE, RECORD_HEADER_SIZE,
 };
-use crate::vocab::{Class, Counts, Damage};
+use crate::vocab::{Class, Counts, Damage, KeyRange};
 use std::io;
 
 /// Bytes read at once.
 pub const WINDOW: usize = 1 << 20;
+/// The longest key a damaged record's key range is given for.
+const MAX_KEY: u64 = 64 << 10;
 
 /// What the scan of one blob file found.
 #[derive(Debug, Default)]
@@ -237,6 +239,18 @@ fn scan_into(
                 ),
             );
             d.lost_entries = Some(1);
+            // The key, to requeue by: under the failed CRC too, so said.
+            if h.key_len <= MAX_KEY {
+                let key = w.get(pos + RECORD_HEADER_SIZE as u64, h.key_len as usize)?;
+                d.key_range = Some(KeyRange {
+                    first: Some(key.to_vec()),
+                    first_exclusive: false,
+                    last: Some(key.to_vec()),
+                });
+                d.reason.push_str(
+                    " (its key, as the record holds it, is under the same failed checksum)",
+                );
+            }
             out.damage.push(d);
         }
         pos += len;
@@ -365,6 +379,9 @@ mod tests {
         assert_eq!(s.damage[0].end(), at[3]);
         assert_eq!(s.damage[0].class, Class::Garbled);
         assert_eq!(s.damage[0].lost_entries, Some(1));
+        let r = s.damage[0].key_range.as_ref().unwrap();
+        assert_eq!(r.first.as_deref(), Some(&b"key2"[..]));
+        assert_eq!(r.last.as_deref(), Some(&b"key2"[..]));
     }
 
     #[test]

@@ -498,6 +498,11 @@ pub fn scan_file_with(
         }
         FileKind::Blob => {
             let b = super::rocks_blob::scan(&file, f.size, progress);
+            // The family its lost keys are requeued under.
+            cf = b.header.zip(opts.rocks.as_ref()).map(|(h, ctx)| {
+                let c = ctx.cf(h.column_family, None);
+                c.name.map_or_else(|| c.id.to_string(), str::to_string)
+            });
             report.records = b.records;
             report.damage = b.damage;
             let mut notes = b.notes;

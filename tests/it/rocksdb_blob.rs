@@ -7,8 +7,9 @@
 //! record by record, no damage, every blob-index line resolved to its value
 //! (the latest view equals RocksDB's), the same export for any `--jobs`.
 //! One bit of a blob value flipped: that record reported garbled at its
-//! offset, its key's line unresolved with the reason (its raw index kept),
-//! every other key recovered, nothing invented; the input unchanged.
+//! offset, its key requeued, its key's line unresolved with the reason (its
+//! raw index kept), every other key recovered, nothing invented; the input
+//! unchanged.
 
 use crate::common::*;
 use crate::rocksdb_read::{damage, field, latest, scan, store, truth_view};
@@ -148,6 +149,13 @@ fn a_flipped_blob_value_is_garbled_and_its_key_unresolved() {
         .as_str()
         .unwrap()
         .contains("checksum mismatch"));
+    // Its key is requeued, in its family.
+    let lost = r["lost"]["key_ranges"].as_array().unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["file"], file);
+    assert_eq!(lost[0]["cf"], cf);
+    assert_eq!(field(&lost[0], "first"), Some(key.clone()));
+    assert_eq!(field(&lost[0], "last"), Some(key.clone()));
 
     let (view, lines, _, c) = latest(&db);
     assert_eq!(c, 1, "salvage of a damaged store is exit 1");
@@ -196,7 +204,8 @@ fn a_flipped_blob_value_is_garbled_and_its_key_unresolved() {
 
 /// What the inventory says of blob files the MANIFEST does not name, or
 /// that are missing: a copy of the healthy store with one blob file gone
-/// leaves its keys unresolved ("missing"), an extra one is an orphan.
+/// names it in `store.missing_blob_files` and leaves its keys unresolved
+/// ("missing"); an extra one is an orphan.
 #[test]
 fn missing_and_unnamed_blob_files() {
     let (src, _) = store("blob-zstd");
@@ -218,6 +227,11 @@ fn missing_and_unnamed_blob_files() {
         .unwrap()
         .clone();
     assert_eq!(extra["state"], "orphan", "{extra}");
+    let number: u64 = gone.trim_end_matches(".blob").parse().unwrap();
+    let missing = r["store"]["missing_blob_files"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0]["number"], number);
+    assert_eq!(missing[0]["cf"], "default");
     let (_, lines, _, _) = latest(&db);
     let missing: Vec<&Value> = lines
         .iter()
