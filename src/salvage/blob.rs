@@ -214,3 +214,163 @@ pub fn push_fields(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::coding::{put_fixed32, put_fixed64, put_varint64};
+    use crate::format::crc;
+
+    /// A closed blob file of uncompressed values; the values' offsets.
+    fn blob_file(records: &[(&[u8], &[u8])]) -> (Vec<u8>, Vec<u64>) {
+        let mut f = Vec::new();
+        put_fixed32(&mut f, fmt::MAGIC);
+        put_fixed32(&mut f, fmt::VERSION);
+        put_fixed32(&mut f, 0);
+        f.extend([0, codec::NONE]);
+        put_fixed64(&mut f, 0);
+        put_fixed64(&mut f, 0);
+        let mut at = Vec::new();
+        for (k, v) in records {
+            let mut h = Vec::new();
+            put_fixed64(&mut h, k.len() as u64);
+            put_fixed64(&mut h, v.len() as u64);
+            put_fixed64(&mut h, 0);
+            let c = crc::mask(crc::value(&h));
+            put_fixed32(&mut h, c);
+            put_fixed32(&mut h, crc::mask(crc::extend(crc::value(k), v)));
+            f.extend(h);
+            f.extend_from_slice(k);
+            at.push(f.len() as u64);
+            f.extend_from_slice(v);
+        }
+        let mut b = Vec::new();
+        put_fixed32(&mut b, fmt::MAGIC);
+        put_fixed64(&mut b, records.len() as u64);
+        put_fixed64(&mut b, 0);
+        put_fixed64(&mut b, 0);
+        let c = crc::mask(crc::value(&b));
+        put_fixed32(&mut b, c);
+        f.extend(b);
+        (f, at)
+    }
+
+    fn index(file: u64, offset: u64, size: u64, compression: u8) -> Vec<u8> {
+        let mut b = vec![1];
+        put_varint64(&mut b, file);
+        put_varint64(&mut b, offset);
+        put_varint64(&mut b, size);
+        b.push(compression);
+        b
+    }
+
+    fn line(key: &[u8], value: &[u8], blobs: Option<&BlobFiles>) -> serde_json::Value {
+        let e = Entry {
+            seq: 1,
+            kind: Kind::BlobIndex,
+            key,
+            value,
+            offset: 0,
+            expiry: None,
+            cf: None,
+        };
+        let mut out = b"{\"k\":0".to_vec();
+        push_fields(&mut out, &e, blobs, usize::MAX, &mut |_| {});
+        out.push(b'}');
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn values_resolve_only_when_every_check_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (f, at) = blob_file(&[(b"a", b"first value"), (b"b", b"second value")]);
+        std::fs::write(dir.path().join("000007.blob"), &f).unwrap();
+        let path = dir.path().join("000007.blob");
+        let blobs = BlobFiles::new([("000007.blob", 7u64, path.as_path())].into_iter());
+
+        let l = line(b"b", &index(7, at[1], 12, 0), Some(&blobs));
+        assert_eq!(l["value"], "second value");
+        assert!(l.get("blob_index_base64").is_some() || l.get("blob_index").is_some());
+        assert_eq!(l["blob"]["file"], "000007.blob");
+        assert_eq!(l["blob"]["offset"], at[1]);
+        assert_eq!(l["blob"]["compression"], "none");
+        assert!(l["blob"].get("unresolved").is_none());
+
+        let unresolved = |key: &[u8], idx: Vec<u8>| {
+            let l = line(key, &idx, Some(&blobs));
+            assert!(l.get("blob_index").is_none() && l.get("blob_index_base64").is_none());
+            let raw = l
+                .get("value_base64")
+                .and_then(|v| crate::vocab::bytes::decode_base64(v.as_str().unwrap()))
+                .unwrap_or_else(|| l["value"].as_str().unwrap().as_bytes().to_vec());
+            assert_eq!(raw, idx, "the raw index is kept");
+            l["blob"]["unresolved"].as_str().unwrap().to_string()
+        };
+        // Another key at that place, a missing file, out of the file, the
+        // wrong size or compression: never a value.
+        assert!(unresolved(b"a", index(7, at[1], 12, 0)).contains("another key"));
+        assert!(unresolved(b"b", index(8, at[1], 12, 0)).contains("missing"));
+        assert!(unresolved(b"b", index(7, 1 << 40, 12, 0)).contains("out of range"));
+        assert!(unresolved(b"b", index(7, at[1], 11, 0)).contains("11"));
+        assert!(unresolved(b"b", index(7, at[1], 12, 7)).contains("compression"));
+        assert!(unresolved(b"b", index(7, at[1], 1 << 40, 0)).contains("out of range"));
+        assert!(unresolved(b"b", vec![9, 1, 2]).contains("type 9"));
+        // Without the store's blob files, the index is only decoded.
+        let l = line(b"b", &index(7, at[1], 12, 0), None);
+        assert!(l["blob"]["unresolved"].is_string());
+
+        // A flipped value byte fails the blob CRC.
+        let mut bad = f.clone();
+        bad[at[0] as usize + 2] ^= 4;
+        std::fs::write(&path, &bad).unwrap();
+        let fresh = BlobFiles::new([("000007.blob", 7u64, path.as_path())].into_iter());
+        let l = line(b"a", &index(7, at[0], 11, 0), Some(&fresh));
+        assert!(l["blob"]["unresolved"]
+            .as_str()
+            .unwrap()
+            .contains("checksum mismatch"));
+        let l = line(b"b", &index(7, at[1], 12, 0), Some(&fresh));
+        assert_eq!(l["value"], "second value");
+
+        // An inlined value needs no file.
+        let mut inl = vec![0];
+        put_varint64(&mut inl, 42);
+        inl.extend_from_slice(b"tiny");
+        let l = line(b"c", &inl, None);
+        assert_eq!(l["value"], "tiny");
+        assert_eq!(l["blob"]["inlined"], true);
+        assert_eq!(l["blob"]["expiration"], 42);
+    }
+
+    #[test]
+    fn the_open_files_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (f, at) = blob_file(&[(b"k", b"v")]);
+        let paths: Vec<std::path::PathBuf> = (1..=OPEN_FILES as u64 + 10)
+            .map(|n| {
+                let p = dir.path().join(blob_name(n));
+                std::fs::write(&p, &f).unwrap();
+                p
+            })
+            .collect();
+        let names: Vec<String> = (1..=paths.len() as u64).map(blob_name).collect();
+        let blobs = BlobFiles::new(
+            paths
+                .iter()
+                .zip(&names)
+                .enumerate()
+                .map(|(i, (p, n))| (n.as_str(), i as u64 + 1, p.as_path())),
+        );
+        for n in 1..=paths.len() as u64 {
+            let r = BlobRef {
+                expiration: None,
+                file: n,
+                offset: at[0],
+                size: 1,
+                compression: 0,
+            };
+            assert_eq!(blobs.resolve(b"k", &r).unwrap(), b"v");
+        }
+        assert_eq!(blobs.open.lock().unwrap().len(), OPEN_FILES);
+    }
+}

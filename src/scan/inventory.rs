@@ -584,7 +584,13 @@ fn state(f: &InputFile, chosen_manifest: bool, ctx: &StateCtx<'_>) -> (FileState
             }),
         ),
         FileKind::Blob => {
-            let (Some(_), Some(blobs), Some(n)) = (ctx.version, ctx.blobs, f.number) else {
+            let Some(blobs) = ctx.blobs else {
+                return (
+                    FileState::Unknown,
+                    Some("a blob file in a store that is not RocksDB's: not read".to_string()),
+                );
+            };
+            let (Some(_), Some(n)) = (ctx.version, f.number) else {
                 return unknown();
             };
             match blobs.get(&n) {
