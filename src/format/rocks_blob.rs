@@ -26,7 +26,8 @@
 //!         0 kInlinedTTL  expiration: varint64 | the value itself (the rest)
 //!         1 kBlob        file number, offset, size: varint64 | compression: 1 byte
 //!         2 kBlobTTL     expiration: varint64 | kBlob's fields
-//!         nothing may follow kBlob's compression byte
+//!         nothing may follow kBlob's compression byte; file number 0 is
+//!         newer RocksDB's "same file": a blob kept in the table itself
 //! ```
 //! A blob index's offset is the value's, not the record's: the record starts
 //! `32 + key length` bytes before it, and its size is the stored (compressed)
@@ -47,6 +48,11 @@ pub const RECORD_HEADER_SIZE: usize = 32;
 /// The bytes the header CRC covers: the three lengths.
 const HEADER_CRC_COVERS: usize = 24;
 const HAS_TTL: u8 = 1;
+
+/// A blob index's file number 0 (`kCurrentFileBlobIndexFileNumber`, newer
+/// RocksDB's `db/blob/blob_constants.h`): the blob is in the table file
+/// itself, not in a blob file.
+pub const SAME_FILE: u64 = 0;
 
 const INDEX_INLINED_TTL: u8 = 0;
 const INDEX_BLOB: u8 = 1;

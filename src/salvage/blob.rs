@@ -122,6 +122,13 @@ impl BlobFiles {
 
     /// The value `r` points to for `key`, or why it cannot be had.
     pub fn resolve(&self, key: &[u8], r: &BlobRef) -> Result<Vec<u8>, String> {
+        if r.file == fmt::SAME_FILE {
+            return Err(
+                "file number 0: a blob kept in the table file itself (newer RocksDB's embedded \
+                 blobs), which this version does not read"
+                    .to_string(),
+            );
+        }
         let name = blob_name(r.file);
         let f = self.opened(r.file)?;
         let h = f.header.as_ref().map_err(|e| e.clone())?;
@@ -315,6 +322,7 @@ mod tests {
         assert!(unresolved(b"b", index(7, at[1], 12, 7)).contains("compression"));
         assert!(unresolved(b"b", index(7, at[1], 1 << 40, 0)).contains("out of range"));
         assert!(unresolved(b"b", vec![9, 1, 2]).contains("type 9"));
+        assert!(unresolved(b"b", index(0, at[1], 12, 0)).contains("file number 0"));
         // Without the store's blob files, the index is only decoded.
         let l = line(b"b", &index(7, at[1], 12, 0), None);
         assert!(l["blob"]["unresolved"].is_string());
