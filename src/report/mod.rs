@@ -224,6 +224,11 @@ pub struct SalvageCounts {
     pub unverified: u64,
     /// Keys in the latest view whose newer write may have been lost.
     pub suspect_newer_keys: u64,
+    /// RocksDB BlobDB: blob-index values written unresolved (distinct
+    /// references), their lines' `blob.unresolved` saying why. Left out
+    /// when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unresolved_blob_values: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuilt: Option<Rebuilt>,
     /// `--out -` whose reader closed the pipe before the end: `records`
@@ -234,6 +239,10 @@ pub struct SalvageCounts {
     /// values XORed back). Left out when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deobfuscated: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Report {

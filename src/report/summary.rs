@@ -709,11 +709,18 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
         .collect();
     let unverified = r.summary.unverified_entries;
     let suspect = r.salvage.as_ref().map_or(0, |c| c.suspect_newer_keys);
+    let unresolved = r.salvage.as_ref().map_or(0, |c| c.unresolved_blob_values);
     let store_lost = r
         .store
         .as_ref()
         .is_some_and(|i| !i.missing_tables.is_empty() || !i.missing_blob_files.is_empty());
-    if items.is_empty() && keys == 0 && unverified == 0 && suspect == 0 && !store_lost {
+    if items.is_empty()
+        && keys == 0
+        && unverified == 0
+        && suspect == 0
+        && unresolved == 0
+        && !store_lost
+    {
         return;
     }
     let _ = writeln!(s, "\n{}", st.bold("What was lost, and what to requeue"));
@@ -769,6 +776,13 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
             s,
             "  {unverified} entries were read from damaged bytes: {whose} apart in unverified.jsonl,\n  \
              never in records.jsonl. Check them before trusting any."
+        );
+    }
+    if unresolved > 0 {
+        let _ = writeln!(
+            s,
+            "  {unresolved} blob-index values could not be read from their blob files: their lines\n  \
+             keep the raw index, and \"blob\".\"unresolved\" says why."
         );
     }
     if suspect > 0 {

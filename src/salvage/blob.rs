@@ -35,6 +35,9 @@ pub struct BlobFiles {
     files: BTreeMap<u64, BlobInput>,
     /// Most recently used last.
     open: Mutex<Vec<(u64, Arc<Opened>)>>,
+    /// The references (file, offset) written unresolved: a set, since a
+    /// table's lines may be formatted twice (lines.rs, over budget).
+    unresolved: Mutex<std::collections::BTreeSet<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for BlobFiles {
@@ -74,7 +77,16 @@ impl BlobFiles {
                 })
                 .collect(),
             open: Mutex::new(Vec::new()),
+            unresolved: Mutex::new(Default::default()),
         }
+    }
+
+    /// Distinct blob references written unresolved so far.
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as u64
     }
 
     fn opened(&self, number: u64) -> Result<Arc<Opened>, String> {
@@ -191,7 +203,16 @@ pub fn push_fields(
         }
         BlobIndex::Blob(r) => {
             let got = match blobs {
-                Some(b) => b.resolve(e.key, &r),
+                Some(b) => {
+                    let got = b.resolve(e.key, &r);
+                    if got.is_err() {
+                        b.unresolved
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert((r.file, r.offset));
+                    }
+                    got
+                }
                 None => Err("the store's blob files are not read here".to_string()),
             };
             match &got {
@@ -339,6 +360,9 @@ mod tests {
             .contains("checksum mismatch"));
         let l = line(b"b", &index(7, at[1], 12, 0), Some(&fresh));
         assert_eq!(l["value"], "second value");
+        // Counted once however often it is written.
+        line(b"a", &index(7, at[0], 11, 0), Some(&fresh));
+        assert_eq!(fresh.unresolved(), 1);
 
         // An inlined value needs no file.
         let mut inl = vec![0];

@@ -1248,6 +1248,7 @@ pub fn salvage(
         records: records_count,
         unverified: unverified_count,
         suspect_newer_keys: suspect_keys,
+        unresolved_blob_values: blob_files.iter().flatten().map(|b| b.unresolved()).sum(),
         rebuilt,
         stopped_early: matches!(opts.out, OutDest::Stdout) && super::pipe::stdout_closed(),
         deobfuscated: obfuscation_key.is_some(),

@@ -80,6 +80,7 @@ fn a_healthy_blob_store_resolves_every_blob_value() {
         "the latest view differs from RocksDB's"
     );
     assert_eq!(rep["salvage"]["records"], lines.len());
+    assert!(rep["salvage"].get("unresolved_blob_values").is_none());
     let indexed: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "blob_index").collect();
     assert!(indexed.len() >= 10, "{} blob-index lines", indexed.len());
     for l in &indexed {
@@ -157,8 +158,9 @@ fn a_flipped_blob_value_is_garbled_and_its_key_unresolved() {
     assert_eq!(field(&lost[0], "first"), Some(key.clone()));
     assert_eq!(field(&lost[0], "last"), Some(key.clone()));
 
-    let (view, lines, _, c) = latest(&db);
+    let (view, lines, rep, c) = latest(&db);
     assert_eq!(c, 1, "salvage of a damaged store is exit 1");
+    assert_eq!(rep["salvage"]["unresolved_blob_values"], 1);
     // The key's line: unresolved, with the reason, its raw index kept.
     let line = lines
         .iter()
