@@ -6,6 +6,7 @@
 //! LOG, LOG.old      human-readable info log  LOCK               lock file
 //! LOG.old.<micros>  RocksDB's older info logs
 //! NNNNNN.dbtmp      temporary (e.g. a CURRENT being replaced)
+//! NNNNNN.blob       RocksDB BlobDB: large values kept apart from the tables
 //! ```
 //! `NNNNNN` is a decimal file number, zero-padded to at least six digits when
 //! written but accepted at any width when read, as LevelDB does.
@@ -38,6 +39,7 @@ pub fn parse(name: &str) -> (FileKind, Option<u64>) {
         "log" => FileKind::Log,
         "ldb" | "sst" => FileKind::Table,
         "dbtmp" => FileKind::Temp,
+        "blob" => FileKind::Blob,
         _ => return (FileKind::Unknown, None),
     };
     match number(digits) {
@@ -58,6 +60,11 @@ fn number(digits: &str) -> Option<u64> {
 /// `NNNNNN.ldb`: the name LevelDB gives new tables.
 pub fn table_name(n: u64) -> String {
     format!("{n:06}.ldb")
+}
+
+/// `NNNNNN.blob`, as RocksDB's `BlobFileName` forms it.
+pub fn blob_name(n: u64) -> String {
+    format!("{n:06}.blob")
 }
 
 pub fn log_name(n: u64) -> String {
@@ -91,6 +98,7 @@ mod tests {
             ("LOG.old.1796278636089814", FileKind::InfoLog, None),
             ("LOCK", FileKind::Lock, None),
             ("000009.dbtmp", FileKind::Temp, Some(9)),
+            ("000012.blob", FileKind::Blob, Some(12)),
             ("1234567890.log", FileKind::Log, Some(1_234_567_890)),
         ];
         for &(name, kind, num) in cases {
@@ -129,6 +137,7 @@ mod tests {
     fn names_roundtrip() {
         assert_eq!(table_name(5), "000005.ldb");
         assert_eq!(log_name(12), "000012.log");
+        assert_eq!(blob_name(12), "000012.blob");
         assert_eq!(manifest_name(2), "MANIFEST-000002");
         assert_eq!(table_name(1_234_567), "1234567.ldb");
         for n in [0, 1, 999_999, 1_000_000, u64::MAX] {
@@ -148,6 +157,7 @@ mod tests {
             FileKind::InfoLog,
             FileKind::Lock,
             FileKind::Temp,
+            FileKind::Blob,
             FileKind::Unknown,
         ] {
             let json = serde_json::to_string(&k).unwrap();

@@ -31,6 +31,7 @@ pub mod lz4;
 pub mod manifest;
 pub mod order;
 pub mod rocks_batch;
+pub mod rocks_blob;
 pub mod rocks_manifest;
 pub mod rocks_table;
 pub mod table;

@@ -224,6 +224,11 @@ pub struct SalvageCounts {
     pub unverified: u64,
     /// Keys in the latest view whose newer write may have been lost.
     pub suspect_newer_keys: u64,
+    /// RocksDB BlobDB: blob-index values written unresolved (distinct
+    /// references), their lines' `blob.unresolved` saying why. Left out
+    /// when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unresolved_blob_values: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebuilt: Option<Rebuilt>,
     /// `--out -` whose reader closed the pipe before the end: `records`
@@ -234,6 +239,10 @@ pub struct SalvageCounts {
     /// values XORed back). Left out when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub deobfuscated: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -301,6 +310,10 @@ pub struct StoreInfo {
     pub live_tables: usize,
     /// Live tables the MANIFEST names that are not in the directory.
     pub missing_tables: Vec<MissingTable>,
+    /// RocksDB: blob files the MANIFEST holds live that are not in the
+    /// directory (the values they held cannot be read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_blob_files: Vec<MissingBlobFile>,
     /// Bitcoin Core's obfuscation key, when the store holds one intact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub obfuscation: Option<Obfuscation>,
@@ -325,6 +338,16 @@ pub struct MissingTable {
     pub level: u32,
     pub size: u64,
     pub key_range: KeyRange,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingBlobFile {
+    pub number: u64,
+    /// Its column family's name (or id).
+    pub cf: String,
+    /// Blobs the MANIFEST counts in it, and those already garbage.
+    pub blobs: u64,
+    pub garbage: u64,
 }
 
 /// What the rebuilt store holds and where it is.

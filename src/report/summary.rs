@@ -446,11 +446,13 @@ fn table(s: &mut String, r: &Report, st: &Style) {
         w9 = w[9]
     );
     let _ = writeln!(s, "{}", st.bold(&line));
-    let _ = writeln!(
-        s,
-        "{}",
-        st.dim("intact/torn/garbled count log records and MANIFEST edits, data blocks for tables;")
-    );
+    let units = if r.files.iter().any(|f| f.kind == FileKind::Blob) {
+        "intact/torn/garbled count log records and MANIFEST edits, data blocks for tables, \
+         records for blob files;"
+    } else {
+        "intact/torn/garbled count log records and MANIFEST edits, data blocks for tables;"
+    };
+    let _ = writeln!(s, "{}", st.dim(units));
     let _ = writeln!(
         s,
         "{}",
@@ -707,11 +709,18 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
         .collect();
     let unverified = r.summary.unverified_entries;
     let suspect = r.salvage.as_ref().map_or(0, |c| c.suspect_newer_keys);
+    let unresolved = r.salvage.as_ref().map_or(0, |c| c.unresolved_blob_values);
     let store_lost = r
         .store
         .as_ref()
-        .is_some_and(|i| !i.missing_tables.is_empty());
-    if items.is_empty() && keys == 0 && unverified == 0 && suspect == 0 && !store_lost {
+        .is_some_and(|i| !i.missing_tables.is_empty() || !i.missing_blob_files.is_empty());
+    if items.is_empty()
+        && keys == 0
+        && unverified == 0
+        && suspect == 0
+        && unresolved == 0
+        && !store_lost
+    {
         return;
     }
     let _ = writeln!(s, "\n{}", st.bold("What was lost, and what to requeue"));
@@ -737,6 +746,26 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
             "  - {keys} keys to re-fetch: a write of each was read from damaged bytes (\"key\" items)"
         );
     }
+    let missing_blobs: Vec<&crate::report::MissingBlobFile> = r
+        .store
+        .iter()
+        .chain(r.stores.iter().flatten())
+        .flat_map(|i| &i.missing_blob_files)
+        .collect();
+    if !missing_blobs.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {} blob file(s) the MANIFEST holds live are missing ({}): the values they held \
+             are exported unresolved (\"blob\": {{\"unresolved\": ...}}).",
+            missing_blobs.len(),
+            missing_blobs
+                .iter()
+                .take(MAX_LINES)
+                .map(|b| crate::format::filename::blob_name(b.number))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if unverified > 0 {
         let whose = if r.salvage.is_some() {
             "they are kept"
@@ -747,6 +776,13 @@ fn lost(s: &mut String, r: &Report, st: &Style, written: &Written) {
             s,
             "  {unverified} entries were read from damaged bytes: {whose} apart in unverified.jsonl,\n  \
              never in records.jsonl. Check them before trusting any."
+        );
+    }
+    if unresolved > 0 {
+        let _ = writeln!(
+            s,
+            "  {unresolved} blob-index values could not be read from their blob files: their lines\n  \
+             keep the raw index, and \"blob\".\"unresolved\" says why."
         );
     }
     if suspect > 0 {

@@ -248,6 +248,8 @@ struct Exporter<'a> {
     states: &'a [FileState],
     /// Per input: its store is Chrome IndexedDB's (lines get the `idb` field).
     idb: &'a [bool],
+    /// Per input: its store's blob files (RocksDB).
+    blobs: &'a [Option<&'a super::blob::BlobFiles>],
     current: u32,
     records: Lines,
     unverified: Lines,
@@ -269,7 +271,9 @@ impl EntrySink for Exporter<'_> {
         let state = self.states[self.current as usize];
         if self.view == View::All {
             let name = &self.files[self.current as usize].name;
-            let marks = Marks::of_state(state).with_idb(self.idb[self.current as usize]);
+            let marks = Marks::of_state(state)
+                .with_idb(self.idb[self.current as usize])
+                .with_blobs(self.blobs[self.current as usize]);
             self.records.push(e, name, marks, None);
         }
         if self.keep_latest {
@@ -280,7 +284,9 @@ impl EntrySink for Exporter<'_> {
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         let state = self.states[self.current as usize];
         let name = &self.files[self.current as usize].name;
-        let marks = Marks::of_state(state).with_idb(self.idb[self.current as usize]);
+        let marks = Marks::of_state(state)
+            .with_idb(self.idb[self.current as usize])
+            .with_blobs(self.blobs[self.current as usize]);
         self.unverified.push(e, name, marks, Some(reason));
         // History's damaged entries were superseded: they hide no newer
         // write of anything.
@@ -384,6 +390,8 @@ struct Capture<'a> {
     tombstones: Vec<Tombstone>,
     /// Lines get the `idb` field.
     idb: bool,
+    /// The store's blob files, for blob-index lines.
+    blobs: Option<&'a super::blob::BlobFiles>,
     /// Takes no intact entries: nothing of them is written, and the scan's
     /// blocks tell their order and span ([`Capture::settle`]).
     bare: bool,
@@ -419,6 +427,7 @@ impl<'a> Capture<'a> {
             max_seq: 0,
             cmp: Comparator::Bytewise,
             idb: false,
+            blobs: None,
             tombstones: Vec::new(),
             bare: false,
         }
@@ -454,6 +463,10 @@ impl<'a> Capture<'a> {
     fn with_order(self, cmp: Comparator, idb: bool) -> Self {
         Capture { cmp, idb, ..self }
     }
+
+    fn with_blobs(self, blobs: Option<&'a super::blob::BlobFiles>) -> Self {
+        Capture { blobs, ..self }
+    }
 }
 
 impl EntrySink for Capture<'_> {
@@ -464,7 +477,9 @@ impl EntrySink for Capture<'_> {
     fn intact(&mut self, e: &Entry<'_>) {
         self.max_seq = self.max_seq.max(e.seq);
         if self.view_all {
-            let marks = Marks::of_state(self.state).with_idb(self.idb);
+            let marks = Marks::of_state(self.state)
+                .with_idb(self.idb)
+                .with_blobs(self.blobs);
             match &mut self.direct {
                 Some((records, _)) => records.push(e, self.file, marks, None),
                 None => self.lines.push(e, self.file, marks, None),
@@ -504,7 +519,9 @@ impl EntrySink for Capture<'_> {
 
     fn unverified(&mut self, e: &Entry<'_>, reason: &str) {
         self.max_seq = self.max_seq.max(e.seq);
-        let marks = Marks::of_state(self.state).with_idb(self.idb);
+        let marks = Marks::of_state(self.state)
+            .with_idb(self.idb)
+            .with_blobs(self.blobs);
         match &mut self.direct {
             Some((_, unverified)) => unverified.push(e, self.file, marks, Some(reason)),
             None => self.unverified.push(e, self.file, marks, Some(reason)),
@@ -727,6 +744,27 @@ pub fn salvage(
     let run_cmp = run_comparator(&inventories);
     let key_cmp = run_cmp.unwrap_or_default();
     let idb = idb_inputs(inputs.len(), &inventories);
+    // Per RocksDB store, its blob files; per input, its store's.
+    let blob_files: Vec<Option<super::blob::BlobFiles>> = inventories
+        .iter()
+        .map(|inv| {
+            (inv.info.dialect.name == "rocksdb").then(|| {
+                super::blob::BlobFiles::new(
+                    inv.members
+                        .iter()
+                        .map(|&m| &inputs[m])
+                        .filter(|f| f.kind == FileKind::Blob && f.not_regular.is_none())
+                        .filter_map(|f| Some((f.name.as_str(), f.number?, f.path.as_path()))),
+                )
+            })
+        })
+        .collect();
+    let mut blobs: Vec<Option<&super::blob::BlobFiles>> = vec![None; inputs.len()];
+    for (inv, b) in inventories.iter().zip(&blob_files) {
+        for &m in &inv.members {
+            blobs[m] = b.as_ref();
+        }
+    }
     let mut ex = Exporter {
         view: opts.view,
         keep_latest: opts.view == View::Latest || opts.rebuild,
@@ -734,6 +772,7 @@ pub fn salvage(
         files: inputs,
         states: &states,
         idb: &idb,
+        blobs: &blobs,
         current: 0,
         records,
         unverified: Lines::new(unverified_file.map(Out::File)),
@@ -780,7 +819,9 @@ pub fn salvage(
             i += 1;
             continue;
         }
-        if inputs[i].kind != FileKind::Table {
+        // Tables and blob files are read side by side, in runs.
+        let side_by_side = |k: FileKind| matches!(k, FileKind::Table | FileKind::Blob);
+        if !side_by_side(inputs[i].kind) {
             ex.current = i as u32;
             ex.records.store = store_of[i];
             done[i] = Some(store::scan_file_with(
@@ -799,11 +840,14 @@ pub fn salvage(
         let mut j = i;
         let mut run_bytes = 0u64;
         while j < inputs.len()
-            && inputs[j].kind == FileKind::Table
+            && side_by_side(inputs[j].kind)
             && j - i < batch
             && (j == i || run_bytes.saturating_add(inputs[j].size) <= held.limit / 4)
         {
-            run_bytes = run_bytes.saturating_add(inputs[j].size);
+            // A blob file is read a window at a time and yields no lines.
+            if inputs[j].kind == FileKind::Table {
+                run_bytes = run_bytes.saturating_add(inputs[j].size);
+            }
             j += 1;
         }
         let view_all = opts.view == View::All;
@@ -822,9 +866,11 @@ pub fn salvage(
                 let (f, state, o, held) = (&inputs[k], states[k], &scan_opts[k], &held);
                 let seq = seq_store(k);
                 let is_idb = idb[k];
+                let b = blobs[k];
                 sc.spawn_fifo(move |_| {
                     let mut c = Capture::new(&f.name, state, view_all, Some(held), seq)
                         .with_order(key_cmp, is_idb)
+                        .with_blobs(b)
                         .bare(bare && o.ordered);
                     let s = store::scan_file_with(f, &mut c, progress, o);
                     c.settle(&s);
@@ -851,6 +897,7 @@ pub fn salvage(
                 );
                 c = Capture::new(&inputs[k].name, states[k], view_all, None, None)
                     .with_order(key_cmp, idb[k])
+                    .with_blobs(blobs[k])
                     .bare(bare && scan_opts[k].ordered);
                 c.direct = Some(direct);
                 s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
@@ -863,7 +910,8 @@ pub fn salvage(
             // A RocksDB table is read again block by block like LevelDB's
             // when its blocks can be found again (a footer, or the blocks
             // discovery verified).
-            if !c.sorted || (rocks && s.rocks_again.is_none()) {
+            let table = inputs[k].kind == FileKind::Table;
+            if table && (!c.sorted || (rocks && s.rocks_again.is_none())) {
                 unsorted.push(k);
             }
             if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
@@ -1062,6 +1110,7 @@ pub fn salvage(
                         suspect_newer: suspect,
                         from_orphan: states[k.file as usize] == FileState::Orphan,
                         idb: idb[k.file as usize],
+                        blobs: blobs[k.file as usize],
                         ..Marks::default()
                     };
                     records.push(&k.entry(), &inputs[k.file as usize].name, marks, None);
@@ -1199,6 +1248,7 @@ pub fn salvage(
         records: records_count,
         unverified: unverified_count,
         suspect_newer_keys: suspect_keys,
+        unresolved_blob_values: blob_files.iter().flatten().map(|b| b.unresolved()).sum(),
         rebuilt,
         stopped_early: matches!(opts.out, OutDest::Stdout) && super::pipe::stdout_closed(),
         deobfuscated: obfuscation_key.is_some(),

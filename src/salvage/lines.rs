@@ -82,7 +82,13 @@ impl Lines {
         self
     }
 
-    pub(super) fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+    pub(super) fn push(
+        &mut self,
+        e: &Entry<'_>,
+        file: &str,
+        marks: Marks<'_>,
+        reason: Option<&str>,
+    ) {
         self.count += 1;
         let Some(tx) = &self.tx else {
             return;
@@ -239,7 +245,13 @@ pub(super) struct Chunks<'h> {
 }
 
 impl Chunks<'_> {
-    pub(super) fn push(&mut self, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+    pub(super) fn push(
+        &mut self,
+        e: &Entry<'_>,
+        file: &str,
+        marks: Marks<'_>,
+        reason: Option<&str>,
+    ) {
         use std::sync::atomic::Ordering::Relaxed;
         if self.seq {
             return self.push_seq(e, file, marks);
@@ -285,7 +297,7 @@ impl Chunks<'_> {
     /// [`Chunks::push`] with `--order seq`: the line goes into the last
     /// segment with its key, and what the segments hold counts against the
     /// budget in steps of [`LINES_BUF`], a huge line's while it grows.
-    fn push_seq(&mut self, e: &Entry<'_>, file: &str, marks: Marks) {
+    fn push_seq(&mut self, e: &Entry<'_>, file: &str, marks: Marks<'_>) {
         let key = Key {
             store: self.store,
             seq: e.seq,

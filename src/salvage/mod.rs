@@ -2,6 +2,7 @@
 //! entries back into files LevelDB can open (tables, log-format files for a
 //! fresh MANIFEST), written durably.
 
+pub mod blob;
 pub mod cleanup;
 pub mod deobfuscate;
 pub mod durable;

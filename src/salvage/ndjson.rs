@@ -3,7 +3,10 @@
 //! (a RocksDB store adds the kinds `merge`, `single_delete`, `range_delete`
 //! with `"end_key"|"end_key_base64"` instead of a value, `blob_index` and
 //! `put_entity`, each with their raw value bytes, and `"cf"`: the column
-//! family's name, or its id where no name is known)
+//! family's name, or its id where no name is known; a `blob_index` line
+//! also has `"blob"`, the index decoded, and the value it points to in
+//! `value` when it could be read, the raw index then in `blob_index`:
+//! [`super::blob`])
 //! then, when they apply, `"expiry":{"type":2|3,"micros":…}` (Basho's puts
 //! with an expiry: 2 = WriteTime, 3 = ExplicitExpiry; kind stays "put"),
 //! `"state":…` (a file that is not live),
@@ -19,8 +22,8 @@ use crate::vocab::bytes::{push_field_in_pieces, push_str};
 use crate::vocab::FileState;
 
 /// What a line says beyond the entry and where it came from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Marks {
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marks<'a> {
     /// The file's state, given when it is not live (`--view all` and
     /// unverified lines: history is exported there, marked).
     pub state: Option<FileState>,
@@ -31,9 +34,12 @@ pub struct Marks {
     pub from_orphan: bool,
     /// The store is Chrome IndexedDB's: the key decoded in an `idb` field.
     pub idb: bool,
+    /// The store's blob files (RocksDB): a blob-index line gets its value
+    /// from them ([`super::blob`]).
+    pub blobs: Option<&'a super::blob::BlobFiles>,
 }
 
-impl Marks {
+impl<'a> Marks<'a> {
     /// The mark of a file in `state` on an all-view or unverified line.
     pub fn of_state(state: FileState) -> Self {
         Marks {
@@ -45,10 +51,20 @@ impl Marks {
     pub fn with_idb(self, idb: bool) -> Self {
         Marks { idb, ..self }
     }
+
+    pub fn with_blobs(self, blobs: Option<&'a super::blob::BlobFiles>) -> Self {
+        Marks { blobs, ..self }
+    }
 }
 
 /// Append one line (with its newline) to `out`.
-pub fn push_line(out: &mut Vec<u8>, e: &Entry<'_>, file: &str, marks: Marks, reason: Option<&str>) {
+pub fn push_line(
+    out: &mut Vec<u8>,
+    e: &Entry<'_>,
+    file: &str,
+    marks: Marks<'_>,
+    reason: Option<&str>,
+) {
     push_line_in_pieces(out, e, file, marks, reason, usize::MAX, &mut |_| {});
 }
 
@@ -59,7 +75,7 @@ pub fn push_line_in_pieces(
     out: &mut Vec<u8>,
     e: &Entry<'_>,
     file: &str,
-    marks: Marks,
+    marks: Marks<'_>,
     reason: Option<&str>,
     full: usize,
     spill: &mut dyn FnMut(&mut Vec<u8>),
@@ -74,6 +90,7 @@ pub fn push_line_in_pieces(
     match e.kind {
         Kind::Put => push_field_in_pieces(out, "value", e.value, full, spill),
         Kind::RangeDelete => push_field_in_pieces(out, "end_key", e.value, full, spill),
+        Kind::BlobIndex => super::blob::push_fields(out, e, marks.blobs, full, spill),
         k if k.has_value() => push_field_in_pieces(out, "value", e.value, full, spill),
         _ => {}
     }

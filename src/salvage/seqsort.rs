@@ -114,7 +114,7 @@ pub(super) fn push_into(
     key: Key,
     e: &Entry<'_>,
     file: &str,
-    marks: Marks,
+    marks: Marks<'_>,
     step: usize,
     grown: &mut dyn FnMut(&mut Vec<u8>, usize),
 ) {
@@ -199,7 +199,7 @@ impl SeqSort {
     }
 
     /// Add one line.
-    pub(super) fn push(&mut self, key: Key, e: &Entry<'_>, file: &str, marks: Marks) {
+    pub(super) fn push(&mut self, key: Key, e: &Entry<'_>, file: &str, marks: Marks<'_>) {
         if self.error.is_some() {
             return;
         }

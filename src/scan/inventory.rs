@@ -376,6 +376,26 @@ pub fn build_with(
                 });
             }
         }
+        if let Some(r) = &rocks {
+            for (&number, b) in &r.blobs {
+                let gone = !members
+                    .iter()
+                    .any(|&i| inputs[i].kind == FileKind::Blob && inputs[i].number == Some(number));
+                if gone && !b.dropped && b.garbage < b.blobs {
+                    info.missing_blob_files
+                        .push(crate::report::MissingBlobFile {
+                            number,
+                            cf: r
+                                .families
+                                .iter()
+                                .find(|f| f.id == b.cf)
+                                .map_or_else(|| b.cf.to_string(), |f| f.name.to_string()),
+                            blobs: b.blobs,
+                            garbage: b.garbage,
+                        });
+                }
+            }
+        }
     } else {
         info.note = Some(
             "no MANIFEST could be read, so which files are live is not known: every table \
@@ -400,6 +420,7 @@ pub fn build_with(
         manifest: chosen_name.as_deref(),
         manifest_number: chosen_number,
         manifest_damaged,
+        blobs: rocks.as_deref().map(|r| &r.blobs),
     };
     let states: Vec<(FileState, Option<String>)> = members
         .iter()
@@ -488,6 +509,8 @@ struct StateCtx<'a> {
     manifest: Option<&'a str>,
     manifest_number: Option<u64>,
     manifest_damaged: bool,
+    /// A RocksDB store's blob files, from its MANIFEST.
+    blobs: Option<&'a std::collections::BTreeMap<u64, super::rocks::BlobFileInfo>>,
 }
 
 fn state(f: &InputFile, chosen_manifest: bool, ctx: &StateCtx<'_>) -> (FileState, Option<String>) {
@@ -560,6 +583,53 @@ fn state(f: &InputFile, chosen_manifest: bool, ctx: &StateCtx<'_>) -> (FileState
                 None => "no edit could be read from it".to_string(),
             }),
         ),
+        FileKind::Blob => {
+            let Some(blobs) = ctx.blobs else {
+                return (
+                    FileState::Unknown,
+                    Some("a blob file in a store that is not RocksDB's: not read".to_string()),
+                );
+            };
+            let (Some(_), Some(n)) = (ctx.version, f.number) else {
+                return unknown();
+            };
+            match blobs.get(&n) {
+                Some(b) if b.dropped => (
+                    FileState::Deleted,
+                    Some(format!(
+                        "its column family (id {}) was dropped by an edit in {m}",
+                        b.cf
+                    )),
+                ),
+                Some(b) if b.blobs > 0 && b.garbage >= b.blobs => (
+                    FileState::Obsolete,
+                    Some(format!(
+                        "{m} records all {} of its blobs as garbage (overwritten or deleted, \
+                         and compacted away)",
+                        b.blobs
+                    )),
+                ),
+                Some(_) => (FileState::Live, None),
+                None if ctx.manifest_number.is_some_and(|mn| n < mn) => (
+                    FileState::Obsolete,
+                    Some(format!("older than {m}, which does not name it")),
+                ),
+                None if ctx.manifest_damaged => (
+                    FileState::Unknown,
+                    Some(format!(
+                        "named by no intact edit in {m}, which is damaged: a lost edit may \
+                         have named it"
+                    )),
+                ),
+                None => (
+                    FileState::Orphan,
+                    Some(format!(
+                        "named by no edit in {m}: the output of an interrupted flush or \
+                         compaction"
+                    )),
+                ),
+            }
+        }
         FileKind::Current => (FileState::Live, None),
         FileKind::Temp => (
             FileState::Obsolete,

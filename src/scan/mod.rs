@@ -14,6 +14,7 @@ pub mod logfile;
 pub mod mapped;
 pub mod open;
 pub mod rocks;
+pub mod rocks_blob;
 pub mod rocks_table;
 pub mod store;
 pub mod table;

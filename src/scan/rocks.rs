@@ -44,6 +44,20 @@ pub struct RocksCtx {
     /// Table number → the column family the MANIFEST files it under, and
     /// the user keys it spans.
     pub tables: BTreeMap<u64, (u32, Vec<u8>, Vec<u8>)>,
+    /// Blob file number → what the MANIFEST says of it.
+    pub blobs: BTreeMap<u64, BlobFileInfo>,
+}
+
+/// A blob file the MANIFEST names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobFileInfo {
+    pub cf: u32,
+    /// Its column family was dropped.
+    pub dropped: bool,
+    pub blobs: u64,
+    /// Blobs the MANIFEST records as garbage (overwritten or deleted and
+    /// compacted away); when they are all of them, RocksDB drops the file.
+    pub garbage: u64,
 }
 
 impl RocksCtx {
@@ -76,6 +90,23 @@ impl RocksCtx {
                                 .to_vec()
                         };
                         (n, (id, user(&f.smallest), user(&f.largest)))
+                    })
+                })
+                .collect(),
+            blobs: v
+                .column_families
+                .iter()
+                .flat_map(|(&id, c)| {
+                    c.blob_files.iter().map(move |(&n, b)| {
+                        (
+                            n,
+                            BlobFileInfo {
+                                cf: id,
+                                dropped: c.dropped,
+                                blobs: b.addition.total_blob_count,
+                                garbage: b.garbage_blob_count,
+                            },
+                        )
                     })
                 })
                 .collect(),

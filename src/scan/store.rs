@@ -97,7 +97,11 @@ pub fn list_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>, InputError> {
                     let mut f = input_file(ent.path(), 0);
                     if matches!(
                         f.kind,
-                        FileKind::Log | FileKind::Table | FileKind::Manifest | FileKind::Current
+                        FileKind::Log
+                            | FileKind::Table
+                            | FileKind::Manifest
+                            | FileKind::Current
+                            | FileKind::Blob
                     ) {
                         f.not_regular = Some(super::open::type_name(&md.file_type()));
                         here.push(f);
@@ -316,7 +320,9 @@ pub fn scan_file_with(
         late_error: None,
         codecs: opts.codecs,
     };
-    let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table);
+    // A blob file is RocksDB's only: elsewhere it is listed, not read.
+    let scanned_kind = matches!(f.kind, FileKind::Log | FileKind::Manifest | FileKind::Table)
+        || (f.kind == FileKind::Blob && opts.rocks.is_some());
     if opts.unsupported || (!scanned_kind && f.not_regular.is_none()) {
         progress(f.size);
         return unread(report);
@@ -489,6 +495,21 @@ pub fn scan_file_with(
                 Err(e) => report.error = Some(format!("read error: {e}")),
             }
             progress(f.size);
+        }
+        FileKind::Blob => {
+            let b = super::rocks_blob::scan(&file, f.size, progress);
+            // The family its lost keys are requeued under.
+            cf = b.header.zip(opts.rocks.as_ref()).map(|(h, ctx)| {
+                let c = ctx.cf(h.column_family, None);
+                c.name.map_or_else(|| c.id.to_string(), str::to_string)
+            });
+            report.records = b.records;
+            report.damage = b.damage;
+            let mut notes = b.notes;
+            notes.extend(b.io_error);
+            if !notes.is_empty() {
+                report.error = Some(notes.join("; "));
+            }
         }
         _ => unreachable!("filtered above"),
     }

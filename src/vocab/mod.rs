@@ -118,6 +118,8 @@ pub enum FileKind {
     InfoLog,
     Lock,
     Temp,
+    /// RocksDB BlobDB's `NNNNNN.blob`: values kept apart from the tables.
+    Blob,
     Unknown,
 }
 
@@ -131,6 +133,7 @@ impl FileKind {
             FileKind::InfoLog => "info_log",
             FileKind::Lock => "lock",
             FileKind::Temp => "temp",
+            FileKind::Blob => "blob",
             FileKind::Unknown => "unknown",
         }
     }

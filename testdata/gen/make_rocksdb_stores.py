@@ -9,6 +9,7 @@ Writers:
   * PyPI rocksdict 0.3.29 (bundles RocksDB 9.8.4; format_version 6), driven
     from this script.
 Damaged copies (DAMAGE): of cf-ops-crc32c-snappy (WAL and table damage), of
+blob-zstd (a bit of a blob value flipped, prefixed blob-zstd-), of
 rd-fv6-xxh3-lz4 (table damage, names prefixed fv6-) and of
 rd-fv6-recycle-crc32c-zstd (damage to its reused WAL, prefixed recycle-);
 of walz-zstd-bzip2 (a compressed WAL record that verifies but does not
@@ -227,6 +228,35 @@ def ops_walz(o):
     o.op("flushwal")
 
 
+def ops_blob(o):
+    """BlobDB: default+users, values of min_blob_size (256) and more go to
+    .blob files when a memtable is flushed, smaller ones stay in the tables.
+    Two flushes (two generations of blob files, the second overwriting and
+    deleting keys of the first), then a WAL tail of large and small values
+    (not yet in any blob file)."""
+    rng = random.Random(21)
+    o.op("open")
+    o.op("create_cf", "users")
+    for i in range(36):
+        n = 300 + (i % 4) * 200 if i % 3 else 60
+        o.op("put", "default", b"k%03d" % i, val(rng, b"v%d" % i, n))
+    for i in range(12):
+        o.op("put", "users", b"user%02d" % i, val(rng, b"u%d" % i, 400 if i % 2 else 50))
+    o.op("flush", "default")
+    o.op("flush", "users")
+    for i in range(0, 36, 4):
+        o.op("put", "default", b"k%03d" % i, val(rng, b"v%d gen2" % i, 500))
+    for i in range(1, 36, 9):
+        o.op("del", "default", b"k%03d" % i)
+    for i in range(36, 44):
+        o.op("put", "default", b"k%03d" % i, val(rng, b"v%d" % i, 700))
+    o.op("flush", "default")
+    for i in range(2, 36, 10):
+        o.op("put", "default", b"k%03d" % i, val(rng, b"v%d wal" % i, 400 if i % 4 else 30))
+    o.op("put", "users", b"user00", val(rng, b"u0 wal", 350))
+    o.op("flushwal")
+
+
 # ---------------------------------------------------------------- stores
 
 STORES = {
@@ -281,6 +311,17 @@ STORES = {
         features="default+users; wal_compression=zstd (a kSetCompressionType record, then "
                  "each record's payload one zstd frame, one of several fragments); tables "
                  "compressed with bzip2; overwrites, deletes, DeleteRange in the WAL",
+    ),
+    "blob-zstd": dict(
+        writer="cpp",
+        opts=dict(checksum="crc32c", compression="snappy", enable_blob_files=1,
+                  min_blob_size=256, blob_compression_type="zstd"),
+        ops=ops_blob,
+        features="BlobDB (enable_blob_files, min_blob_size=256, blob_compression_type=zstd): "
+                 "default+users; values of 256 bytes and more in .blob files, table entries "
+                 "of type kTypeBlobIndex pointing at them; two generations of blob files "
+                 "(overwrites and deletes of blob-held keys), a WAL tail of large and small "
+                 "values; tables CRC-32C, snappy",
     ),
 }
 
@@ -722,6 +763,17 @@ def manifest_wals(data):
                     if ct == 1:
                         break
                     _, i = lenpref(b, i)
+            elif tag in (400, 401):  # blob file addition / garbage
+                for _ in range(3):  # number, count, bytes
+                    _, i = varint(b, i)
+                if tag == 400:  # checksum method and value
+                    _, i = lenpref(b, i)
+                    _, i = lenpref(b, i)
+                while True:  # custom fields up to tag 0
+                    ct, i = varint(b, i)
+                    if ct == 0:
+                        break
+                    _, i = lenpref(b, i)
             elif tag & 8192:  # forward-compatible: length-prefixed
                 f, i = lenpref(b, i)
                 if tag == 8192 + 7:  # kWalAddition2
@@ -770,6 +822,7 @@ DAMAGE = {
     "rd-fv6-xxh3-lz4": dict(prefix="fv6-", wal=False, tables=True),
     "rd-fv6-recycle-crc32c-zstd": dict(prefix="recycle-", wal=True, tables=False),
     "walz-zstd-bzip2": dict(prefix="walz-", wal=False, tables=False, zwal=True),
+    "blob-zstd": dict(prefix="blob-zstd-", wal=False, tables=False, blob=True),
 }
 
 
@@ -786,6 +839,8 @@ def damage_all(out, dump, healthy_truth, cfs, src_name=DAMAGED_FROM):
         damage_tables(src, hd, pre, out, healthy_truth, dump, rocksdict_store, variants)
     if spec.get("zwal"):
         damage_zwal(src, hd, pre, out, healthy_truth, cfs, variants)
+    if spec.get("blob"):
+        damage_blob(src, hd, pre, out, healthy_truth, cfs, variants)
     for name, v in variants.items():
         v["healthy"] = src_name
         # what RocksDB itself makes of the damaged store (informative)
@@ -893,6 +948,80 @@ def damage_zwal(src, hd, pre, out, healthy_truth, cfs, variants):
         expected_lost_writes=[w for w in writes if cf_log[w["cf"]] <= walno],
         damaged_writes_already_in_tables=[w for w in writes if cf_log[w["cf"]] > walno],
         intact_records_after=sum(1 for x in recs if x[0] >= r[1]))
+
+
+def blob_records(data):
+    """The records of a blob file (db/blob/blob_log_format.h): a 30-byte
+    header (magic, version, column family id, flags, compression, expiration
+    range), records of a 32-byte header (key length, value length,
+    expiration: fixed64; header CRC, blob CRC: fixed32) then key and value,
+    and a 32-byte footer. [(start, end, key, stored value)]; the column
+    family id and compression from the header."""
+    magic, version, cf, _flags, comp = struct.unpack_from("<IIIBB", data, 0)
+    assert (magic, version) == (0x00248F37, 1), (magic, version)
+    recs, off, end = [], 30, len(data) - 32
+    while off < end:
+        klen, vlen, _exp, hcrc, bcrc = struct.unpack_from("<QQQII", data, off)
+        assert masked(crc32c(data[off:off + 24])) == hcrc
+        k = data[off + 32: off + 32 + klen]
+        v = data[off + 32 + klen: off + 32 + klen + vlen]
+        assert masked(crc32c(v, crc32c(k))) == bcrc
+        recs.append((off, off + 32 + klen + vlen, k, v))
+        off += 32 + klen + vlen
+    assert off == end and struct.unpack_from("<I", data, end)[0] == 0x00248F37
+    return cf, comp, recs
+
+
+def blob_value(stored, comp):
+    """A stored blob value decompressed (compression format version 2: a
+    varint32 uncompressed size, then the stream; zstd only here)."""
+    if comp == 0:
+        return stored
+    assert comp == 7, comp
+    n, i = varint(stored, 0)
+    v = unzstd(stored[i:])
+    assert len(v) == n
+    return v
+
+
+def blob_files(d, cfs):
+    out = []
+    for n in sorted(x for x in os.listdir(d) if x.endswith(".blob")):
+        data = open(os.path.join(d, n), "rb").read()
+        cf, comp, recs = blob_records(data)
+        out.append(dict(file=n, size=len(data), cf=cfs[cf], compression=comp,
+                        records=[[r[0], r[1], r[2].hex()] for r in recs]))
+    return out
+
+
+def damage_blob(src, hd, pre, out, healthy_truth, cfs, variants):
+    """One bit of a blob value flipped: in the largest blob file, the record
+    in its middle whose value is the visible value of its key."""
+    blobs = sorted((n for n in os.listdir(hd) if n.endswith(".blob")),
+                   key=lambda n: (-os.path.getsize(os.path.join(hd, n)), n))
+    name = blobs[0]
+    data = open(os.path.join(hd, name), "rb").read()
+    cf, comp, recs = blob_records(data)
+    visible = dict(map(tuple, healthy_truth["entries"][cfs[cf]]))
+    live = [r for r in recs if visible.get(r[2].hex()) == blob_value(r[3], comp).hex()]
+    assert len(live) >= 3, len(live)
+    r = live[len(live) // 2]
+    at = r[1] - len(r[3]) // 2
+    assert r[0] + 32 + len(r[2]) < at < r[1]
+    d = copy_store(src, pre + "value-bitflip", out)
+    with open(os.path.join(d, name), "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x10]))
+    variants[pre + "value-bitflip"] = dict(
+        file=name, kind="bitflip", offset=at, mask=0x10, expected_class="garbled",
+        record_range=[r[0], r[1]], cf=cfs[cf], blob_key_hex=r[2].hex(),
+        expected_unresolved_keys=[r[2].hex()],
+        note="one bit flipped in the stored (zstd) value of one blob record, whose value is "
+             "its key's visible one; the record's blob CRC fails. The key's table entry (a "
+             "blob index) is intact: its value cannot be read (expected_unresolved_keys); "
+             "every other record of the file is intact")
 
 
 def damage_tables(src, hd, pre, out, healthy_truth, dump, rocksdict_store, variants):
@@ -1033,6 +1162,7 @@ def make_store(name, spec, out, writer, dump):
         cf_ids={c: i for i, c in enumerate(o.cfs)}, dropped_column_families=o.dropped,
         tables=tables, wals=wals, manifest=manifest, manifest_wal_edits=mwals,
         cf_log_numbers={o.cfs[k]: v for k, v in sorted(cf_log.items())}, entries=got,
+        blob_files=blob_files(d, o.cfs),
         judge="RocksDB's iterator over the undamaged store opened read-only with "
               "paranoid_checks (%s), checked against a model of the ops" %
               ("dump.cc" if spec["writer"] == "cpp" else "rocksdict"))

@@ -27,6 +27,7 @@ mod readonly;
 mod rebuild_guards;
 mod rebuild_repair;
 mod rocks_manifest;
+mod rocksdb_blob;
 mod rocksdb_fixtures;
 mod rocksdb_read;
 mod rocksdb_wal;

@@ -241,6 +241,17 @@ fn each_store_options_file_holds_the_options_its_truth_claims() {
             "track_and_verify_wals_in_manifest={}",
             o["track_wals"] == 1
         ));
+        if o["enable_blob_files"] == 1 {
+            has("enable_blob_files=true".to_string());
+            has(format!("min_blob_size={}", o["min_blob_size"]));
+            has(format!(
+                "blob_compression_type={}",
+                match s("blob_compression_type") {
+                    "zstd" => "kZSTD",
+                    c => panic!("{c}"),
+                }
+            ));
+        }
         has(format!(
             "wal_compression={}",
             match s("wal_compression") {
@@ -325,11 +336,12 @@ fn each_damaged_store_is_its_healthy_store_with_the_one_change_described() {
         let lost = d
             .get("expected_lost_writes")
             .or_else(|| d.get("expected_lost_keys"))
+            .or_else(|| d.get("expected_unresolved_keys"))
             .and_then(Value::as_array)
             .map_or(0, Vec::len);
         assert!(lost > 0, "{}: nothing said lost", f.name);
     }
-    assert_eq!(seen, 11, "damaged RocksDB fixtures");
+    assert_eq!(seen, 12, "damaged RocksDB fixtures");
 }
 
 /// RocksDB's own reading of each damaged table loses exactly the keys

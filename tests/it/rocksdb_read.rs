@@ -19,24 +19,25 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-fn store(name: &str) -> (PathBuf, Value) {
+pub(crate) fn store(name: &str) -> (PathBuf, Value) {
     let dir = tools::root().join("testdata/rocksdb").join(name);
     (dir.join("db"), read_json(&dir.join("truth.json")))
 }
 
-const HEALTHY: [&str; 6] = [
+const HEALTHY: [&str; 7] = [
     "cf-ops-crc32c-snappy",
     "cf-ops-xxh3-lz4",
     "recycle-xxh3-zstd",
     "rd-fv6-xxh3-lz4",
     "rd-fv6-recycle-crc32c-zstd",
     "walz-zstd-bzip2",
+    "blob-zstd",
 ];
 
 /// cf → key → value, from truth.json (hex).
-type View = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
+pub(crate) type View = BTreeMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
 
-fn truth_view(t: &Value) -> View {
+pub(crate) fn truth_view(t: &Value) -> View {
     let mut v = View::new();
     for (cf, kvs) in t["entries"].as_object().unwrap() {
         let m = v.entry(cf.clone()).or_default();
@@ -47,7 +48,7 @@ fn truth_view(t: &Value) -> View {
     v
 }
 
-fn field(l: &Value, name: &str) -> Option<Vec<u8>> {
+pub(crate) fn field(l: &Value, name: &str) -> Option<Vec<u8>> {
     if let Some(s) = l.get(name).and_then(Value::as_str) {
         return Some(s.as_bytes().to_vec());
     }
@@ -59,7 +60,7 @@ fn field(l: &Value, name: &str) -> Option<Vec<u8>> {
 
 /// `salvage --view latest --out -` of `db`: the view (merge operands
 /// applied with stringappend), the lines, and the report.
-fn latest(db: &Path) -> (View, Vec<Value>, Value, i32) {
+pub(crate) fn latest(db: &Path) -> (View, Vec<Value>, Value, i32) {
     let tmp = tempfile::tempdir().unwrap();
     let rep = tmp.path().join("report.json");
     let o = run([
@@ -100,7 +101,9 @@ fn latest(db: &Path) -> (View, Vec<Value>, Value, i32) {
                 };
                 m.insert(key, merged);
             }
-            "put" => {
+            // A blob index resolved to its value (unresolved, its raw
+            // index: never the truth).
+            "put" | "blob_index" => {
                 m.insert(key, value);
             }
             k => panic!("the latest view holds a {k} line: {l}"),
@@ -109,7 +112,7 @@ fn latest(db: &Path) -> (View, Vec<Value>, Value, i32) {
     (view, lines, read_json(&rep), code(&o))
 }
 
-fn scan(db: &Path) -> (Value, i32) {
+pub(crate) fn scan(db: &Path) -> (Value, i32) {
     let o = run([
         "scan".as_ref(),
         db.as_os_str(),
@@ -120,7 +123,7 @@ fn scan(db: &Path) -> (Value, i32) {
     (serde_json::from_slice(&o.stdout).unwrap(), code(&o))
 }
 
-fn damage(r: &Value) -> Vec<(String, u64, u64, String)> {
+pub(crate) fn damage(r: &Value) -> Vec<(String, u64, u64, String)> {
     r["files"]
         .as_array()
         .unwrap()

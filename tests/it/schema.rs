@@ -200,7 +200,8 @@ fn salvage_reports_and_records_match() {
 }
 
 /// RocksDB stores' lines: every kind (merge, single and range deletes with
-/// their end keys), the column family on every line and lost key range.
+/// their end keys, blob indexes resolved and not), the column family on
+/// every line and lost key range.
 #[test]
 fn rocksdb_salvage_reports_and_records_match() {
     for name in [
@@ -208,6 +209,8 @@ fn rocksdb_salvage_reports_and_records_match() {
         "wal-garbled",
         "table-bitflip",
         "table-cut70",
+        "blob-zstd",
+        "blob-zstd-value-bitflip",
     ] {
         for extra in [&[][..], &["--view", "all"][..]] {
             let name = format!("rocksdb/{name}");

@@ -12,7 +12,9 @@
 //                          data_block_hash 0|1, format_version N, block_size N,
 //                          write_buffer_size N, recycle_log_file_num N,
 //                          wal_recovery pit|tolerate|absolute|skip, track_wals 0|1,
-//                          compression bzip2, wal_compression none|zstd
+//                          compression bzip2, wal_compression none|zstd,
+//                          enable_blob_files 0|1, min_blob_size N,
+//                          blob_compression_type none|snappy|zstd|lz4
 //   open                   opens (creating) with every existing CF
 //   create_cf NAME | drop_cf NAME
 //   put CF K V | merge CF K V | del CF K | sdel CF K | delrange CF BEGIN END
@@ -124,6 +126,16 @@ struct Writer {
         // zstd is the only codec RocksDB streams a WAL with
         if (v == "zstd") options.wal_compression = kZSTD;
         else if (v != "none") check(Status::InvalidArgument(v), "wal_compression");
+      } else if (k == "enable_blob_files") {
+        options.enable_blob_files = v == "1";
+      } else if (k == "min_blob_size") {
+        options.min_blob_size = std::stoull(v);
+      } else if (k == "blob_compression_type") {
+        if (v == "none") options.blob_compression_type = kNoCompression;
+        else if (v == "snappy") options.blob_compression_type = kSnappyCompression;
+        else if (v == "zstd") options.blob_compression_type = kZSTD;
+        else if (v == "lz4") options.blob_compression_type = kLZ4Compression;
+        else check(Status::InvalidArgument(v), "blob_compression_type");
       } else if (k == "track_wals") {
         options.track_and_verify_wals_in_manifest = v == "1";
       } else {
