@@ -782,7 +782,7 @@ pub fn salvage(
         newest_unverified: HashMap::new(),
     };
     // A repair copies the intact live tables it keeps: every live table is
-    // copied now, beside the scan that verifies it (the same conditions as
+    // copied now, before the scan that verifies it (the same conditions as
     // the rebuilder's below; a Basho store's layout is its own).
     let precopy = match &opts.out {
         OutDest::Dir(d)
@@ -800,7 +800,7 @@ pub fn salvage(
                 .map(|i| (inputs[i].path.clone(), inputs[i].name.clone()))
                 .collect();
             Some(
-                super::rebuild::Precopy::start(d, tables)
+                super::rebuild::Precopy::start(d, tables, progress)
                     .map_err(io_err("copying the live tables"))?,
             )
         }
