@@ -716,6 +716,39 @@ fn fifos_under_store_names_never_block() {
     }
 }
 
+/// A FIFO in the place of a table the MANIFEST names as live: a rebuild
+/// (which copies the live tables it may keep before scanning them) neither
+/// waits on it nor keeps it, and names it.
+#[test]
+fn a_fifo_in_place_of_a_live_table_does_not_block_a_rebuild() {
+    let (tmp, db) = copy_fixture_db("table-healthy-snappy");
+    fs::remove_file(db.join("000005.ldb")).unwrap();
+    mkfifo(&db.join("000005.ldb"));
+    let out = tmp.path().join("out");
+    let a = args([
+        "salvage".as_ref(),
+        db.as_os_str(),
+        "--quiet".as_ref(),
+        "--rebuild".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let o = run_bounded(&a, "a FIFO as a live table, --rebuild");
+    assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+    let errors = report_errors(&read_json(&out.join("report.json")));
+    assert!(
+        errors
+            .iter()
+            .any(|(n, e)| n == "000005.ldb" && e.contains("a FIFO, not a regular file")),
+        "errors {errors:?}"
+    );
+    let rebuilt = out.join("db").join("000005.ldb");
+    assert!(
+        fs::symlink_metadata(&rebuilt).map_or(true, |m| m.is_file()),
+        "a FIFO was carried into the rebuilt store"
+    );
+}
+
 /// `--jobs` above 1024 is refused at once (100000 threads took minutes to
 /// start on a tiny store); 1024 itself runs and reports as `--jobs 1` does.
 #[test]
