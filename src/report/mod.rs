@@ -272,10 +272,23 @@ impl Report {
         }
     }
 
+    /// Damage in a file, or a live file the store's MANIFEST names gone
+    /// from its directory (a table, a RocksDB blob file): data is lost
+    /// either way, and the exit status says so.
     pub fn has_damage(&self) -> bool {
         self.files
             .iter()
             .any(|f| !f.damage.is_empty() || f.error.is_some())
+            || self.missing_live_files() > 0
+    }
+
+    /// Live tables and blob files the MANIFESTs name that are missing.
+    pub fn missing_live_files(&self) -> usize {
+        self.store
+            .iter()
+            .chain(self.stores.iter().flatten())
+            .map(|s| s.missing_tables.len() + s.missing_blob_files.len())
+            .sum()
     }
 }
 

@@ -914,13 +914,19 @@ fn verdict(s: &mut String, r: &Report, st: &Style, code: u8) {
             st.green(&format!("No damage found (exit status {code})."))
         );
     } else {
+        let missing = r.missing_live_files();
+        let found = match (r.summary.damaged_files, missing) {
+            (d, 0) => format!("Damage found in {d} of {} files", r.summary.files),
+            (0, m) => format!("Damage found: {m} live file(s) the MANIFEST names are missing"),
+            (d, m) => format!(
+                "Damage found in {d} of {} files, and {m} live file(s) the MANIFEST names are missing",
+                r.summary.files
+            ),
+        };
         let _ = writeln!(
             s,
             "{} {}",
-            st.red(&format!(
-                "Damage found in {} of {} files (exit status {code}).",
-                r.summary.damaged_files, r.summary.files
-            )),
+            st.red(&format!("{found} (exit status {code}).")),
             if r.salvage.is_some() {
                 "Every intact entry was exported."
             } else {

@@ -716,6 +716,43 @@ fn fifos_under_store_names_never_block() {
     }
 }
 
+/// A live table the MANIFEST names, gone from the directory: its keys are
+/// lost, so both commands exit 1 and the summary says why, though every
+/// file present is intact.
+#[test]
+fn a_missing_live_table_is_damage() {
+    let (tmp, db) = copy_fixture_db("table-healthy-snappy");
+    fs::remove_file(db.join("000005.ldb")).unwrap();
+    let out = tmp.path().join("out");
+    for a in [
+        args(["scan".as_ref(), db.as_os_str()]),
+        args([
+            "salvage".as_ref(),
+            db.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]),
+    ] {
+        let o = run(&a);
+        assert_eq!(code(&o), EXIT_DAMAGE, "{}", describe(&a, &o));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            said.contains("Damage found: 1 live file(s) the MANIFEST names are missing"),
+            "{said}"
+        );
+    }
+    let r = read_json(&out.join("report.json"));
+    assert_eq!(
+        r["store"]["missing_tables"][0]["number"], 5,
+        "{}",
+        r["store"]
+    );
+}
+
 /// A FIFO in the place of a table the MANIFEST names as live: a rebuild
 /// (which copies the live tables it may keep before scanning them) neither
 /// waits on it nor keeps it, and names it.

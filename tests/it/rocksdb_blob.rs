@@ -222,7 +222,9 @@ fn missing_and_unnamed_blob_files() {
     let data = std::fs::read(db.join(&gone)).unwrap();
     std::fs::remove_file(db.join(&gone)).unwrap();
     std::fs::write(db.join("999999.blob"), &data).unwrap();
-    let (r, _) = scan(&db);
+    let (r, c) = scan(&db);
+    // Values are lost with the file: that is damage, for the exit status.
+    assert_eq!(c, EXIT_DAMAGE, "{}", r["files"]);
     let extra = blob_files(&r)
         .into_iter()
         .find(|f| f["name"] == "999999.blob")
