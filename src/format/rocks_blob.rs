@@ -33,6 +33,7 @@
 //! `32 + key length` bytes before it, and its size is the stored (compressed)
 //! value's. A compressed value is `uncompressed size: varint32 | stream`
 //! (snappy: its own raw format), decoded by [`super::rocks_table::codec`].
+//! The `encode_*` functions write the same layouts (the tests' blob files).
 
 use super::coding::{Cursor, Span};
 use super::crc;
@@ -415,68 +416,79 @@ fn short_record(h: &RecordHeader, have: usize) -> BlobError {
     }
 }
 
+/// A file header as RocksDB's `BlobLogWriter` writes it for `cf` and
+/// `compression`: no TTL, no expiration range. With the encoders below,
+/// what the tests (here, in `scan` and `salvage`) build blob files from.
+pub fn encode_header(cf: u32, compression: u8) -> Vec<u8> {
+    use super::coding::{put_fixed32, put_fixed64};
+    let mut b = Vec::with_capacity(HEADER_SIZE);
+    put_fixed32(&mut b, MAGIC);
+    put_fixed32(&mut b, VERSION);
+    put_fixed32(&mut b, cf);
+    b.push(0);
+    b.push(compression);
+    put_fixed64(&mut b, 0);
+    put_fixed64(&mut b, 0);
+    b
+}
+
+/// A record of `key` and the stored `value` (compressed already, if the
+/// file is), with both CRCs as RocksDB computes them and no expiration.
+pub fn encode_record(key: &[u8], value: &[u8]) -> Vec<u8> {
+    use super::coding::{put_fixed32, put_fixed64};
+    let mut b = Vec::new();
+    put_fixed64(&mut b, key.len() as u64);
+    put_fixed64(&mut b, value.len() as u64);
+    put_fixed64(&mut b, 0);
+    let header_crc = crc::mask(crc::value(&b));
+    put_fixed32(&mut b, header_crc);
+    put_fixed32(&mut b, crc::mask(crc::extend(crc::value(key), value)));
+    b.extend_from_slice(key);
+    b.extend_from_slice(value);
+    b
+}
+
+/// The footer of a closed file of `count` blobs, no expiration range.
+pub fn encode_footer(count: u64) -> Vec<u8> {
+    use super::coding::{put_fixed32, put_fixed64};
+    let mut b = Vec::with_capacity(FOOTER_SIZE);
+    put_fixed32(&mut b, MAGIC);
+    put_fixed64(&mut b, count);
+    put_fixed64(&mut b, 0);
+    put_fixed64(&mut b, 0);
+    let c = crc::mask(crc::value(&b));
+    put_fixed32(&mut b, c);
+    b
+}
+
+/// A `kBlob` index: the value of `size` stored bytes at `offset` in blob
+/// file `file`.
+pub fn encode_index(file: u64, offset: u64, size: u64, compression: u8) -> Vec<u8> {
+    use super::coding::put_varint64;
+    let mut b = vec![INDEX_BLOB];
+    put_varint64(&mut b, file);
+    put_varint64(&mut b, offset);
+    put_varint64(&mut b, size);
+    b.push(compression);
+    b
+}
+
 #[cfg(test)]
 // Tests index and size the data they build themselves.
 mod tests {
     use super::*;
-    use crate::format::coding::{put_fixed32, put_fixed64, put_varint64};
-
-    fn header_bytes(cf: u32, compression: u8) -> Vec<u8> {
-        let mut b = Vec::new();
-        put_fixed32(&mut b, MAGIC);
-        put_fixed32(&mut b, VERSION);
-        put_fixed32(&mut b, cf);
-        b.push(0);
-        b.push(compression);
-        put_fixed64(&mut b, 0);
-        put_fixed64(&mut b, 0);
-        b
-    }
-
-    /// A record as BlobLogWriter writes it.
-    fn record(key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut b = Vec::new();
-        put_fixed64(&mut b, key.len() as u64);
-        put_fixed64(&mut b, value.len() as u64);
-        put_fixed64(&mut b, 0);
-        let hc = crc::mask(crc::value(&b));
-        put_fixed32(&mut b, hc);
-        put_fixed32(&mut b, crc::mask(crc::extend(crc::value(key), value)));
-        b.extend_from_slice(key);
-        b.extend_from_slice(value);
-        b
-    }
-
-    fn footer_bytes(count: u64) -> Vec<u8> {
-        let mut b = Vec::new();
-        put_fixed32(&mut b, MAGIC);
-        put_fixed64(&mut b, count);
-        put_fixed64(&mut b, 0);
-        put_fixed64(&mut b, 0);
-        let c = crc::mask(crc::value(&b));
-        put_fixed32(&mut b, c);
-        b
-    }
-
-    fn index(file: u64, offset: u64, size: u64, compression: u8) -> Vec<u8> {
-        let mut b = vec![INDEX_BLOB];
-        put_varint64(&mut b, file);
-        put_varint64(&mut b, offset);
-        put_varint64(&mut b, size);
-        b.push(compression);
-        b
-    }
+    use crate::format::coding::put_varint64;
 
     #[test]
     fn a_file_reads_back() {
-        let mut f = header_bytes(3, codec::NONE);
+        let mut f = encode_header(3, codec::NONE);
         let at = f.len() as u64 + 32 + 3;
-        f.extend(record(b"key", b"the value"));
-        f.extend(footer_bytes(1));
+        f.extend(encode_record(b"key", b"the value"));
+        f.extend(encode_footer(1));
         let h = header(&f).unwrap();
         assert_eq!((h.column_family, h.compression, h.has_ttl), (3, 0, false));
         assert_eq!(footer(&f[f.len() - 32..]).unwrap().blob_count, 1);
-        let BlobIndex::Blob(r) = decode_index(&index(12, at, 9, 0)).unwrap() else {
+        let BlobIndex::Blob(r) = decode_index(&encode_index(12, at, 9, 0)).unwrap() else {
             panic!()
         };
         let (start, len) = r.record_span(3, f.len() as u64, true).unwrap();
@@ -499,7 +511,7 @@ mod tests {
 
     #[test]
     fn every_flipped_bit_of_a_record_is_caught() {
-        let rec = record(b"k1", b"some value bytes");
+        let rec = encode_record(b"k1", b"some value bytes");
         let r = BlobRef {
             expiration: None,
             file: 1,
@@ -528,7 +540,7 @@ mod tests {
         let mut stored = Vec::new();
         crate::format::coding::put_varint32(&mut stored, plain.len() as u32);
         stored.extend(zstd::bulk::compress(&plain, 3).unwrap());
-        let rec = record(b"k", &stored);
+        let rec = encode_record(b"k", &stored);
         let r = BlobRef {
             expiration: None,
             file: 1,
@@ -559,7 +571,7 @@ mod tests {
     fn indexes_of_every_type() {
         let mut ttl = vec![INDEX_BLOB_TTL];
         put_varint64(&mut ttl, 99);
-        ttl.extend(&index(5, 70, 8, 7)[1..]);
+        ttl.extend(&encode_index(5, 70, 8, 7)[1..]);
         assert_eq!(
             decode_index(&ttl).unwrap(),
             BlobIndex::Blob(BlobRef {
@@ -582,11 +594,11 @@ mod tests {
         );
         assert_eq!(decode_index(&[3]), Err(BlobError::UnknownIndexType(3)));
         assert!(decode_index(&[]).is_err());
-        let mut extra = index(5, 70, 8, 7);
+        let mut extra = encode_index(5, 70, 8, 7);
         extra.push(0);
         assert!(decode_index(&extra).is_err());
         // Every cut of a kBlob index fails.
-        let full = index(1 << 40, 1 << 33, 1 << 20, 7);
+        let full = encode_index(1 << 40, 1 << 33, 1 << 20, 7);
         for n in 0..full.len() {
             assert!(decode_index(&full[..n]).is_err(), "{n}");
         }
@@ -616,7 +628,7 @@ mod tests {
 
     #[test]
     fn hostile_headers_and_footers() {
-        let h = header_bytes(0, 7);
+        let h = encode_header(0, 7);
         for n in 0..h.len() {
             assert!(header(&h[..n]).is_err());
         }
@@ -626,7 +638,7 @@ mod tests {
         let mut v2 = h.clone();
         v2[4] = 2;
         assert_eq!(header(&v2), Err(BlobError::UnknownVersion(2)));
-        let f = footer_bytes(4);
+        let f = encode_footer(4);
         for i in 0..f.len() * 8 {
             let mut b = f.clone();
             b[i / 8] ^= 1 << (i % 8);

@@ -246,50 +246,22 @@ pub fn push_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::coding::{put_fixed32, put_fixed64, put_varint64};
-    use crate::format::crc;
+    use crate::format::coding::put_varint64;
 
     /// A closed blob file of uncompressed values; the values' offsets.
     fn blob_file(records: &[(&[u8], &[u8])]) -> (Vec<u8>, Vec<u64>) {
-        let mut f = Vec::new();
-        put_fixed32(&mut f, fmt::MAGIC);
-        put_fixed32(&mut f, fmt::VERSION);
-        put_fixed32(&mut f, 0);
-        f.extend([0, codec::NONE]);
-        put_fixed64(&mut f, 0);
-        put_fixed64(&mut f, 0);
+        let mut f = fmt::encode_header(0, codec::NONE);
         let mut at = Vec::new();
         for (k, v) in records {
-            let mut h = Vec::new();
-            put_fixed64(&mut h, k.len() as u64);
-            put_fixed64(&mut h, v.len() as u64);
-            put_fixed64(&mut h, 0);
-            let c = crc::mask(crc::value(&h));
-            put_fixed32(&mut h, c);
-            put_fixed32(&mut h, crc::mask(crc::extend(crc::value(k), v)));
-            f.extend(h);
-            f.extend_from_slice(k);
-            at.push(f.len() as u64);
-            f.extend_from_slice(v);
+            at.push((f.len() + fmt::RECORD_HEADER_SIZE + k.len()) as u64);
+            f.extend(fmt::encode_record(k, v));
         }
-        let mut b = Vec::new();
-        put_fixed32(&mut b, fmt::MAGIC);
-        put_fixed64(&mut b, records.len() as u64);
-        put_fixed64(&mut b, 0);
-        put_fixed64(&mut b, 0);
-        let c = crc::mask(crc::value(&b));
-        put_fixed32(&mut b, c);
-        f.extend(b);
+        f.extend(fmt::encode_footer(records.len() as u64));
         (f, at)
     }
 
     fn index(file: u64, offset: u64, size: u64, compression: u8) -> Vec<u8> {
-        let mut b = vec![1];
-        put_varint64(&mut b, file);
-        put_varint64(&mut b, offset);
-        put_varint64(&mut b, size);
-        b.push(compression);
-        b
+        fmt::encode_index(file, offset, size, compression)
     }
 
     fn line(key: &[u8], value: &[u8], blobs: Option<&BlobFiles>) -> serde_json::Value {

@@ -298,47 +298,20 @@ fn next_record(w: &mut Window<'_>, from: u64, end: u64) -> io::Result<Option<u64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::coding::{put_fixed32, put_fixed64};
-
-    fn record(key: &[u8], value: &[u8]) -> Vec<u8> {
-        let mut b = Vec::new();
-        put_fixed64(&mut b, key.len() as u64);
-        put_fixed64(&mut b, value.len() as u64);
-        put_fixed64(&mut b, 0);
-        let hc = crc::mask(crc::value(&b));
-        put_fixed32(&mut b, hc);
-        put_fixed32(&mut b, crc::mask(crc::extend(crc::value(key), value)));
-        b.extend_from_slice(key);
-        b.extend_from_slice(value);
-        b
-    }
 
     /// A closed blob file of `n` records; the records' offsets.
     fn file(n: usize, footer: bool) -> (Vec<u8>, Vec<u64>) {
-        let mut f = Vec::new();
-        put_fixed32(&mut f, fmt::MAGIC);
-        put_fixed32(&mut f, fmt::VERSION);
-        put_fixed32(&mut f, 0);
-        f.extend([0, 0]);
-        put_fixed64(&mut f, 0);
-        put_fixed64(&mut f, 0);
+        let mut f = fmt::encode_header(0, 0);
         let mut at = Vec::new();
         for i in 0..n {
             at.push(f.len() as u64);
-            f.extend(record(
+            f.extend(fmt::encode_record(
                 format!("key{i}").as_bytes(),
                 format!("value number {i} ").repeat(i + 1).as_bytes(),
             ));
         }
         if footer {
-            let mut b = Vec::new();
-            put_fixed32(&mut b, fmt::MAGIC);
-            put_fixed64(&mut b, n as u64);
-            put_fixed64(&mut b, 0);
-            put_fixed64(&mut b, 0);
-            let c = crc::mask(crc::value(&b));
-            put_fixed32(&mut b, c);
-            f.extend(b);
+            f.extend(fmt::encode_footer(n as u64));
         }
         (f, at)
     }
