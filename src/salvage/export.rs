@@ -797,8 +797,6 @@ pub fn salvage(
         {
             let tables = (0..inputs.len())
                 .filter(|&i| inputs[i].kind == FileKind::Table && states[i] == FileState::Live)
-                // Opening a FIFO to copy it would wait for a writer.
-                .filter(|&i| inputs[i].not_regular.is_none())
                 .map(|i| (inputs[i].path.clone(), inputs[i].name.clone()))
                 .collect();
             Some(

@@ -163,7 +163,7 @@ impl Precopy {
             .into_iter()
             .filter_map(|(from, name)| {
                 progress.file(&format!("copying {name}"));
-                let n = fs::copy(&from, dir.join(&name)).ok()?;
+                let n = copy_store_file(&from, &dir.join(&name)).ok()?;
                 Some((name, n))
             })
             .collect();
@@ -197,6 +197,14 @@ impl Drop for Precopy {
             super::cleanup::done(&self.dir);
         }
     }
+}
+
+/// Copy a table of the input as the scan reads it (`scan::open`): never
+/// through a link, never waiting on a FIFO or device put in a table's
+/// place (refused instead), the bytes copied in the kernel.
+fn copy_store_file(from: &Path, to: &Path) -> io::Result<u64> {
+    let (mut src, _) = crate::scan::open::open_store_file(from)?;
+    io::copy(&mut src, &mut File::create(to)?)
 }
 
 /// Make everything written on the filesystem holding `dir` durable: one
@@ -539,7 +547,7 @@ impl RebuildWriter {
                 let dest = tmp.join(&k.name);
                 let n = match ready.get(&k.name) {
                     Some(&n) => n,
-                    None => fs::copy(&k.source, &dest)?,
+                    None => copy_store_file(&k.source, &dest)?,
                 };
                 if n != k.file.file_size {
                     return Err(invalid(format!(
