@@ -424,6 +424,27 @@ fn set_log_zone(zone: Option<&str>) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Keep freed buffers in the allocator instead of handing them back to the
+/// kernel. A run allocates and frees the same sizes over and over (1 MiB
+/// export chunks formatted on the pool and freed by the writer thread, a
+/// table's bytes, its blocks): with glibc's defaults each was a fresh
+/// `mmap` or fell off a trimmed heap, and every page of it was faulted in
+/// and zeroed again. On the benchmark's table store that was a fifth of
+/// `salvage`'s CPU time (docs/PERFORMANCE.md, 2026-12-03 10:00 UTC). Memory
+/// stays bounded by what the budgets let be live at once: up to 4 MiB a
+/// request comes from the arenas, and more than 64 MiB free at a heap's top
+/// is still returned. For the binary only (`main`): a library's caller
+/// keeps its own allocator settings.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes two integers and changes only the allocator's
+    // thresholds; called once at start, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
 /// Run a parsed command line; the number is the process exit status.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {

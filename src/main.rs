@@ -2,6 +2,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    ldbsalvage::cli::tune_allocator();
     let cli = ldbsalvage::cli::Cli::parse();
     match ldbsalvage::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
