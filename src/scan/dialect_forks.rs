@@ -220,19 +220,43 @@ impl TableSample {
 
 /// The first [`PER_FILE_TABLES`] tables of a store, each sampled as
 /// [`detect`] reads them.
+///
+/// This runs before the scan can start, and each table's reads depend on
+/// one another (footer, index, then data blocks), so on a cold cache the
+/// disk's latency would be paid table after table. Every table is opened
+/// and its tail (footer and index) and head (the first data blocks) handed
+/// to the kernel to read first, all at once; then the tables are sampled on
+/// the pool, in order.
 pub fn sample(inputs: &[InputFile], members: &[usize]) -> Vec<TableSample> {
-    members
+    use rayon::prelude::*;
+    let opened: Vec<(usize, &InputFile, std::fs::File, u64)> = members
         .iter()
         .filter_map(|&i| Some((i, inputs.get(i)?)))
         .filter(|(_, f)| f.kind == FileKind::Table && f.not_regular.is_none())
         .take(PER_FILE_TABLES)
-        .map(|(i, f)| {
+        .filter_map(|(i, f)| {
+            let (file, md) = super::open::open_store_file(&f.path).ok()?;
+            let len = md.len();
+            super::open::prefetch(&file, len.saturating_sub(PREFETCH_TAIL), PREFETCH_TAIL);
+            super::open::prefetch(&file, 0, PREFETCH_HEAD.min(len));
+            Some((i, f, file, len))
+        })
+        .collect();
+    opened
+        .into_par_iter()
+        .map(|(i, f, file, len)| {
             let mut seen = Seen::default();
-            sample_table(f, &mut seen);
+            sample_table(f, &file, len, &mut seen);
             TableSample { input: i, seen }
         })
         .collect()
 }
+
+/// Read ahead for a sample: a table's last bytes (its footer and, in a
+/// LevelDB table of a few MiB, its whole index) and its first (the
+/// [`DATA_BLOCKS`] sampled blocks, ~4 KiB each by default).
+const PREFETCH_TAIL: u64 = 64 << 10;
+const PREFETCH_HEAD: u64 = 32 << 10;
 
 fn current_ends_in_cr(inputs: &[InputFile], members: &[usize]) -> bool {
     members
@@ -260,11 +284,7 @@ fn read_stored(file: &std::fs::File, h: BlockHandle, len: u64) -> Option<Vec<u8>
 
 /// The index block and the first data blocks of one table, each counted
 /// only when its checksum verifies and it decompresses.
-fn sample_table(f: &InputFile, seen: &mut Seen) {
-    let Ok((file, md)) = super::open::open_store_file(&f.path) else {
-        return;
-    };
-    let len = md.len();
+fn sample_table(f: &InputFile, file: &std::fs::File, len: u64, seen: &mut Seen) {
     let Some(at) = len.checked_sub(FOOTER_SIZE as u64) else {
         return;
     };
@@ -275,7 +295,7 @@ fn sample_table(f: &InputFile, seen: &mut Seen) {
     let Ok(footer) = Footer::decode(&tail) else {
         return;
     };
-    let Some(index) = read_stored(&file, footer.index, len) else {
+    let Some(index) = read_stored(file, footer.index, len) else {
         return;
     };
     let local = |size| BlockHandle { offset: 0, size };
@@ -302,7 +322,7 @@ fn sample_table(f: &InputFile, seen: &mut Seen) {
         let Some(h) = BlockHandle::decode_exact(value) else {
             break;
         };
-        let Some(data) = read_stored(&file, h, len) else {
+        let Some(data) = read_stored(file, h, len) else {
             continue;
         };
         if let Ok(b) = read_block(&data, local(h.size), SAMPLE_CAP) {
