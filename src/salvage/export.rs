@@ -851,13 +851,14 @@ pub fn salvage(
             j += 1;
         }
         let view_all = opts.view == View::All;
-        // With no records written, a LevelDB table's intact entries matter
-        // only for their order and span, which its verified blocks' first
-        // and last keys tell: the scan then parses each block once, for its
-        // checks, instead of handing every entry over as well. The order
-        // check of those keys is bytewise, so a comparator of the store's
-        // own keeps the entries.
-        let bare = opts.view == View::None && !rocks && key_cmp == Comparator::Bytewise;
+        // Unless every entry is written as it is read (`--view all`), a
+        // LevelDB table's intact entries matter here only for their order
+        // and span, which its verified blocks' first and last keys tell (the
+        // latest view and a rebuild read the tables again, merged): the
+        // scan then parses each block once, for its checks, instead of
+        // handing every entry over as well. The order check of those keys
+        // is bytewise, so a comparator of the store's own keeps the entries.
+        let bare = opts.view != View::All && !rocks && key_cmp == Comparator::Bytewise;
         let slots: Vec<std::sync::Mutex<Option<(FileScan, Capture)>>> =
             (i..j).map(|_| std::sync::Mutex::new(None)).collect();
         rayon::in_place_scope_fifo(|sc| {
