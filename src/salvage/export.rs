@@ -811,8 +811,71 @@ pub fn salvage(
     let mut unsorted = Vec::new();
     // Per table, the user keys its intact entries span: (input, first, last).
     let mut key_spans: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
-    let batch = 4 * rayon::current_num_threads();
+    // Runs of tables are scanned several at a time, each into a buffer of
+    // formatted lines, and a run's lines are appended in file order while
+    // the next run is scanned: the writer thread copies one run out while
+    // the pool formats the next, instead of each waiting for the other.
+    // Two runs are in flight, so each holds about an eighth of the lines
+    // budget in tables (their lines are ~3.5 times their size).
+    let batch = 2 * rayon::current_num_threads();
     let held = Held::new();
+    let view_all = opts.view == View::All;
+    // Unless every entry is written as it is read (`--view all`), a
+    // LevelDB table's intact entries matter here only for their order
+    // and span, which its verified blocks' first and last keys tell (the
+    // latest view and a rebuild read the tables again, merged): the
+    // scan then parses each block once, for its checks, instead of
+    // handing every entry over as well. The order check of those keys
+    // is bytewise, so a comparator of the store's own keeps the entries.
+    let bare = opts.view != View::All && !rocks && key_cmp == Comparator::Bytewise;
+    type Slots<'c> = Vec<std::sync::Mutex<Option<(FileScan, Capture<'c>)>>>;
+    // A scanned run's tables, in file order, into the outputs.
+    let mut finish =
+        |ex: &mut Exporter<'_>, done: &mut [Option<FileScan>], first: usize, slots: Slots<'_>| {
+            for (k, slot) in (first..).zip(slots) {
+                let (mut s, mut c) = slot
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .expect("every table scanned");
+                if c.lines.over || c.unverified.over {
+                    // Its lines outgrew the budget: scanned again now that it
+                    // is its turn, writing them as they come. Alone, so the
+                    // table is the only one in memory.
+                    ex.records.store = store_of[k];
+                    let direct = (
+                        std::mem::replace(&mut ex.records, Lines::new(None)),
+                        std::mem::replace(&mut ex.unverified, Lines::new(None)),
+                    );
+                    c = Capture::new(&inputs[k].name, states[k], view_all, None, None)
+                        .with_order(key_cmp, idb[k])
+                        .with_blobs(blobs[k])
+                        .bare(bare && scan_opts[k].ordered);
+                    c.direct = Some(direct);
+                    s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
+                    c.settle(&s);
+                    if let Some((records, unverified)) = c.direct.take() {
+                        ex.records = records;
+                        ex.unverified = unverified;
+                    }
+                }
+                // A RocksDB table is read again block by block like LevelDB's
+                // when its blocks can be found again (a footer, or the blocks
+                // discovery verified).
+                let table = inputs[k].kind == FileKind::Table;
+                if table && (!c.sorted || (rocks && s.rocks_again.is_none())) {
+                    unsorted.push(k);
+                }
+                if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
+                    if !states[k].is_history() {
+                        key_spans.push((k, first, last));
+                    }
+                }
+                ex.absorb(c);
+                done[k] = Some(s);
+            }
+        };
+    // The run scanned last, not yet appended: (its first input, its slots).
+    let mut pending: Option<(usize, Slots<'_>)> = None;
     let mut i = 0;
     while i < inputs.len() {
         if done[i].is_some() {
@@ -822,6 +885,10 @@ pub fn salvage(
         // Tables and blob files are read side by side, in runs.
         let side_by_side = |k: FileKind| matches!(k, FileKind::Table | FileKind::Blob);
         if !side_by_side(inputs[i].kind) {
+            // After the tables before it, in file order.
+            if let Some((first, slots)) = pending.take() {
+                finish(&mut ex, &mut done, first, slots);
+            }
             ex.current = i as u32;
             ex.records.store = store_of[i];
             done[i] = Some(store::scan_file_with(
@@ -833,16 +900,12 @@ pub fn salvage(
             i += 1;
             continue;
         }
-        // Runs of tables are scanned several at a time, each into a buffer
-        // of formatted lines that is then appended in file order. A run
-        // holds about a quarter of the lines budget in tables (their lines
-        // are ~3.5 times their size), so that ordinary tables fit in it.
         let mut j = i;
         let mut run_bytes = 0u64;
         while j < inputs.len()
             && side_by_side(inputs[j].kind)
             && j - i < batch
-            && (j == i || run_bytes.saturating_add(inputs[j].size) <= held.limit / 4)
+            && (j == i || run_bytes.saturating_add(inputs[j].size) <= held.limit / 8)
         {
             // A blob file is read a window at a time and yields no lines.
             if inputs[j].kind == FileKind::Table {
@@ -850,17 +913,7 @@ pub fn salvage(
             }
             j += 1;
         }
-        let view_all = opts.view == View::All;
-        // Unless every entry is written as it is read (`--view all`), a
-        // LevelDB table's intact entries matter here only for their order
-        // and span, which its verified blocks' first and last keys tell (the
-        // latest view and a rebuild read the tables again, merged): the
-        // scan then parses each block once, for its checks, instead of
-        // handing every entry over as well. The order check of those keys
-        // is bytewise, so a comparator of the store's own keeps the entries.
-        let bare = opts.view != View::All && !rocks && key_cmp == Comparator::Bytewise;
-        let slots: Vec<std::sync::Mutex<Option<(FileScan, Capture)>>> =
-            (i..j).map(|_| std::sync::Mutex::new(None)).collect();
+        let slots: Slots<'_> = (i..j).map(|_| std::sync::Mutex::new(None)).collect();
         rayon::in_place_scope_fifo(|sc| {
             for (k, slot) in (i..j).zip(&slots) {
                 let permit = store::table_permit(&inputs[k]);
@@ -881,49 +934,16 @@ pub fn salvage(
                     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((s, c));
                 });
             }
+            // The run before, appended while this one is scanned.
+            if let Some((first, slots)) = pending.take() {
+                finish(&mut ex, &mut done, first, slots);
+            }
         });
-        for (k, slot) in (i..j).zip(slots) {
-            let (mut s, mut c) = slot
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .expect("every table scanned");
-            if c.lines.over || c.unverified.over {
-                // Its lines outgrew the budget: scanned again now that it
-                // is its turn, writing them as they come. Alone, so the
-                // table is the only one in memory.
-                ex.records.store = store_of[k];
-                let direct = (
-                    std::mem::replace(&mut ex.records, Lines::new(None)),
-                    std::mem::replace(&mut ex.unverified, Lines::new(None)),
-                );
-                c = Capture::new(&inputs[k].name, states[k], view_all, None, None)
-                    .with_order(key_cmp, idb[k])
-                    .with_blobs(blobs[k])
-                    .bare(bare && scan_opts[k].ordered);
-                c.direct = Some(direct);
-                s = store::scan_file_with(&inputs[k], &mut c, &Silent, &scan_opts[k]);
-                c.settle(&s);
-                if let Some((records, unverified)) = c.direct.take() {
-                    ex.records = records;
-                    ex.unverified = unverified;
-                }
-            }
-            // A RocksDB table is read again block by block like LevelDB's
-            // when its blocks can be found again (a footer, or the blocks
-            // discovery verified).
-            let table = inputs[k].kind == FileKind::Table;
-            if table && (!c.sorted || (rocks && s.rocks_again.is_none())) {
-                unsorted.push(k);
-            }
-            if let (Some(first), Some((last, _))) = (c.first.take(), c.prev.take()) {
-                if !states[k].is_history() {
-                    key_spans.push((k, first, last));
-                }
-            }
-            ex.absorb(c);
-            done[k] = Some(s);
-        }
+        pending = Some((i, slots));
         i = j;
+    }
+    if let Some((first, slots)) = pending.take() {
+        finish(&mut ex, &mut done, first, slots);
     }
     let mut scans: Vec<FileScan> = done
         .into_iter()
