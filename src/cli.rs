@@ -430,10 +430,10 @@ fn set_log_zone(zone: Option<&str>) -> Result<(), CliError> {
 /// table's bytes, its blocks): with glibc's defaults each was a fresh
 /// `mmap` or fell off a trimmed heap, and every page of it was faulted in
 /// and zeroed again. On the benchmark's table store that was a fifth of
-/// `salvage`'s CPU time (docs/PERFORMANCE.md, 2026-12-03 10:00 UTC). Memory
-/// stays bounded by what the budgets let be live at once: up to 4 MiB a
-/// request comes from the arenas, and more than 64 MiB free at a heap's top
-/// is still returned. For the binary only (`main`): a library's caller
+/// `salvage`'s CPU time (docs/PERFORMANCE.md, the run of 2026-12-03 10:23
+/// UTC). Memory stays bounded by what the budgets let be live at once: up
+/// to 4 MiB a request comes from the arenas, and more than 64 MiB free at a
+/// heap's top is still returned. For the binary only (`main`): a library's caller
 /// keeps its own allocator settings.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

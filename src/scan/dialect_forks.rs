@@ -229,28 +229,39 @@ impl TableSample {
 /// the pool, in order.
 pub fn sample(inputs: &[InputFile], members: &[usize]) -> Vec<TableSample> {
     use rayon::prelude::*;
-    let opened: Vec<(usize, &InputFile, std::fs::File, u64)> = members
+    // At most PER_FILE_TABLES open at once. A table that does not open
+    // keeps its place, with nothing seen, as before it was read ahead.
+    let opened: Vec<(usize, &InputFile, Option<Opened>)> = members
         .iter()
         .filter_map(|&i| Some((i, inputs.get(i)?)))
         .filter(|(_, f)| f.kind == FileKind::Table && f.not_regular.is_none())
         .take(PER_FILE_TABLES)
-        .filter_map(|(i, f)| {
-            let (file, md) = super::open::open_store_file(&f.path).ok()?;
-            let len = md.len();
-            super::open::prefetch(&file, len.saturating_sub(PREFETCH_TAIL), PREFETCH_TAIL);
-            super::open::prefetch(&file, 0, PREFETCH_HEAD.min(len));
-            Some((i, f, file, len))
+        .map(|(i, f)| {
+            let opened = super::open::open_store_file(&f.path)
+                .ok()
+                .map(|(file, md)| {
+                    let len = md.len();
+                    super::open::prefetch(&file, len.saturating_sub(PREFETCH_TAIL), PREFETCH_TAIL);
+                    super::open::prefetch(&file, 0, PREFETCH_HEAD.min(len));
+                    (file, len)
+                });
+            (i, f, opened)
         })
         .collect();
     opened
         .into_par_iter()
-        .map(|(i, f, file, len)| {
+        .map(|(i, f, opened)| {
             let mut seen = Seen::default();
-            sample_table(f, &file, len, &mut seen);
+            if let Some((file, len)) = opened {
+                sample_table(f, &file, len, &mut seen);
+            }
             TableSample { input: i, seen }
         })
         .collect()
 }
+
+/// A sampled table, open, with its length.
+type Opened = (std::fs::File, u64);
 
 /// Read ahead for a sample: a table's last bytes (its footer and, in a
 /// LevelDB table of a few MiB, its whole index) and its first (the
