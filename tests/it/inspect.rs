@@ -540,7 +540,7 @@ const LARGE_LOG_ADDRESS_SPACE: u64 = 1 << 30;
 /// success, which is all the run that is meant to fail checks; the runs
 /// meant to succeed then fail with the signal in their message.
 fn inspect_limited(file: &Path, extra: &[&str], limit: u64) -> std::process::Output {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let err = tempfile::tempfile().unwrap();
     let mut child = std::process::Command::new("bash")
         .arg("-c")
@@ -554,17 +554,7 @@ fn inspect_limited(file: &Path, extra: &[&str], limit: u64) -> std::process::Out
         .stderr(err.try_clone().unwrap())
         .spawn()
         .expect("cannot start bash");
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, _) = wait_or_kill(&mut child, Duration::from_secs(120));
     let mut stderr = Vec::new();
     let mut err = err;
     std::io::Seek::rewind(&mut err).unwrap();

@@ -10,7 +10,7 @@ use crate::common;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Run the binary with `args` under an address-space limit of `limit_kib`
 /// and extra environment, killed if it runs past two minutes.
@@ -39,18 +39,8 @@ fn run_limited(limit_kib: u64, env: &[(&str, &str)], args: &[&str]) -> Output {
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut err, &mut v).map(|_| v)
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ldbsalvage {args:?} ran past two minutes");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, killed) = wait_or_kill(&mut child, Duration::from_secs(120));
+    assert!(!killed, "ldbsalvage {args:?} ran past two minutes");
     Output {
         status,
         stdout: o.join().unwrap().unwrap(),

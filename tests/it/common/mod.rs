@@ -463,3 +463,22 @@ pub fn run_measured(time: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, u
         .unwrap_or_else(|| panic!("GNU time wrote {text:?}"));
     (code(&o), kib, o.stderr)
 }
+
+/// Wait for `child`, killing it once `limit` has passed: its exit status,
+/// and whether it had to be killed.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, bool) {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s, false);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            return (child.wait().unwrap(), true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
