@@ -308,6 +308,47 @@ mod tests {
     }
 
     #[test]
+    fn a_field_is_written_as_serde_json_writes_it_on_every_path() {
+        // Plain ASCII, then at every position one byte that is not: an
+        // escape, a control character, UTF-8, and bytes that are not UTF-8
+        // (base64).
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for len in 0..40 {
+            let base: Vec<u8> = (0..len).map(|i| b' ' + (i * 7 % 95) as u8).collect();
+            let base: Vec<u8> = base
+                .into_iter()
+                .map(|c| if c == b'"' || c == b'\\' { b'x' } else { c })
+                .collect();
+            cases.push(base.clone());
+            for pos in 0..len {
+                for odd in [
+                    &b"\""[..],
+                    b"\\",
+                    b"\n",
+                    b"\x7f",
+                    b"\x01",
+                    "é".as_bytes(),
+                    b"\xff",
+                ] {
+                    let mut t = base.clone();
+                    t.splice(pos..pos + 1, odd.iter().copied());
+                    cases.push(t);
+                }
+            }
+        }
+        for b in &cases {
+            let mut v = b"{\"a\":1".to_vec();
+            push_field(&mut v, "key", b);
+            v.push(b'}');
+            let want = match std::str::from_utf8(b) {
+                Ok(s) => format!("{{\"a\":1,\"key\":{}}}", serde_json::to_string(s).unwrap()),
+                Err(_) => format!("{{\"a\":1,\"key_base64\":\"{}\"}}", STANDARD.encode(b)),
+            };
+            assert_eq!(String::from_utf8(v).unwrap(), want, "{b:?}");
+        }
+    }
+
+    #[test]
     fn text_or_base64() {
         let mut v = b"{\"a\":1".to_vec();
         push_field(&mut v, "key", b"he\"llo");
