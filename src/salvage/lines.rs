@@ -46,11 +46,25 @@ pub(super) struct Lines {
 
 pub(super) const LINES_BUF: usize = 1 << 20;
 
+/// Buffers of about [`LINES_BUF`] that may wait for the writer: an eighth
+/// of the lines budget, 32 by default, never fewer than 4. Whoever appends
+/// (a pool thread, between batches of tables or key ranges) blocks when
+/// they are all taken, and a blocked pool thread merges and decodes
+/// nothing: with the export written straight to the disk
+/// (`salvage::durable`) a queue of 4 kept one of two cores idle a third of
+/// the time in `--view latest`. 32 holds a batch of ranges' lines (lines
+/// held until their turn move here), so appending does not wait for the
+/// disk while it keeps up.
+fn writer_queue() -> usize {
+    let n = lines_budget() / 8 / LINES_BUF as u64;
+    usize::try_from(n).unwrap_or(usize::MAX).clamp(4, 32)
+}
+
 impl Lines {
     pub(super) fn new(w: Option<Out>) -> Self {
         let (tx, writer) = match w {
             Some(mut out) => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(writer_queue());
                 let h = std::thread::spawn(move || {
                     let mut error = None;
                     for buf in rx {
@@ -208,17 +222,20 @@ pub const LINES_BUDGET: u64 = 256 << 20;
 
 impl Held {
     pub(super) fn new() -> Self {
-        // `LDBSALVAGE_LINES_BUDGET` overrides it, for tests only.
-        let limit = std::env::var("LDBSALVAGE_LINES_BUDGET")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &u64| n > 0)
-            .unwrap_or(LINES_BUDGET);
         Held {
             bytes: Default::default(),
-            limit,
+            limit: lines_budget(),
         }
     }
+}
+
+/// [`LINES_BUDGET`], or `LDBSALVAGE_LINES_BUDGET` (for tests only).
+fn lines_budget() -> u64 {
+    std::env::var("LDBSALVAGE_LINES_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &u64| n > 0)
+        .unwrap_or(LINES_BUDGET)
 }
 
 /// Lines formatted on a worker thread, in chunks of about [`LINES_BUF`]:
