@@ -4,7 +4,7 @@
 //! takes its temporary name with it, so a failed run leaves no hidden files
 //! that would make a retry into the same directory refuse it as not empty.
 //! The bytes go out in pieces from a thread of their own, around the page
-//! cache where the file system allows (see [`Pieces`]).
+//! cache where the file system allows (see `Pieces`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
