@@ -55,6 +55,32 @@ pub fn push_field_in_pieces(
 ) {
     out.extend_from_slice(b",\"");
     out.extend_from_slice(name.as_bytes());
+    if b.len() <= PIECE {
+        // One pass for most values: escaped as ASCII until a byte that is
+        // not, and only from there checked as UTF-8 (the ASCII before it
+        // is). Bytes that are not UTF-8 after all are taken back.
+        let mark = out.len();
+        out.extend_from_slice(b"\":\"");
+        let utf8 = match escape_until::<true>(out, b) {
+            None => true,
+            Some(j) => {
+                let rest = &b[j..];
+                let ok = std::str::from_utf8(rest).is_ok();
+                if ok {
+                    escape_until::<false>(out, rest);
+                }
+                ok
+            }
+        };
+        if utf8 {
+            if out.len() >= full {
+                spill(out);
+            }
+            out.push(b'"');
+            return;
+        }
+        out.truncate(mark);
+    }
     match std::str::from_utf8(b) {
         Ok(s) => {
             out.extend_from_slice(b"\":");
@@ -86,7 +112,7 @@ pub fn push_field_in_pieces(
 /// `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other control characters as
 /// `\u00xx`. This is the hot path of an export, and values are often text
 /// that holds quotes (JSON stored as a value), so unescaped runs are found
-/// eight bytes at a time and copied whole.
+/// sixteen bytes at a time and copied whole.
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
     push_str_in_pieces(out, s, usize::MAX, &mut |_| {});
 }
@@ -113,23 +139,69 @@ pub fn push_str_in_pieces(
 }
 
 fn escape_into(out: &mut Vec<u8>, b: &[u8]) {
-    let mut run = 0;
-    let mut i = 0;
-    while let Some(j) = next_escape(b, i) {
-        out.extend_from_slice(&b[run..j]);
-        let (e, n) = escape(b[j]);
-        out.extend_from_slice(&e[..n]);
-        run = j + 1;
-        i = j + 1;
-    }
-    out.extend_from_slice(&b[run..]);
+    escape_until::<false>(out, b);
 }
 
-/// The first byte at or after `i` that JSON requires escaped.
-fn next_escape(b: &[u8], mut i: usize) -> Option<usize> {
+/// Escape `b` into `out`; with `ASCII`, stop at the first byte that is not
+/// ASCII and return its index (everything before it escaped).
+fn escape_until<const ASCII: bool>(out: &mut Vec<u8>, b: &[u8]) -> Option<usize> {
+    let mut run = 0;
+    while let Some(j) = next_flagged::<ASCII>(b, run) {
+        push_run(out, b, run, j);
+        match b[j] {
+            // Text holding JSON escapes quotes every few bytes: a copy of a
+            // known length is a store, not a call.
+            c @ (b'"' | b'\\') => out.extend_from_slice(&[b'\\', c]),
+            c if ASCII && c >= 0x80 => return Some(j),
+            c => {
+                let (e, n) = escape(c);
+                out.extend_from_slice(&e[..n]);
+            }
+        }
+        run = j + 1;
+    }
+    out.extend_from_slice(&b[run..]);
+    None
+}
+
+/// Append `b[run..end]`. A short run is copied as a whole word of
+/// [`WORD`] bytes (what follows the run in `b` included) and the excess cut
+/// off again: the runs between a value's quotes are a few bytes long, and
+/// a copy of a variable length is a call where a fixed one is a store.
+fn push_run(out: &mut Vec<u8>, b: &[u8], run: usize, end: usize) {
+    match b
+        .get(run..run + WORD)
+        .and_then(|w| <&[u8; WORD]>::try_from(w).ok())
+    {
+        Some(w) if end - run <= WORD => {
+            let len = out.len();
+            out.extend_from_slice(w);
+            out.truncate(len + (end - run));
+        }
+        _ => out.extend_from_slice(&b[run..end]),
+    }
+}
+
+const WORD: usize = 16;
+
+/// The first byte at or after `i` that JSON requires escaped (or, with
+/// `ASCII`, that is not ASCII).
+fn next_flagged<const ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
+    let mask = |w: &[u8]| {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        escape_mask(w) | if ASCII { w & HIGH } else { 0 }
+    };
+    let flagged = |c: u8| needs_escape(c) || (ASCII && c >= 0x80);
+    // Two words at a time while the text runs clean (one branch per 16
+    // bytes), then word by word.
+    while let Some(w) = b.get(i..i + 16) {
+        if mask(&w[..8]) | mask(&w[8..]) != 0 {
+            break;
+        }
+        i += 16;
+    }
     while let Some(w) = b.get(i..i + 8) {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        let m = escape_mask(w);
+        let m = mask(w);
         if m == 0 {
             i += 8;
             continue;
@@ -137,13 +209,16 @@ fn next_escape(b: &[u8], mut i: usize) -> Option<usize> {
         // Nothing before the lowest flagged byte needs escaping; the
         // flagged byte itself is checked exactly.
         let j = i + (m.trailing_zeros() / 8) as usize;
-        if needs_escape(b[j]) {
+        if flagged(b[j]) {
             return Some(j);
         }
         i = j + 1;
     }
-    (i..b.len()).find(|&j| needs_escape(b[j]))
+    (i..b.len()).find(|&j| flagged(b[j]))
 }
+
+/// The high bit of every byte: where a byte is not ASCII.
+const HIGH: u64 = 0x8080_8080_8080_8080;
 
 fn needs_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'
@@ -156,7 +231,6 @@ fn needs_escape(c: u8) -> bool {
 /// byte that matched), which is all a skip needs.
 fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w;
     let quote = w ^ (ONES * u64::from(b'"'));
     let backslash = w ^ (ONES * u64::from(b'\\'));
@@ -345,6 +419,59 @@ mod tests {
                 Err(_) => format!("{{\"a\":1,\"key_base64\":\"{}\"}}", STANDARD.encode(b)),
             };
             assert_eq!(String::from_utf8(v).unwrap(), want, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn a_field_with_two_odd_bytes_is_written_as_serde_json_writes_it() {
+        // The one-pass path escapes ASCII until the first byte that is not,
+        // then checks the rest as UTF-8 and either goes on or takes it all
+        // back for base64: a second odd byte after the first, anywhere,
+        // and values either side of the size that path takes.
+        let odd: [&[u8]; 6] = [
+            b"\"",
+            b"\x01",
+            "é".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xc3",
+        ];
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for len in [2usize, 9, 17, 33] {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            for p in 0..len {
+                for q in p + 1..len {
+                    for a in odd {
+                        for b in odd {
+                            let mut t = base.clone();
+                            t.splice(q..q + 1, b.iter().copied());
+                            t.splice(p..p + 1, a.iter().copied());
+                            cases.push(t);
+                        }
+                    }
+                }
+            }
+        }
+        for len in [PIECE - 1, PIECE, PIECE + 1] {
+            for tail in odd {
+                let mut t = b"\"q\" ".repeat(len / 4);
+                t.resize(len - tail.len(), b'z');
+                t.extend_from_slice(tail);
+                cases.push(t);
+            }
+        }
+        for b in &cases {
+            let mut v = b"{\"a\":1".to_vec();
+            push_field(&mut v, "value", b);
+            v.push(b'}');
+            let want = match std::str::from_utf8(b) {
+                Ok(s) => format!(
+                    "{{\"a\":1,\"value\":{}}}",
+                    serde_json::to_string(s).unwrap()
+                ),
+                Err(_) => format!("{{\"a\":1,\"value_base64\":\"{}\"}}", STANDARD.encode(b)),
+            };
+            assert!(v == want.as_bytes(), "{:?}", &b[..b.len().min(80)]);
         }
     }
 
