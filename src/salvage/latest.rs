@@ -167,38 +167,111 @@ impl SortedSource for VecSource {
 
 /// A binary min-heap of source indices, ordered by each source's current
 /// entry; ties between sources (the same entry in two files) go to the
-/// earlier source, so the output does not depend on heap internals.
-struct Heap(Vec<usize>);
+/// earlier source, so the output does not depend on heap internals. Each
+/// source's current key, sequence and column family are copied into the
+/// heap when it moves: the comparisons of a merge then read them directly
+/// instead of asking each boxed source for its entry twice per comparison.
+struct Heap {
+    heap: Vec<usize>,
+    /// The top's smaller child (1 or 2), while the children stay as they
+    /// are.
+    second: Option<usize>,
+    keys: Vec<Vec<u8>>,
+    seqs: Vec<u64>,
+    cfs: Vec<Option<u32>>,
+}
 
 impl Heap {
-    fn less<O: KeyOrder>(o: O, sources: &[Box<dyn SortedSource + '_>], a: usize, b: usize) -> bool {
-        match (sources[a].current(), sources[b].current()) {
-            (Some(x), Some(y)) => order_by(o, &x, &y).then(a.cmp(&b)) == Ordering::Less,
-            // Only sources that have an entry are in the heap.
-            _ => a < b,
+    fn new<O: KeyOrder>(o: O, sources: &[Box<dyn SortedSource + '_>]) -> Self {
+        let n = sources.len();
+        let mut h = Heap {
+            heap: Vec::with_capacity(n),
+            second: None,
+            keys: vec![Vec::new(); n],
+            seqs: vec![0; n],
+            cfs: vec![None; n],
+        };
+        for (i, s) in sources.iter().enumerate() {
+            if let Some(it) = s.current() {
+                h.note(i, &it);
+                h.heap.push(i);
+            }
+        }
+        for i in (0..h.heap.len() / 2).rev() {
+            h.sift_down(o, i);
+        }
+        h
+    }
+
+    fn top(&self) -> Option<usize> {
+        self.heap.first().copied()
+    }
+
+    /// Source `s`'s current entry is now `it`.
+    fn note(&mut self, s: usize, it: &ItemRef<'_>) {
+        self.keys[s].clear();
+        self.keys[s].extend_from_slice(it.key);
+        self.seqs[s] = it.seq;
+        self.cfs[s] = it.cf_id();
+    }
+
+    /// The top's source moved on to `next` (noted), or has no entry left:
+    /// restore the heap. The top's source usually holds the next entry too
+    /// (a run of keys no other source interleaves), so its smaller child
+    /// is remembered while the children stay as they are: one comparison
+    /// per entry instead of two.
+    fn settle_top<O: KeyOrder>(&mut self, o: O, exhausted: bool) {
+        if exhausted {
+            self.heap.swap_remove(0);
+        }
+        if exhausted || self.heap.len() < 2 {
+            self.second = None;
+            self.sift_down(o, 0);
+            return;
+        }
+        let c = match self.second {
+            Some(c) => c,
+            None => {
+                let c = if self.heap.len() > 2 && self.less(o, 2, 1) {
+                    2
+                } else {
+                    1
+                };
+                *self.second.insert(c)
+            }
+        };
+        if !self.less(o, 0, c) {
+            self.second = None;
+            self.heap.swap(0, c);
+            self.sift_down(o, c);
         }
     }
 
-    fn sift_down<O: KeyOrder>(
-        &mut self,
-        o: O,
-        sources: &[Box<dyn SortedSource + '_>],
-        mut i: usize,
-    ) {
-        let h = &mut self.0;
+    /// Whether the source at heap position `i` sorts before the one at `j`.
+    fn less<O: KeyOrder>(&self, o: O, i: usize, j: usize) -> bool {
+        let (a, b) = (self.heap[i], self.heap[j]);
+        self.cfs[a]
+            .cmp(&self.cfs[b])
+            .then_with(|| o.compare(&self.keys[a], &self.keys[b]))
+            .then(self.seqs[b].cmp(&self.seqs[a]))
+            .then(a.cmp(&b))
+            == Ordering::Less
+    }
+
+    fn sift_down<O: KeyOrder>(&mut self, o: O, mut i: usize) {
         loop {
             let (l, r) = (2 * i + 1, 2 * i + 2);
             let mut m = i;
-            if l < h.len() && Self::less(o, sources, h[l], h[m]) {
+            if l < self.heap.len() && self.less(o, l, m) {
                 m = l;
             }
-            if r < h.len() && Self::less(o, sources, h[r], h[m]) {
+            if r < self.heap.len() && self.less(o, r, m) {
                 m = r;
             }
             if m == i {
                 return;
             }
-            h.swap(i, m);
+            self.heap.swap(i, m);
             i = m;
         }
     }
@@ -240,14 +313,7 @@ fn merge_by<O: KeyOrder>(
     for s in sources.iter_mut() {
         s.advance()?;
     }
-    let mut heap = Heap(
-        (0..sources.len())
-            .filter(|&i| sources[i].current().is_some())
-            .collect(),
-    );
-    for i in (0..heap.0.len() / 2).rev() {
-        heap.sift_down(o, &sources, i);
-    }
+    let mut heap = Heap::new(o, &sources);
     // The entry just taken: its key is the last one emitted (an older entry
     // of it is skipped), and the next entry of its source must not sort
     // before it.
@@ -264,7 +330,7 @@ fn merge_by<O: KeyOrder>(
     // was emitted.
     let mut held: Option<Item> = None;
     let mut emitted = false;
-    while let Some(&top) = heap.0.first() {
+    while let Some(top) = heap.top() {
         let it = sources[top]
             .current()
             .expect("sources in the heap have an entry");
@@ -321,12 +387,11 @@ fn merge_by<O: KeyOrder>(
                         "a table's entries are no longer in order (did the file change?)",
                     ));
                 }
+                heap.note(top, &next);
+                heap.settle_top(o, false);
             }
-            None => {
-                heap.0.swap_remove(0);
-            }
+            None => heap.settle_top(o, true),
         }
-        heap.sift_down(o, &sources, 0);
     }
     if let Some(h) = held.take() {
         emit(h.as_ref())?;

@@ -11,7 +11,7 @@ use super::index::parse_index;
 use crate::format::batch::Kind;
 use crate::format::block::Block;
 use crate::format::compress::Codecs;
-use crate::format::table::{read_block_with, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
+use crate::format::table::{read_block_into_with, BlockHandle, Footer, FOOTER_SIZE, TRAILER_SIZE};
 use crate::format::{compress, ikey};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -54,6 +54,22 @@ fn reread(
     buf: &mut Vec<u8>,
     codecs: Codecs,
 ) -> io::Result<Vec<u8>> {
+    let mut contents = Vec::new();
+    reread_into(file, name, h, buf, &mut contents, codecs)?;
+    Ok(contents)
+}
+
+/// [`reread`] into `contents`, reused from block to block: a merge reads
+/// every block of a table again, and a fresh buffer for each cost an
+/// allocation and a zeroing of its bytes before the decoder wrote them.
+fn reread_into(
+    file: &std::fs::File,
+    name: &str,
+    h: BlockHandle,
+    buf: &mut Vec<u8>,
+    contents: &mut Vec<u8>,
+    codecs: Codecs,
+) -> io::Result<()> {
     // The handle was read from this file and verified on the first pass.
     let len = usize::try_from(h.size)
         .ok()
@@ -65,9 +81,20 @@ fn reread(
         offset: 0,
         size: h.size,
     };
-    read_block_with(buf, local, compress::DEFAULT_CAP, codecs)
-        .map(|b| b.data.into_owned())
-        .map_err(|_| changed(name, "a block no longer verifies"))
+    let data = read_block_into_with(buf, local, compress::DEFAULT_CAP, contents, codecs)
+        .map_err(|_| changed(name, "a block no longer verifies"))?;
+    // An uncompressed block comes back as the bytes read, in `buf`.
+    let (at, n) = (data.as_ptr() as usize, data.len());
+    if at != contents.as_ptr() as usize || n != contents.len() {
+        let from = at.wrapping_sub(buf.as_ptr() as usize);
+        let bytes = from
+            .checked_add(n)
+            .and_then(|end| buf.get(from..end))
+            .ok_or_else(|| changed(name, "a block"))?;
+        contents.clear();
+        contents.extend_from_slice(bytes);
+    }
+    Ok(())
 }
 
 /// Walk a table's index, read again from the file: `f` gets each entry's
@@ -332,7 +359,14 @@ impl TableBlocks {
             self.entries.clear();
             return Ok(false);
         };
-        self.contents = reread(&self.file, &self.name, h, &mut self.buf, self.codecs)?;
+        reread_into(
+            &self.file,
+            &self.name,
+            h,
+            &mut self.buf,
+            &mut self.contents,
+            self.codecs,
+        )?;
         self.offset = h.offset;
         self.keys.clear();
         self.entries.clear();
