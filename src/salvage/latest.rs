@@ -2,7 +2,7 @@
 //! by internal key (user key ascending, newest first), so the tables'
 //! streams are merged with the (small) map of the logs' newest entries, and
 //! each user key's newest entry falls out first. Memory: the logs' map plus
-//! one block per table being merged.
+//! one block and a read window of 64 KiB per table being merged.
 //!
 //! The merge can also run one user-key range at a time ([`KeyRange`],
 //! [`TableSource::open_range`]): a table whose index bounds its blocks reads
