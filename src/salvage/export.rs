@@ -1061,10 +1061,18 @@ pub fn salvage(
             if !fill.is_empty() {
                 sources.push(latest::tiered(VecSource::new(fill), true));
             }
-            for (i, s) in scans.iter().enumerate() {
-                let streamed = inputs[i].kind == FileKind::Table
+            let streamed = |i: usize| {
+                inputs[i].kind == FileKind::Table
                     && !states[i].is_history()
-                    && !unsorted.contains(&i);
+                    && !unsorted.contains(&i)
+            };
+            // Every table is merged at once here: their read windows share
+            // a bound.
+            let window = crate::scan::table::source::window_for(
+                (0..scans.len()).filter(|&i| streamed(i)).count(),
+            );
+            for (i, s) in scans.iter().enumerate() {
+                let streamed = streamed(i);
                 if let (true, Some(again)) = (streamed, &s.rocks_again) {
                     // A family's tables are history when the family is.
                     if !again.intact.is_empty() && !again.cf.history {
@@ -1095,6 +1103,7 @@ pub fn salvage(
                     };
                     let t = blocks.and_then(|b| {
                         TableSource::open(&inputs[i].path, &inputs[i].name, i as u32, b, s.codecs)
+                            .map(|t| t.with_window(window))
                     });
                     let orphan = states[i] == FileState::Orphan;
                     sources.extend(reopen_table(&late, i, t, orphan));

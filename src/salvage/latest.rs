@@ -2,7 +2,8 @@
 //! by internal key (user key ascending, newest first), so the tables'
 //! streams are merged with the (small) map of the logs' newest entries, and
 //! each user key's newest entry falls out first. Memory: the logs' map plus
-//! one block and a read window of 64 KiB per table being merged.
+//! one block and a read window per table being merged (64 KiB, or a share
+//! of 8 MiB when every table is merged at once).
 //!
 //! The merge can also run one user-key range at a time ([`KeyRange`],
 //! [`TableSource::open_range`]): a table whose index bounds its blocks reads
@@ -444,6 +445,15 @@ impl TableSource {
             blocks,
             index,
             next: 0,
+        }
+    }
+
+    /// Read ahead at most `window` bytes of the table at a time
+    /// ([`crate::scan::table::source::window_for`]).
+    pub fn with_window(self, window: u64) -> Self {
+        TableSource {
+            blocks: self.blocks.with_window(window),
+            ..self
         }
     }
 

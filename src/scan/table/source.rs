@@ -71,8 +71,17 @@ struct Window {
     at: u64,
 }
 
-/// How far ahead of the block it needs a [`Window`] reads.
-const WINDOW: u64 = 64 << 10;
+/// How far ahead of the block it needs a [`Window`] reads, at most.
+pub const WINDOW: u64 = 64 << 10;
+
+/// What the windows of one merge may hold together: a merge of every table
+/// of a store at once (a rebuild's) gives each a share of it.
+pub const WINDOWS: u64 = 8 << 20;
+
+/// The window for each of `tables` tables merged at once.
+pub fn window_for(tables: usize) -> u64 {
+    (WINDOWS / (tables.max(1) as u64)).min(WINDOW)
+}
 
 /// [`reread`] into `contents`, reused from block to block (a fresh buffer
 /// per block cost an allocation and a zeroing of its bytes before the
@@ -102,6 +111,11 @@ fn reread_into(
         // The blocks after this one were verified inside the file too.
         let n =
             usize::try_from(ahead.max(end) - h.offset).map_err(|_| changed(name, "block size"))?;
+        // Exactly: a window that grew by doubling would hold twice its
+        // share.
+        if win.buf.capacity() < n {
+            win.buf.reserve_exact(n - win.buf.len());
+        }
         win.buf.resize(n, 0);
         win.at = h.offset;
         if file.read_exact_at(&mut win.buf, h.offset).is_err() {
@@ -302,6 +316,8 @@ pub struct TableBlocks {
     blocks: std::vec::IntoIter<(BlockHandle, Option<BlockSpan>)>,
     /// The blocks as read, then one block's contents.
     win: Window,
+    /// How far ahead `win` reads.
+    window: u64,
     contents: Vec<u8>,
     /// User keys back to back.
     keys: Vec<u8>,
@@ -355,6 +371,7 @@ impl TableBlocks {
             name: name.to_string(),
             blocks: blocks.into_iter(),
             win: Window::default(),
+            window: WINDOW,
             contents: Vec::new(),
             keys: Vec::new(),
             entries: Vec::new(),
@@ -362,6 +379,12 @@ impl TableBlocks {
             range,
             codecs,
         }
+    }
+
+    /// Read ahead at most `window` bytes from a block (see [`window_for`]).
+    pub fn with_window(mut self, window: u64) -> Self {
+        self.window = window;
+        self
     }
 
     /// Decode only the keys in `range` (every block is still read).
@@ -402,7 +425,7 @@ impl TableBlocks {
             match n.end() {
                 Some(e)
                     if n.offset >= ahead
-                        && e.checked_sub(h.offset).is_some_and(|d| d <= WINDOW) =>
+                        && e.checked_sub(h.offset).is_some_and(|d| d <= self.window) =>
                 {
                     ahead = e
                 }
@@ -556,6 +579,20 @@ mod tests {
             let got = drain(TableBlocks::open(&path, "t", blocks, Codecs::default()).unwrap());
             assert_eq!(got, want);
         }
+        // A merge of many tables gives each a share: a smaller window
+        // reads the same, and holds no more than its share and a block.
+        assert_eq!(window_for(0), WINDOW);
+        assert_eq!(window_for(640), WINDOWS / 640);
+        let mut small = TableBlocks::open(&path, "t", s.intact_blocks.clone(), Codecs::default())
+            .unwrap()
+            .with_window(window_for(640));
+        let mut n = 0;
+        while small.next_block().unwrap() {
+            n += small.entries().len();
+            let largest = s.intact_blocks.iter().map(|h| h.size).max().unwrap() + 5;
+            assert!(small.win.buf.capacity() as u64 <= window_for(640) + largest);
+        }
+        assert_eq!(n, c.intact.len());
         // Cut inside the last window: the blocks before the cut still
         // read (a window that runs past the end falls back to the block
         // alone), the first one past it is an error.
@@ -572,7 +609,11 @@ mod tests {
                 Err(e) => break e,
             }
         };
-        let before = s.intact_blocks.iter().filter(|h| h.end().unwrap() <= cut).count();
+        let before = s
+            .intact_blocks
+            .iter()
+            .filter(|h| h.end().unwrap() <= cut)
+            .count();
         assert_eq!(read, before);
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
