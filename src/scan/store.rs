@@ -757,7 +757,7 @@ pub fn options_by_input(inputs: &[InputFile], invs: &[Inventory]) -> Vec<ScanOpt
 /// The table is also queued to be read ahead: permits are taken in file
 /// order before the pool reaches the tables, so on a cold cache the disk
 /// reads the tables queued behind the ones being decoded, a window ahead
-/// ([`ReadAhead`]).
+/// (`ReadAhead`).
 pub fn table_permit(f: &InputFile) -> Option<TablePermit> {
     (f.kind == FileKind::Table && f.not_regular.is_none() && f.size <= MAX_TABLE_SIZE).then(|| {
         let permit = budget::tables().acquire(f.size);
@@ -802,7 +802,7 @@ struct ReadAhead {
     window: u64,
 }
 
-/// See [`ReadAhead`].
+/// How far ahead tables are read (see `ReadAhead`).
 pub const READ_AHEAD: u64 = 16 << 20;
 
 #[derive(Default)]

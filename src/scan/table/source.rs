@@ -71,7 +71,7 @@ struct Window {
     at: u64,
 }
 
-/// How far ahead of the block it needs a [`Window`] reads, at most.
+/// How far ahead of the block it needs a table's read window reads, at most.
 pub const WINDOW: u64 = 64 << 10;
 
 /// What the windows of one merge may hold together: a merge of every table
