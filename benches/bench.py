@@ -353,12 +353,10 @@ def bench_store(args, label, store, reps, tables):
                           ("decode roof / parse roof", t("decode_roof") / t("parse_roof"))))
     if "cold_scan" in r:
         # Tables: every block must still be decompressed and its entries
-        # parsed once the disk has delivered it, so a cold scan can be no
-        # faster than the slower of the disk and the parse roof; logs: the
-        # disk's read speed.
-        # The kernel's reading takes CPU the parsing then shares: on these
-        # cores a cold table scan takes at least the parse roof plus the
-        # read's CPU spread over them.
+        # parsed once the disk has delivered it, on the same cores the
+        # kernel spends the read's CPU on, so a cold scan can be no faster
+        # than the slower of the disk and the parse roof plus that CPU
+        # spread over the cores; logs: the disk's read speed.
         read_cpu = max(0.0, r["cold_roof_cpu"] - r["roof_cpu"])
         print(f"  reading the store from the disk costs the CPUs {read_cpu:.3f} s "
               f"(cold roof {r['cold_roof_cpu']:.3f}, warm roof {r['roof_cpu']:.3f} busy CPU-s)")

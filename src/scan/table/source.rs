@@ -87,7 +87,8 @@ pub fn window_for(tables: usize) -> u64 {
 /// per block cost an allocation and a zeroing of its bytes before the
 /// decoder wrote them), through `win`: when the block is not in it, it is
 /// refilled from the block up to `ahead` (the end of the blocks to be read
-/// next, within [`WINDOW`]).
+/// next, within the table's window: [`WINDOW`] or its share of
+/// [`WINDOWS`]).
 fn reread_into(
     file: &std::fs::File,
     name: &str,
