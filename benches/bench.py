@@ -235,6 +235,10 @@ def bench_store(args, label, store, reps, tables):
         # The decode roof plus the walk over every entry that calling a
         # block decoded takes (benches/decode_roof.rs --parse).
         fast["parse_roof"] = lambda: timed([args.decode_roof, "--parse", store])
+    else:
+        # A log's records checksummed one by one and their batches walked
+        # (benches/crc_roof.rs --parse).
+        fast["parse_roof"] = lambda: timed([args.roof, "--parse", store])
     runs = {k: [] for k in fast}
     for _ in range(reps if reps == 1 else max(reps, 11)):
         for k, fn in fast.items():
@@ -245,13 +249,22 @@ def bench_store(args, label, store, reps, tables):
     export = sum(os.path.getsize(os.path.join(out, f))
                  for f in ("records.jsonl", "unverified.jsonl"))
     # Buffered and direct interleaved, so that a slow stretch of the disk
-    # hits both alike.
+    # hits both alike; each with the busy CPU it took (the kernel's work of
+    # writing, the disk's completions included).
     wf = {"write_floor": [], "write_floor_direct": []}
     for _ in range(reps):
-        wf["write_floor"].append(write_floor(export))
-        wf["write_floor_direct"].append(write_floor(export, direct=True))
+        wf["write_floor"].append(with_cpu(lambda: write_floor(export))())
+        wf["write_floor_direct"].append(with_cpu(lambda: write_floor(export, direct=True))())
     for k, rs in wf.items():
         r[k] = statistics.median(x[0] for x in rs), 0
+        r[k + "_cpu"] = statistics.median(x[2] for x in rs)
+    # The format roof: every entry decoded and formatted as its export line
+    # on all cores, nothing written (decode_roof.rs / crc_roof.rs --format),
+    # with its busy CPU.
+    fmt = [args.decode_roof if tables else args.roof, "--format", store]
+    runs = [with_cpu(lambda: timed(fmt))() for _ in range(reps)]
+    r["format_roof"] = statistics.median(x[0] for x in runs), max(x[1] for x in runs)
+    r["format_roof_cpu"] = statistics.median(x[2] for x in runs)
     r["write_floor_busy"] = median_of(reps, busy(lambda: write_floor(export)))
     r["salvage_latest"] = median_of(reps, salvage("latest"))
     latest_export = sum(os.path.getsize(os.path.join(out, f))
@@ -293,7 +306,7 @@ def bench_store(args, label, store, reps, tables):
             with_cpu(lambda: timed([args.roof, store]))()[2] for _ in range(reps))
     print(f"\n{label}: {size / 1e6:.0f} MB; salvage --view all writes {export / 1e6:.0f} MB")
     print(f"  {'what':16s} {'median s':>9s} {'GB/s':>7s} {'peak RSS':>9s}")
-    rows = ["roof", "roof_j1", "decode_roof", "parse_roof", "scan", "scan_j1", "salvage_all",
+    rows = ["roof", "roof_j1", "decode_roof", "parse_roof", "format_roof", "scan", "scan_j1", "salvage_all",
             "salvage_all_seq", "write_floor", "write_floor_direct", "write_floor_busy", "salvage_latest", "salvage_rebuild",
             "rebuild_bare", "copy_floor", "repairdb",
             "cold_roof", "cold_scan"]
@@ -312,12 +325,24 @@ def bench_store(args, label, store, reps, tables):
     # The floor is the faster of writing through the page cache and
     # writing around it (O_DIRECT): either way is open to the export.
     floor = min(t("write_floor"), t("write_floor_direct"))
+    cores = os.cpu_count() or 1
+    # What `salvage --view all` cannot beat: the disk taking its export (the
+    # write floor), the format roof, and the CPUs doing the format roof's
+    # work and the kernel's work of writing (the cheaper way's) together.
+    export_floor = max(floor, t("format_roof"),
+                       (r["format_roof_cpu"]
+                        + min(r["write_floor_cpu"], r["write_floor_direct_cpu"])) / cores)
     ratios = [
-        ("scan / roof", t("roof") / t("scan"), (">=", 0.25 if tables else 0.5), None),
+        # Every record or block must be verified and decoded, which the
+        # parse roof does and nothing else.
+        ("scan / roof", t("roof") / t("scan"), (">=", 0.25 if tables else 0.5),
+         ("roof / parse roof", t("roof") / t("parse_roof"))),
         ("scan speed-up jobs 1 -> all", t("scan_j1") / t("scan"), (">=", 1.8),
          ("roof speed-up", t("roof_j1") / t("roof"))),
-        ("scan vs RepairDB", t("repairdb") / t("scan"), (">=", 20), None),
-        ("salvage all vs RepairDB", t("repairdb") / t("salvage_all"), (">=", 10), None),
+        ("scan vs RepairDB", t("repairdb") / t("scan"), (">=", 20),
+         ("RepairDB / parse roof", t("repairdb") / t("parse_roof"))),
+        ("salvage all vs RepairDB", t("repairdb") / t("salvage_all"), (">=", 10),
+         ("RepairDB / export floor", t("repairdb") / export_floor)),
         # The latest view cannot be written before the scan has found every
         # damaged unit (a damaged block may hold a newer write of any key:
         # `suspect_newer`), and then its export takes what the disk takes
@@ -339,8 +364,7 @@ def bench_store(args, label, store, reps, tables):
          ("RepairDB / salvage latest", t("repairdb") / t("salvage_latest"))),
         ("rebuild / salvage latest", t("salvage_rebuild") / t("salvage_latest"), None, None),
         ("salvage all / write floor", t("salvage_all") / floor, ("<=", 1.3),
-         # Decoding and formatting every entry, however fast, comes first.
-         ("(write floor + scan) / write floor", (floor + t("scan")) / floor)),
+         ("export floor / write floor", export_floor / floor)),
         ("write floor: direct / page cache", t("write_floor_direct") / t("write_floor"), None, None),
         # Not a bound (no salvage keeps every core busy all the time), but
         # what the disk does while the CPUs work, beside the row above.
@@ -352,21 +376,22 @@ def bench_store(args, label, store, reps, tables):
         ratios.insert(1, ("scan / decode roof", t("decode_roof") / t("scan"), (">=", 0.9),
                           ("decode roof / parse roof", t("decode_roof") / t("parse_roof"))))
     if "cold_scan" in r:
-        # Tables: every block must still be decompressed and its entries
-        # parsed once the disk has delivered it, on the same cores the
-        # kernel spends the read's CPU on, so a cold scan can be no faster
-        # than the slower of the disk and the parse roof plus that CPU
-        # spread over the cores; logs: the disk's read speed.
+        # Every block must still be verified and decoded once the disk has
+        # delivered it, on the same cores the kernel spends the read's CPU
+        # on, so a cold scan can be no faster than the slower of the disk
+        # and the parse roof plus that CPU spread over the cores.
         read_cpu = max(0.0, r["cold_roof_cpu"] - r["roof_cpu"])
         print(f"  reading the store from the disk costs the CPUs {read_cpu:.3f} s "
               f"(cold roof {r['cold_roof_cpu']:.3f}, warm roof {r['roof_cpu']:.3f} busy CPU-s)")
         ratios.append(("cold scan / cold roof", t("cold_roof") / t("cold_scan"), (">=", 0.9),
                        ("cold roof / max(cold roof, parse roof + read CPU / cores)",
-                        t("cold_roof") / max(t("cold_roof"),
-                                             t("parse_roof") + read_cpu / (os.cpu_count() or 1)))
-                       if tables else ("cold roof GB/s", size / t("cold_roof") / 1e9)))
+                        t("cold_roof") / max(t("cold_roof"), t("parse_roof") + read_cpu / cores))))
     else:
         print("  (no cold pass: /proc/sys/vm/drop_caches is not writable here)")
+    wcpu = min(r["write_floor_cpu"], r["write_floor_direct_cpu"])
+    print(f"  export floor {export_floor:.3f} s = max(write floor {floor:.3f}, format roof "
+          f"{t('format_roof'):.3f}, (format roof {r['format_roof_cpu']:.2f} + writing "
+          f"{wcpu:.2f} busy CPU-s) / {cores} cores)")
     print(f"  rebuild: {r['rebuild_mode']}")
     for name, v, target, bound in ratios:
         mark = ""

@@ -13,25 +13,64 @@
 //! roof: what is left between it and `scan` is reading the files (not
 //! mapping them), reporting, and the process around them.
 //!
-//! usage: cargo bench --bench decode_roof -- [--parse] PATH...
+//! With `--format` it also writes every entry of every block as the line
+//! `salvage --view all` exports (the same `push_line`), into a buffer of
+//! its thread that is emptied for the next block: the format roof, what
+//! the CPUs must do for an export before anything is written. Nothing
+//! else: no file order, no writer, no page cache.
+//!
+//! usage: cargo bench --bench decode_roof -- [--parse | --format] PATH...
 //! (prints `table_bytes seconds decompressed_bytes blocks`)
 
 mod roof;
 
 use ldbsalvage::format::block::Block;
 use ldbsalvage::format::compress::DEFAULT_CAP;
+use ldbsalvage::format::ikey;
 use ldbsalvage::format::table::check_data_block;
 use ldbsalvage::format::table::{read_block, read_block_into, BlockHandle, Footer};
+use ldbsalvage::salvage::ndjson::{push_line, Marks};
+use ldbsalvage::scan::Entry;
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::time::Instant;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static LINES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Format every entry of a decoded block as an export line; the bytes
+/// formatted.
+fn format(data: &[u8], offset: u64) -> u64 {
+    let Ok(block) = Block::new(data) else {
+        return 0;
+    };
+    LINES.with(|l| {
+        let mut out = l.borrow_mut();
+        out.clear();
+        let mut it = block.iter();
+        while let Some(Ok((k, v))) = it.next() {
+            if let Some(p) = ikey::parse(k) {
+                let e = Entry {
+                    seq: p.seq,
+                    kind: p.kind,
+                    key: p.user_key,
+                    value: v,
+                    offset,
+                    expiry: p.expiry,
+                    cf: None,
+                };
+                push_line(&mut out, &e, "000000.ldb", Marks::default(), None);
+            }
+        }
+        out.len() as u64
+    })
 }
 
 fn main() {
-    let parse = std::env::args().any(|a| a == "--parse");
+    let format_too = std::env::args().any(|a| a == "--format");
+    let parse = format_too || std::env::args().any(|a| a == "--parse");
     let t = Instant::now();
     let maps = roof::map_all(&roof::files(|p| {
         p.extension().is_some_and(|x| x == "ldb" || x == "sst")
@@ -66,7 +105,11 @@ fn main() {
                 match read_block_into(&maps[i], h, DEFAULT_CAP, &mut s) {
                     // A block that does not parse counts for nothing, so
                     // the walk cannot be optimised away.
-                    Ok(d) if parse => check_data_block(d).map_or(0, |c| c.entries + d.len() as u64),
+                    Ok(d) if parse => match check_data_block(d) {
+                        Ok(c) if format_too => c.entries + format(d, h.offset),
+                        Ok(c) => c.entries + d.len() as u64,
+                        Err(_) => 0,
+                    },
                     Ok(d) => d.len() as u64,
                     Err(_) => 0,
                 }
