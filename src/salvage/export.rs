@@ -715,6 +715,8 @@ pub fn salvage(
     let mut records = Lines::new(records_w);
     if by_seq {
         records = records.sorted_by_seq(SeqSort::new(seq_runs_dir(opts)?));
+    } else if opts.view == View::All {
+        records = records.deferring();
     }
     // Per input, its store's position among the stores (`--order seq`
     // sorts store by store).

@@ -4,6 +4,7 @@
 
 pub mod blob;
 pub mod cleanup;
+mod deferred;
 pub mod deobfuscate;
 pub mod durable;
 pub mod export;
