@@ -41,15 +41,7 @@ fn format(payload: &[u8], offset: u64) -> u32 {
         let mut out = l.borrow_mut();
         out.clear();
         let _ = batch::for_each(payload, |b| {
-            let e = Entry {
-                seq: b.seq,
-                kind: b.kind,
-                key: b.key,
-                value: b.value,
-                offset,
-                expiry: b.expiry,
-                cf: None,
-            };
+            let e = Entry::of_batch(&b, offset);
             push_line(&mut out, &e, "000000.log", Marks::default(), None);
         });
         out.len() as u32

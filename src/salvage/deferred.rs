@@ -401,17 +401,17 @@ mod tests {
         // Tiny entries: the batch is cut at BATCH_ENTRIES, long before its
         // bytes reach BATCH_BYTES.
         let (mut batches, mut sent) = (0, 0usize);
+        let e = Entry {
+            seq: 1,
+            kind: Kind::Delete,
+            key: b"k",
+            value: b"",
+            offset: 0,
+            expiry: None,
+            cf: None,
+        };
         pool(2).install(|| {
             let mut d = Deferred::new();
-            let e = Entry {
-                seq: 1,
-                kind: Kind::Delete,
-                key: b"k",
-                value: b"",
-                offset: 0,
-                expiry: None,
-                cf: None,
-            };
             for _ in 0..3 * BATCH_ENTRIES {
                 d.push(&e, "000001.log", Marks::default(), &mut |c| sent += c.len());
                 batches = batches.max(d.inflight.len() + d.spare.len());
@@ -423,21 +423,7 @@ mod tests {
             "three batches' worth of entries made {batches} batch(es)"
         );
         let mut one = Vec::new();
-        push_line(
-            &mut one,
-            &Entry {
-                seq: 1,
-                kind: Kind::Delete,
-                key: b"k",
-                value: b"",
-                offset: 0,
-                expiry: None,
-                cf: None,
-            },
-            "000001.log",
-            Marks::default(),
-            None,
-        );
+        push_line(&mut one, &e, "000001.log", Marks::default(), None);
         assert_eq!(sent, one.len() * 3 * BATCH_ENTRIES);
     }
 }

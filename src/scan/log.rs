@@ -234,7 +234,7 @@ fn for_each_entry<'p>(
 ) {
     match rocks {
         None => {
-            let _ = batch::for_each(payload, |b| f(&entry(&b, offset)));
+            let _ = batch::for_each(payload, |b| f(&Entry::of_batch(&b, offset)));
         }
         Some((ctx, wal)) => {
             let _ = rocks_batch::for_each(payload, |b| {
@@ -264,18 +264,6 @@ pub fn rocks_kind(op: RocksOp) -> batch::Kind {
         RocksOp::Merge => Kind::Merge,
         RocksOp::BlobIndex => Kind::BlobIndex,
         RocksOp::Entity => Kind::Entity,
-    }
-}
-
-fn entry<'a>(b: &batch::BatchEntry<'a>, offset: u64) -> Entry<'a> {
-    Entry {
-        seq: b.seq,
-        kind: b.kind,
-        key: b.key,
-        value: b.value,
-        offset,
-        expiry: b.expiry,
-        cf: None,
     }
 }
 

@@ -37,6 +37,21 @@ pub struct Entry<'a> {
     pub cf: Option<crate::vocab::cf::Cf>,
 }
 
+impl<'a> Entry<'a> {
+    /// A LevelDB write batch's entry, found in the log record at `offset`.
+    pub fn of_batch(b: &crate::format::batch::BatchEntry<'a>, offset: u64) -> Self {
+        Entry {
+            seq: b.seq,
+            kind: b.kind,
+            key: b.key,
+            value: b.value,
+            offset,
+            expiry: b.expiry,
+            cf: None,
+        }
+    }
+}
+
 /// Where scanned entries go, in file order. `intact` entries come from units
 /// whose checksum verified and whose bytes decoded; `unverified` ones were
 /// parsed from damaged units and must never be mixed with them.
