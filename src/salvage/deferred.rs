@@ -28,7 +28,7 @@ const BATCH_ENTRIES: usize = 8 << 10;
 /// An entry no larger than this (key and value) may wait in a batch; a
 /// larger one is formatted where it arrives, in pieces, as before: its line
 /// is never held whole (see `push_line_in_pieces`).
-pub(super) const MAX_DEFERRED: usize = 64 << 10;
+const MAX_DEFERRED: usize = 64 << 10;
 
 /// An entry's fields other than its bytes, which are in the batch's arena.
 struct Item {
