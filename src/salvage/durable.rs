@@ -189,7 +189,7 @@ impl Pieces {
             let n = (PIECE - len).min(b.len());
             let (now, rest) = b.split_at(n);
             let start = self.cur.start;
-            self.cur.buf[start + len..start + len + n].copy_from_slice(now);
+            copy_past_cache(&mut self.cur.buf[start + len..start + len + n], now);
             self.cur.len += n;
             b = rest;
             if self.cur.len == PIECE {
@@ -265,6 +265,46 @@ impl Drop for Pieces {
             let _ = d.join();
         }
     }
+}
+
+/// `dst.copy_from_slice(src)` for bytes no thread reads again: a piece
+/// goes to the disk by DMA. With ordinary stores each destination line is
+/// first read from memory and then evicts what the formatting threads keep
+/// in the shared cache; streaming stores write around the cache (what
+/// glibc's `memcpy` itself does only past several megabytes at once). An
+/// export of 534 MB measured 4% faster, interleaved, with glibc's
+/// threshold lowered to make its copies stream.
+fn copy_past_cache(dst: &mut [u8], src: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+        let n = dst.len().min(src.len());
+        // Up to the first 16-byte aligned destination address by plain
+        // stores, then 16 bytes at a time, the rest by plain stores again.
+        let head = dst.as_ptr().align_offset(16).min(n);
+        let body = (n - head) / 16 * 16;
+        let (dst_head, dst_rest) = dst[..n].split_at_mut(head);
+        let (src_head, src_rest) = src[..n].split_at(head);
+        dst_head.copy_from_slice(src_head);
+        let (dst_body, dst_tail) = dst_rest.split_at_mut(body);
+        let (src_body, src_tail) = src_rest.split_at(body);
+        for (d, s) in dst_body.chunks_exact_mut(16).zip(src_body.chunks_exact(16)) {
+            // SAFETY: SSE2 is part of x86_64; `s` and `d` are 16 bytes
+            // each, `d` 16-byte aligned (it starts `head` bytes in, a
+            // multiple of 16 after that); the load takes any alignment.
+            unsafe {
+                let v = _mm_loadu_si128(s.as_ptr().cast::<__m128i>());
+                _mm_stream_si128(d.as_mut_ptr().cast::<__m128i>(), v);
+            }
+        }
+        dst_tail.copy_from_slice(src_tail);
+        // Streaming stores are not ordered with later ones: the piece is
+        // handed to the disk thread through ordinary memory operations.
+        // SAFETY: SSE is part of x86_64.
+        unsafe { _mm_sfence() };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    dst.copy_from_slice(src);
 }
 
 fn gone() -> io::Error {
@@ -468,6 +508,20 @@ mod tests {
             i += 1;
         }
         want
+    }
+
+    #[test]
+    fn a_copy_past_the_cache_copies_every_byte_at_every_alignment() {
+        let src: Vec<u8> = (0..300u32).map(|k| (k * 7 + 3) as u8).collect();
+        for at in 0..40 {
+            for len in (0..100).chain([255, 260]) {
+                let mut dst = vec![0xAAu8; 300];
+                copy_past_cache(&mut dst[at..at + len], &src[..len]);
+                assert_eq!(&dst[at..at + len], &src[..len], "at {at} len {len}");
+                assert!(dst[..at].iter().all(|&b| b == 0xAA), "at {at} len {len}");
+                assert!(dst[at + len..].iter().all(|&b| b == 0xAA), "at {at} len {len}");
+            }
+        }
     }
 
     #[test]

@@ -192,6 +192,23 @@ fn next_flagged<const ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
         escape_mask(w) | if ASCII { w & HIGH } else { 0 }
     };
     let flagged = |c: u8| needs_escape(c) || (ASCII && c >= 0x80);
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Sixteen bytes tested at once, and the first flagged one found
+        // exactly: no word test's candidates to check one by one.
+        while let Some(w) = b.get(i..i + 16) {
+            let m = flagged16::<ASCII>(w);
+            if m != 0 {
+                return Some(i + m.trailing_zeros() as usize);
+            }
+            i += 16;
+        }
+        // The last few bytes: the last sixteen, those before `i` ignored.
+        if let Some(start) = b.len().checked_sub(16).filter(|&s| s < i) {
+            let m = flagged16::<ASCII>(&b[start..]) >> (i - start);
+            return (m != 0).then(|| i + m.trailing_zeros() as usize);
+        }
+    }
     // Two words at a time while the text runs clean (one branch per 16
     // bytes), then word by word.
     while let Some(w) = b.get(i..i + 16) {
@@ -215,6 +232,35 @@ fn next_flagged<const ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
         i = j + 1;
     }
     (i..b.len()).find(|&j| flagged(b[j]))
+}
+
+/// Bit k set where `w[k]` (of 16 bytes) needs escaping or, with `ASCII`,
+/// is not ASCII.
+#[cfg(target_arch = "x86_64")]
+fn flagged16<const ASCII: bool>(w: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8,
+        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let Ok(w) = <&[u8; 16]>::try_from(w) else {
+        return 0;
+    };
+    // SAFETY: SSE2 is part of x86_64; the load reads the 16 bytes of `w`
+    // at any alignment.
+    let m = unsafe {
+        let v = _mm_loadu_si128(w.as_ptr().cast::<__m128i>());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // As signed bytes, those below 0x20 are the control characters
+        // and every byte from 0x80 up; unsigned, only the control ones.
+        let low = if ASCII {
+            _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))
+        } else {
+            _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v)
+        };
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), low))
+    };
+    m as u32
 }
 
 /// The high bit of every byte: where a byte is not ASCII.
@@ -349,6 +395,26 @@ mod tests {
             }
         }
         assert_eq!(escape_mask(u64::from_le_bytes(*b"plain ok")), 0);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_sixteen_byte_test_flags_exactly_the_bytes_to_escape() {
+        for c in 0..=255u8 {
+            for pos in 0..16 {
+                for fill in [b'a', b'~', 0x20, 0x7f] {
+                    let mut w = [fill; 16];
+                    w[pos] = c;
+                    for (ascii, m) in [(true, flagged16::<true>(&w)), (false, flagged16::<false>(&w))] {
+                        let want: u32 = (0..16)
+                            .filter(|&k| needs_escape(w[k]) || (ascii && w[k] >= 0x80))
+                            .map(|k| 1 << k)
+                            .sum();
+                        assert_eq!(m, want, "{c:#x} at {pos} in {fill:#x}, ascii {ascii}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
