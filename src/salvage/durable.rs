@@ -159,6 +159,7 @@ impl Pieces {
         let disk = std::thread::Builder::new()
             .name("export-disk".into())
             .spawn(move || {
+                wake_promptly();
                 let mut ok = true;
                 for (p, at, n) in rx {
                     if ok {
@@ -305,6 +306,58 @@ fn copy_past_cache(dst: &mut [u8], src: &[u8]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     dst.copy_from_slice(src);
+}
+
+/// Ask the scheduler to run the calling thread as soon as it wakes: a
+/// short slice (`sched_runtime` of a normal thread, which EEVDF schedulers
+/// since Linux 6.12 use to order wake-ups; earlier kernels ignore it), no
+/// privilege needed, its nice value kept. For the disk thread, which sleeps
+/// in the disk nearly all the time: while the formatting threads keep every
+/// core busy, a wake-up that waits for one of them to use up its slice is
+/// time the disk has nothing to write (4-6% of a salvage's time into a
+/// directory, on both benchmark stores, measured interleaved). Best effort:
+/// a refusal changes nothing else.
+fn wake_promptly() {
+    #[cfg(target_os = "linux")]
+    {
+        /// `struct sched_attr`, the first version of it (48 bytes).
+        #[repr(C)]
+        struct SchedAttr {
+            size: u32,
+            policy: u32,
+            flags: u64,
+            nice: i32,
+            priority: u32,
+            runtime: u64,
+            deadline: u64,
+            period: u64,
+        }
+        // getpriority returns the nice value itself, and -1 both as a
+        // value and on error: an error leaves nothing to keep, so skip.
+        // SAFETY: plain calls on the calling thread.
+        let nice = unsafe {
+            *libc::__errno_location() = 0;
+            let n = libc::getpriority(libc::PRIO_PROCESS, 0);
+            (*libc::__errno_location() == 0).then_some(n)
+        };
+        let Some(nice) = nice else {
+            return;
+        };
+        let attr = SchedAttr {
+            size: std::mem::size_of::<SchedAttr>() as u32,
+            policy: libc::SCHED_OTHER as u32,
+            flags: 0,
+            nice,
+            priority: 0,
+            // The shortest slice the kernel takes: 0.1 ms.
+            runtime: 100_000,
+            deadline: 0,
+            period: 0,
+        };
+        // SAFETY: `attr` is a valid sched_attr of the size it states; pid 0
+        // is the calling thread.
+        let _ = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    }
 }
 
 fn gone() -> io::Error {
@@ -510,6 +563,38 @@ mod tests {
         want
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_that_asks_to_wake_promptly_gets_a_short_slice_and_keeps_its_nice_value() {
+        let read = |field: &str| {
+            let s = fs::read_to_string("/proc/thread-self/sched").unwrap_or_default();
+            s.lines()
+                .find(|l| l.split_whitespace().next() == Some(field))
+                .and_then(|l| l.rsplit(':').next())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let (slice, nice_before, nice_after) = std::thread::spawn(move || {
+            // SAFETY: plain calls on the calling thread.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 3) };
+            let before = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            wake_promptly();
+            let after = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            (read("se.slice"), before, after)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(nice_before, 3);
+        assert_eq!(nice_after, 3);
+        // Kernels from 6.12 take a normal thread's slice, and show it.
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut v = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        if (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 12) {
+            assert_eq!(slice, Some(100_000.0), "{release}");
+        }
+    }
+
     #[test]
     fn a_copy_past_the_cache_copies_every_byte_at_every_alignment() {
         let src: Vec<u8> = (0..300u32).map(|k| (k * 7 + 3) as u8).collect();
@@ -519,7 +604,10 @@ mod tests {
                 copy_past_cache(&mut dst[at..at + len], &src[..len]);
                 assert_eq!(&dst[at..at + len], &src[..len], "at {at} len {len}");
                 assert!(dst[..at].iter().all(|&b| b == 0xAA), "at {at} len {len}");
-                assert!(dst[at + len..].iter().all(|&b| b == 0xAA), "at {at} len {len}");
+                assert!(
+                    dst[at + len..].iter().all(|&b| b == 0xAA),
+                    "at {at} len {len}"
+                );
             }
         }
     }

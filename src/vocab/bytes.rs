@@ -239,8 +239,8 @@ fn next_flagged<const ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 fn flagged16<const ASCII: bool>(w: &[u8]) -> u32 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8,
-        _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
     };
     let Ok(w) = <&[u8; 16]>::try_from(w) else {
         return 0;
@@ -405,7 +405,10 @@ mod tests {
                 for fill in [b'a', b'~', 0x20, 0x7f] {
                     let mut w = [fill; 16];
                     w[pos] = c;
-                    for (ascii, m) in [(true, flagged16::<true>(&w)), (false, flagged16::<false>(&w))] {
+                    for (ascii, m) in [
+                        (true, flagged16::<true>(&w)),
+                        (false, flagged16::<false>(&w)),
+                    ] {
                         let want: u32 = (0..16)
                             .filter(|&k| needs_escape(w[k]) || (ascii && w[k] >= 0x80))
                             .map(|k| 1 << k)
