@@ -914,7 +914,8 @@ pub fn scan_with(
     let mut io_error = None;
     if size > 0 {
         // The first two windows at once: the disk reads one while the
-        // first is parsed (each later turn asks for the one after next).
+        // first is parsed (each later turn of a window that is read, not
+        // mapped, asks for the one after next).
         src.prefetch(0, size.min(2 * window_bytes) as usize);
         cur.fill(
             src,
@@ -949,8 +950,13 @@ pub fn scan_with(
         let next_want = size.saturating_sub(next_pos).min(window_bytes) as usize;
         // The sink need not be Send: joining stays on this thread while the
         // next window is read and parsed on the pool.
+        // A mapped window needs no hint: the kernel reads ahead of the
+        // faults of a mapping read in order by itself, and the hint, which
+        // walks the page cache on this thread (the one that joins), took
+        // 16% of a warm log scan's time and slowed a cold one (0.250 s
+        // without it against 0.277, 15 runs each).
         let after = next_pos + next_want as u64;
-        if after < size {
+        if after < size && cur.mapped.is_none() {
             src.prefetch(after, size.saturating_sub(after).min(window_bytes) as usize);
         }
         let next_ref = &mut next;
