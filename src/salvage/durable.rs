@@ -272,9 +272,9 @@ impl Drop for Pieces {
 /// goes to the disk by DMA. With ordinary stores each destination line is
 /// first read from memory and then evicts what the formatting threads keep
 /// in the shared cache; streaming stores write around the cache (what
-/// glibc's `memcpy` itself does only past several megabytes at once). An
-/// export of 534 MB measured 4% faster, interleaved, with glibc's
-/// threshold lowered to make its copies stream.
+/// glibc's `memcpy` itself does only past several megabytes at once): a
+/// table salvage writing 534 MB into a directory measured 0.714 -> 0.660 s,
+/// 11 interleaved runs.
 fn copy_past_cache(dst: &mut [u8], src: &[u8]) {
     #[cfg(target_arch = "x86_64")]
     {

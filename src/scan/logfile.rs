@@ -948,8 +948,6 @@ pub fn scan_with(
         }
         let next_pos = pos + want as u64;
         let next_want = size.saturating_sub(next_pos).min(window_bytes) as usize;
-        // The sink need not be Send: joining stays on this thread while the
-        // next window is read and parsed on the pool.
         // A mapped window needs no hint: the kernel reads ahead of the
         // faults of a mapping read in order by itself, and the hint, which
         // walks the page cache on this thread (the one that joins), took
@@ -959,6 +957,8 @@ pub fn scan_with(
         if after < size && cur.mapped.is_none() {
             src.prefetch(after, size.saturating_sub(after).min(window_bytes) as usize);
         }
+        // The sink need not be Send: joining stays on this thread while the
+        // next window is read and parsed on the pool.
         let next_ref = &mut next;
         rayon::in_place_scope(|sc| {
             if next_want > 0 {
