@@ -1,6 +1,6 @@
 //! The roof for `scan`: map every file and run CRC-32C over all of its bytes
-//! in 32 KiB pieces on all cores. Nothing that verifies every byte can be
-//! faster than this on the same machine.
+//! in 32 KiB pieces on all cores, with the CRC code `scan` uses. Nothing
+//! that verifies every byte can be faster than this on the same machine.
 //!
 //! With `--parse`, a log (`*.log`) is not checksummed piece by piece but
 //! parsed as `scan` must to call its records intact (principle 2: checksum
@@ -109,7 +109,7 @@ fn main() {
             if log {
                 parse(p, last, format_too)
             } else {
-                crc32c::crc32c(p)
+                ldbsalvage::format::crc::value(p)
             }
         })
         .reduce(|| 0, |a, b| a ^ b);

