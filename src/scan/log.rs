@@ -53,7 +53,80 @@ struct BatchSink<'a> {
     rocks: Option<(&'a RocksCtx, u64)>,
 }
 
-impl BatchSink<'_> {
+impl<'a> BatchSink<'a> {
+    fn new(
+        out: &'a mut dyn EntrySink,
+        layout: Option<&'a mut dyn LayoutSink>,
+        rocks: Option<(&'a RocksCtx, u64)>,
+    ) -> Self {
+        BatchSink {
+            rocks,
+            layout,
+            settled: 0,
+            lost_of: Vec::new(),
+            closed: Vec::new(),
+            out,
+            entries: 0,
+            unverified: 0,
+            prev_end: None,
+            damage_since: Vec::new(),
+            lost: Vec::new(),
+            seqs: None,
+        }
+    }
+
+    /// An intact batch, decoded: its entries are counted and its sequence
+    /// numbers checked for a gap since the last one.
+    fn intact_batch(&mut self, h: batch::BatchHeader) {
+        self.entries += u64::from(h.count);
+        if h.count == 0 {
+            return;
+        }
+        let last = h.sequence + u64::from(h.count) - 1;
+        let damage = std::mem::take(&mut self.damage_since);
+        let newest = damage.last().copied();
+        let groups = self.lost.len();
+        match self.prev_end {
+            Some(pe) if h.sequence > pe.saturating_add(1) => self.lost.push((
+                LostSeqs {
+                    first: Some(pe + 1),
+                    last: Some(h.sequence - 1),
+                },
+                damage,
+            )),
+            None if !damage.is_empty() && h.sequence > 0 => self.lost.push((
+                LostSeqs {
+                    first: None,
+                    last: Some(h.sequence - 1),
+                },
+                damage,
+            )),
+            _ => {}
+        }
+        if let Some(n) = newest.filter(|_| self.layout.is_some()) {
+            // As `scan` sets them at the end: a gap behind exactly one range.
+            if let Some((
+                LostSeqs {
+                    first: Some(f),
+                    last: Some(t),
+                },
+                d,
+            )) = self.lost.get(groups)
+            {
+                if let [i] = d.as_slice() {
+                    self.lost_of.push((*i, t - f + 1));
+                }
+            }
+            self.settled = n + 1;
+            self.forward_closed();
+        }
+        self.prev_end = Some(self.prev_end.map_or(last, |p| p.max(last)));
+        self.seqs = Some(match self.seqs {
+            None => (h.sequence, last),
+            Some((a, b)) => (a.min(h.sequence), b.max(last)),
+        });
+    }
+
     /// Pass on the final ranges whose lost entries are known, in order.
     fn forward_closed(&mut self) {
         let Some(l) = self.layout.as_deref_mut() else {
@@ -116,59 +189,22 @@ impl RecordSink for BatchSink<'_> {
                 return Err(reason);
             }
         };
-        let h = batch::BatchHeader { sequence, count };
         if self.out.wants_entries() {
             let out = &mut *self.out;
             for_each_entry(self.rocks, payload, offset, |e| out.intact(e));
         }
-        self.entries += u64::from(h.count);
-        if h.count == 0 {
-            return Ok(());
-        }
-        let last = h.sequence + u64::from(h.count) - 1;
-        let damage = std::mem::take(&mut self.damage_since);
-        let newest = damage.last().copied();
-        let groups = self.lost.len();
-        match self.prev_end {
-            Some(pe) if h.sequence > pe.saturating_add(1) => self.lost.push((
-                LostSeqs {
-                    first: Some(pe + 1),
-                    last: Some(h.sequence - 1),
-                },
-                damage,
-            )),
-            None if !damage.is_empty() && h.sequence > 0 => self.lost.push((
-                LostSeqs {
-                    first: None,
-                    last: Some(h.sequence - 1),
-                },
-                damage,
-            )),
-            _ => {}
-        }
-        if let Some(n) = newest.filter(|_| self.layout.is_some()) {
-            // As `scan` sets them at the end: a gap behind exactly one range.
-            if let Some((
-                LostSeqs {
-                    first: Some(f),
-                    last: Some(t),
-                },
-                d,
-            )) = self.lost.get(groups)
-            {
-                if let [i] = d.as_slice() {
-                    self.lost_of.push((*i, t - f + 1));
-                }
-            }
-            self.settled = n + 1;
-            self.forward_closed();
-        }
-        self.prev_end = Some(self.prev_end.map_or(last, |p| p.max(last)));
-        self.seqs = Some(match self.seqs {
-            None => (h.sequence, last),
-            Some((a, b)) => (a.min(h.sequence), b.max(last)),
-        });
+        self.intact_batch(batch::BatchHeader { sequence, count });
         Ok(())
+    }
+
+    fn takes_runs(&self) -> bool {
+        self.layout.is_none() && self.rocks.is_none() && !self.out.wants_entries()
+    }
+
+    fn record_run(&mut self, checks: &[(u64, u32)]) {
+        for &(sequence, count) in checks {
+            self.intact_batch(batch::BatchHeader { sequence, count });
+        }
     }
 
     fn suspect(&mut self, offset: u64, payload: &[u8], reason: &str) {
@@ -312,20 +348,7 @@ fn scan_flavored<'a>(
     rocks: Option<(&'a RocksCtx, u64)>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> LogScan {
-    let mut bs = BatchSink {
-        rocks,
-        layout,
-        settled: 0,
-        lost_of: Vec::new(),
-        closed: Vec::new(),
-        out: sink,
-        entries: 0,
-        unverified: 0,
-        prev_end: None,
-        damage_since: Vec::new(),
-        lost: Vec::new(),
-        seqs: None,
-    };
+    let mut bs = BatchSink::new(sink, layout, rocks);
     let flavor = match rocks {
         None => LogFlavor::LevelDb,
         Some((_, wal)) => LogFlavor::rocksdb(wal),
@@ -375,8 +398,8 @@ pub fn scan_bytes(data: &[u8], sink: &mut dyn EntrySink) -> LogScan {
 mod tests {
     use super::*;
     use crate::format::batch::BatchBuilder;
-    use crate::format::log::{encode_fragment, RecordType};
-    use crate::scan::Discard;
+    use crate::format::log::{encode_fragment, RecordType, BLOCK_SIZE, HEADER_SIZE};
+    use crate::scan::{Collect, CountOnly, Discard};
 
     /// What the layout heard, in order: `i` for intact, `d` for final damage.
     #[derive(Default)]
@@ -435,5 +458,149 @@ mod tests {
                 ('i', after as u64, None),
             ]
         );
+    }
+
+    /// What a test log holds next.
+    enum Put {
+        Record(Vec<u8>),
+        /// A FIRST fragment to the end of its block, its record never
+        /// finished: the next block starts a new record.
+        Unfinished,
+        /// Zeros to the end of the block, records after them.
+        Zeros,
+    }
+
+    /// Records laid into blocks as a LevelDB writer lays them: fragments
+    /// across block ends, a block's last few bytes zero when no header fits.
+    fn log_of(puts: &[Put]) -> Vec<u8> {
+        let mut f = Vec::new();
+        for p in puts {
+            let left = BLOCK_SIZE - f.len() % BLOCK_SIZE;
+            let r = match p {
+                Put::Record(r) => r,
+                Put::Unfinished if left > HEADER_SIZE => {
+                    encode_fragment(&mut f, RecordType::First, &vec![7; left - HEADER_SIZE]);
+                    continue;
+                }
+                Put::Unfinished | Put::Zeros => {
+                    f.resize(f.len() + left, 0);
+                    continue;
+                }
+            };
+            let mut rest = r.as_slice();
+            let mut first = true;
+            loop {
+                let left = BLOCK_SIZE - f.len() % BLOCK_SIZE;
+                if left < HEADER_SIZE {
+                    f.resize(f.len() + left, 0);
+                    continue;
+                }
+                let n = rest.len().min(left - HEADER_SIZE);
+                let last = n == rest.len();
+                let t = match (first, last) {
+                    (true, true) => RecordType::Full,
+                    (true, false) => RecordType::First,
+                    (false, true) => RecordType::Last,
+                    (false, false) => RecordType::Middle,
+                };
+                encode_fragment(&mut f, t, &rest[..n]);
+                rest = &rest[n..];
+                first = false;
+                if last {
+                    break;
+                }
+            }
+        }
+        f
+    }
+
+    /// What a scan tells of a log, but the entries themselves.
+    fn told(ls: &LogScan) -> String {
+        format!(
+            "{:?} {:?} {} {} {:?} {:?} {:?}",
+            ls.outcome.records,
+            ls.outcome.damage,
+            ls.entries,
+            ls.unverified,
+            ls.lost,
+            ls.lost_reasons,
+            ls.seqs
+        )
+    }
+
+    /// `scan` takes the intact records between two pieces of anything else
+    /// as one run per block; every other scan takes them one by one. Both
+    /// must tell the same story of a log with every kind of damage and gap
+    /// next to such runs, over more than one window of blocks.
+    #[test]
+    fn runs_of_records_tell_what_records_one_by_one_tell() {
+        assert!(BatchSink::new(&mut Discard, None, None).takes_runs());
+        assert!(BatchSink::new(&mut CountOnly::default(), None, None).takes_runs());
+        assert!(!BatchSink::new(&mut Collect::default(), None, None).takes_runs());
+        assert!(!BatchSink::new(&mut Discard, Some(&mut Heard::default()), None).takes_runs());
+
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut records = Vec::new();
+        let mut seq = 1u64;
+        let mut size = 0;
+        while size < 5 << 20 {
+            let count = next(4) + 1;
+            let mut b = BatchBuilder::new(seq);
+            for i in 0..count {
+                let v = vec![b'v'; next(1500) as usize];
+                b.put(format!("k{seq}.{i}").as_bytes(), &v);
+            }
+            let b = b.build();
+            size += b.len();
+            records.push(Put::Record(b));
+            seq += count;
+            match next(60) {
+                // A gap: writes that never reached this log.
+                0 => seq += 1 + next(5),
+                // A batch of no entries.
+                1 => records.push(Put::Record(batch(seq, 0))),
+                // Checksummed bytes that are no batch.
+                2 => records.push(Put::Record(b"not a write batch".to_vec())),
+                3 => records.push(Put::Unfinished),
+                4 => records.push(Put::Zeros),
+                _ => {}
+            }
+        }
+        let mut f = log_of(&records);
+        // Garbled bytes at random places, a zeroed stretch, a torn end.
+        for _ in 0..40 {
+            let at = next(f.len() as u64) as usize;
+            f[at] ^= 0x40;
+        }
+        let z = next(f.len() as u64 - 5000) as usize;
+        f[z..z + 3000].fill(0);
+        f.truncate(f.len() - 100);
+
+        let by_runs = scan_bytes(&f, &mut Discard);
+        assert!(by_runs.lost.len() > 10, "{:?}", by_runs.lost);
+        assert!(by_runs.outcome.damage.len() > 10);
+        let mut collect = Collect::default();
+        let one_by_one = scan_bytes(&f, &mut collect);
+        assert_eq!(told(&by_runs), told(&one_by_one));
+        assert_eq!(by_runs.entries, collect.intact.len() as u64);
+        assert_eq!(
+            told(&scan_bytes(&f, &mut CountOnly::default())),
+            told(&one_by_one)
+        );
+        let mut heard = Heard::default();
+        let observed = scan_with_layout(
+            &logfile::Mem(&f),
+            f.len() as u64,
+            &mut Discard,
+            Some(&mut heard),
+            &|_| {},
+        );
+        assert_eq!(told(&by_runs), told(&observed));
     }
 }
