@@ -415,6 +415,19 @@ mod tests {
         }
     }
 
+    /// A scan of `f` whose layout is observed, and what the layout heard.
+    fn observed(f: &[u8]) -> (LogScan, Heard) {
+        let mut heard = Heard::default();
+        let ls = scan_with_layout(
+            &logfile::Mem(f),
+            f.len() as u64,
+            &mut Discard,
+            Some(&mut heard),
+            &|_| {},
+        );
+        (ls, heard)
+    }
+
     fn batch(seq: u64, count: u64) -> Vec<u8> {
         let mut b = BatchBuilder::new(seq);
         for i in 0..count {
@@ -435,14 +448,7 @@ mod tests {
         let after = f.len();
         encode_fragment(&mut f, RecordType::Full, &batch(5, 1));
         f[hit + 10] ^= 1;
-        let mut heard = Heard::default();
-        let ls = scan_with_layout(
-            &logfile::Mem(&f),
-            f.len() as u64,
-            &mut Discard,
-            Some(&mut heard),
-            &|_| {},
-        );
+        let (ls, heard) = observed(&f);
         let d = &ls.outcome.damage;
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].lost_entries, Some(3));
@@ -540,12 +546,7 @@ mod tests {
         assert!(!BatchSink::new(&mut Discard, Some(&mut Heard::default()), None).takes_runs());
 
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = move |n: u64| crate::vocab::noise::next(&mut x) % n;
         let mut records = Vec::new();
         let mut seq = 1u64;
         let mut size = 0;
@@ -593,14 +594,6 @@ mod tests {
             told(&scan_bytes(&f, &mut CountOnly::default())),
             told(&one_by_one)
         );
-        let mut heard = Heard::default();
-        let observed = scan_with_layout(
-            &logfile::Mem(&f),
-            f.len() as u64,
-            &mut Discard,
-            Some(&mut heard),
-            &|_| {},
-        );
-        assert_eq!(told(&by_runs), told(&observed));
+        assert_eq!(told(&by_runs), told(&observed(&f).0));
     }
 }

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 pub mod bytes;
 pub mod cf;
+#[cfg(test)]
+pub mod noise;
 pub mod text;
 
 /// How a damaged unit was damaged.

@@ -337,15 +337,7 @@ fn discovery_through_random_garbage_and_large_blocks() {
 
 #[test]
 fn discovery_on_noise_and_prefixes_is_bounded() {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..200_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = crate::vocab::noise::bytes(200_000, 0x9e37_79b9_7f4a_7c15);
     assert!(find_blocks(&noise, 0, DEFAULT_WINDOW).is_empty());
     assert!(find_blocks(&vec![0u8; 100_000], 0, DEFAULT_WINDOW).is_empty());
     let t = sample(compress::SNAPPY, 40);

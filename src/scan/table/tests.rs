@@ -98,15 +98,8 @@ fn with_index(t: &Built, handles: &[BlockHandle]) -> Vec<u8> {
     out
 }
 
-fn noise(n: usize, mut x: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+fn noise(n: usize, x: u64) -> Vec<u8> {
+    crate::vocab::noise::bytes(n, x)
 }
 
 #[test]
