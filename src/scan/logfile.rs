@@ -483,199 +483,194 @@ impl<'s> Stitcher<'s> {
         piece: &Piece,
         checks: &mut impl Iterator<Item = Option<Precheck>>,
     ) {
-        {
-            match *piece {
-                Piece::Zeros { start } => {
-                    let (s, e) = (base + start as u64, base + block.len() as u64);
-                    self.zeros = match self.zeros {
-                        Some((zs, ze)) if ze == s => Some((zs, e)),
-                        other => {
-                            debug_assert!(other.is_none());
-                            Some((s, e))
-                        }
-                    };
-                }
-                Piece::Fragment {
-                    start,
+        match *piece {
+            Piece::Zeros { start } => {
+                let (s, e) = (base + start as u64, base + block.len() as u64);
+                self.zeros = match self.zeros {
+                    Some((zs, ze)) if ze == s => Some((zs, e)),
+                    other => {
+                        debug_assert!(other.is_none());
+                        Some((s, e))
+                    }
+                };
+            }
+            Piece::Fragment {
+                start,
+                rtype,
+                payload: (ps, pe),
+                ..
+            } => {
+                self.flush_zeros();
+                let (fs, fe) = (base + start as u64, base + pe as u64);
+                let payload = &block[ps..pe];
+                self.verified_end = fe;
+                // Pushed after `break_open` has abandoned the fragments of
+                // a record this one interrupts.
+                let frag = Fragment {
+                    offset: fs,
+                    end: fe,
                     rtype,
-                    payload: (ps, pe),
-                    ..
-                } => {
-                    self.flush_zeros();
-                    let (fs, fe) = (base + start as u64, base + pe as u64);
-                    let payload = &block[ps..pe];
-                    self.verified_end = fe;
-                    // Pushed after `break_open` has abandoned the fragments of
-                    // a record this one interrupts.
-                    let frag = Fragment {
-                        offset: fs,
-                        end: fe,
-                        rtype,
-                        len: pe - ps,
-                    };
-                    match rtype {
-                        RecordType::Full => {
-                            self.break_open(fs, "record interrupted by a new record");
+                    len: pe - ps,
+                };
+                match rtype {
+                    RecordType::Full => {
+                        self.break_open(fs, "record interrupted by a new record");
+                        if self.observe {
+                            self.frags.push(frag);
+                        }
+                        let check = checks.next().flatten();
+                        self.deliver(fs, fe, payload, check);
+                    }
+                    RecordType::First => {
+                        self.break_open(fs, "record interrupted by a new record");
+                        if self.observe {
+                            self.frags.push(frag);
+                        }
+                        let mut buf = std::mem::take(&mut self.spare);
+                        join(&mut buf, payload);
+                        self.open = Some(Open { start: fs, buf });
+                    }
+                    RecordType::Middle | RecordType::Last => match self.open.as_mut() {
+                        None => {
+                            if self.observe {
+                                if let Some(l) = self.sink.layout() {
+                                    l.damaged(&[frag]);
+                                }
+                            }
+                            self.add_damage(Raw {
+                                start: fs,
+                                end: fe,
+                                reason: format!("{} fragment without a FIRST", rtype.as_str()),
+                                cut: false,
+                                tear: false,
+                                zero_ended: false,
+                            })
+                        }
+                        Some(o) if o.buf.len().saturating_add(payload.len()) > MAX_RECORD_SIZE => {
+                            // Refused however it would end, and joined no
+                            // further, so that memory stays bounded by the
+                            // cap. The fragments after it are orphans that
+                            // join this range until something verifies.
                             if self.observe {
                                 self.frags.push(frag);
                             }
-                            let check = checks.next().flatten();
-                            self.deliver(fs, fe, payload, check);
+                            let reason = overlong_reason();
+                            let start = self.salvage_open(&reason).unwrap_or(fs);
+                            self.add_damage(Raw {
+                                start,
+                                end: fe,
+                                reason,
+                                cut: false,
+                                tear: false,
+                                zero_ended: false,
+                            });
                         }
-                        RecordType::First => {
-                            self.break_open(fs, "record interrupted by a new record");
+                        Some(o) => {
+                            join(&mut o.buf, payload);
                             if self.observe {
                                 self.frags.push(frag);
                             }
-                            let mut buf = std::mem::take(&mut self.spare);
-                            join(&mut buf, payload);
-                            self.open = Some(Open { start: fs, buf });
+                            if rtype == RecordType::Last {
+                                let o = self.open.take().expect("checked above");
+                                self.deliver(o.start, fe, &o.buf, None);
+                                self.spare = o.buf;
+                                self.spare.clear();
+                            }
                         }
-                        RecordType::Middle | RecordType::Last => match self.open.as_mut() {
-                            None => {
-                                if self.observe {
-                                    if let Some(l) = self.sink.layout() {
-                                        l.damaged(&[frag]);
-                                    }
-                                }
-                                self.add_damage(Raw {
-                                    start: fs,
-                                    end: fe,
-                                    reason: format!("{} fragment without a FIRST", rtype.as_str()),
-                                    cut: false,
-                                    tear: false,
-                                    zero_ended: false,
-                                })
-                            }
-                            Some(o)
-                                if o.buf.len().saturating_add(payload.len()) > MAX_RECORD_SIZE =>
-                            {
-                                // Refused however it would end, and joined no
-                                // further, so that memory stays bounded by the
-                                // cap. The fragments after it are orphans that
-                                // join this range until something verifies.
-                                if self.observe {
-                                    self.frags.push(frag);
-                                }
-                                let reason = overlong_reason();
-                                let start = self.salvage_open(&reason).unwrap_or(fs);
-                                self.add_damage(Raw {
-                                    start,
-                                    end: fe,
-                                    reason,
-                                    cut: false,
-                                    tear: false,
-                                    zero_ended: false,
-                                });
-                            }
-                            Some(o) => {
-                                join(&mut o.buf, payload);
-                                if self.observe {
-                                    self.frags.push(frag);
-                                }
-                                if rtype == RecordType::Last {
-                                    let o = self.open.take().expect("checked above");
-                                    self.deliver(o.start, fe, &o.buf, None);
-                                    self.spare = o.buf;
-                                    self.spare.clear();
-                                }
-                            }
-                        },
-                    }
+                    },
                 }
-                // Only a RocksDB flavor yields these. A record without user
-                // data is verified, so it ends any zero run before it.
-                // What a recycled tail means for the log is not decided here
-                // yet.
-                Piece::Special {
-                    kind,
-                    payload: (ps, pe),
-                    ..
-                } => {
-                    self.flush_zeros();
-                    self.verified_end = base + pe as u64;
-                    if kind == Special::SetCompression {
-                        // Kept even when the record is not the log's first
-                        // (RocksDB's reader refuses that): the records after
-                        // it are compressed all the same.
-                        self.compression =
-                            decode_compression_type(&block[ps..pe]).filter(|&c| c != 0);
-                    }
+            }
+            // Only a RocksDB flavor yields these. A record without user
+            // data is verified, so it ends any zero run before it.
+            // What a recycled tail means for the log is not decided here
+            // yet.
+            Piece::Special {
+                kind,
+                payload: (ps, pe),
+                ..
+            } => {
+                self.flush_zeros();
+                self.verified_end = base + pe as u64;
+                if kind == Special::SetCompression {
+                    // Kept even when the record is not the log's first
+                    // (RocksDB's reader refuses that): the records after
+                    // it are compressed all the same.
+                    self.compression = decode_compression_type(&block[ps..pe]).filter(|&c| c != 0);
                 }
-                Piece::Recycled { start, .. } => {
-                    let end = base + start as u64;
-                    // Zeros before the old records are padding; bytes of an
-                    // old record left at the end of the block before, the
-                    // remnant this log's last record did not overwrite.
-                    self.zeros = None;
-                    if self.open.is_none()
-                        && self
-                            .damage
-                            .last()
-                            .is_some_and(|d| d.end == end && d.start >= self.verified_end)
-                    {
-                        self.damage.pop();
-                        self.finalized = self.finalized.min(self.damage.len());
-                        self.sink.undamage(self.damage.len());
-                    }
-                    let cut_short = "record cut short by the end of the log (a recycled tail \
+            }
+            Piece::Recycled { start, .. } => {
+                let end = base + start as u64;
+                // Zeros before the old records are padding; bytes of an
+                // old record left at the end of the block before, the
+                // remnant this log's last record did not overwrite.
+                self.zeros = None;
+                if self.open.is_none()
+                    && self
+                        .damage
+                        .last()
+                        .is_some_and(|d| d.end == end && d.start >= self.verified_end)
+                {
+                    self.damage.pop();
+                    self.finalized = self.finalized.min(self.damage.len());
+                    self.sink.undamage(self.damage.len());
+                }
+                let cut_short = "record cut short by the end of the log (a recycled tail \
                                      follows)";
-                    if let Some(s) = self.salvage_open(cut_short) {
-                        self.add_damage(Raw {
-                            start: s,
-                            end,
-                            reason: cut_short.to_string(),
-                            cut: true,
-                            tear: true,
-                            zero_ended: false,
-                        });
-                    }
-                    self.ended = Some(end);
+                if let Some(s) = self.salvage_open(cut_short) {
+                    self.add_damage(Raw {
+                        start: s,
+                        end,
+                        reason: cut_short.to_string(),
+                        cut: true,
+                        tear: true,
+                        zero_ended: false,
+                    });
                 }
-                Piece::Bad {
-                    start,
-                    end,
-                    reason,
-                    suspect,
-                    zero_tail,
-                } => {
-                    self.flush_zeros();
-                    let (bs, be) = (base + start as u64, base + end as u64);
-                    if let Some((RecordType::Full | RecordType::First, ps, pe)) = suspect {
-                        if self.open.is_none() {
-                            self.suspect(bs, &block[ps..pe], reason.as_str());
-                        }
+                self.ended = Some(end);
+            }
+            Piece::Bad {
+                start,
+                end,
+                reason,
+                suspect,
+                zero_tail,
+            } => {
+                self.flush_zeros();
+                let (bs, be) = (base + start as u64, base + end as u64);
+                if let Some((RecordType::Full | RecordType::First, ps, pe)) = suspect {
+                    if self.open.is_none() {
+                        self.suspect(bs, &block[ps..pe], reason.as_str());
                     }
-                    // Zeros from some point to the end of the block are an
-                    // unwritten tail only if what precedes them can be the
-                    // start of what the writer wrote: part of a header (its
-                    // type byte still zero), or a header and part of the
-                    // payload it announces.
-                    let cut = reason == BadReason::CutByEof;
-                    // A payload may itself end in a few zeros (an internal
-                    // key's tag, say) and then be garbled elsewhere: the zeros
-                    // only mark an unwritten tail when they run on past the
-                    // record, or are too long to be such an ending.
-                    let zero_ended = zero_tail.is_some_and(|z| {
+                }
+                // Zeros from some point to the end of the block are an
+                // unwritten tail only if what precedes them can be the
+                // start of what the writer wrote: part of a header (its
+                // type byte still zero), or a header and part of the
+                // payload it announces.
+                let cut = reason == BadReason::CutByEof;
+                // A payload may itself end in a few zeros (an internal
+                // key's tag, say) and then be garbled elsewhere: the zeros
+                // only mark an unwritten tail when they run on past the
+                // record, or are too long to be such an ending.
+                let zero_ended = zero_tail.is_some_and(|z| {
                         matches!((reason, suspect), (BadReason::ChecksumMismatch, Some((_, _, pe))) if z < pe)
                     });
-                    let unwritten = zero_tail.is_some_and(|z| match (reason, suspect) {
-                        (BadReason::ChecksumMismatch, Some((_, _, pe))) => {
-                            z < pe && (end > pe || pe - z >= MIN_UNWRITTEN_RUN)
-                        }
-                        (BadReason::UnknownType(0), _) => z < start + HEADER_SIZE,
-                        _ => false,
-                    });
-                    let start = self.salvage_open(reason.as_str()).unwrap_or(bs);
-                    self.add_damage(Raw {
-                        start,
-                        end: be,
-                        reason: reason.as_str().to_string(),
-                        cut,
-                        tear: cut || unwritten,
-                        zero_ended,
-                    });
-                }
+                let unwritten = zero_tail.is_some_and(|z| match (reason, suspect) {
+                    (BadReason::ChecksumMismatch, Some((_, _, pe))) => {
+                        z < pe && (end > pe || pe - z >= MIN_UNWRITTEN_RUN)
+                    }
+                    (BadReason::UnknownType(0), _) => z < start + HEADER_SIZE,
+                    _ => false,
+                });
+                let start = self.salvage_open(reason.as_str()).unwrap_or(bs);
+                self.add_damage(Raw {
+                    start,
+                    end: be,
+                    reason: reason.as_str().to_string(),
+                    cut,
+                    tear: cut || unwritten,
+                    zero_ended,
+                });
             }
         }
     }
@@ -768,7 +763,7 @@ struct Parse {
 
 /// FULL fragments next to each other among a block's pieces, every one's
 /// precheck passed: the stitcher takes them at once instead of piece by
-/// piece (a scan that only counts spent a fifth of its time on them so).
+/// piece (a scan that only counts spent an eighth of its samples on them so).
 #[derive(Debug, Clone, Copy)]
 struct Run {
     /// Index of the first among the block's pieces.
