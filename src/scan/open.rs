@@ -64,6 +64,26 @@ pub fn prefetch(file: &File, offset: u64, len: u64) {
     }
 }
 
+/// Whether the page holding `offset` of `file` is in the page cache, asked
+/// by a one-byte read that may not wait for the disk (`RWF_NOWAIT`): one
+/// system call, where a hint for a window already cached walks every page
+/// of it. `true` when the kernel cannot tell, so that a caller that hints
+/// only cold windows hints nothing it was not hinting before.
+pub fn resident(file: &File, offset: u64) -> bool {
+    let Ok(off) = libc::off_t::try_from(offset) else {
+        return true;
+    };
+    let mut byte = 0u8;
+    let iov = libc::iovec {
+        iov_base: std::ptr::addr_of_mut!(byte).cast(),
+        iov_len: 1,
+    };
+    // SAFETY: reads at most one byte into `byte`, which outlives the call,
+    // from a descriptor `file` owns.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+    !(n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN))
+}
+
 /// [`prefetch`] a whole store file by path (a table about to be scanned).
 pub fn prefetch_path(path: &Path, len: u64) {
     if let Ok((file, _)) = open_store_file(path) {
@@ -142,5 +162,42 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let e = open_store_file(tmp.path()).unwrap_err();
         assert!(e.to_string().starts_with("a directory, not"));
+    }
+
+    /// The page cache's own answer for each page of `f`, by `mincore`.
+    fn in_core(f: &File, len: usize) -> Vec<bool> {
+        let m = unsafe { memmap2::Mmap::map(f) }.unwrap();
+        let page = 4096;
+        let mut v = vec![0u8; len.div_ceil(page)];
+        // SAFETY: `m` maps `len` bytes; `v` has a byte per page of them.
+        let r = unsafe { libc::mincore(m.as_ptr() as *mut _, len, v.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        v.iter().map(|b| b & 1 == 1).collect()
+    }
+
+    #[test]
+    fn residency_agrees_with_the_page_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("000007.log");
+        let pages = 1024;
+        let len = pages * 4096;
+        std::fs::write(&path, vec![7u8; len]).unwrap();
+        let (f, _) = open_store_file(&path).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: advice on a descriptor this test owns.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        // Bring back a few pages at the start (the kernel reads ahead of
+        // them, a few hundred KiB at most): the cache then holds some pages
+        // and not others.
+        let mut b = [0u8; 1];
+        for p in (0..32).step_by(2) {
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, p * 4096).unwrap();
+        }
+        let core = in_core(&f, len);
+        assert!(core.contains(&true) && core.contains(&false), "{core:?}");
+        let asked: Vec<bool> = (0..pages as u64).map(|p| resident(&f, p * 4096)).collect();
+        assert_eq!(asked, core);
+        // Past the end there is nothing to read ahead.
+        assert!(resident(&f, len as u64 + 4096));
     }
 }
