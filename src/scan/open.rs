@@ -68,7 +68,9 @@ pub fn prefetch(file: &File, offset: u64, len: u64) {
 /// by a one-byte read that may not wait for the disk (`RWF_NOWAIT`): one
 /// system call, where a hint for a window already cached walks every page
 /// of it. `true` when the kernel cannot tell, so that a caller that hints
-/// only cold windows hints nothing it was not hinting before.
+/// only cold windows hints nothing it was not hinting before. Like any
+/// read, a miss starts the kernel's read-ahead from that page; the caller
+/// hints the window next anyway.
 pub fn resident(file: &File, offset: u64) -> bool {
     let Ok(off) = libc::off_t::try_from(offset) else {
         return true;
@@ -193,9 +195,25 @@ mod tests {
         for p in (0..32).step_by(2) {
             std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, p * 4096).unwrap();
         }
-        let core = in_core(&f, len);
+        // Let the read-ahead those reads started finish, so that nothing
+        // but `resident` itself changes the cache from here on.
+        let mut core = in_core(&f, len);
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            let again = in_core(&f, len);
+            if again == core {
+                break;
+            }
+            core = again;
+        }
         assert!(core.contains(&true) && core.contains(&false), "{core:?}");
-        let asked: Vec<bool> = (0..pages as u64).map(|p| resident(&f, p * 4096)).collect();
+        // Asked from the last page back: a miss starts the kernel's
+        // read-ahead of the pages after it, which have been asked already.
+        let mut asked: Vec<bool> = (0..pages as u64)
+            .rev()
+            .map(|p| resident(&f, p * 4096))
+            .collect();
+        asked.reverse();
         assert_eq!(asked, core);
         // Past the end there is nothing to read ahead.
         assert!(resident(&f, len as u64 + 4096));
