@@ -41,7 +41,9 @@ def make(name, target_mb, tables):
     if os.path.exists(stamp):
         return path
     shutil.rmtree(path, ignore_errors=True)
-    rng = random.Random(hash(name) & 0xFFFF)
+    # A seed of the name alone: Python salts str hashes per process, so
+    # hash(name) gave every generation different contents.
+    rng = random.Random(name)
     # LevelDB clips the write buffer to 1 GiB: the log store is one log.
     wbs = (4 << 20) if tables else (1 << 30)
     db = plyvel.DB(path, create_if_missing=True, write_buffer_size=wbs)
