@@ -212,7 +212,7 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 }
 
 #[cfg(test)]
-fn page_size() -> std::io::Result<usize> {
+pub(super) fn page_size() -> std::io::Result<usize> {
     install();
     match PAGE.load(Ordering::Relaxed) {
         0 => Err(std::io::Error::other("page size unknown")),

@@ -168,8 +168,10 @@ mod tests {
 
     /// The page cache's own answer for each page of `f`, by `mincore`.
     fn in_core(f: &File, len: usize) -> Vec<bool> {
+        // SAFETY: a read-only mapping of a file only this test writes, and
+        // it does not while the mapping lives.
         let m = unsafe { memmap2::Mmap::map(f) }.unwrap();
-        let page = 4096;
+        let page = super::super::mapped::page_size().unwrap();
         let mut v = vec![0u8; len.div_ceil(page)];
         // SAFETY: `m` maps `len` bytes; `v` has a byte per page of them.
         let r = unsafe { libc::mincore(m.as_ptr() as *mut _, len, v.as_mut_ptr()) };
@@ -181,8 +183,9 @@ mod tests {
     fn residency_agrees_with_the_page_cache() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("000007.log");
+        let page = super::super::mapped::page_size().unwrap();
         let pages = 1024;
-        let len = pages * 4096;
+        let len = pages * page;
         std::fs::write(&path, vec![7u8; len]).unwrap();
         let (f, _) = open_store_file(&path).unwrap();
         f.sync_all().unwrap();
@@ -192,8 +195,8 @@ mod tests {
         // them, a few hundred KiB at most): the cache then holds some pages
         // and not others.
         let mut b = [0u8; 1];
-        for p in (0..32).step_by(2) {
-            std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, p * 4096).unwrap();
+        for p in (0..32u64).step_by(2) {
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, p * page as u64).unwrap();
         }
         // Let the read-ahead those reads started finish, so that nothing
         // but `resident` itself changes the cache from here on.
@@ -211,11 +214,11 @@ mod tests {
         // read-ahead of the pages after it, which have been asked already.
         let mut asked: Vec<bool> = (0..pages as u64)
             .rev()
-            .map(|p| resident(&f, p * 4096))
+            .map(|p| resident(&f, p * page as u64))
             .collect();
         asked.reverse();
         assert_eq!(asked, core);
         // Past the end there is nothing to read ahead.
-        assert!(resident(&f, len as u64 + 4096));
+        assert!(resident(&f, (len + page) as u64));
     }
 }
