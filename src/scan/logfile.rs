@@ -804,6 +804,54 @@ struct Parsed {
     passed: Vec<(u64, u32)>,
 }
 
+/// Where a read window's bytes start in memory, in bytes.
+const ALIGN: usize = 64;
+
+/// A buffer for reads whose bytes start on an [`ALIGN`] boundary. The
+/// kernel copies page-aligned file bytes into memory 8 or 16 bytes past a
+/// 32-byte boundary at a third of the speed (2.0 against 6.1 GB/s on this
+/// VM, 32 KiB reads of a cached file), and a 4 MiB `Vec` starts 16 bytes
+/// into its mapping: reading the bench log for `salvage` spent 0.28
+/// CPU-seconds in that copy.
+#[derive(Default)]
+struct Aligned {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    /// Make room for `len` bytes, whatever they hold now (reads overwrite
+    /// them).
+    fn resize(&mut self, len: usize) {
+        let need = len.saturating_add(ALIGN - 1);
+        if self.buf.len() < need {
+            self.buf = vec![0; need];
+        }
+        // `align_offset` may decline (usize::MAX): then unaligned, as before.
+        self.start = Some(self.buf.as_ptr().align_offset(ALIGN))
+            .filter(|&o| o < ALIGN)
+            .unwrap_or(0);
+        self.len = len;
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf
+            .get(self.start..self.start + self.len)
+            .unwrap_or_default()
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self.buf
+            .get_mut(self.start..self.start + self.len)
+            .unwrap_or_default()
+    }
+}
+
 /// One window of blocks: its bytes and each block parsed.
 #[derive(Default)]
 struct Window {
@@ -811,7 +859,7 @@ struct Window {
     /// Bytes wanted: the window's length.
     len: usize,
     /// The bytes, when read rather than mapped.
-    data: Vec<u8>,
+    data: Aligned,
     mapped: Option<Mapped>,
     blocks: Vec<Parsed>,
     reads: Vec<io::Result<usize>>,
@@ -868,7 +916,7 @@ impl Window {
     fn bytes(&self) -> &[u8] {
         match &self.mapped {
             Some(m) => m.bytes(),
-            None => &self.data,
+            None => self.data.bytes(),
         }
     }
 
@@ -906,9 +954,10 @@ impl Window {
             // The file shrank under the mapping: read it again, so that its
             // true end is what gets classified.
         }
-        self.data.resize(want, 0);
+        self.data.resize(want);
         self.reads = self
             .data
+            .bytes_mut()
             .par_chunks_mut(BLOCK_SIZE)
             .zip(self.blocks.par_iter_mut())
             .enumerate()
@@ -953,7 +1002,7 @@ impl Window {
         let full = upto / BLOCK_SIZE;
         let data: &[u8] = match &self.mapped {
             Some(m) => m.bytes(),
-            None => &self.data,
+            None => self.data.bytes(),
         };
         for (i, parsed) in self.blocks.iter_mut().enumerate().take(full) {
             let b = &data[i * BLOCK_SIZE..(i + 1) * BLOCK_SIZE];
@@ -1159,6 +1208,27 @@ mod tests {
             rtype,
             len,
         }
+    }
+
+    /// A read window's bytes start on a 64-byte boundary at every size,
+    /// also after it grows, and hold exactly the length asked for.
+    #[test]
+    fn read_windows_are_aligned() {
+        let mut a = Aligned::default();
+        assert!(a.bytes().is_empty());
+        for len in [1, 100, BLOCK_SIZE, WINDOW_BLOCKS * BLOCK_SIZE, 7, 0] {
+            a.resize(len);
+            assert_eq!(a.bytes().len(), len);
+            assert_eq!(a.bytes_mut().len(), len);
+            if len > 0 {
+                assert_eq!(a.bytes().as_ptr() as usize % ALIGN, 0, "{len} bytes");
+            }
+        }
+        a.resize(5);
+        a.bytes_mut().copy_from_slice(b"bytes");
+        assert_eq!(a.bytes(), b"bytes");
+        a.clear();
+        assert!(a.bytes().is_empty());
     }
 
     #[test]
