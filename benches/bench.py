@@ -562,7 +562,9 @@ def main():
     log_mb, table_mb = max(1, int(log_mb * args.scale)), max(1, int(table_mb * args.scale))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
           f"{time.strftime('%Y-%m-%d %H:%M')}; medians of {reps} "
-          f"(of {1 if reps == 1 else max(reps, 11)} for roof, scan and the growth rows)")
+          f"(of {1 if reps == 1 else max(reps, 11)} for roof, scan and the growth rows, "
+          f"of {1 if reps == 1 else max(reps, 5)} for salvage --view all, the write floors "
+          f"and the export pairs)")
     print("generating stores with C++ LevelDB (plyvel) where not cached in", DATA)
     log_store = make(f"log-{log_mb}mb", log_mb, tables=False)
     table_store = make(f"tables-{table_mb}mb", table_mb, tables=True)
