@@ -463,17 +463,19 @@ impl<'s> Stitcher<'s> {
         let mut runs = runs.iter().peekable();
         let mut passed = passed.as_slice();
         let mut i = 0;
-        while let Some(piece) = pieces.get(i) {
+        loop {
             if self.ended.is_some() {
                 return;
             }
-            if let Some(r) = runs.next_if(|r| r.first == i) {
+            if let Some(r) = runs.next_if(|r| r.at == i) {
                 let (these, rest) = passed.split_at(r.len.min(passed.len()));
                 passed = rest;
                 self.run(base, r, these);
-                i += r.len;
                 continue;
             }
+            let Some(piece) = pieces.get(i) else {
+                return;
+            };
             i += 1;
             self.piece(base, block, piece, &mut checks);
         }
@@ -781,11 +783,13 @@ struct Parse {
 /// FULL fragments next to each other among a block's pieces, every one's
 /// precheck passed: the stitcher takes them at once instead of piece by
 /// piece (a scan that only counts spent an eighth of its samples on them so).
+/// The fragments of a run are not kept among the block's pieces.
 #[derive(Debug, Clone, Copy)]
 struct Run {
-    /// Index of the first among the block's pieces.
-    first: usize,
-    /// How many pieces.
+    /// Where the run stands among the pieces kept: just before the one of
+    /// this index (or after the last, when it is their number).
+    at: usize,
+    /// How many fragments.
     len: usize,
     /// The first fragment's header, within the block.
     start: usize,
@@ -865,7 +869,17 @@ struct Window {
     reads: Vec<io::Result<usize>>,
 }
 
+thread_local! {
+    /// A block's pieces before the fragments in runs are left out.
+    static ALL_PIECES: std::cell::RefCell<Vec<Piece>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Parse one block and precheck its single-fragment records.
+///
+/// When runs are gathered, a block is parsed into a buffer of the thread's
+/// own and only the pieces the stitcher takes one by one are kept: ~38
+/// pieces a block of the bench log, of which one or two are not in a run,
+/// written into each block's own list and read back by the stitcher.
 fn parse_one(chunk: &[u8], at_eof: bool, how: Parse, out: &mut Parsed) {
     let Parsed {
         pieces,
@@ -877,39 +891,56 @@ fn parse_one(chunk: &[u8], at_eof: bool, how: Parse, out: &mut Parsed) {
     checks.clear();
     runs.clear();
     passed.clear();
-    parse_block_with(chunk, at_eof, how.flavor, pieces);
     let Some(f) = how.precheck else {
+        parse_block_with(chunk, at_eof, how.flavor, pieces);
         return;
     };
-    for (i, p) in pieces.iter().enumerate() {
-        let Piece::Fragment {
+    let full = |p: &Piece| match *p {
+        Piece::Fragment {
             start,
             rtype: RecordType::Full,
             payload: (s, e),
             ..
-        } = *p
-        else {
-            continue;
-        };
-        match f(&chunk[s..e]) {
-            Ok(h) if how.runs => {
-                match runs.last_mut() {
-                    Some(r) if r.first + r.len == i => {
-                        r.len += 1;
-                        r.end = e;
-                    }
-                    _ => runs.push(Run {
-                        first: i,
-                        len: 1,
-                        start,
-                        end: e,
-                    }),
-                }
-                passed.push(h);
-            }
-            check => checks.push(Some(check)),
+        } => Some((start, s, e)),
+        _ => None,
+    };
+    if !how.runs {
+        parse_block_with(chunk, at_eof, how.flavor, pieces);
+        for (_, s, e) in pieces.iter().filter_map(full) {
+            checks.push(Some(f(&chunk[s..e])));
         }
+        return;
     }
+    ALL_PIECES.with(|all| {
+        let mut all = all.borrow_mut();
+        all.clear();
+        parse_block_with(chunk, at_eof, how.flavor, &mut all);
+        for p in all.iter() {
+            if let Some((start, s, e)) = full(p) {
+                match f(&chunk[s..e]) {
+                    Ok(h) => {
+                        match runs.last_mut() {
+                            // Nothing kept since the run began: it goes on.
+                            Some(r) if r.at == pieces.len() => {
+                                r.len += 1;
+                                r.end = e;
+                            }
+                            _ => runs.push(Run {
+                                at: pieces.len(),
+                                len: 1,
+                                start,
+                                end: e,
+                            }),
+                        }
+                        passed.push(h);
+                        continue;
+                    }
+                    check => checks.push(Some(check)),
+                }
+            }
+            pieces.push(*p);
+        }
+    });
 }
 
 impl Window {
