@@ -3,8 +3,9 @@
 //! are joined into records in file order, and every byte that is not part of
 //! a verified record is accounted for as damage.
 //!
-//! Memory is one window (a few MiB) plus the record being joined, whatever
-//! the size of the file: a record is never joined past
+//! Memory is two windows (a few MiB each: the one being joined and the next)
+//! plus the record being joined and, per thread, the pieces of one block,
+//! whatever the size of the file: a record is never joined past
 //! [`MAX_RECORD_SIZE`], since a chain of fragments need not end.
 
 use super::mapped::Mapped;
