@@ -122,7 +122,7 @@ pub(super) const MAX_WHOLE_READS: usize = 8;
 pub(super) fn latest_in_ranges(
     ctx: &LatestCtx<'_>,
     logs: &mut Vec<Item>,
-    spans: &[(usize, Vec<u8>, Vec<u8>)],
+    spans: &[Span],
     records: &mut Lines,
 ) -> io::Result<Option<u64>> {
     // Marks along the key space, each with the bytes of entries up to it
@@ -184,7 +184,7 @@ pub(super) fn latest_in_ranges(
     }
     // Tables by first key, swept along the ranges in order: a range's
     // tables are those begun before its end and not ended before its start.
-    let mut by_first: Vec<&(usize, Vec<u8>, Vec<u8>)> = spans.iter().collect();
+    let mut by_first: Vec<&Span> = spans.iter().collect();
     by_first.sort_by(|a, b| a.1.cmp(&b.1));
     let turn = std::sync::Mutex::new(Turn {
         jobs: Jobs {
@@ -224,13 +224,16 @@ pub(super) fn latest_in_ranges(
     }
 }
 
+/// A table to merge with the user keys its intact entries span.
+type Span = (usize, Vec<u8>, Vec<u8>);
+
 /// The ranges still to merge, each handed out with what meets it.
 struct Jobs<'s> {
     ranges: std::vec::IntoIter<source::KeyRange>,
     logs: std::iter::Peekable<std::vec::IntoIter<Item>>,
-    by_first: std::iter::Peekable<std::vec::IntoIter<&'s (usize, Vec<u8>, Vec<u8>)>>,
+    by_first: std::iter::Peekable<std::vec::IntoIter<&'s Span>>,
     /// The tables begun before the last range handed out ended.
-    active: Vec<&'s (usize, Vec<u8>, Vec<u8>)>,
+    active: Vec<&'s Span>,
 }
 
 /// One range to merge: its key range, the log entries in it, and the
