@@ -51,13 +51,13 @@ pub(super) const LINES_BUF: usize = 1 << 20;
 
 /// Buffers of about [`LINES_BUF`] that may wait for the writer: an eighth
 /// of the lines budget, 32 by default, never fewer than 4. Whoever appends
-/// (a pool thread, between batches of tables or key ranges) blocks when
+/// (a pool thread, between batches of tables or after a key range) blocks when
 /// they are all taken, and a blocked pool thread merges and decodes
 /// nothing: with the export written straight to the disk
 /// (`salvage::durable`) a queue of 4 kept one of two cores idle a third of
-/// the time in `--view latest`. 32 holds a batch of ranges' lines (lines
-/// held until their turn move here), so appending does not wait for the
-/// disk while it keeps up.
+/// the time in `--view latest`. 32 holds the lines of the key ranges
+/// merged ahead of their turn (lines held until their turn move here), so
+/// appending does not wait for the disk while it keeps up.
 fn writer_queue() -> usize {
     let n = lines_budget() / 8 / LINES_BUF as u64;
     usize::try_from(n).unwrap_or(usize::MAX).clamp(4, 32)

@@ -97,8 +97,8 @@ pub(super) struct LatestCtx<'a> {
 }
 
 /// Table bytes per key range of the latest view: about one LevelDB table,
-/// so that a batch of ranges merged side by side holds a few tables' worth
-/// of lines.
+/// so that the ranges merged side by side hold a few tables' worth of
+/// lines.
 pub(super) const RANGE_BYTES: u64 = 2 << 20;
 
 /// A table read whole (its index does not bound its blocks) is read once per
