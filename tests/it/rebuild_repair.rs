@@ -5,7 +5,8 @@
 //! value, every key the all view holds and the latest view does not
 //! (deleted) answers nothing, and both still hold after `compact_range()`.
 //! The stores: every fixture, stores LevelDB itself wrote over several
-//! levels (then damaged: a flipped table block, a lost MANIFEST), and the
+//! levels (then damaged: a flipped table block, a lost MANIFEST), one
+//! goleveldb spread over levels 1 to 5 (judged by goleveldb too), and the
 //! same rebuild under `--jobs 1` and `--jobs 3`, which must be identical.
 //!
 //! Needs Python with plyvel (`tests/it/common/tools.rs`): skipped outside CI
@@ -259,6 +260,102 @@ fn tables_at_levels_0_to_2_stay_there() {
     }
     // The log's deletes of keys the kept tables hold are written anew.
     assert!(rb["tombstones"].as_u64().unwrap() > 0, "{rb}");
+}
+
+/// A store goleveldb spread over levels 1 to 4 by its own size
+/// compactions (`write-deep`: levels of a few KiB, tables of 1 KiB; see
+/// `testdata/gen/goleveldb_writer`), deletes included and the last writes
+/// left in its journal. C++ LevelDB's level sizes are fixed: a table of
+/// its reaches level 3 only past 100 MiB at level 2.
+fn deep_goleveldb_store(writer: &Path, dir: &Path) -> PathBuf {
+    // Values of 128 bytes that snappy cannot shrink, keys drawn from 3,000:
+    // ~100 KiB of tables, overwrites of keys at every level.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let hex = |b: &[u8]| b.iter().map(|c| format!("{c:02x}")).collect::<String>();
+    let mut steps = Vec::new();
+    for b in 0..200 {
+        let mut batch = Vec::new();
+        for _ in 0..4 {
+            let key = format!("k{:06}", next() % 3000);
+            let value: Vec<u8> = (0..16).flat_map(|_| next().to_le_bytes()).collect();
+            batch.push(serde_json::json!(["put", hex(key.as_bytes()), hex(&value)]));
+        }
+        if b % 10 == 0 {
+            let key = format!("k{:06}", next() % 3000);
+            batch.push(serde_json::json!(["del", hex(key.as_bytes())]));
+        }
+        steps.push(serde_json::json!({ "batch": batch }));
+    }
+    steps.push(serde_json::json!({ "settle": true }));
+    let ops = dir.join("ops.json");
+    fs::write(&ops, serde_json::to_vec(&steps).unwrap()).unwrap();
+    let src = dir.join("src");
+    let st = Command::new(writer)
+        .arg("write-deep")
+        .arg(&src)
+        .arg(&ops)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    src
+}
+
+/// goleveldb's strict read of a store's every key (`dump`).
+fn goleveldb_dump(writer: &Path, db: &Path) -> String {
+    let (_t, copy) = tools::copy_tree(db);
+    let o = Command::new(writer)
+        .arg("dump")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "goleveldb could not read {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn tables_at_levels_1_to_3_and_below_stay_there() {
+    let Some(py) = python() else { return };
+    let Some(go) = tools::require_goleveldb_writer() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = deep_goleveldb_store(&go, tmp.path());
+    let was = levels(&src);
+    let used: std::collections::BTreeSet<u32> = was.values().copied().collect();
+    assert!(
+        [1, 2, 3].iter().all(|l| used.contains(l)),
+        "goleveldb placed tables at levels {was:?}"
+    );
+    let r = rebuild_and_check(&py, &src, tmp.path());
+    let rb = &r.report["salvage"]["rebuilt"];
+    assert_eq!(rb["mode"], "repair", "{rb}");
+    assert_eq!(r.kept.len(), was.len(), "every live table kept: {rb}");
+    for (n, (old, new)) in &r.kept {
+        assert_eq!(old.level, was[n]);
+        assert_eq!(new.level, was[n], "table {n}");
+    }
+    // The journal's writes are written anew.
+    assert!(rb["new_tables"].as_u64().unwrap() >= 1, "{rb}");
+    // goleveldb, strict, reads the rebuilt store (the copy the check did
+    // not compact) as it reads its own.
+    let theirs = goleveldb_dump(&go, &src);
+    assert!(
+        theirs.lines().count() > 500,
+        "{} keys",
+        theirs.lines().count()
+    );
+    assert_eq!(goleveldb_dump(&go, &tmp.path().join("o2/db")), theirs);
 }
 
 /// Flip a byte in the middle of the largest live table: its block fails

@@ -1,16 +1,27 @@
 // The goleveldb writer and judge of testdata/writers/goleveldb.
 //
-//	goleveldb_writer write DB OPS.json   write a store by the steps in OPS.json
-//	goleveldb_writer dump DB             print the store's latest view
+//	goleveldb_writer write DB OPS.json        write a store by the steps in OPS.json
+//	goleveldb_writer write-deep DB OPS.json   the same, with levels a few KiB in size
+//	goleveldb_writer dump DB                  print the store's latest view
 //
 // OPS.json is a list of steps: {"batch": [["put", KEYHEX, VALUEHEX] |
 // ["del", KEYHEX], ...]} is one leveldb.Batch written with db.Write;
 // {"compact": true} is db.CompactRange over everything (the memtable is
 // flushed and the tables compacted); {"reopen": true} closes the store and
 // opens it again, which replays the journal into a level-0 table, writes a
-// new MANIFEST and starts a new journal (and skips a sequence number).
+// new MANIFEST and starts a new journal (and skips a sequence number);
+// {"settle": true} waits until goleveldb's own compactions have stopped
+// (its list of tables unchanged for 300 ms; 20 s at most), since closing
+// the store abandons the ones under way.
 // Tables use 1 KiB blocks, snappy and a bloom filter; the write buffer is
 // large so that goleveldb never flushes on its own.
+//
+// write-deep shrinks what goleveldb lets each level hold (its
+// CompactionTotalSize options: 2 KiB times 2 to the level) and the tables
+// it cuts (1 KiB), and flushes the memtable every 4 KiB: a few hundred KiB
+// of writes spread tables over levels 1 to 6 by goleveldb's own size
+// compactions, where its defaults (and C++ LevelDB's fixed sizes) need
+// over 100 MiB at level 2 before a table reaches level 3.
 //
 // dump opens DB with opt.Options{Strict: opt.StrictAll, ReadOnly: true,
 // ErrorIfMissing: true}: every journal and block checksum is verified and
@@ -28,6 +39,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
@@ -39,6 +51,7 @@ type step struct {
 	Batch   [][]string `json:"batch"`
 	Compact bool       `json:"compact"`
 	Reopen  bool       `json:"reopen"`
+	Settle  bool       `json:"settle"`
 }
 
 func must(err error) {
@@ -63,20 +76,31 @@ func writerOptions() *opt.Options {
 	}
 }
 
-func write(dir, ops string) {
+func deepOptions() *opt.Options {
+	o := writerOptions()
+	o.WriteBuffer = 4 << 10
+	o.CompactionTableSize = 1 << 10
+	o.CompactionTotalSize = 2 << 10
+	o.CompactionTotalSizeMultiplier = 2
+	return o
+}
+
+func write(dir, ops string, options func() *opt.Options) {
 	raw, err := os.ReadFile(ops)
 	must(err)
 	var steps []step
 	must(json.Unmarshal(raw, &steps))
-	db, err := leveldb.OpenFile(dir, writerOptions())
+	db, err := leveldb.OpenFile(dir, options())
 	must(err)
 	for _, s := range steps {
 		switch {
 		case s.Compact:
 			must(db.CompactRange(util.Range{}))
+		case s.Settle:
+			settle(db)
 		case s.Reopen:
 			must(db.Close())
-			db, err = leveldb.OpenFile(dir, writerOptions())
+			db, err = leveldb.OpenFile(dir, options())
 			must(err)
 		default:
 			b := new(leveldb.Batch)
@@ -96,6 +120,20 @@ func write(dir, ops string) {
 	must(db.Close())
 }
 
+func settle(db *leveldb.DB) {
+	last, same := "", 0
+	for i := 0; i < 400 && same < 6; i++ {
+		time.Sleep(50 * time.Millisecond)
+		now, err := db.GetProperty("leveldb.sstables")
+		must(err)
+		if now == last {
+			same++
+		} else {
+			last, same = now, 0
+		}
+	}
+}
+
 func dump(dir string) {
 	o := &opt.Options{Strict: opt.StrictAll, ReadOnly: true, ErrorIfMissing: true}
 	db, err := leveldb.OpenFile(dir, o)
@@ -113,11 +151,13 @@ func dump(dir string) {
 
 func main() {
 	if len(os.Args) == 4 && os.Args[1] == "write" {
-		write(os.Args[2], os.Args[3])
+		write(os.Args[2], os.Args[3], writerOptions)
+	} else if len(os.Args) == 4 && os.Args[1] == "write-deep" {
+		write(os.Args[2], os.Args[3], deepOptions)
 	} else if len(os.Args) == 3 && os.Args[1] == "dump" {
 		dump(os.Args[2])
 	} else {
-		fmt.Fprintln(os.Stderr, "usage: goleveldb_writer write DB OPS.json | dump DB")
+		fmt.Fprintln(os.Stderr, "usage: goleveldb_writer write|write-deep DB OPS.json | dump DB")
 		os.Exit(2)
 	}
 }

@@ -162,14 +162,18 @@ pub fn goleveldb_writer() -> Option<PathBuf> {
     let _guard = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let dir = root().join("target").join("writer-judges");
     let bin = dir.join("goleveldb_writer");
-    if bin.is_file() {
+    // Built again when its source is newer (a checkout that changed it).
+    let src = root().join("testdata/gen/goleveldb_writer/main.go");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = |bin: &Path| modified(bin).is_some_and(|b| modified(&src).is_none_or(|s| s <= b));
+    if fresh(&bin) {
         return Some(bin);
     }
     if !apt(&["golang-go", "golang-github-syndtr-goleveldb-dev"]) {
         return None;
     }
     let _l = lock("goleveldb-writer");
-    if !bin.is_file() {
+    if !fresh(&bin) {
         let _ = std::fs::create_dir_all(&dir);
         let tmp = dir.join("goleveldb_writer.tmp");
         let ok = Command::new("go")
