@@ -21,6 +21,7 @@ use crate::report::TimeWindow;
 use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// The zone LOG times are read in, and how it was chosen (for evidence).
@@ -37,6 +38,9 @@ impl LogZone {
     /// This machine's zone (`TZ`, else `/etc/localtime`), UTC if none can
     /// be read.
     pub fn local() -> LogZone {
+        if let Some(z) = Self::etc_localtime() {
+            return z;
+        }
         match TimeZone::try_system() {
             Ok(tz) => LogZone {
                 name: tz.iana_name().unwrap_or("the system zone").to_string(),
@@ -49,6 +53,38 @@ impl LogZone {
                 given: false,
             },
         }
+    }
+
+    /// `/etc/localtime` when `TZ` is unset and it links into a zoneinfo
+    /// directory (the usual case), read as jiff's `try_system` reads it but
+    /// without opening jiff's zone database: to check the name, that walks
+    /// every file of `/usr/share/zoneinfo`, ~1 ms of CPU in every run (a
+    /// scan of a three-file store took 4.6 ms with it, 3.5 ms without).
+    /// Anything else is left to jiff.
+    fn etc_localtime() -> Option<LogZone> {
+        Self::linked(
+            Path::new("/etc/localtime"),
+            std::env::var_os("TZ").is_some(),
+        )
+    }
+
+    /// The zone of `link`, a symlink into a zoneinfo directory, named by
+    /// the path below it; `None` where `TZ` is set (`tz_set`) or `link` is
+    /// anything else.
+    fn linked(link: &Path, tz_set: bool) -> Option<LogZone> {
+        if tz_set {
+            return None;
+        }
+        let target = std::fs::read_link(link).ok()?;
+        let target = target.to_str()?;
+        let needle = "zoneinfo/";
+        let name = &target[target.rfind(needle)? + needle.len()..];
+        let tz = TimeZone::tzif(name, &std::fs::read(link).ok()?).ok()?;
+        Some(LogZone {
+            name: name.to_string(),
+            tz,
+            given: false,
+        })
     }
 
     /// `--log-timezone`: `local`, `UTC`, a fixed offset (`+02:00`, `-0530`,
@@ -798,6 +834,38 @@ mod tests {
         assert!(LogZone::parse("+aé1").is_err());
         assert!(LogZone::parse("+99:00").is_err());
         assert!(LogZone::parse("local").is_ok());
+    }
+
+    #[test]
+    fn a_zone_linked_into_zoneinfo_is_read_as_jiff_reads_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let link = tmp.path().join("localtime");
+        std::os::unix::fs::symlink("/usr/share/zoneinfo/Europe/Berlin", &link).unwrap();
+        let z = LogZone::linked(&link, false).expect("a link into zoneinfo");
+        assert_eq!(z.name, "Europe/Berlin");
+        assert!(!z.given);
+        let jiffs = TimeZone::get("Europe/Berlin").unwrap();
+        for s in [0, 1_700_000_000, 1_720_000_000, 2_000_000_000] {
+            let t = Timestamp::from_second(s).unwrap();
+            assert_eq!(z.tz.to_offset(t), jiffs.to_offset(t), "{s}");
+        }
+        // TZ set, a link elsewhere, a plain file, nothing: left to jiff.
+        assert!(LogZone::linked(&link, true).is_none());
+        let plain = tmp.path().join("plain");
+        std::fs::copy("/usr/share/zoneinfo/Europe/Berlin", &plain).unwrap();
+        assert!(LogZone::linked(&plain, false).is_none());
+        let elsewhere = tmp.path().join("elsewhere");
+        std::os::unix::fs::symlink(&plain, &elsewhere).unwrap();
+        assert!(LogZone::linked(&elsewhere, false).is_none());
+        assert!(LogZone::linked(&tmp.path().join("none"), false).is_none());
+        // This machine's zone, where /etc/localtime links into zoneinfo,
+        // is the one jiff finds.
+        if let Some(ours) = LogZone::etc_localtime() {
+            let theirs = TimeZone::try_system().unwrap();
+            assert_eq!(Some(ours.name.as_str()), theirs.iana_name());
+            let t = Timestamp::from_second(1_720_000_000).unwrap();
+            assert_eq!(ours.tz.to_offset(t), theirs.to_offset(t));
+        }
     }
 
     #[test]
