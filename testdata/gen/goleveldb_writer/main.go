@@ -18,8 +18,8 @@
 //
 // write-deep shrinks what goleveldb lets each level hold (its
 // CompactionTotalSize options: 2 KiB times 2 to the level) and the tables
-// it cuts (1 KiB), and flushes the memtable every 4 KiB: a few hundred KiB
-// of writes spread tables over levels 1 to 6 by goleveldb's own size
+// it cuts (1 KiB), and flushes the memtable every 4 KiB: ~100 KiB of
+// writes spread tables over levels 0 to 5 by goleveldb's own size
 // compactions, where its defaults (and C++ LevelDB's fixed sizes) need
 // over 100 MiB at level 2 before a table reaches level 3.
 //
