@@ -13,12 +13,12 @@
 //! of the page cache) the two come closer: 1.27× and 1.07×, and 32 KiB
 //! pieces 0.82×, a size a scan meets only in large records and blocks (the
 //! benchmark's are ~860 bytes and ~4 KiB; a scratch program, 2026-12-05).
-//! Without it crc-fast falls back to 16-byte folds and, for every buffer past 144
-//! bytes, computes its streams' shift constants (x^n mod P) at run time:
-//! there the crc32c crate, whose constants are tables for fixed stream
-//! sizes, is the faster one (860-byte records 12.2 against 8.9 GB/s, 32 KiB
-//! 15.2 against 13.8, on an AMD EPYC with AVX2 only). Both give the same
-//! value; a test checks them against each other.
+//! Without it crc-fast falls back to 16-byte folds and, for every buffer
+//! past 144 bytes, computes its streams' shift constants (x^n mod P) at run
+//! time: there the crc32c crate, whose constants are tables for fixed
+//! stream sizes, is the faster one (860-byte records 12.2 against 8.9 GB/s,
+//! 32 KiB 15.2 against 13.8, on an AMD EPYC with AVX2 only). Both give the
+//! same value; a test checks them against each other.
 
 use crc_fast::{CrcAlgorithm, Digest};
 
